@@ -1,0 +1,192 @@
+"""Command line: `run` (the container entrypoint), `invoke` (one local call), `collect`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from serverless_runtime.config import ConfigError, RedisConfig, Settings
+from serverless_runtime.context import Context
+from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `serverless-runtime` command."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        if command == "invoke":
+            return invoke_command(args.function, args.input, args.state, args.handler)
+        if command == "collect":
+            return collect_command(os.environ, args.key, args.period, args.interface)
+        return run_command(os.environ)
+    except ConfigError as exc:
+        sys.stderr.write(f"serverless-runtime: {exc}\n")
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="serverless-runtime",
+        description="Run a Python handler(input, context) whenever a Redis key changes.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{run,invoke,collect}")
+    commands.add_parser("run", help="run the function on Redis input (default; settings from env)")
+    invoke = commands.add_parser("invoke", help="call a function once on a JSON file, no Redis")
+    invoke.add_argument("--function", required=True, type=Path, help="the function's .py file")
+    invoke.add_argument("--input", required=True, help="input JSON file, or - for stdin")
+    invoke.add_argument("--state", type=Path, help="JSON file holding context.env; updated")
+    invoke.add_argument("--handler", default="handler", help="function name (default: handler)")
+    collect = commands.add_parser("collect", help="write host metrics to Redis periodically")
+    collect.add_argument("--key", help="Redis key (default: $REDIS_INPUT_KEY or metrics)")
+    collect.add_argument("--period", type=_positive, default=5.0, help="seconds (default: 5)")
+    collect.add_argument("--interface", default="eth0", help="network interface (default: eth0)")
+    return parser
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds greater than 0, not {raw}")
+    return value
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT ask the loop to finish the call in flight and exit."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; stopping after the call in flight", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
+def run_command(environ: Mapping[str, str]) -> int:
+    """Run the loop until SIGTERM/SIGINT."""
+    from serverless_runtime import logs
+    from serverless_runtime.lease import Lease
+    from serverless_runtime.loop import Runner
+    from serverless_runtime.store import Store, connect
+    from serverless_runtime.telemetry import Telemetry
+    from serverless_runtime.triggers import make_waiter
+
+    settings = Settings.from_env(environ)
+    logs.configure(settings.log_format, settings.log_level)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Functions print(); each line should reach the pod's log at once, not at exit.
+        sys.stdout.reconfigure(line_buffering=True)
+    stop = _stop_on_signals()
+    client = connect(settings.redis)
+    lease = None
+    if settings.lease_key and not settings.stream_mode:
+        holder = f"{settings.stream_consumer}/{os.getpid()}"
+        lease = Lease(client, settings.lease_key, holder, settings.lease_ttl)
+    store = Store(client, settings, lease, settings.stream_consumer)
+    stale_after = max(3 * settings.interval, 10.0) + (settings.handler_timeout or 0.0)
+    telemetry = Telemetry(stale_after=stale_after)
+    attr = (settings.function_handler or "").partition(":")[2] or "handler"
+    runner = Runner(
+        settings,
+        store,
+        FunctionSource(Path(settings.function_path), attr),
+        lambda: make_waiter(client, settings, stop),
+        stop,
+        telemetry,
+    )
+    server = _start_probes(settings, telemetry) if settings.http_port else None
+    log.info(
+        "watching %r -> %r (trigger=%s, invoke_on=%s)",
+        settings.input_key,
+        settings.output_key,
+        settings.trigger,
+        settings.invoke_on,
+    )
+    runner.run()
+    if server is not None:
+        server.close()
+    client.close()
+    log.info("stopped")
+    return EXIT_OK
+
+
+def _start_probes(settings: Settings, telemetry: Any) -> Any:
+    """Serve /healthz, /readyz and /metrics; imported only when HTTP_PORT is set."""
+    from serverless_runtime import probes
+    from serverless_runtime.store import connect
+
+    # Its own client with short timeouts: a probe must answer within the kubelet's deadline.
+    ping_client = connect(settings.redis, timeout=1.0, retries=0)
+    server = probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
+    log.info(
+        "probes on http://%s:%d (/healthz, /readyz, /metrics)", settings.http_host, server.port
+    )
+    return server
+
+
+def invoke_command(function: Path, input_path: str, state: Path | None, attr: str) -> int:
+    """Call the function once, print its result as JSON and update the state file."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        loaded = load_file(function, attr)
+    except FunctionLoadError as exc:
+        sys.stderr.write(f"serverless-runtime: {exc}\n")
+        return EXIT_FAILED
+    try:
+        value = _read_json(input_path)
+        env = _read_json(str(state)) if state is not None and state.exists() else {}
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"serverless-runtime: {exc}\n")
+        return EXIT_FAILED
+    if not isinstance(env, dict):
+        sys.stderr.write(f"serverless-runtime: state file {state} does not hold a JSON object\n")
+        return EXIT_FAILED
+    context = Context("localhost", 6379, "metrics", "output", loaded.getmtime, env)
+    result = loaded.handler(value, context)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    if state is not None:
+        state.write_text(json.dumps(context.env) + "\n")
+    return EXIT_OK
+
+
+def _read_json(path: str) -> Any:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+
+
+def collect_command(
+    environ: Mapping[str, str], key: str | None, period: float, interface: str
+) -> int:
+    """Write host metrics to Redis every `period` seconds until SIGTERM/SIGINT."""
+    from serverless_runtime import collector, logs
+    from serverless_runtime.config import LogFormat
+    from serverless_runtime.store import connect
+
+    config = RedisConfig.from_env(environ)
+    logs.configure(LogFormat(environ.get("LOG_FORMAT", "text") or "text"), "INFO")
+    stop = _stop_on_signals()
+    client = connect(config)
+    target = key or environ.get("REDIS_INPUT_KEY") or "metrics"
+    log.info("writing host metrics to %r every %ss", target, period)
+    collector.run(client, target, period, interface, stop)
+    client.close()
+    return EXIT_OK

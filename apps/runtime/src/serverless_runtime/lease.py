@@ -1,0 +1,83 @@
+"""A Redis lease with a fencing token, so that exactly one replica invokes in poll/notify mode."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+# Renew the lease if we hold it; take it if nobody does (with a new fencing token); else nil.
+_ACQUIRE_OR_RENEW = """
+local held = redis.call('GET', KEYS[1])
+if held and held == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return held
+end
+if not held then
+  local value = ARGV[1] .. ':' .. redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+  return value
+end
+return false
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Lease:
+    """This replica's claim to be the one that invokes; `value` is held while leader."""
+
+    def __init__(self, client: redis.Redis, key: str, holder: str, ttl: float) -> None:
+        self.key = key
+        self.token_key = f"{key}:token"
+        self.holder = holder
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self.value: str | None = None
+        self._acquire = client.register_script(_ACQUIRE_OR_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    @property
+    def leader(self) -> bool:
+        """True while this replica holds the lease."""
+        return self.value is not None
+
+    def queue_refresh(self, pipe: redis.client.Pipeline) -> None:
+        """Add the acquire-or-renew call to a pipeline; pass its reply to `apply`."""
+        self._acquire(
+            keys=[self.key, self.token_key],
+            args=[self.holder, self.ttl_ms, self.value or ""],
+            client=pipe,
+        )
+
+    def apply(self, reply: Any) -> bool:
+        """Take the script's reply; log leadership changes; return whether we lead."""
+        value = reply.decode() if isinstance(reply, bytes) else reply or None
+        if value != self.value:
+            if value is not None:
+                log.info("leading: holding lease %r as %s", self.key, value)
+            elif self.value is not None:
+                log.warning("lost lease %r; standing by", self.key)
+        self.value = value
+        return value is not None
+
+    def lost(self) -> None:
+        """The commit found the lease taken over: stop acting as leader."""
+        log.warning("lease %r was taken over; standing by", self.key)
+        self.value = None
+
+    def release(self, client: redis.Redis) -> None:
+        """Give the lease up at shutdown so a standby can take over at once."""
+        if self.value is None:
+            return
+        try:
+            self._release(keys=[self.key], args=[self.value], client=client)
+            log.info("released lease %r", self.key)
+        except redis.RedisError as exc:
+            log.warning("could not release lease %r (%s); it lapses by itself", self.key, exc)
+        self.value = None

@@ -1,0 +1,115 @@
+"""What wakes the loop: a timer (poll) or keyspace notifications for the input key (notify)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Protocol
+
+import redis
+
+from serverless_runtime.config import Settings, Trigger
+
+log = logging.getLogger(__name__)
+
+# Longest single wait on the pub/sub socket, so a stop request is noticed promptly.
+_SLICE = 0.25
+
+
+class Waiter(Protocol):
+    """Blocks until the input may have changed, `timeout` passes, or a stop is requested."""
+
+    def wait(self, timeout: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PollWaiter:
+    """Sleeps for the interval; the course runtime's behaviour."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+
+    def wait(self, timeout: float) -> None:
+        self._stop.wait(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class NotifyWaiter:
+    """Wakes on a keyspace notification for the input key; resubscribes after a lost connection."""
+
+    def __init__(self, client: redis.Redis, input_key: str, stop: threading.Event) -> None:
+        self._client = client
+        self._stop = stop
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"__keyspace@{db}__:{input_key}"
+        self._pubsub: redis.client.PubSub | None = None
+
+    def _subscribed(self) -> redis.client.PubSub:
+        if self._pubsub is None:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub.subscribe(self.channel)
+            self._pubsub = pubsub
+        return self._pubsub
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                message = self._subscribed().get_message(timeout=min(remaining, _SLICE))
+            except (redis.ConnectionError, redis.TimeoutError):
+                # Events sent while disconnected are lost; the loop's reconciliation covers them.
+                self.close()
+                self._stop.wait(max(0.0, deadline - time.monotonic()))
+                return
+            if message is not None and message.get("type") == "message":
+                return
+
+    def close(self) -> None:
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except redis.RedisError:
+                log.debug("closing the pub/sub connection failed", exc_info=True)
+            self._pubsub = None
+
+
+def enable_keyspace_events(client: redis.Redis) -> bool:
+    """Make sure Redis publishes keyspace events for string commands; False if it may not be set."""
+    try:
+        current = str(client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""))
+        has_strings = "$" in current or "A" in current
+        if "K" in current and has_strings:
+            return True
+        wanted = current + ("K" if "K" not in current else "") + ("" if has_strings else "$")
+        client.config_set("notify-keyspace-events", wanted)
+    except redis.ResponseError as exc:
+        log.warning("cannot enable keyspace notifications (%s)", exc)
+        return False
+    return True
+
+
+def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
+    """Choose the waiter for TRIGGER; `auto` falls back to polling with one warning."""
+    if settings.trigger is Trigger.POLL:
+        return PollWaiter(stop)
+    enabled = enable_keyspace_events(client)
+    if settings.trigger is Trigger.AUTO and not enabled:
+        log.warning(
+            "keyspace notifications unavailable: polling %s every %ss",
+            settings.input_key,
+            settings.interval,
+        )
+        return PollWaiter(stop)
+    if not enabled:
+        log.warning(
+            "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
+            settings.interval,
+        )
+    return NotifyWaiter(client, settings.input_key, stop)
