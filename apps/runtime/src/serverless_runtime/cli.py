@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -101,11 +102,10 @@ def run_command(environ: Mapping[str, str]) -> int:
     store = Store(client, settings, lease, settings.stream_consumer)
     stale_after = max(3 * settings.interval, 10.0) + (settings.handler_timeout or 0.0)
     telemetry = Telemetry(stale_after=stale_after)
-    attr = (settings.function_handler or "").partition(":")[2] or "handler"
     runner = Runner(
         settings,
         store,
-        FunctionSource(Path(settings.function_path), attr),
+        _function_source(settings),
         lambda: make_waiter(client, settings, stop),
         stop,
         telemetry,
@@ -124,6 +124,20 @@ def run_command(environ: Mapping[str, str]) -> int:
     client.close()
     log.info("stopped")
     return EXIT_OK
+
+
+def _function_source(settings: Settings) -> FunctionSource:
+    """The function file, or the zip package when FUNCTION_ZIP is set."""
+    if settings.function_zip:
+        from serverless_runtime import package
+
+        workdir = Path(tempfile.gettempdir())  # an emptyDir under a read-only root filesystem
+        return FunctionSource(
+            Path(settings.function_zip),
+            lambda path: package.load_zip(path, settings.function_handler, workdir),
+        )
+    attr = (settings.function_handler or "").partition(":")[2] or "handler"
+    return FunctionSource(Path(settings.function_path), lambda path: load_file(path, attr))
 
 
 def _start_probes(settings: Settings, telemetry: Any) -> Any:

@@ -125,11 +125,11 @@ def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:
 
 
 class FunctionSource:
-    """Watches one function file and reloads it when its content changes."""
+    """Watches one function file (or zip) and reloads it when its content changes."""
 
-    def __init__(self, path: Path, attr: str = "handler") -> None:
+    def __init__(self, path: Path, load: Callable[[Path], LoadedFunction] = load_file) -> None:
         self.path = path
-        self.attr = attr
+        self._load = load
         self.current: LoadedFunction | None = None
         self._seen: tuple[float, int, int] | None = None
         self._failed_digest: str | None = None
@@ -161,7 +161,7 @@ class FunctionSource:
         if digest == self._failed_digest:
             return False
         try:
-            self.current = load_file(self.path, self.attr)
+            self.current = self._load(self.path)
         except FunctionLoadError:
             self._failed_digest = digest
             raise

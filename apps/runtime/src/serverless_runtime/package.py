@@ -1,0 +1,271 @@
+"""Loads a function from a zip package: checks every member, extracts, imports the handler."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from types import ModuleType
+
+from serverless_runtime.loader import (
+    MODULE_NAME,
+    FunctionImportError,
+    FunctionLoadError,
+    FunctionMissing,
+    FunctionSyntaxError,
+    Handler,
+    LoadedFunction,
+    resolve_handler,
+)
+
+MAX_FILES = 1000
+MAX_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_ALLOWED_TYPES = (0, stat.S_IFREG, stat.S_IFDIR)  # 0: archivers that record no Unix mode
+# What zipfile raises on damaged bytes; found by feeding it truncated and corrupted archives.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError, EOFError, OSError)
+
+# The extraction dir whose modules are loaded now; emptied out when a newer version takes over.
+_active: list[Path] = []
+
+
+class UnsafePackage(FunctionLoadError):
+    """A zip member breaks a safety rule (path, link, file count or size)."""
+
+
+class InvalidPackage(FunctionLoadError):
+    """The file is not a readable zip archive, or a member cannot be extracted."""
+
+
+def load_zip(zip_path: Path, handler_ref: str | None, workdir: Path) -> LoadedFunction:
+    """Check, extract and import a zip function package; return its handler."""
+    module_name, attr = _parse_ref(zip_path, handler_ref)
+    try:
+        data = zip_path.read_bytes()
+        mtime = zip_path.stat().st_mtime
+    except OSError as exc:
+        raise FunctionMissing(
+            f"cannot read function zip {zip_path}: {exc.strerror or exc}"
+        ) from exc
+    # Reading the bytes once means the digest describes exactly what gets extracted.
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except _DAMAGED as exc:
+        raise InvalidPackage(f"{zip_path} is not a readable zip archive: {exc}") from exc
+    with archive:
+        members = _checked_members(zip_path, archive)
+        root = _fresh_dir(zip_path, workdir)
+        try:
+            _extract(zip_path, archive, members, root)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+    handler = _import_handler(zip_path, root, module_name, attr)
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return LoadedFunction(handler=handler, path=zip_path, digest=digest, mtime=mtime)
+
+
+def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="function-", dir=workdir)).absolute()
+    except OSError as exc:
+        raise FunctionLoadError(
+            f"cannot create a directory in {workdir} to extract {zip_path}: {exc}"
+        ) from exc
+
+
+def _parse_ref(zip_path: Path, handler_ref: str | None) -> tuple[str, str]:
+    if handler_ref is None:
+        return MODULE_NAME, "handler"
+    module_name, _, attr = handler_ref.partition(":")
+    attr = attr or "handler"
+    if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
+        raise FunctionLoadError(
+            f"handler {handler_ref!r} for {zip_path} is not "
+            "package.module or package.module:function"
+        )
+    return module_name, attr
+
+
+def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """Every member, once each has passed the path, type, count and declared-size rules."""
+    members = archive.infolist()
+    if len(members) > MAX_FILES:
+        raise UnsafePackage(
+            f"{zip_path}: member {members[MAX_FILES].filename!r} is past the limit of "
+            f"{MAX_FILES} entries ({len(members)} in the archive)"
+        )
+    declared = 0
+    for info in members:
+        _check_name(zip_path, info.filename)
+        _check_type(zip_path, info)
+        declared += info.file_size
+        if declared > MAX_BYTES:
+            raise UnsafePackage(
+                f"{zip_path}: member {info.filename!r} declares {info.file_size} bytes, taking "
+                f"the uncompressed total past the limit of {MAX_BYTES} bytes"
+            )
+    return members
+
+
+def _check_name(zip_path: Path, name: str) -> None:
+    # Backslashes count as separators too: other systems' archivers write them.
+    rule = None
+    if not name:
+        rule = "an empty name is not allowed"
+    elif name.startswith(("/", "\\")):
+        rule = "absolute paths are not allowed"
+    elif _DRIVE.match(name):
+        rule = "drive-letter paths are not allowed"
+    elif ".." in re.split(r"[/\\]", name):
+        rule = "'..' path components are not allowed"
+    if rule:
+        raise UnsafePackage(f"{zip_path}: member {name!r}: {rule}")
+
+
+def _check_type(zip_path: Path, info: zipfile.ZipInfo) -> None:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise UnsafePackage(f"{zip_path}: member {info.filename!r}: symbolic links are not allowed")
+    if stat.S_IFMT(mode) not in _ALLOWED_TYPES:
+        raise UnsafePackage(
+            f"{zip_path}: member {info.filename!r}: only regular files and directories are allowed"
+        )
+    if info.flag_bits & 0x1:
+        raise InvalidPackage(
+            f"{zip_path}: member {info.filename!r}: encrypted members are not supported"
+        )
+
+
+def _extract(
+    zip_path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], root: Path
+) -> None:
+    written = 0
+    for info in members:
+        target = root / info.filename
+        try:
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # "x": a name that appears twice is refused rather than silently overwritten.
+            with archive.open(info) as source, target.open("xb") as sink:
+                while chunk := source.read(_CHUNK):
+                    written += len(chunk)
+                    # Headers may understate sizes, so the bytes really written are bounded too.
+                    if written > MAX_BYTES:
+                        raise UnsafePackage(
+                            f"{zip_path}: member {info.filename!r} takes the uncompressed bytes "
+                            f"past the limit of {MAX_BYTES} bytes while extracting"
+                        )
+                    sink.write(chunk)
+        except _DAMAGED as exc:
+            # A CRC mismatch (BadZipFile) is how a header that understates a size shows up.
+            raise InvalidPackage(
+                f"{zip_path}: member {info.filename!r} cannot be extracted: {exc}"
+            ) from exc
+
+
+def _import_handler(zip_path: Path, root: Path, module_name: str, attr: str) -> Handler:
+    """Import module_name from root in place of the earlier extraction; roll back on failure."""
+    previous = list(_active)
+    stale = _unload(previous)
+    for folder in previous:
+        _remove_from_path(folder)
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    try:
+        module = _import(zip_path, root, module_name)
+        handler = resolve_handler(module, attr, f"{zip_path}:{module_name}")
+    except BaseException:
+        # The previous version keeps running with its own modules and files.
+        _unload([root])
+        _remove_from_path(root)
+        sys.modules.update(stale)
+        for folder in reversed(previous):
+            sys.path.insert(0, str(folder))
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    _active[:] = [root]
+    for folder in previous:
+        shutil.rmtree(folder, ignore_errors=True)
+    return handler
+
+
+def _import(zip_path: Path, root: Path, module_name: str) -> ModuleType:
+    top = module_name.partition(".")[0]
+    clash = sys.modules.get(top)
+    if clash is not None:
+        # An import would quietly return the module already loaded instead of the package's.
+        origin = getattr(clash, "__file__", None) or "built in"
+        raise FunctionImportError(
+            f"{zip_path}: package {top!r} has the name of a module the runtime already "
+            f"imported ({origin}); rename the package"
+        )
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        inner = _inner_path(root, exc.filename)
+        raise FunctionSyntaxError(
+            f"syntax error in {zip_path} member {inner} at {where}: {exc.msg}"
+        ) from exc
+    except ImportError as exc:
+        if exc.name is not None and _is_self_or_parent(exc.name, module_name):
+            raise FunctionImportError(
+                f"{zip_path} contains no module {exc.name!r} (handler module {module_name!r})"
+            ) from exc
+        missing = f" (module {exc.name!r})" if exc.name else ""
+        raise FunctionImportError(
+            f"{zip_path}: {module_name} failed to import a dependency{missing}: {exc}"
+        ) from exc
+    except (Exception, SystemExit) as exc:  # a module body may raise anything, exit included
+        raise FunctionImportError(
+            f"{zip_path}: {module_name} raised while being imported: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _is_self_or_parent(name: str, module_name: str) -> bool:
+    return module_name == name or module_name.startswith(f"{name}.")
+
+
+def _inner_path(root: Path, filename: str | None) -> str:
+    if filename is None:
+        return "?"
+    path = Path(filename)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
+
+
+def _unload(folders: list[Path]) -> dict[str, ModuleType]:
+    """Drop from sys.modules every module loaded from the folders; return what was dropped."""
+    dropped: dict[str, ModuleType] = {}
+    for name, module in list(sys.modules.items()):
+        if any(_loaded_from(module, folder) for folder in folders):
+            dropped[name] = sys.modules.pop(name)
+    return dropped
+
+
+def _loaded_from(module: ModuleType, folder: Path) -> bool:
+    # Namespace packages (no __init__.py) have no __file__, only __path__.
+    places: list[object] = [getattr(module, "__file__", None)]
+    search = getattr(module, "__path__", None)
+    if search is not None and not isinstance(search, str):
+        places.extend(search)
+    return any(isinstance(p, str) and Path(p).is_relative_to(folder) for p in places)
+
+
+def _remove_from_path(folder: Path) -> None:
+    entry = str(folder)
+    while entry in sys.path:
+        sys.path.remove(entry)
+    sys.path_importer_cache.pop(entry, None)

@@ -1,0 +1,259 @@
+"""Operations HTTP: /healthz (loop alive), /readyz (Redis and function), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import redis
+
+from serverless_runtime.telemetry import DURATION_BUCKETS, Telemetry
+
+if TYPE_CHECKING:
+    # Types only: prometheus_client is imported at run time by `start`, so a runtime with
+    # HTTP_PORT=0 never pays for it at cold start.
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+PREFIX = "serverless_runtime_"
+# Outcomes and reload results always exported, so rate() sees a series from the first scrape.
+_ALWAYS_OUTCOMES = ("success",)
+_ALWAYS_RELOADS = ("success", "failure")
+
+
+def healthz(telemetry: Telemetry) -> tuple[int, str]:
+    """Liveness from the loop's heartbeat alone; never touches Redis."""
+    age = telemetry.heartbeat_age()
+    if age <= telemetry.stale_after:
+        return HTTPStatus.OK, "ok"
+    return (
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"loop heartbeat is {age:.1f} s old (stale after {telemetry.stale_after:g} s)",
+    )
+
+
+def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
+    """Readiness: Redis answers a PING and the function is loaded; else names what is missing."""
+    missing: list[str] = []
+    try:
+        reachable = ping()
+        reason = "redis did not answer PING"
+    except (redis.RedisError, OSError) as exc:
+        reachable = False
+        reason = f"redis unreachable ({type(exc).__name__}: {exc})"
+    if not reachable:
+        missing.append(reason)
+    if not telemetry.function_loaded:
+        missing.append("function not loaded")
+    if missing:
+        return HTTPStatus.SERVICE_UNAVAILABLE, "not ready: " + "; ".join(missing)
+    return HTTPStatus.OK, "ok"
+
+
+class TelemetryCollector:
+    """A Prometheus collector that reads the Telemetry at scrape time."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield one metric family per exported figure."""
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
+        t = self.telemetry
+        # One consistent snapshot: the loop's thread updates these under the same lock.
+        with t.lock:
+            outcomes = dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes
+            reloads = dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads
+            counts = list(t.duration_counts)
+            duration_sum = t.duration_sum
+            input_age = t.input_age
+            last_success = t.last_success
+            leader, state_bytes = t.leader, t.state_bytes
+            redis_ok, function_loaded = t.redis_ok, t.function_loaded
+
+        invocations = CounterMetricFamily(
+            PREFIX + "invocations", "Handler invocations by outcome.", labels=["outcome"]
+        )
+        for outcome, n in sorted(outcomes.items()):
+            invocations.add_metric([outcome], n)
+        yield invocations
+
+        # Telemetry counts per bucket; Prometheus buckets are cumulative, the last one is +Inf.
+        bounds = [str(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
+        cumulative: list[tuple[str, float]] = []
+        total = 0
+        for bound, n in zip(bounds, counts, strict=True):
+            total += n
+            cumulative.append((bound, total))
+        yield HistogramMetricFamily(
+            PREFIX + "invocation_duration_seconds",
+            "Handler call duration.",
+            buckets=cumulative,
+            sum_value=duration_sum,
+        )
+
+        age = GaugeMetricFamily(
+            PREFIX + "input_age_seconds",
+            "Age of the input (from its timestamp) when the latest call ran.",
+        )
+        if input_age is not None:
+            age.add_metric([], input_age)
+        yield age
+
+        success = GaugeMetricFamily(
+            PREFIX + "last_success_timestamp_seconds",
+            "Unix time of the latest successful call.",
+        )
+        if last_success is not None:
+            success.add_metric([], last_success)
+        yield success
+
+        yield GaugeMetricFamily(
+            PREFIX + "leader", "1 if this replica holds the lease and invokes.", value=int(leader)
+        )
+        reload_family = CounterMetricFamily(
+            PREFIX + "reloads", "Function reloads by result.", labels=["result"]
+        )
+        for result, n in sorted(reloads.items()):
+            reload_family.add_metric([result], n)
+        yield reload_family
+        yield GaugeMetricFamily(
+            PREFIX + "state_bytes", "Size of the JSON-encoded context.env.", value=state_bytes
+        )
+        yield GaugeMetricFamily(
+            PREFIX + "redis_up", "1 if the loop's last Redis operation worked.", value=int(redis_ok)
+        )
+        yield GaugeMetricFamily(
+            PREFIX + "function_loaded",
+            "1 if a handler is loaded and callable.",
+            value=int(function_loaded),
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, carrying what its request handlers read."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        telemetry: Telemetry,
+        ping: Callable[[], bool],
+        registry: CollectorRegistry,
+    ) -> None:
+        # An IPv6 literal such as "::" needs an IPv6 socket.
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.telemetry = telemetry
+        self.ping = ping
+        self.registry = registry
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Log a failed request instead of printing a traceback on stderr."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            # The client went away (a probe or scrape timed out): nothing to fix here.
+            log.debug("probe client %s disconnected", client_address)
+        else:
+            log.exception("probe request from %s failed", client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes GET /healthz, /readyz and /metrics; anything else is 404."""
+
+    server: _Server
+    # A stuck client must not hold a thread forever.
+    timeout = 10
+
+    def do_GET(self) -> None:
+        """Answer one probe or scrape."""
+        path = urlsplit(self.path).path
+        if path == "/healthz":
+            self._text(*healthz(self.server.telemetry))
+        elif path == "/readyz":
+            self._text(*readyz(self.server.telemetry, self.server.ping))
+        elif path == "/metrics":
+            self._metrics()
+        else:
+            self._text(HTTPStatus.NOT_FOUND, "not found: try /healthz, /readyz or /metrics")
+
+    def _text(self, status: int, body: str) -> None:
+        self._send(status, "text/plain; charset=utf-8", (body + "\n").encode())
+
+    def _metrics(self) -> None:
+        from prometheus_client.exposition import choose_encoder
+
+        # Content negotiation as client_python's own handler: OpenMetrics when asked for.
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        self._send(HTTPStatus.OK, content_type, encoder(self.server.registry))
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep probes and scrapes out of the logs unless debugging."""
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class ProbeServer:
+    """A running operations HTTP server; `port` is the bound port, `close()` stops it."""
+
+    def __init__(self, server: _Server, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful when started with port 0)."""
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving, close the socket and wait for the serving thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> ProbeServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
+    """Serve /healthz, /readyz and /metrics on host:port from a daemon thread."""
+    from prometheus_client import CollectorRegistry
+
+    # An injected registry, never the global default: no process/GC metrics from other code,
+    # and several servers (tests) can run in one process.
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(TelemetryCollector(telemetry))
+    server = _Server((host, port), telemetry, ping, registry)
+    # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True
+    )
+    thread.start()
+    probes = ProbeServer(server, thread)
+    shown = f"[{host}]" if ":" in host else host
+    log.info("operations endpoints on http://%s:%d/ (healthz, readyz, metrics)", shown, probes.port)
+    return probes
