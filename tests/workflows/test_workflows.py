@@ -1,0 +1,229 @@
+"""The workflows follow the project's CI rules, and agree with the manifests and the READMEs they
+deploy: names, ports, versions and paths that must match are compared, never copied."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.workflows.workflows import KIND_CONFIG, PINNED_USES, REPO, Workflow, workflow, workflows
+
+WORKFLOW_IDS = [w.name for w in workflows()]
+
+
+def render(path: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (needed for `kubectl kustomize`)")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(REPO / path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def by_name(name: str) -> Workflow:
+    return {w.name: w for w in workflows()}[name]
+
+
+@pytest.fixture(params=WORKFLOW_IDS)
+def wf(request: pytest.FixtureRequest) -> Workflow:
+    return by_name(request.param)
+
+
+def test_workflows_exist() -> None:
+    assert set(WORKFLOW_IDS) >= {"ci.yml", "images.yml", "e2e.yml"}
+
+
+def test_workflows_grant_nothing_by_default(wf: Workflow) -> None:
+    assert wf.data["permissions"] == {}
+
+
+def test_workflows_jobs_have_commented_permissions_and_timeouts(wf: Workflow) -> None:
+    for job_id, job in wf.jobs.items():
+        assert isinstance(job.get("permissions"), dict), f"{job_id}: no job-level permissions"
+        assert 0 < job["timeout-minutes"] <= 90, job_id
+    # Every granted scope says why, on its own line.
+    scopes = re.findall(r"^\s+([a-z-]+): (read|write)\b(.*)$", wf.text, flags=re.MULTILINE)
+    assert scopes
+    for scope, access, rest in scopes:
+        assert "#" in rest, f"{scope}: {access} has no comment"
+
+
+def test_workflows_limit_concurrency(wf: Workflow) -> None:
+    assert "${{ github.workflow }}" in wf.data["concurrency"]["group"]
+
+
+def test_workflows_pin_every_action_to_a_commit(wf: Workflow) -> None:
+    for job_id, step in wf.steps():
+        if "uses" in step:
+            line = next(line for line in wf.text.splitlines() if f"uses: {step['uses']}" in line)
+            assert PINNED_USES.search(line), f"{job_id}: {line.strip()}"
+
+
+def test_workflows_use_one_commit_per_action_everywhere() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for w in workflows():
+        for match in PINNED_USES.finditer(w.text):
+            pins.setdefault(match["action"], set()).add((match["sha"], match["tag"]))
+    assert pins
+    assert {action: sha for action, sha in pins.items() if len(sha) > 1} == {}
+
+
+def test_workflows_checkouts_keep_no_credentials(wf: Workflow) -> None:
+    for job_id, step in wf.steps():
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, job_id
+
+
+def test_workflows_expressions_reach_shell_through_env(wf: Workflow) -> None:
+    for job_id, step in wf.steps():
+        assert "${{" not in step.get("run", ""), f"{job_id}: {step.get('name', step['run'])}"
+
+
+def test_workflows_ci_runs_make_test_on_both_pythons() -> None:
+    ci = workflow("ci.yml")
+    assert set(ci.triggers) >= {"push", "pull_request"}
+    (job,) = ci.jobs.values()
+    assert job["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
+    assert [s["run"] for s in job["steps"] if "run" in s][-1] == "make test"
+
+
+def test_workflows_images_build_the_dockerfiles_the_manifests_name() -> None:
+    images = workflow("images.yml")
+    base_images = {
+        c["image"]
+        for d in render("gitops/base")
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    dockerfiles = {
+        step["with"]["file"]
+        for step in images.jobs["publish"]["steps"]
+        if str(step.get("uses", "")).startswith("docker/build-push-action@")
+    }
+    pull_request = {
+        entry["dockerfile"] for entry in images.jobs["build"]["strategy"]["matrix"]["include"]
+    }
+    assert dockerfiles == pull_request == {"apps/runtime/Dockerfile", "apps/dashboard/Dockerfile"}
+    for dockerfile in dockerfiles:
+        assert (REPO / dockerfile).is_file(), dockerfile
+    assert base_images == {"serverless-runtime", "monitoring-dashboard"}
+    for name in base_images:
+        assert f"{name}=${{REGISTRY}}/{name}:${{GITHUB_SHA}}" in images.text
+
+
+def test_workflows_images_push_only_from_main_and_tags() -> None:
+    images = workflow("images.yml")
+    assert images.jobs["build"]["if"] == "github.event_name == 'pull_request'"
+    assert "packages" not in images.jobs["build"]["permissions"]
+    assert images.jobs["publish"]["permissions"]["packages"] == "write"
+    assert images.jobs["publish"]["if"] == "github.event_name == 'push'"
+    for _, step in images.steps():
+        if str(step.get("uses", "")).startswith("docker/build-push-action@"):
+            assert step["with"]["push"] is (step in images.jobs["publish"]["steps"])
+
+
+def test_workflows_images_bump_the_dev_overlay() -> None:
+    images = workflow("images.yml")
+    job = images.jobs["deploy-dev"]
+    assert job["needs"] == "publish"
+    assert "refs/heads/main" in job["if"]
+    assert job["permissions"] == {"contents": "write"}
+    (bump,) = [s for s in job["steps"] if "kustomize edit set image" in s.get("run", "")]
+    assert bump["working-directory"] == "gitops/overlays/dev"
+    assert (REPO / bump["working-directory"] / "kustomization.yaml").is_file()
+
+
+def e2e_env() -> dict[str, str]:
+    (job,) = workflow("e2e.yml").jobs.values()
+    (step,) = [s for s in job["steps"] if "pytest tests/e2e" in s.get("run", "")]
+    env: dict[str, str] = step["env"]
+    return env
+
+
+def test_workflows_e2e_settings_match_the_dev_overlay() -> None:
+    env = e2e_env()
+    assert env["E2E_REQUIRED"] == "1"
+    rendered = render("gitops/overlays/dev")
+    (outputkey,) = [
+        d for d in rendered if d["kind"] == "ConfigMap" and "REDIS_OUTPUT_KEY" in d.get("data", {})
+    ]
+    assert env["E2E_OUTPUT_KEY"] == outputkey["data"]["REDIS_OUTPUT_KEY"]
+    assert env["E2E_NAMESPACE"] == outputkey["metadata"]["namespace"]
+    node_ports = [
+        p["nodePort"]
+        for d in rendered
+        if d["kind"] == "Service" and d["spec"].get("type") == "NodePort"
+        for p in d["spec"]["ports"]
+    ]
+    assert node_ports == [31001]
+    assert env["E2E_DASHBOARD_URL"] == f"http://localhost:{node_ports[0]}"
+
+
+def test_workflows_kind_config_publishes_the_dashboard_node_port() -> None:
+    config = yaml.safe_load(KIND_CONFIG.read_text())
+    assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
+    assert {
+        "containerPort": 31001,
+        "hostPort": 31001,
+        "listenAddress": "127.0.0.1",
+        "protocol": "TCP",
+    } in mappings
+    e2e = workflow("e2e.yml")
+    assert config["name"] == e2e.data["env"]["KIND_CLUSTER"]
+    (kind_step,) = [
+        s for _, s in e2e.steps() if str(s.get("uses", "")).startswith("helm/kind-action@")
+    ]
+    assert kind_step["with"]["config"] == str(KIND_CONFIG.relative_to(REPO))
+    assert re.fullmatch(
+        r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", kind_step["with"]["node_image"]
+    )
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", kind_step["with"]["version"])
+
+
+def test_workflows_e2e_installs_the_argocd_version_the_readme_documents() -> None:
+    e2e = workflow("e2e.yml")
+    version = e2e.data["env"]["ARGOCD_VERSION"]
+    readme = (REPO / "argocd" / "README.md").read_text()
+    assert (
+        f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
+        in readme
+    )
+    git_server = list(yaml.safe_load_all((REPO / "tests" / "e2e" / "git-server.yaml").read_text()))
+    images = {
+        c["image"]
+        for d in git_server
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    # The git server reuses Argo CD's image, already pulled by the install.
+    assert images == {f"quay.io/argoproj/argocd:{version}"}
+
+
+def test_workflows_e2e_bootstraps_as_the_readme_says() -> None:
+    readme = (REPO / "argocd" / "README.md").read_text()
+    block = readme.split("## Bootstrap", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.strip() for line in block.strip().splitlines()]
+    assert commands[0] == "kubectl create namespace argocd"
+    assert commands[1].startswith("kubectl apply -n argocd --server-side --force-conflicts -f ")
+    assert commands[2] == "kubectl apply -k argocd/"
+    e2e = workflow("e2e.yml").text
+    assert "kubectl create namespace argocd" in e2e
+    assert "kubectl apply -n argocd --server-side --force-conflicts" in e2e
+    assert 'kubectl apply -k "$RUNNER_TEMP/served/argocd"' in e2e
+
+
+def test_workflows_e2e_dumps_the_cluster_on_failure() -> None:
+    (job,) = workflow("e2e.yml").jobs.values()
+    dumps = [s for s in job["steps"] if s.get("if") == "failure()"]
+    assert dumps
+    text = "\n".join(s.get("run", "") for s in dumps)
+    for what in ("get applications", "get events", "describe pods", "logs"):
+        assert what in text
