@@ -147,11 +147,7 @@ def _start_probes(settings: Settings, telemetry: Any) -> Any:
 
     # Its own client with short timeouts: a probe must answer within the kubelet's deadline.
     ping_client = connect(settings.redis, timeout=1.0, retries=0)
-    server = probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
-    log.info(
-        "probes on http://%s:%d (/healthz, /readyz, /metrics)", settings.http_host, server.port
-    )
-    return server
+    return probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
 
 
 def invoke_command(function: Path, input_path: str, state: Path | None, attr: str) -> int:

@@ -1,0 +1,7 @@
+import time
+
+
+def handler(input, context):
+    if input.get("hang"):
+        time.sleep(3600)
+    return {"value": input.get("value")}

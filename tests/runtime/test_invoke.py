@@ -1,0 +1,47 @@
+"""`serverless-runtime invoke` runs a function once on files, without Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.support.processes import RUNTIME
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTION = REPO / "apps" / "functions" / "resource-monitor" / "usermodule.py"
+FIXTURE = REPO / "tests" / "fixtures" / "metrics-5s.jsonl"
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RUNTIME, "invoke", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_invoke_prints_result_and_keeps_state_between_calls(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    results = []
+    for n, line in enumerate(FIXTURE.read_text().splitlines()[:3]):
+        (tmp_path / f"in{n}.json").write_text(line)
+        done = invoke("--function", str(FUNCTION), "--input", str(tmp_path / f"in{n}.json"),
+                      "--state", str(state))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads(done.stdout))
+    assert results[2]["timestamp"] == json.loads(FIXTURE.read_text().splitlines()[2])["timestamp"]
+    assert "avg-util-cpu0-60sec" in results[2]
+    assert json.loads(state.read_text())  # the window lives in the state file
+
+
+def test_invoke_reports_broken_function(tmp_path: Path) -> None:
+    function = tmp_path / "usermodule.py"
+    function.write_text("def handler(input, context):\n    return [\n")
+    (tmp_path / "in.json").write_text("{}")
+    done = invoke("--function", str(function), "--input", str(tmp_path / "in.json"))
+    assert done.returncode == 1
+    assert f"syntax error in {function} at line 2" in done.stderr
+
+
+def test_invoke_reports_bad_input_file(tmp_path: Path) -> None:
+    (tmp_path / "in.json").write_text("{oops")
+    done = invoke("--function", str(FUNCTION), "--input", str(tmp_path / "in.json"))
+    assert done.returncode == 1
+    assert "is not valid JSON" in done.stderr

@@ -1,0 +1,85 @@
+"""Each way a function can fail to load gives its own clear message naming the path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from serverless_runtime.loader import (
+    FunctionImportError,
+    FunctionMissing,
+    FunctionSource,
+    FunctionSyntaxError,
+    HandlerMissing,
+    HandlerNotCallable,
+    load_file,
+)
+
+FUNCTIONS = Path(__file__).parent / "functions"
+
+
+def write(tmp_path: Path, text: str, name: str = "usermodule.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_load_file_returns_callable_handler_and_course_mtime() -> None:
+    loaded = load_file(FUNCTIONS / "counter.py")
+    assert loaded.handler({"value": 1}, type("C", (), {"env": {}})()) == {"calls": 1, "value": 1}
+    assert len(loaded.getmtime) == len("2026-11-27 23:22:01")
+
+
+def test_load_file_missing_names_path(tmp_path: Path) -> None:
+    with pytest.raises(FunctionMissing, match=str(tmp_path / "absent.py")):
+        load_file(tmp_path / "absent.py")
+
+
+def test_load_file_syntax_error_names_path_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "def handler(input, context):\n    return {'ok': True\n")
+    with pytest.raises(FunctionSyntaxError) as caught:
+        load_file(path)
+    assert str(path) in str(caught.value)
+    assert "line 2" in str(caught.value)
+
+
+def test_load_file_failing_dependency_is_not_called_missing_handler(tmp_path: Path) -> None:
+    path = write(tmp_path, "import not_installed_anywhere\n\ndef handler(i, c):\n    return {}\n")
+    with pytest.raises(FunctionImportError) as caught:
+        load_file(path)
+    assert "not_installed_anywhere" in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_load_file_module_that_raises_reports_the_exception(tmp_path: Path) -> None:
+    path = write(tmp_path, "raise SystemExit(3)\n")
+    with pytest.raises(FunctionImportError, match="SystemExit"):
+        load_file(path)
+
+
+def test_load_file_without_handler_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, "def main(input, context):\n    return {}\n")
+    with pytest.raises(HandlerMissing, match="defines no 'handler'"):
+        load_file(path)
+
+
+def test_load_file_handler_not_callable_says_what_it_is(tmp_path: Path) -> None:
+    path = write(tmp_path, "handler = {'not': 'a function'}\n")
+    with pytest.raises(HandlerNotCallable, match="is a dict, not a function"):
+        load_file(path)
+
+
+def test_source_refresh_keeps_old_version_when_new_one_breaks(tmp_path: Path) -> None:
+    path = write(tmp_path, "def handler(i, c):\n    return {'v': 1}\n")
+    source = FunctionSource(path)
+    assert source.refresh() is True
+    first = source.current
+    path.write_text("def handler(i, c):\n    return {'v': \n")
+    with pytest.raises(FunctionSyntaxError):
+        source.refresh()
+    assert source.current is first
+    assert source.refresh() is False  # the same broken version is reported once
+    path.write_text("def handler(i, c):\n    return {'v': 2}\n")
+    assert source.refresh() is True
+    assert source.current is not None
+    assert source.current.handler({}, None) == {"v": 2}

@@ -1,0 +1,64 @@
+"""`make run`, as a user runs it: outputs appear, and Ctrl-C leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.processes import Process, wait_for
+from tests.support.valkey import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def session_processes(sid: int) -> list[str]:
+    """Command lines of the processes still in the session `make run` was started in."""
+    listing = subprocess.run(
+        ["ps", "-e", "-o", "sid=,pid=,args="], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in listing.splitlines() if line.split(None, 1)[0] == str(sid)]
+
+
+def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
+    redis_port, dashboard_port = free_port(), free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "DEV_REDIS_PORT": str(redis_port),
+        "DEV_DASHBOARD_PORT": str(dashboard_port),
+        "DEV_RUNTIME_HTTP_PORT": str(free_port()),
+    }
+    stack = Process(["make", "--no-print-directory", "run"], env, tmp_path / "run.log", cwd=REPO)
+    sid = stack.proc.pid
+    try:
+        client = redis.Redis(port=redis_port, decode_responses=True, socket_timeout=2)
+
+        def output() -> dict[str, object] | None:
+            try:
+                raw = client.get("resource-monitor")
+            except redis.ConnectionError:
+                return None
+            return None if raw is None else json.loads(raw)
+
+        result = wait_for(output, timeout=15, what="the first output of `make run`")
+        cpus = len([k for k in json.loads(client.get("metrics")) if k.startswith("cpu_percent-")])
+        expected = {"percent-network-egress", "percent-memory-caching", "timestamp"}
+        expected |= {f"avg-util-cpu{n}-60sec" for n in range(cpus)}
+        assert expected <= set(result), stack.output()
+        log = stack.output()
+        assert f"redis://127.0.0.1:{redis_port}/0" in log
+        assert "scripts/watch.py" in log
+        # Ctrl-C in a terminal signals the whole foreground process group.
+        os.killpg(sid, signal.SIGINT)
+        stack.wait(timeout=30)
+        assert "Stopped." in stack.output()
+        assert session_processes(sid) == []
+    finally:
+        stack.close()
