@@ -17,7 +17,12 @@ VENV_BIN = Path(sys.executable).parent
 RUNTIME = str(VENV_BIN / "serverless-runtime")
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float = 15.0,
+    what: str = "condition",
+    poll: float = 0.05,
+) -> T:
     """Poll `probe` until it returns something truthy; fail the test with `what` otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -26,7 +31,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 class Process:
