@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def reference_outputs(lines: list[str]) -> list[dict[str, object]]:
         outputs.append(handler(json.loads(line), context))
         context.env = json.loads(json.dumps(context.env))
     return outputs
+
+
+def output_for(client, stamp: str) -> str | None:
+    raw = client.get("out")
+    return raw if raw is not None and stamp in raw else None
 
 
 def assert_same(actual: dict[str, object], expected: dict[str, object]) -> None:
@@ -74,9 +80,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(
             else:
                 redis_client.set("metrics", line)
             raw = wait_for(
-                lambda stamp=stamp: (o := redis_client.get("out")) and stamp in o and o,
-                timeout=30,
-                what=f"output for input {i}",
+                partial(output_for, redis_client, stamp), timeout=30, what=f"output for input {i}"
             )
             assert_same(json.loads(raw), expected[i])
         assert runs == len(kill_points) + 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -47,7 +49,7 @@ def test_metrics_count_what_happened(own_valkey, tmp_path: Path) -> None:
         wait_for(lambda: get(port, "/healthz")[0] == 200, what="/healthz")
         for value in ({"value": 1}, {"value": 2}, {"fail": "raise"}):
             client.set("metrics", json.dumps(value))
-            wait_for(lambda value=value: _seen(client, value), what=f"call on {value}")
+            wait_for(partial(_seen, client, value), what=f"call on {value}")
         status, text = get(port, "/metrics")
         assert status == 200
         found = samples(text)
@@ -68,10 +70,10 @@ def test_metrics_count_what_happened(own_valkey, tmp_path: Path) -> None:
         proc.close()
 
 
-def _seen(client, value: dict[str, object]) -> bool:
+def _seen(client, value: dict[str, Any]) -> bool:
     if "fail" in value:
         return client.get("out:error") is not None
-    return json.loads(client.get("out") or "{}").get("value") == value["value"]
+    return bool(json.loads(client.get("out") or "{}").get("value") == value["value"])
 
 
 def test_healthz_turns_unhealthy_when_the_loop_is_stuck(valkey, redis_client, tmp_path) -> None:
@@ -84,9 +86,11 @@ def test_healthz_turns_unhealthy_when_the_loop_is_stuck(valkey, redis_client, tm
     try:
         wait_for(lambda: get(port, "/healthz")[0] == 200, what="healthy")
         redis_client.set("metrics", json.dumps({"hang": True}))  # no HANDLER_TIMEOUT: stuck
-        _status, body = wait_for(
-            lambda: (r := get(port, "/healthz"))[0] == 503 and r, timeout=30, what="unhealthy"
-        )
-        assert "heartbeat" in body
+
+        def unhealthy() -> str | None:
+            status, body = get(port, "/healthz")
+            return body if status == 503 else None
+
+        assert "heartbeat" in wait_for(unhealthy, timeout=30, what="unhealthy")
     finally:
         proc.close()

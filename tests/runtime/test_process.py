@@ -6,6 +6,7 @@ import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -31,12 +32,12 @@ def start(tmp_path: Path) -> Iterator[object]:
         proc.close()
 
 
-def output(client: redis.Redis, key: str = "out") -> dict[str, object] | None:
+def output(client: redis.Redis, key: str = "out") -> Any:
     raw = client.get(key)
     return None if raw is None else json.loads(raw)
 
 
-def error(client: redis.Redis, key: str = "out:error") -> dict[str, object] | None:
+def error(client: redis.Redis, key: str = "out:error") -> Any:
     raw = client.get(key)
     return None if raw is None else json.loads(raw)
 

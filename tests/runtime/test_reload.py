@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ class ConfigMapDir:
                 link.symlink_to(f"..data/{name}")
 
 
-def output(client) -> dict[str, object]:
+def output(client) -> Any:
     return json.loads(client.get("out") or "{}")
 
 

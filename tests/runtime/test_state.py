@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ def run_counter(valkey, tmp_path: Path, name: str, **extra: str) -> Process:
         valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "counter.py"), INTERVAL="0.05", **extra
     )
     return Process([RUNTIME], env, tmp_path / f"{name}.log")
+
+
+def has_value(client, value: object) -> bool:
+    return bool(json.loads(client.get("out") or "{}").get("value") == value)
 
 
 def calls(client) -> int | None:
@@ -59,7 +64,7 @@ def test_commit_writes_output_history_state_and_digest_together(
         # MAXLEN ~ trims whole stream nodes (100 entries each), so write a few nodes' worth.
         for n in range(250):
             redis_client.set("metrics", json.dumps({"value": n}))
-            wait_for(lambda n=n: json.loads(redis_client.get("out") or "{}").get("value") == n)
+            wait_for(partial(has_value, redis_client, n), what=f"output {n}")
         entries = redis_client.xrange("out:history")
         assert json.loads(entries[-1][1]["output"]) == json.loads(redis_client.get("out"))
         assert 5 <= len(entries) < 250  # trimmed to about HISTORY_LENGTH

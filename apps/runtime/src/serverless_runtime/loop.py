@@ -119,7 +119,8 @@ class Runner:
                 self.stop.wait(backoff.next_delay())
                 continue
             if not self.telemetry.redis_ok:
-                log.info("Redis reachable again; resuming" if backoff.attempts else "connected to Redis")
+                recovered = backoff.attempts > 0
+                log.info("Redis reachable again; resuming" if recovered else "connected to Redis")
                 self.telemetry.redis_ok = True
             backoff.reset()
             if not (self.settings.stream_mode and self.source.current):
