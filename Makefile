@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: help setup system-deps tools run test lint format lock bench
+.PHONY: help setup system-deps tools run test lint format lock bench images test-images
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,10 +29,19 @@ run: setup  ## run Valkey, collector, runtime and dashboard locally; Ctrl-C stop
 test: setup system-deps tools lint  ## lint, type-check and run every test suite
 	$(PY) -m pytest
 
+images: system-deps  ## build both container images with podman (base image made with debootstrap)
+	scripts/images.sh
+
+test-images: setup images  ## build the images, then run them against a real Valkey (slow)
+	SERVERLESS_IMAGE_TESTS=1 $(PY) -m pytest tests/images
+
+bench: setup  ## run the benchmarks, print the table (BENCH_QUICK=1: tiny sizes; BENCH_ARGS=--markdown)
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: setup  ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy apps/runtime/src apps/dashboard/src tests scripts
+	$(VENV)/bin/mypy apps/runtime/src apps/dashboard/src tests scripts bench
 
 format: setup  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

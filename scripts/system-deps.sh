@@ -3,7 +3,8 @@
 # bubblewrap for pod emulation. Installs nothing when everything is present already.
 set -euo pipefail
 
-packages=(bubblewrap)
+# podman, runc and debootstrap build and run the container images here (make images).
+packages=(bubblewrap podman runc debootstrap)
 # Debian ships a real chromium package; Ubuntu's is a snap stub, and its runners carry Google Chrome.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
   packages+=(chromium)

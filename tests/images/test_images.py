@@ -1,0 +1,238 @@
+"""The real images, built by `make images` with podman, run like their pods against Valkey.
+
+Selected by SERVERLESS_IMAGE_TESTS=1 (`make test-images` builds the images and sets it): building
+them takes minutes, so the everyday `make test` leaves this module out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import tomllib
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import FIXTURES, FUNCTION_FILE, REPO_ROOT
+from tests.support.valkey import ValkeyProcess, free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("SERVERLESS_IMAGE_TESTS") != "1",
+        reason="image tests build and run podman images: run `make test-images`",
+    ),
+]
+
+TAG = os.environ.get("IMAGE_TAG", "dev")
+RUNTIME_IMAGE = f"localhost/serverless-runtime:{TAG}"
+DASHBOARD_IMAGE = f"localhost/monitoring-dashboard:{TAG}"
+PODMAN = ["podman", "--storage-driver", "vfs"]
+# runc here refuses the rlimits podman would copy from the host; the pod's user, read-only root,
+# no capabilities and no privilege escalation as in the manifests. Host networking, so that the
+# container reaches the test's Valkey on 127.0.0.1; what it serves binds 127.0.0.1 too.
+RUN = [
+    *PODMAN,
+    "--runtime",
+    "runc",
+    "run",
+    "--rm",
+    "--pull=never",
+    "--network=host",
+    "--ulimit=nofile=1024:1024",
+    "--ulimit=nproc=1024:1024",
+    "--read-only",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _images_built() -> None:
+    for tool in ("podman", "runc"):
+        assert shutil.which(tool), f"{tool} is not installed (make system-deps)"
+    for image in (RUNTIME_IMAGE, DASHBOARD_IMAGE):
+        exists = subprocess.run([*PODMAN, "image", "exists", image], check=False)
+        assert exists.returncode == 0, f"{image} is not built: run `make images`"
+
+
+class Container:
+    """A podman container in the foreground; its output goes to a log file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.name = f"serverless-test-{uuid.uuid4().hex[:12]}"
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [*RUN, "--name", self.name, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{what}: exited with {self.proc.returncode}\n{self.logs()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {timeout} s\n{self.logs()}")
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        """SIGTERM to the container's PID 1, as the kubelet does; its exit code."""
+        if self.proc.poll() is None:
+            subprocess.run(
+                [*PODMAN, "stop", "--time", "20", self.name], check=False, capture_output=True
+            )
+        return self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def containers(tmp_path: Path) -> Iterator[Callable[[list[str]], Container]]:
+    started: list[Container] = []
+
+    def start(args: list[str]) -> Container:
+        container = Container(args, tmp_path / f"container-{len(started)}.log")
+        started.append(container)
+        return container
+
+    yield start
+    for container in started:
+        container.stop()
+
+
+def _get(url: str) -> tuple[int, str] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return None
+
+
+def _inspect(image: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [*PODMAN, "image", "inspect", image], check=True, capture_output=True, text=True
+    )
+    config: dict[str, Any] = json.loads(result.stdout)[0]["Config"]
+    return config
+
+
+def test_images_run_their_console_script_as_non_root() -> None:
+    runtime, dashboard = _inspect(RUNTIME_IMAGE), _inspect(DASHBOARD_IMAGE)
+    assert runtime["User"] == dashboard["User"] == "10001:10001"
+    # The course deployment gives no command: the image's default must be `run`.
+    assert runtime["Entrypoint"] == ["serverless-runtime"]
+    assert runtime["Cmd"] == ["run"]
+    assert dashboard["Entrypoint"] == ["monitoring-dashboard"]
+
+
+def _locked(requirements: Path) -> tuple[dict[str, str], set[str]]:
+    """name -> version of every pin, and the names pinned for every environment (no marker)."""
+    pins, unconditional = {}, set()
+    for line in requirements.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)(.*)", line)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            pins[name] = match.group(2)
+            if ";" not in match.group(3):
+                unconditional.add(name)
+    return pins, unconditional
+
+
+@pytest.mark.parametrize(
+    ("image", "app"), [(RUNTIME_IMAGE, "runtime"), (DASHBOARD_IMAGE, "dashboard")]
+)
+def test_image_venv_holds_only_the_app_and_its_lock(image: str, app: str) -> None:
+    probe = (
+        "import importlib.metadata as m, json, pathlib as p;"
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}));"
+        "print(p.Path('/tmp/src').exists() or p.Path('/opt/build').exists())"
+    )
+    result = subprocess.run(
+        [*RUN, "--entrypoint", "/opt/venv/bin/python", image, "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    listing, leftovers = result.stdout.splitlines()[:2]
+    installed = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in json.loads(listing).items()}
+    pins, unconditional = _locked(REPO_ROOT / "requirements" / f"{app}.txt")
+    project = tomllib.loads((REPO_ROOT / "apps" / app / "pyproject.toml").read_text())["project"]
+    # No pip, no build backend, no sources: the app and exactly the locked versions.
+    assert installed.pop(project["name"]) == project["version"]
+    assert {name: pins.get(name) for name in installed} == installed
+    assert unconditional <= installed.keys()
+    assert leftovers == "False"
+
+
+def test_runtime_image_runs_the_course_deployment(
+    valkey: ValkeyProcess, redis_client: redis.Redis, containers: Callable[..., Container]
+) -> None:
+    # Like the course deployment: the function by subPath at /opt/usermodule.py, the course env,
+    # no command (the image's default). HTTP on loopback only.
+    snapshot = json.loads((FIXTURES / "metrics-5s.jsonl").read_text().splitlines()[0])
+    redis_client.set("metrics", json.dumps(snapshot))
+    runtime = containers(
+        [
+            f"--volume={FUNCTION_FILE}:/opt/usermodule.py:ro",
+            "--env=REDIS_HOST=127.0.0.1",
+            f"--env=REDIS_PORT={valkey.port}",
+            "--env=REDIS_INPUT_KEY=metrics",
+            "--env=REDIS_OUTPUT_KEY=resource-monitor-course",
+            "--env=HTTP_HOST=127.0.0.1",
+            f"--env=HTTP_PORT={free_port()}",
+            RUNTIME_IMAGE,
+        ]
+    )
+
+    def output() -> dict[str, Any] | None:
+        raw = redis_client.get("resource-monitor-course")
+        return json.loads(raw) if raw else None
+
+    result = runtime.wait_for("output", output)
+    assert result["timestamp"] == snapshot["timestamp"]
+    assert "percent-memory-caching" in result
+    assert runtime.stop() == 0, runtime.logs()
+
+
+def test_dashboard_image_serves_its_page(
+    valkey: ValkeyProcess, redis_client: redis.Redis, containers: Callable[..., Container]
+) -> None:
+    port = free_port()
+    redis_client.set("resource-monitor", json.dumps({"percent-network-egress": 1.5}))
+    dashboard = containers(
+        [
+            "--env=REDIS_HOST=127.0.0.1",
+            f"--env=REDIS_PORT={valkey.port}",
+            "--env=REDIS_OUTPUT_KEY=resource-monitor",
+            DASHBOARD_IMAGE,
+            "--bind",
+            f"127.0.0.1:{port}",
+        ]
+    )
+    base = f"http://127.0.0.1:{port}"
+    assert dashboard.wait_for("/healthz", lambda: _get(f"{base}/healthz"))[0] == 200
+    status, page = dashboard.wait_for("page", lambda: _get(f"{base}/"))
+    assert status == 200
+    # Bootstrap's CSS is packaged with the app (no CDN in a cluster).
+    (stylesheet,) = re.findall(r'href="([^"]*bootstrap[^"]*\.css[^"]*)"', page)
+    css = _get(f"{base}{stylesheet}")
+    assert css is not None and css[0] == 200 and ".btn" in css[1]
+    assert dashboard.stop() == 0, dashboard.logs()

@@ -1,0 +1,127 @@
+"""Every pod is hardened, sized, probed on the real endpoints and rolled out safely."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.manifests.rendered import (
+    OVERLAYS,
+    Doc,
+    container,
+    find,
+    pod_spec,
+    render_overlay,
+    resolve_env,
+    workloads,
+)
+
+
+def _pod_specs(overlay: str) -> list[tuple[str, Doc]]:
+    return [(w["metadata"]["name"], pod_spec(w)) for w in workloads(render_overlay(overlay))]
+
+
+def _all_containers(spec: Doc) -> list[Doc]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    return float(quantity) / 2**20
+
+
+def _millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_run_as_non_root_without_token(overlay: str) -> None:
+    for name, spec in _pod_specs(overlay):
+        assert spec["automountServiceAccountToken"] is False, name
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True, name
+        assert context["runAsUser"] > 0, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_are_locked_down_and_sized(overlay: str) -> None:
+    for name, spec in _pod_specs(overlay):
+        for ctr in _all_containers(spec):
+            context = ctr["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert not context["capabilities"].get("add"), name
+            assert not context.get("privileged"), name
+            requests, limits = ctr["resources"]["requests"], ctr["resources"]["limits"]
+            assert _mebibytes(requests["memory"]) <= _mebibytes(limits["memory"]), name
+            assert _millicores(requests["cpu"]) <= _millicores(limits["cpu"]), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_writable_paths_are_bounded_empty_dirs(overlay: str) -> None:
+    for name, spec in _pod_specs(overlay):
+        volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+        for ctr in _all_containers(spec):
+            for mount in ctr.get("volumeMounts", []):
+                volume = volumes[mount["name"]]
+                if "emptyDir" in volume:
+                    assert volume["emptyDir"]["sizeLimit"], name
+                else:
+                    # Besides its emptyDirs, everything a container sees is read-only.
+                    assert mount.get("readOnly") is True or "configMap" in volume, name
+
+
+def _port_number(ctr: Doc, port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    return int(next(p["containerPort"] for p in ctr["ports"] if p["name"] == port))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_runtime_probes_hit_its_http_endpoints(overlay: str) -> None:
+    docs = render_overlay(overlay)
+    ctr = container(find(docs, "Deployment", "serverless-runtime"), "runtime")
+    # The runtime serves its probes on HTTP_PORT (8080 unless the pod says otherwise).
+    http_port = int(resolve_env(ctr, docs).get("HTTP_PORT", "8080"))
+    liveness, readiness = ctr["livenessProbe"]["httpGet"], ctr["readinessProbe"]["httpGet"]
+    assert liveness["path"] == "/healthz"
+    assert readiness["path"] == "/readyz"
+    assert _port_number(ctr, liveness["port"]) == http_port
+    assert _port_number(ctr, readiness["port"]) == http_port
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dashboard_probes_hit_its_bound_port(overlay: str) -> None:
+    ctr = container(find(render_overlay(overlay), "Deployment", "monitoring-dashboard"))
+    bind = ctr["args"][ctr["args"].index("--bind") + 1]
+    bound_port = int(bind.rpartition(":")[2])
+    for probe in ("livenessProbe", "readinessProbe"):
+        http = ctr[probe]["httpGet"]
+        assert http["path"] == "/healthz"
+        assert _port_number(ctr, http["port"]) == bound_port == 8050
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_runtime_rollout_never_drops_below_its_replicas(overlay: str) -> None:
+    runtime = find(render_overlay(overlay), "Deployment", "serverless-runtime")
+    strategy = runtime["spec"]["strategy"]
+    # The surge pod waits as a standby for the Redis lease, so one extra pod is safe.
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    grace = pod_spec(runtime)["terminationGracePeriodSeconds"]
+    timeout = resolve_env(container(runtime, "runtime"), render_overlay(overlay)).get(
+        "HANDLER_TIMEOUT"
+    )
+    if timeout is not None:
+        # SIGTERM lets the call in flight finish before the kubelet kills the pod.
+        assert grace > float(timeout)
+
+
+def test_prod_runs_a_standby_runtime() -> None:
+    runtime = find(render_overlay("prod"), "Deployment", "serverless-runtime")
+    assert runtime["spec"]["replicas"] == 2
