@@ -16,7 +16,7 @@ def main() -> None:
     parser.add_argument("--key", default="resource-monitor")
     args = parser.parse_args()
     client = redis.Redis.from_url(args.url, decode_responses=True)
-    last: dict[str, str | None] = {}
+    last: dict[str, object] = {}
     while True:
         for key in (args.key, f"{args.key}:error"):
             value = client.get(key)

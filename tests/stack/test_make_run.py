@@ -48,7 +48,9 @@ def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
             return None if raw is None else json.loads(raw)
 
         result = wait_for(output, timeout=15, what="the first output of `make run`")
-        cpus = len([k for k in json.loads(client.get("metrics")) if k.startswith("cpu_percent-")])
+        cpus = len(
+            [k for k in json.loads(client.get("metrics") or "{}") if k.startswith("cpu_percent-")]
+        )
         expected = {"percent-network-egress", "percent-memory-caching", "timestamp"}
         expected |= {f"avg-util-cpu{n}-60sec" for n in range(cpus)}
         assert expected <= set(result), stack.output()

@@ -1,0 +1,1 @@
+"""Live Plotly Dash dashboard for the resource-monitor function's output in Redis."""

@@ -1,0 +1,34 @@
+"""The Dash application factory."""
+
+from __future__ import annotations
+
+from dash import Dash
+
+from monitoring_dashboard import callbacks
+from monitoring_dashboard.layout import shell
+from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
+from monitoring_dashboard.snapshot import Reader
+
+
+def create_app(settings: Settings, reader: Reader) -> Dash:
+    """Build the dashboard for settings, reading Redis through reader."""
+    app = Dash(
+        # The package name, so Dash finds assets/ and pages/ beside this file.
+        "monitoring_dashboard",
+        use_pages=True,
+        title="Resource monitor",
+        # No "Updating..." in the tab title on every refresh.
+        update_title="",
+        # Everything, Bootstrap's CSS included (assets/), is served by the app itself:
+        # clusters and browsers may have no route to a CDN.
+        serve_locally=True,
+        external_stylesheets=[],
+        compress=False,
+        health_endpoint="healthz",
+        enable_mcp=False,
+    )
+    # Page layouts run inside a request and read the settings from the Flask app's config.
+    app.server.config[SETTINGS_CONFIG_KEY] = settings
+    app.layout = shell(settings)
+    callbacks.register(app, settings, reader)
+    return app

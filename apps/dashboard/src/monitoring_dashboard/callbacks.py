@@ -1,0 +1,106 @@
+"""The Live page's refresh callback: fetch, decide, render."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, no_update
+
+from monitoring_dashboard import ids
+from monitoring_dashboard.components import cpu_text, freshness_badge, notice_alert, percent_text
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshot import Reader, ReadError, Snapshot
+from monitoring_dashboard.view import LiveView, build_view
+
+log = logging.getLogger(__name__)
+
+GRAPHS = {
+    "egress": ids.GRAPH_EGRESS,
+    "caching": ids.GRAPH_CACHING,
+    "cpu_lines": ids.GRAPH_CPU_LINES,
+    "cpu_heatmap": ids.GRAPH_CPU_HEATMAP,
+    "latest": ids.GRAPH_LATEST,
+}
+
+
+OUTPUTS = [
+    Output(ids.NOTICES, "children"),
+    Output(ids.FRESHNESS, "children"),
+    Output(ids.KPI_EGRESS, "children"),
+    Output(ids.KPI_CACHING, "children"),
+    Output(ids.KPI_CPU, "children"),
+    Output(ids.KPI_INPUT, "children"),
+    *(Output(graph_id, "figure") for graph_id in GRAPHS.values()),
+    Output(ids.STATUS_STORE, "data"),
+    Output(ids.HISTORY_STORE, "data"),
+    Output(ids.LIVE_VERSION, "data"),
+]
+
+
+def register(app: Dash, settings: Settings, reader: Reader) -> None:
+    """Attach the refresh callback to app."""
+
+    @app.callback(
+        *OUTPUTS,
+        Input(ids.REFRESH, "n_intervals"),
+        State(ids.STATUS_STORE, "data"),
+        State(ids.HISTORY_STORE, "data"),
+        State(ids.LIVE_VERSION, "data"),
+    )
+    def refresh(
+        _ticks: Any, status: Any, stored_history: Any, rendered_version: Any
+    ) -> tuple[Any, ...]:
+        """Read Redis and update the Live page; never lets an exception reach the page."""
+        try:
+            view = build_view(
+                _read(reader),
+                settings=settings,
+                status=status,
+                stored_history=stored_history,
+                rendered_version=rendered_version,
+                local_now_ms=int(time.time() * 1000),
+            )
+        except Exception:
+            # The one boundary: odd data must cost a message, not the page.
+            log.exception("cannot render the live page")
+            return _failure()
+        return render(view)
+
+
+def _read(reader: Reader) -> Snapshot | ReadError:
+    try:
+        return reader.read()
+    except ReadError as exc:
+        # Expected while Redis restarts: the page says so (the reader logs the transition).
+        return exc
+
+
+def render(view: LiveView) -> tuple[Any, ...]:
+    """Map a LiveView onto the callback's outputs (no_update where the view keeps things)."""
+    kpis = view.kpis
+    figures = view.figures
+    return (
+        [notice_alert(notice) for notice in view.notices],
+        freshness_badge(view.freshness),
+        no_update if kpis is None else percent_text(kpis.egress),
+        no_update if kpis is None else percent_text(kpis.caching),
+        no_update if kpis is None else cpu_text(kpis),
+        no_update if kpis is None else (kpis.input_timestamp or "—"),
+        *(no_update if figures is None else figures[name] for name in GRAPHS),
+        no_update if view.status is None else view.status,
+        no_update if view.browser_history is None else view.browser_history,
+        no_update if view.version is None else view.version,
+    )
+
+
+def _failure() -> tuple[Any, ...]:
+    alert = dbc.Alert(
+        "The dashboard could not render the latest data; details are in its log. "
+        "It keeps trying on every refresh.",
+        color="danger",
+        fade=False,
+    )
+    return (alert, *(no_update for _ in range(len(OUTPUTS) - 1)))

@@ -1,0 +1,38 @@
+"""The dashboard's one Redis client, configured to fail fast so a page never hangs on Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from monitoring_dashboard.settings import Settings
+
+# A callback runs on every refresh, so a down Redis must cost a refused connection, not
+# redis-py's default of three retries with backoff of up to ten seconds each.
+CONNECT_TIMEOUT_SECONDS = 2.0
+SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """Create the client; it connects lazily and reconnects by itself after Redis returns."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        # One quick retry replaces a pooled connection that died while Redis restarted.
+        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
+        "health_check_interval": 30,
+    }
+    if settings.redis_url is not None:
+        if settings.redis_password is not None:
+            options["password"] = settings.redis_password
+        return redis.Redis.from_url(settings.redis_url, **options)
+    return redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=settings.redis_password,
+        **options,
+    )

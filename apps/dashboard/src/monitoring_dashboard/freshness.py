@@ -1,0 +1,42 @@
+"""How old the shown data is, and when it counts as stale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The issue's rule: warn once three refresh periods have passed without a new output.
+STALE_AFTER_PERIODS = 3
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Age of the newest output at one moment."""
+
+    age_seconds: float
+    stale: bool
+    seen_by_page: bool
+
+    @property
+    def text(self) -> str:
+        """`updated 12 s ago`, for the page."""
+        return f"updated {format_age(self.age_seconds)} ago"
+
+
+def assess(
+    last_write_ms: int, now_ms: int, refresh_seconds: float, *, seen_by_page: bool = False
+) -> Freshness:
+    """Judge the age of an output written at last_write_ms, as of now_ms."""
+    # Clocks of the runtime and Redis may disagree slightly; a negative age means "just now".
+    age = max(0.0, (now_ms - last_write_ms) / 1000)
+    return Freshness(age, age > STALE_AFTER_PERIODS * refresh_seconds, seen_by_page)
+
+
+def format_age(seconds: float) -> str:
+    """Render an age coarsely enough to read at a glance: `45 s`, `12 min`, `3 h`, `2 d`."""
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"

@@ -1,0 +1,20 @@
+"""Component ids shared by layouts and callbacks."""
+
+# App shell (present on every page).
+REFRESH = "refresh-interval"
+STATUS_STORE = "status-store"
+HISTORY_STORE = "browser-history-store"
+
+# Live page.
+LIVE_VERSION = "live-rendered-version"
+NOTICES = "live-notices"
+FRESHNESS = "live-freshness"
+KPI_EGRESS = "kpi-egress"
+KPI_CACHING = "kpi-caching"
+KPI_CPU = "kpi-cpu"
+KPI_INPUT = "kpi-input"
+GRAPH_EGRESS = "graph-egress"
+GRAPH_CACHING = "graph-caching"
+GRAPH_CPU_LINES = "graph-cpu-lines"
+GRAPH_CPU_HEATMAP = "graph-cpu-heatmap"
+GRAPH_LATEST = "graph-latest"

@@ -1,0 +1,1 @@
+"""Pages of the dashboard, found and registered by Dash (`use_pages`)."""

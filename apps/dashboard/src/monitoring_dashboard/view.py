@@ -1,0 +1,205 @@
+"""What the Live page should show for one refresh, decided without Dash (pure, unit-tested)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitoring_dashboard import browser_history, figures
+from monitoring_dashboard.freshness import STALE_AFTER_PERIODS, Freshness, assess, format_age
+from monitoring_dashboard.metrics import CACHING, EGRESS, cpu_names, numeric_values
+from monitoring_dashboard.resample import CPU_COLUMNS, columns, grid
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshot import Point, ReadError, Snapshot
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the top of the page (level is a Bootstrap color)."""
+
+    level: str
+    title: str
+    body: str
+    details: str | None = None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The headline numbers of the latest output."""
+
+    egress: float | None
+    caching: float | None
+    cpu_count: int
+    cpu_mean: float | None
+    input_timestamp: str | None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """One refresh's worth of page content; None means "keep what the page shows"."""
+
+    notices: list[Notice] = field(default_factory=list)
+    freshness: Freshness | None = None
+    kpis: Kpis | None = None
+    figures: dict[str, figures.Figure] | None = None
+    status: dict[str, Any] | None = None
+    browser_history: dict[str, Any] | None = None
+    version: str | None = None
+
+
+def build_view(
+    result: Snapshot | ReadError,
+    *,
+    settings: Settings,
+    status: Any,
+    stored_history: Any,
+    rendered_version: Any,
+    local_now_ms: int,
+) -> LiveView:
+    """Decide the page for a snapshot (or a failed read), given what the browser holds."""
+    status = status if isinstance(status, dict) else {}
+    if isinstance(result, ReadError):
+        return _unreachable(result, settings, status, local_now_ms)
+    snap = result
+    notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
+    digest = _digest(snap.output_raw)
+    stored: dict[str, Any] | None = None
+    if snap.has_history:
+        points = snap.history
+        last_write = snap.last_write_ms
+        # Once the runtime writes history, the browser's own copy is no longer needed.
+        stored = {} if browser_history.points(stored_history) else None
+    else:
+        last_write = status.get("last_write_ms") if status.get("seen_by_page") else None
+        if snap.output is not None and (digest != status.get("digest") or last_write is None):
+            last_write = snap.now_ms
+            point = Point(snap.now_ms, numeric_values(snap.output))
+            stored = browser_history.append(stored_history, point, settings.history_ms)
+        points = browser_history.points(stored if stored is not None else stored_history)
+    fresh = None
+    if last_write is not None:
+        fresh = assess(
+            last_write, snap.now_ms, settings.refresh_seconds, seen_by_page=not snap.has_history
+        )
+    if fresh is not None and fresh.stale:
+        notices.append(_stale_notice(fresh, settings))
+    if snap.error is not None and _error_is_current(snap.error.at_ms, last_write):
+        error = snap.error
+        notices.append(
+            Notice(
+                "danger",
+                f"The function's last call failed ({error.kind})",
+                f"{error.message} — at {error.at}"
+                + (f", input {error.input_timestamp}" if error.input_timestamp else ""),
+                error.traceback or None,
+            )
+        )
+    new_status = {
+        "last_write_ms": last_write,
+        "seen_by_page": not snap.has_history,
+        "digest": digest,
+        "offset_ms": snap.now_ms - local_now_ms,
+    }
+    if snap.output is None:
+        if not snap.problems:
+            notices.insert(0, _missing_notice(settings))
+        return LiveView(notices, fresh, status=new_status, browser_history=stored)
+    latest = numeric_values(snap.output)
+    version = f"{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
+    built = None if version == rendered_version else build_figures(points, latest)
+    return LiveView(
+        notices,
+        fresh,
+        kpis=_kpis(snap, latest),
+        figures=built,
+        status=new_status,
+        browser_history=stored,
+        version=version,
+    )
+
+
+def build_figures(points: list[Point], latest: dict[str, float]) -> dict[str, figures.Figure]:
+    """Every graph of the Live page from the history window and the latest values."""
+    picked = columns(points, CPU_COLUMNS)
+    # Names from the picked columns only: CPUs may come and go, and this is ~30x cheaper.
+    cpus = grid(picked, cpu_names(picked.names()) if picked else [], decimals=1)
+    egress, caching = figures.series_figures(
+        points, [(EGRESS, figures.EGRESS_COLOR), (CACHING, figures.CACHING_COLOR)]
+    )
+    return {
+        "egress": egress,
+        "caching": caching,
+        "cpu_lines": figures.cpu_lines_figure(cpus),
+        "cpu_heatmap": figures.cpu_heatmap_figure(cpus),
+        "latest": figures.latest_bar_figure(latest),
+    }
+
+
+def _unreachable(
+    error: ReadError, settings: Settings, status: dict[str, Any], local_now_ms: int
+) -> LiveView:
+    notice = Notice(
+        "danger",
+        "Redis is unreachable",
+        f"Cannot read {settings.redis_location} ({error}). Retrying every "
+        f"{settings.refresh_seconds:g} s; the page keeps the last data it received.",
+    )
+    fresh = None
+    last_write = status.get("last_write_ms")
+    if isinstance(last_write, int):
+        # Estimate Redis's clock from ours and the offset seen at the last successful read.
+        now_ms = local_now_ms + int(status.get("offset_ms") or 0)
+        fresh = assess(
+            last_write,
+            now_ms,
+            settings.refresh_seconds,
+            seen_by_page=bool(status.get("seen_by_page")),
+        )
+    return LiveView([notice], fresh)
+
+
+def _missing_notice(settings: Settings) -> Notice:
+    return Notice(
+        "warning",
+        "No output yet",
+        f"Key {settings.output_key} (REDIS_OUTPUT_KEY) does not exist in Redis at "
+        f"{settings.redis_location}. Is the function running? "
+        "This page updates by itself when the key appears.",
+    )
+
+
+def _stale_notice(fresh: Freshness, settings: Settings) -> Notice:
+    period = settings.refresh_seconds
+    origin = " (first seen by this page)" if fresh.seen_by_page else ""
+    return Notice(
+        "warning",
+        "Data is stale",
+        f"No new output for {format_age(fresh.age_seconds)}{origin}, more than "
+        f"{STALE_AFTER_PERIODS} refresh periods of {period:g} s. "
+        "Check that the collector and the runtime are running.",
+    )
+
+
+def _error_is_current(error_ms: int | None, last_write_ms: int | None) -> bool:
+    if last_write_ms is None:
+        return True
+    return error_ms is not None and error_ms > last_write_ms
+
+
+def _kpis(snap: Snapshot, latest: dict[str, float]) -> Kpis:
+    cpus = [latest[name] for name in cpu_names(latest)]
+    timestamp = snap.output.get("timestamp") if snap.output is not None else None
+    return Kpis(
+        egress=latest.get(EGRESS),
+        caching=latest.get(CACHING),
+        cpu_count=len(cpus),
+        cpu_mean=sum(cpus) / len(cpus) if cpus else None,
+        input_timestamp=None if timestamp is None else str(timestamp),
+    )
+
+
+def _digest(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()

@@ -1,0 +1,31 @@
+"""WSGI entry point for gunicorn: `gunicorn monitoring_dashboard.wsgi:server`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from monitoring_dashboard.app import create_app
+from monitoring_dashboard.connection import connect
+from monitoring_dashboard.reader import RedisReader
+from monitoring_dashboard.settings import Settings
+
+_server: Any = None
+
+
+def build_server(environ: dict[str, str] | None = None) -> Any:
+    """Create the app from the environment and return its WSGI server (a Flask app)."""
+    settings = Settings.from_env(os.environ if environ is None else environ)
+    reader = RedisReader(connect(settings), settings.output_key, settings.history_ms)
+    return create_app(settings, reader).server
+
+
+def __getattr__(name: str) -> Any:
+    # `server` is built on first access (PEP 562), so importing this module reads no
+    # environment and opens no connection; gunicorn's `wsgi:server` still finds it.
+    global _server
+    if name != "server":
+        raise AttributeError(name)
+    if _server is None:
+        _server = build_server()
+    return _server

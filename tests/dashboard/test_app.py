@@ -1,0 +1,132 @@
+"""The Dash app as a WSGI server: health, local assets only, and the refresh callback over HTTP."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from monitoring_dashboard.app import create_app
+from monitoring_dashboard.connection import connect
+from monitoring_dashboard.reader import RedisReader
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshot import ReadError, Snapshot
+
+from tests.dashboard.runtime_writes import resource_output, write_output
+
+SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=1)
+
+
+class StubReader:
+    """Returns a fixed snapshot, or raises what it was given."""
+
+    def __init__(self, result: Snapshot | Exception) -> None:
+        self.result = result
+
+    def read(self) -> Snapshot:
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def client_for(reader: Any, settings: Settings = SETTINGS):
+    return create_app(settings, reader).server.test_client()
+
+
+def refresh(client) -> dict[str, Any]:
+    """POST the Live page's refresh callback as the browser does; return {id: {prop: value}}."""
+    (dependency,) = [
+        dep
+        for dep in client.get("/_dash-dependencies").get_json()
+        if "live-notices" in dep["output"]
+    ]
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+        for part in dependency["output"].strip(".").split("...")
+    ]
+    payload = {
+        "output": dependency["output"],
+        "outputs": outputs,
+        "inputs": [{"id": "refresh-interval", "property": "n_intervals", "value": 1}],
+        "state": [{**state, "value": None} for state in dependency["state"]],
+        "changedPropIds": ["refresh-interval.n_intervals"],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result: dict[str, Any] = response.get_json()["response"]
+    return result
+
+
+def texts(component: Any) -> str:
+    """All strings inside a serialized component tree."""
+    if isinstance(component, str):
+        return component
+    if isinstance(component, list):
+        return " ".join(texts(item) for item in component)
+    if isinstance(component, dict):
+        return texts(component.get("props", {}).get("children", ""))
+    return ""
+
+
+def test_app_healthz_answers_without_redis():
+    client = client_for(StubReader(ReadError("ConnectionError: refused")))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "OK"
+
+
+def test_app_page_loads_only_local_resources():
+    page = client_for(StubReader(Snapshot(now_ms=0))).get("/").get_data(as_text=True)
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "/assets/bootstrap.min.css" in {url.split("?")[0] for url in urls}
+    assert all(url.startswith("/") for url in urls), urls
+    assert "cdn" not in page.lower()
+
+
+def test_app_serves_bootstrap_css_with_its_license_header():
+    response = client_for(StubReader(Snapshot(now_ms=0))).get("/assets/bootstrap.min.css")
+    assert response.status_code == 200
+    head = response.get_data(as_text=True)[:300]
+    response.close()
+    assert "Bootstrap  v5.3.9" in head
+    assert "Licensed under MIT" in head
+
+
+def test_app_navbar_links_every_registered_page():
+    layout = client_for(StubReader(Snapshot(now_ms=0))).get("/_dash-layout").get_data(as_text=True)
+    assert '"Live"' in layout
+    assert '"About"' in layout
+    assert "resource-monitor" in layout
+
+
+def test_app_refresh_shows_redis_down_as_a_message():
+    response = refresh(client_for(StubReader(ReadError("ConnectionError: refused"))))
+    assert "Redis is unreachable" in texts(response["live-notices"]["children"])
+    # Graphs and KPIs are left out of the response: the page keeps what it shows.
+    assert "graph-egress" not in response
+    assert "kpi-egress" not in response
+
+
+def test_app_refresh_turns_an_unexpected_failure_into_a_message():
+    response = refresh(client_for(StubReader(RuntimeError("bug in a reader"))))
+    notices = texts(response["live-notices"]["children"])
+    assert "could not render" in notices
+    assert "Traceback" not in str(response)
+    assert "bug in a reader" not in str(response)
+
+
+def test_app_refresh_reads_the_runtime_keys_from_redis(valkey, redis_client):
+    write_output(redis_client, "resource-monitor", resource_output([12.5, 37.5], egress=3.14159))
+    settings = Settings(output_key="resource-monitor", redis_url=valkey.url, refresh_seconds=1)
+    reader = RedisReader(connect(settings), settings.output_key, settings.history_ms)
+    response = refresh(client_for(reader, settings))
+    assert response["kpi-egress"]["children"] == "3.14 %"
+    assert response["kpi-cpu"]["children"] == "2 · mean 25.00 %"
+    assert response["graph-latest"]["figure"]["data"][0]["y"][:2] == [3.142, 41.5]
+    assert response["live-notices"]["children"] == []
+
+
+@pytest.mark.parametrize("path", ["/", "/about"])
+def test_app_pages_answer(path):
+    response = client_for(StubReader(Snapshot(now_ms=0))).get(path)
+    assert response.status_code == 200

@@ -1,0 +1,173 @@
+"""The data layer against a real Valkey: what one refresh reads, and the parsed-history cache."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from monitoring_dashboard.connection import connect
+from monitoring_dashboard.reader import RedisReader, iso_ms
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshot import ReadError
+
+from tests.dashboard.runtime_writes import resource_output, write_error, write_output
+
+KEY = "resource-monitor"
+HOUR_MS = 3_600_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def make_reader(url: str, history_ms: int = HOUR_MS) -> RedisReader:
+    settings = Settings(output_key=KEY, redis_url=url)
+    return RedisReader(connect(settings), KEY, history_ms)
+
+
+@pytest.fixture
+def reader(valkey, redis_client):
+    return make_reader(valkey.url)
+
+
+def test_reader_missing_keys_give_an_empty_snapshot(reader):
+    snap = reader.read()
+    assert snap.output is None
+    assert snap.history == []
+    assert not snap.has_history
+    assert snap.last_write_ms is None
+    assert snap.error is None
+    assert snap.problems == []
+    assert abs(snap.now_ms - now_ms()) < 60_000
+
+
+def test_reader_returns_output_history_and_newest_write_time(reader, redis_client):
+    start = now_ms() - 20_000
+    for step in range(3):
+        write_output(
+            redis_client, KEY, resource_output([10.0 + step, 20.0]), at_ms=start + step * 5000
+        )
+    snap = reader.read()
+    assert snap.output is not None
+    assert snap.output["avg-util-cpu0-60sec"] == 12.0
+    assert snap.output_raw == redis_client.get(KEY)
+    assert snap.has_history
+    assert [point.at_ms for point in snap.history] == [start, start + 5000, start + 10_000]
+    assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [10.0, 11.0, 12.0]
+    assert "timestamp" not in snap.history[0].values
+    assert snap.last_write_ms == start + 10_000
+
+
+def test_reader_history_window_excludes_older_entries_but_keeps_newest_write_time(
+    valkey, redis_client
+):
+    reader = make_reader(valkey.url, history_ms=60_000)
+    old = now_ms() - 10 * 60_000
+    write_output(redis_client, KEY, resource_output([5.0]), at_ms=old)
+    snap = reader.read()
+    assert snap.history == []
+    assert snap.has_history
+    assert snap.last_write_ms == old
+    write_output(redis_client, KEY, resource_output([6.0]))
+    assert [point.values["avg-util-cpu0-60sec"] for point in reader.read().history] == [6.0]
+
+
+def test_reader_appends_only_new_entries_on_later_reads(reader, redis_client):
+    write_output(redis_client, KEY, resource_output([1.0]))
+    first = reader.read()
+    write_output(redis_client, KEY, resource_output([2.0]))
+    write_output(redis_client, KEY, resource_output([3.0]))
+    second = reader.read()
+    assert len(first.history) == 1
+    assert [point.values["avg-util-cpu0-60sec"] for point in second.history] == [1.0, 2.0, 3.0]
+    assert second.history[0] is first.history[0]
+
+
+def test_reader_follows_entries_trimmed_by_maxlen(reader, redis_client):
+    for value in (1.0, 2.0, 3.0):
+        write_output(redis_client, KEY, resource_output([value]))
+    reader.read()
+    redis_client.xtrim(f"{KEY}:history", maxlen=1, approximate=False)
+    write_output(redis_client, KEY, resource_output([4.0]))
+    values = [point.values["avg-util-cpu0-60sec"] for point in reader.read().history]
+    assert values == [3.0, 4.0]
+
+
+def test_reader_starts_over_when_the_stream_is_recreated_older(reader, redis_client):
+    write_output(redis_client, KEY, resource_output([1.0]))
+    reader.read()
+    redis_client.delete(f"{KEY}:history")
+    earlier = now_ms() - 30_000
+    write_output(redis_client, KEY, resource_output([9.0]), at_ms=earlier)
+    snap = reader.read()
+    assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [9.0]
+    assert snap.last_write_ms == earlier
+
+
+def test_reader_forgets_history_when_the_stream_is_deleted(reader, redis_client):
+    write_output(redis_client, KEY, resource_output([1.0]))
+    reader.read()
+    redis_client.delete(f"{KEY}:history")
+    snap = reader.read()
+    assert not snap.has_history
+    assert snap.history == []
+    assert snap.output is not None
+
+
+def test_reader_skips_history_entries_without_a_json_object(reader, redis_client):
+    redis_client.xadd(f"{KEY}:history", {"output": "not json"})
+    redis_client.xadd(f"{KEY}:history", {"other": "field"})
+    redis_client.xadd(f"{KEY}:history", {"output": json.dumps([1, 2])})
+    write_output(redis_client, KEY, resource_output([7.0]))
+    snap = reader.read()
+    assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [7.0]
+
+
+def test_reader_parses_the_error_record(reader, redis_client):
+    at = datetime(2026, 11, 27, 23, 22, 1, tzinfo=UTC)
+    write_error(redis_client, KEY, message="division by zero", kind="handler", at=at)
+    error = reader.read().error
+    assert error is not None
+    assert error.kind == "handler"
+    assert error.message == "division by zero"
+    assert error.at_ms == int(at.timestamp() * 1000)
+    assert error.input_timestamp == "2026-11-27 23:22:01.123456"
+    assert error.traceback.startswith("Traceback")
+
+
+def test_reader_reports_values_it_cannot_use_as_problems(reader, redis_client):
+    redis_client.set(KEY, "[1, 2, 3]")
+    redis_client.set(f"{KEY}:history", "a string, not a stream")
+    redis_client.rpush(f"{KEY}:error", "a list, not a string")
+    snap = reader.read()
+    assert snap.output is None
+    assert not snap.has_history
+    assert snap.error is None
+    assert len(snap.problems) == 3
+    assert any("does not hold a JSON object" in problem for problem in snap.problems)
+    assert any("is not a stream" in problem for problem in snap.problems)
+
+
+def test_reader_raises_read_error_while_redis_is_down_and_recovers(own_valkey):
+    reader = make_reader(own_valkey.url)
+    client = own_valkey.client()
+    write_output(client, KEY, resource_output([1.0]))
+    assert reader.read().output is not None
+    own_valkey.stop()
+    with pytest.raises(ReadError, match="Connection"):
+        reader.read()
+    own_valkey.start()
+    write_output(own_valkey.client(), KEY, resource_output([2.0]))
+    snap = reader.read()
+    assert snap.output is not None
+    assert snap.output["avg-util-cpu0-60sec"] == 2.0
+
+
+def test_iso_ms_needs_an_offset():
+    moment = datetime(2026, 11, 27, 23, 22, 1, tzinfo=UTC) + timedelta(milliseconds=5)
+    assert iso_ms(moment.isoformat()) == int(moment.timestamp() * 1000)
+    assert iso_ms("2026-11-27T23:22:01+01:00") == int(moment.timestamp() * 1000) - 3_600_005
+    assert iso_ms("2026-11-27 23:22:01") is None
+    assert iso_ms("yesterday") is None

@@ -1,0 +1,77 @@
+"""Settings from the environment: defaults, overrides, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import pytest
+from monitoring_dashboard.settings import Settings, SettingsError
+
+
+def test_settings_defaults_need_only_the_output_key():
+    settings = Settings.from_env({"REDIS_OUTPUT_KEY": "resource-monitor"})
+    assert settings.output_key == "resource-monitor"
+    assert (settings.redis_host, settings.redis_port, settings.redis_url) == (
+        "localhost",
+        6379,
+        None,
+    )
+    assert settings.refresh_seconds == 5.0
+    assert settings.history_minutes == 60.0
+    assert settings.refresh_ms == 5000
+    assert settings.history_ms == 3_600_000
+
+
+def test_settings_read_every_variable():
+    settings = Settings.from_env(
+        {
+            "REDIS_OUTPUT_KEY": "out",
+            "REDIS_HOST": "redis.example",
+            "REDIS_PORT": "6380",
+            "REDIS_PASSWORD": "s3cret",
+            "REFRESH_SECONDS": "1.5",
+            "HISTORY_MINUTES": "15",
+        }
+    )
+    assert settings.redis_location == "redis.example:6380"
+    assert settings.redis_password == "s3cret"
+    assert settings.refresh_seconds == 1.5
+    assert settings.history_ms == 15 * 60_000
+
+
+def test_settings_redis_url_location_hides_credentials():
+    settings = Settings.from_env(
+        {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": "rediss://app:s3cret@redis.example:6390/2"}
+    )
+    assert settings.redis_url == "rediss://app:s3cret@redis.example:6390/2"
+    assert settings.redis_location == "rediss://redis.example:6390/2"
+    assert "s3cret" not in settings.redis_location
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REDIS_OUTPUT_KEY", ""),
+        ("REDIS_OUTPUT_KEY", "   "),
+        ("REDIS_PORT", "http"),
+        ("REDIS_PORT", "70000"),
+        ("REDIS_URL", "http://redis:6379"),
+        ("REFRESH_SECONDS", "fast"),
+        ("REFRESH_SECONDS", "0"),
+        ("REFRESH_SECONDS", "0.01"),
+        ("REFRESH_SECONDS", "nan"),
+        ("HISTORY_MINUTES", "-5"),
+        ("HISTORY_MINUTES", "inf"),
+    ],
+)
+def test_settings_bad_value_names_variable_value_and_form(variable, value):
+    environ = {"REDIS_OUTPUT_KEY": "out", variable: value}
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(environ)
+    message = str(caught.value)
+    assert caught.value.variable == variable
+    assert message.startswith(f"{variable}={value!r}: expected ")
+    assert "\n" not in message
+
+
+def test_settings_missing_output_key_is_an_error():
+    with pytest.raises(SettingsError, match="REDIS_OUTPUT_KEY"):
+        Settings.from_env({})
