@@ -1,0 +1,1 @@
+"""Benchmarks that print each figure next to a baseline measured in the same run."""

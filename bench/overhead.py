@@ -1,0 +1,210 @@
+"""2. Per-call overhead of the runtime loop with a trivial handler, vs a bare redis-py floor.
+
+Both sides are timed in this process around the same work for one new input: read it (one
+round trip), parse it, call the handler, encode the result and write it (one round trip). The
+runtime's step also checks the function file, renews the lease along with the read and commits
+output, history, state and digest atomically with the fencing check; that is its overhead.
+Writing each input is not timed. The trigger's wake-up is measured in `latency`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from serverless_runtime.config import Settings
+from serverless_runtime.lease import Lease
+from serverless_runtime.loader import FunctionSource, load_file
+from serverless_runtime.loop import Runner
+from serverless_runtime.store import Store, connect
+from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.triggers import PollWaiter
+
+from bench import stats
+from bench.env import TRIVIAL_FILE, Bench
+from bench.inputs import now_snapshot
+from bench.report import Row, seconds
+
+BUDGET = 1.5
+SCRAPES_PER_SECOND = 10
+
+# Polls the probes and metrics like an eager kubelet and Prometheus together.
+_SCRAPER = """
+import sys, time, urllib.request
+base, period = sys.argv[1], float(sys.argv[2])
+while True:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        with urllib.request.urlopen(base + path, timeout=5) as reply:
+            reply.read()
+    time.sleep(period)
+"""
+
+
+def run(bench: Bench) -> list[Row]:
+    """Runtime step vs floor, with the HTTP server off, then on and scraped."""
+    function = bench.function_copy(TRIVIAL_FILE)
+    calls = bench.size(3000, 40)
+    rows = []
+    for http in (False, True):
+        runtime, floor = _compare(bench, function, calls, http)
+        label = "HTTP on + 10 scrapes/s" if http else "HTTP_PORT=0"
+        ratio = stats.median(runtime) / stats.median(floor)
+        rows.append(
+            Row(
+                f"per-call overhead, trivial, {label}",
+                f"{len(runtime)} each",
+                _summary(runtime),
+                _summary(floor),
+                ratio,
+                f"≤ {BUDGET}x floor",
+                ratio <= BUDGET,
+            )
+        )
+    return rows
+
+
+def _summary(values: list[float]) -> str:
+    return f"{seconds(stats.median(values))} (p99 {seconds(stats.p99(values))})"
+
+
+def _compare(
+    bench: Bench, function: Path, calls: int, http: bool
+) -> tuple[list[float], list[float]]:
+    """Interleave runtime steps and floor calls input by input, so drift hits both alike."""
+    name = "http" if http else "plain"
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": bench.valkey.url,
+            "REDIS_INPUT_KEY": f"overhead:{name}:in",
+            "REDIS_OUTPUT_KEY": f"overhead:{name}:out",
+            "FUNCTION_PATH": str(function),
+            "TRIGGER": "poll",
+            "HTTP_PORT": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    runtime = _RuntimeStep(settings)
+    floor = _Floor(bench, function, f"overhead:{name}:floor")
+    writer = bench.client()
+    scraper = runtime.serve_probes() if http else None
+    runtime_times: list[float] = []
+    floor_times: list[float] = []
+    try:
+        runtime.step()  # first step: restore state, load the function; nothing to do yet
+        for sequence in range(calls):
+            raw = _input(bench, sequence)
+            writer.set(settings.input_key, raw)
+            runtime_times.append(_timed(runtime.step))
+            writer.set(floor.input_key, raw)
+            floor_times.append(_timed(floor.call))
+        runtime.check(len(runtime_times))
+    finally:
+        if scraper is not None:
+            scraper.terminate()
+            scraper.wait()
+        runtime.close()
+        floor.close()
+        writer.close()
+    return runtime_times, floor_times
+
+
+def _input(bench: Bench, sequence: int) -> bytes:
+    value = now_snapshot(bench.rng)
+    value["n"] = sequence
+    return json.dumps(value).encode()
+
+
+def _timed(call: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+class _RuntimeStep:
+    """The runtime's loop body, wired as `serverless-runtime run` wires it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = connect(settings.redis)
+        lease = None
+        if settings.lease_key:
+            lease = Lease(self.client, settings.lease_key, "bench/1", settings.lease_ttl)
+        self.store = Store(self.client, settings, lease, settings.stream_consumer)
+        self.telemetry = Telemetry(stale_after=30.0)
+        self.stop = threading.Event()
+        self.runner = Runner(
+            settings,
+            self.store,
+            FunctionSource(Path(settings.function_path), load_file),
+            lambda: PollWaiter(self.stop),
+            self.stop,
+            self.telemetry,
+        )
+        self._probes: Any = None
+
+    def step(self) -> None:
+        """One pass of the loop: reload check, read, call, commit."""
+        self.runner.step()
+
+    def serve_probes(self) -> subprocess.Popen[bytes]:
+        """Start the HTTP server in this process, and a scraper process polling it."""
+        from serverless_runtime import probes
+
+        self._probes = probes.start("127.0.0.1", 0, self.telemetry, self.store.ping)
+        base = f"http://127.0.0.1:{self._probes.port}"
+        return subprocess.Popen(
+            [sys.executable, "-c", _SCRAPER, base, str(1 / SCRAPES_PER_SECOND)],
+            stdout=subprocess.DEVNULL,
+        )
+
+    def check(self, expected: int) -> None:
+        """Fail loudly unless every input was processed successfully."""
+        done = self.telemetry.outcomes.get("success", 0)
+        if done != expected:
+            raise RuntimeError(f"runtime processed {done} of {expected} inputs: {self.telemetry}")
+
+    def close(self) -> None:
+        """Stop the HTTP server and close the client."""
+        if self._probes is not None:
+            self._probes.close()
+        self.client.close()
+
+
+class _Floor:
+    """The least a loop can do per input: GET, call, then SET + XADD in one pipelined trip."""
+
+    def __init__(self, bench: Bench, function: Path, key: str) -> None:
+        self.client = bench.client()
+        self.input_key = f"{key}:in"
+        self.output_key = f"{key}:out"
+        self.history_key = f"{key}:out:history"
+        self.handler = load_file(function).handler
+        self.context = _Context()
+
+    def call(self) -> None:
+        """Process the current input once."""
+        raw = self.client.get(self.input_key)
+        assert raw is not None
+        result = self.handler(json.loads(raw), self.context)
+        output = json.dumps(result)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.output_key, output)
+        pipe.xadd(self.history_key, {"output": output}, maxlen=1000, approximate=True)
+        pipe.execute()
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+
+class _Context:
+    env: dict[str, Any]
+
+    def __init__(self) -> None:
+        self.env = {}

@@ -1,0 +1,69 @@
+"""`make bench` in quick mode runs every benchmark and prints every row (timings not judged)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# One line per row, as a reader of the table looks for it.
+EXPECTED_ROWS = [
+    "latency p50, notify vs course polling",
+    "latency p99, notify vs course polling",
+    "per-call overhead, trivial, HTTP_PORT=0",
+    "per-call overhead, trivial, HTTP on + 10 scrapes/s",
+    "stream throughput, 1 consumer",
+    "stream throughput, 2 consumers",
+    "cold start, exec → 1st output, runtime, HTTP_PORT=0",
+    "cold start, exec → 1st output, runtime, HTTP on",
+    "steady RSS, runtime, HTTP_PORT=0",
+    "steady RSS, runtime, HTTP on",
+    *(
+        f"resource-monitor, {cpus} CPUs, {window}-sample window"
+        for cpus in (2, 8, 64)
+        for window in (12, 60, 600)
+    ),
+    "resource-monitor flatness, 64 CPUs, 600 vs 12",
+    "runtime state json.dumps, 64 CPUs, 60 samples",
+    "runtime state json.dumps, 64 CPUs, 600 samples",
+    "dashboard callback, first after start",
+    "dashboard callback, page opened, 1 h x 64 CPUs",
+    "dashboard callback, refresh with new data",
+    "dashboard steady RSS (gunicorn worker)",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("make") is None, reason="`make` is not installed"),
+]
+
+
+def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BENCH_QUICK": "1", "BENCH_ARGS": " ".join(args)}
+    return subprocess.run(
+        ["make", "--no-print-directory", "bench"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_bench_quick_prints_every_row() -> None:
+    result = _run_bench()
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for name in EXPECTED_ROWS:
+        rows = [line for line in lines if line.startswith(name + "  ")]
+        assert len(rows) == 1, f"row {name!r} missing or repeated in:\n{result.stdout}"
+        # Every row ends with its verdict: yes, NO, or — where no budget applies.
+        assert re.search(r"\s(yes|NO|—)$", rows[0]), rows[0]
+    assert "quick mode" in result.stdout
