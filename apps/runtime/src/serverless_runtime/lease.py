@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -39,6 +40,8 @@ class Lease:
         self.holder = holder
         self.ttl_ms = max(1, int(ttl * 1000))
         self.value: str | None = None
+        self.renewed_at = -float("inf")
+        self._renew_every = ttl / 3
         self._acquire = client.register_script(_ACQUIRE_OR_RENEW)
         self._release = client.register_script(_RELEASE)
 
@@ -47,12 +50,29 @@ class Lease:
         """True while this replica holds the lease."""
         return self.value is not None
 
+    def due(self) -> bool:
+        """A standby tries every tick; the leader renews once a third of the TTL has passed."""
+        return self.value is None or time.monotonic() - self.renewed_at >= self._renew_every
+
+    def renewed(self) -> None:
+        """A commit renewed the lease (it checks the token and extends the TTL)."""
+        self.renewed_at = time.monotonic()
+
+    def load(self, client: redis.Redis) -> None:
+        """Put the acquire script in Redis's script cache (again, after a Redis restart)."""
+        client.script_load(_ACQUIRE_OR_RENEW)
+
     def queue_refresh(self, pipe: redis.client.Pipeline) -> None:
         """Add the acquire-or-renew call to a pipeline; pass its reply to `apply`."""
-        self._acquire(
-            keys=[self.key, self.token_key],
-            args=[self.holder, self.ttl_ms, self.value or ""],
-            client=pipe,
+        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
+        pipe.evalsha(
+            self._acquire.sha,
+            2,
+            self.key,
+            self.token_key,
+            self.holder,
+            self.ttl_ms,
+            self.value or "",
         )
 
     def apply(self, reply: Any) -> bool:
@@ -64,6 +84,8 @@ class Lease:
             elif self.value is not None:
                 log.warning("lost lease %r; standing by", self.key)
         self.value = value
+        if value is not None:
+            self.renewed()
         return value is not None
 
     def lost(self) -> None:

@@ -110,6 +110,7 @@ class Runner:
         while not self.stop.is_set():
             self.telemetry.beat()
             try:
+                self.waiter.prepare()
                 self.step()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if self.telemetry.redis_ok or backoff.attempts == 0:
@@ -196,6 +197,7 @@ class Runner:
             self.store.ensure_group()
         else:
             self.waiter = self._make_waiter()
+            self.waiter.prepare()
         self._started = True
 
     def _reload(self) -> None:

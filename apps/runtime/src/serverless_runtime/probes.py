@@ -17,8 +17,8 @@ import redis
 from serverless_runtime.telemetry import DURATION_BUCKETS, Telemetry
 
 if TYPE_CHECKING:
-    # Types only: prometheus_client is imported at run time by `start`, so a runtime with
-    # HTTP_PORT=0 never pays for it at cold start.
+    # Types only: prometheus_client is imported at the first scrape, so that start-up never
+    # pays for it.
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
@@ -154,14 +154,28 @@ class _Server(ThreadingHTTPServer):
         address: tuple[str, int],
         telemetry: Telemetry,
         ping: Callable[[], bool],
-        registry: CollectorRegistry,
     ) -> None:
         # An IPv6 literal such as "::" needs an IPv6 socket.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.telemetry = telemetry
         self.ping = ping
-        self.registry = registry
+        self._registry: CollectorRegistry | None = None
+        self._registry_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """Made at the first scrape, so that start-up does not pay for the Prometheus client."""
+        with self._registry_lock:
+            if self._registry is None:
+                from prometheus_client import CollectorRegistry
+
+                # An injected registry, never the global default: no process/GC metrics from
+                # other code, and several servers (tests) can run in one process.
+                registry = CollectorRegistry(auto_describe=True)
+                registry.register(TelemetryCollector(self.telemetry))
+                self._registry = registry
+            return self._registry
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Log a failed request instead of printing a traceback on stderr."""
@@ -241,13 +255,7 @@ class ProbeServer:
 
 def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics on host:port from a daemon thread."""
-    from prometheus_client import CollectorRegistry
-
-    # An injected registry, never the global default: no process/GC metrics from other code,
-    # and several servers (tests) can run in one process.
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(TelemetryCollector(telemetry))
-    server = _Server((host, port), telemetry, ping, registry)
+    server = _Server((host, port), telemetry, ping)
     # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True

@@ -95,19 +95,29 @@ class Store:
         return bool(self.client.ping())
 
     def read_input(self) -> bytes | None:
-        """Renew or take the lease (if any) and read the input, in one round trip.
+        """Renew or take the lease when due and read the input, in one round trip.
 
         Returns None when the key does not exist or another replica holds the lease.
         """
-        pipe = self.client.pipeline(transaction=False)
-        if self.lease is not None:
-            self.lease.queue_refresh(pipe)
-        pipe.get(self.settings.input_key)
-        replies = pipe.execute()
-        if self.lease is not None and not self.lease.apply(replies[0]):
-            return None
-        value = replies[-1]
+        lease = self.lease
+        value: Any
+        if lease is None or not lease.due():
+            value = self.client.get(self.settings.input_key)
+        else:
+            try:
+                reply, value = self._refresh_and_get(lease)
+            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+                lease.load(self.client)
+                reply, value = self._refresh_and_get(lease)
+            if not lease.apply(reply):
+                return None
         return None if value is None else bytes(value)
+
+    def _refresh_and_get(self, lease: Lease) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        lease.queue_refresh(pipe)
+        pipe.get(self.settings.input_key)
+        return list(pipe.execute())
 
     def restore(self) -> Restored:
         """The state and input digest of the last successful call, if any."""
@@ -145,8 +155,11 @@ class Store:
             entry_id or "",
         ]
         committed = bool(self._commit(keys=keys, args=args))
-        if not committed and self.lease is not None:
-            self.lease.lost()
+        if self.lease is not None:
+            if committed:
+                self.lease.renewed()
+            else:
+                self.lease.lost()
         return committed
 
     def record_error(self, record: dict[str, Any]) -> None:

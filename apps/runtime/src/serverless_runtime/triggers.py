@@ -15,10 +15,14 @@ log = logging.getLogger(__name__)
 
 # Longest single wait on the pub/sub socket, so a stop request is noticed promptly.
 _SLICE = 0.25
+_CONFIRM_TIMEOUT = 2.0
 
 
 class Waiter(Protocol):
     """Blocks until the input may have changed, `timeout` passes, or a stop is requested."""
+
+    def prepare(self) -> None:
+        """Get ready to see changes made from now on; called before each read of the input."""
 
     def wait(self, timeout: float) -> None: ...
 
@@ -30,6 +34,9 @@ class PollWaiter:
 
     def __init__(self, stop: threading.Event) -> None:
         self._stop = stop
+
+    def prepare(self) -> None:
+        pass
 
     def wait(self, timeout: float) -> None:
         self._stop.wait(timeout)
@@ -47,16 +54,32 @@ class NotifyWaiter:
         db = client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"__keyspace@{db}__:{input_key}"
         self._pubsub: redis.client.PubSub | None = None
+        self._woken = False
+
+    def prepare(self) -> None:
+        """Subscribe before the input is read, so that no change falls between read and wait."""
+        self._subscribed()
 
     def _subscribed(self) -> redis.client.PubSub:
         if self._pubsub is None:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
             pubsub.subscribe(self.channel)
+            # Redis confirms the subscription once it is in force: wait for that, so a change
+            # made right after our next read cannot slip by.
+            deadline = time.monotonic() + _CONFIRM_TIMEOUT
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=_SLICE)
+                if message is not None and message.get("type") == "subscribe":
+                    break
+                self._woken |= message is not None and message.get("type") == "message"
             self._pubsub = pubsub
         return self._pubsub
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        if self._woken:
+            self._woken = False
+            return
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
