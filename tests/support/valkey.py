@@ -21,9 +21,10 @@ def free_port() -> int:
 class ValkeyProcess:
     """One valkey-server on 127.0.0.1, without persistence, restartable on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.password = password
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,12 +48,13 @@ class ValkeyProcess:
                 str(self.workdir),
                 "--protected-mode",
                 "yes",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_timeout=0.5)
+        client = redis.Redis(port=self.port, password=self.password, socket_timeout=0.5)
         try:
             while True:
                 try:
@@ -74,4 +76,6 @@ class ValkeyProcess:
         self._proc = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+        return redis.Redis(
+            port=self.port, password=self.password, decode_responses=True, socket_timeout=5
+        )
