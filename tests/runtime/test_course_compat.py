@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed"),
+    # The pod's /opt is a fresh mount; a checkout inside /opt would be hidden by it.
+    pytest.mark.skipif(REPO.is_relative_to("/opt"), reason="the checkout lies under /opt"),
 ]
 
 
@@ -27,7 +29,6 @@ def course_pod(function: Path, valkey_port: int, log: Path) -> Process:
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
         "--tmpfs", "/opt",
         "--ro-bind", str(function), "/opt/usermodule.py",  # the ConfigMap `pyfile` by subPath
         "--remount-ro", "/opt",
