@@ -32,7 +32,7 @@ def test_redis_url_with_password_and_db(secured, tmp_path: Path) -> None:
     try:
         db3.set("metrics", json.dumps({"value": "in db 3"}))
         out = wait_for(lambda: db3.get("out"), what="output in db 3")
-        assert json.loads(out)["value"] == "in db 3"
+        assert json.loads(str(out))["value"] == "in db 3"
     finally:
         proc.close()
 
