@@ -14,11 +14,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serverless_runtime.config import ConfigError, RedisConfig, Settings
 from serverless_runtime.context import Context
 from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
+
+if TYPE_CHECKING:
+    from serverless_runtime.probes import ProbeServer
+    from serverless_runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ def _function_source(settings: Settings) -> FunctionSource:
     return FunctionSource(Path(settings.function_path), lambda path: load_file(path, attr))
 
 
-def _start_probes(settings: Settings, telemetry: Any) -> Any:
+def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics; imported only when HTTP_PORT is set."""
     from serverless_runtime import probes
     from serverless_runtime.store import connect

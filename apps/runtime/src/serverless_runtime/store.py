@@ -136,6 +136,8 @@ class Store:
         """Write the call's effects atomically; False when the lease was lost (nothing written)."""
         settings = self.settings
         lease_value = self.lease.value if self.lease is not None else None
+        # Scripts must declare every key they may touch; a disabled key's slot holds the output
+        # key, which the script leaves alone because its ARGV flag is empty.
         keys = [
             settings.output_key,
             settings.history_key or settings.output_key,
