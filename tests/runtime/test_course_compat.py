@@ -85,7 +85,11 @@ def test_course_pod_runs_course_style_function_unchanged(
         redis_client.set("metrics", json.dumps({"timestamp": "2026-11-27 23:00:05"}))
         second = json.loads(
             wait_for(
-                lambda: (raw := redis_client.get("course-output")) and '"calls": 2' in raw and raw,
+                lambda: (
+                    (raw := redis_client.get("course-output"))
+                    and json.loads(raw)["calls"] == 2
+                    and raw
+                ),
                 what="second output",
             )
         )

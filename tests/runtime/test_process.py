@@ -81,6 +81,8 @@ def test_runtime_interval_policy_calls_every_tick(valkey, redis_client, start) -
         ("[1, 2, 3]", "invalid-input", "is a JSON list, expected an object"),
         (json.dumps({"fail": "raise"}), "handler-error", "RuntimeError: asked to fail"),
         (json.dumps({"fail": "unserializable"}), "invalid-output", "not JSON"),
+        (json.dumps({"fail": "nan"}), "invalid-output", "the result['value'][1] is not a JSON"),
+        (json.dumps({"fail": "env-list"}), "invalid-output", "context.env was replaced by a list"),
     ],
 )
 def test_runtime_failure_is_recorded_and_loop_goes_on(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.runtime.functions import tally
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.state import committed_env
 
 FUNCTIONS = Path(__file__).parent / "functions"
 pytestmark = pytest.mark.slow
@@ -65,3 +68,45 @@ def test_stream_bad_entry_is_recorded_and_acknowledged(valkey, redis_client, tmp
         wait_for(lambda: redis_client.xpending("metrics", "serverless-runtime")["pending"] == 0)
     finally:
         proc.close()
+
+
+def test_stream_claimed_entry_joins_the_claiming_consumers_state(
+    valkey, redis_client, tmp_path: Path
+) -> None:
+    def start(name: str) -> Process:
+        env = runtime_env(
+            valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "tally.py"), TRIGGER="stream",
+            STREAM_CONSUMER=name, STREAM_CLAIM_IDLE="1", INTERVAL="0.2",
+        )  # fmt: skip
+        return Process([RUNTIME], env, tmp_path / f"{name}.log")
+
+    def latest() -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(redis_client.get("out") or "{}")
+        return value
+
+    for n in (1, 2):
+        redis_client.xadd("metrics", {"data": json.dumps({"n": n})})
+    a = start("a")
+    try:
+        wait_for(lambda: latest().get("seen") == [1, 2], what="a to process 1 and 2")
+        hang = {"n": 3, "sleep_once": str(tmp_path / "hung")}
+        redis_client.xadd("metrics", {"data": json.dumps(hang)})
+        wait_for(
+            lambda: redis_client.xpending("metrics", "serverless-runtime")["pending"] == 1,
+            what="a to read entry 3",
+        )
+        a.kill()  # entry 3 stays pending for a
+    finally:
+        a.close()
+    b = start("b")
+    try:
+        # b claims entry 3 and applies it to its own state, which has never seen 1 or 2.
+        wait_for(lambda: latest().get("n") == 3, what="b to claim entry 3")
+        assert latest()["seen"] == [3]
+        assert "claimed 1 entries" in b.output()
+    finally:
+        b.close()
+    # Each consumer's committed state keeps exactly what that consumer committed.
+    handler = tally.handler
+    assert committed_env(redis_client, "out:state:a", handler) == {"seen": [1, 2]}
+    assert committed_env(redis_client, "out:state:b", handler) == {"seen": [3]}

@@ -25,6 +25,9 @@ class Context:
         self.function_getmtime = function_getmtime
         self.last_execution: datetime | None = None
         self.env: dict[str, Any] = {} if env is None else env
+        # True while the runtime rebuilds the state by calling the handler on committed inputs
+        # again (after a restart or takeover): a function may skip side effects then.
+        self.replaying = False
 
     def __repr__(self) -> str:
         return (

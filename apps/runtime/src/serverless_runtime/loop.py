@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import redirect_stdout
 from datetime import UTC, datetime
+from io import StringIO
 from typing import Any
 
 import redis
 
+from serverless_runtime import json_codec
 from serverless_runtime.backoff import Backoff
 from serverless_runtime.config import InvokeOn, Settings
 from serverless_runtime.context import Context
-from serverless_runtime.loader import FunctionLoadError, FunctionSource
-from serverless_runtime.store import Entry, Store
+from serverless_runtime.loader import FunctionLoadError, FunctionSource, Handler
+from serverless_runtime.state import DurableState, ReplayError
+from serverless_runtime.store import Entry, Journaled, Outcome, Store
 from serverless_runtime.telemetry import Telemetry
 from serverless_runtime.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.triggers import PollWaiter, Waiter
@@ -35,9 +37,11 @@ def input_digest(raw: bytes) -> str:
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     """The input as a JSON object, or ValueError saying what it is instead."""
     try:
-        value = json.loads(raw)
+        value = json_codec.loads(raw)
     except ValueError as exc:
         raise ValueError(f"input {key!r} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"input {key!r} is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
     return value
@@ -93,12 +97,18 @@ class Runner:
             output_key=settings.output_key,
             function_getmtime="",
         )
-        self._committed_state: str | None = "{}"
-        self._last_digest: str | None = None
+        self.state = DurableState(
+            self.context,
+            store,
+            self._replay,
+            lambda kind, message, exc: self._record(kind, message, None, exc),
+            persistent=store.journal_key is not None,
+        )
+        # The digest of the input last tried (committed or failed), so that a failing input is
+        # not retried every tick; the last committed one is `state.digest`.
         self._seen_digest: str | None = None
         self._waiting_for_input = False
         self._started = False
-        self._warned_state = False
         self._next_claim = 0.0
         self._read_pending = settings.stream_mode  # entries read before a restart come first
 
@@ -127,8 +137,19 @@ class Runner:
             if not (self.settings.stream_mode and self.source.current):
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
+        self._save_state()
         if self.store.lease is not None:
             self.store.lease.release(self.store.client)
+
+    def _save_state(self) -> None:
+        """A last snapshot while still leading, so that the next leader replays nothing."""
+        lease = self.store.lease
+        if self.source.current is None or (lease is not None and not lease.leader):
+            return
+        try:
+            self.state.save()
+        except redis.RedisError as exc:
+            log.warning("could not save a snapshot at shutdown (%s); the journal has it all", exc)
 
     def step(self) -> None:
         """One pass: start once, reload the function if changed, process what there is."""
@@ -143,23 +164,30 @@ class Runner:
             self._step_key()
 
     def _step_key(self) -> None:
-        raw = self.store.read_input()
-        self.telemetry.leader = self.store.lease is None or self.store.lease.leader
+        reading = self.store.read_input()
+        self.telemetry.leader = reading.leader
+        if not reading.leader:
+            return
+        # State follows the lease: before its first call as leader (again), and whenever another
+        # replica committed since, this one brings its state up to the last commit.
+        self.state.sync(reading.head)
+        raw = reading.raw
         if raw is None:
-            if self.telemetry.leader and not self._waiting_for_input:
+            if not self._waiting_for_input:
                 log.info("waiting for input key %r", self.settings.input_key)
                 self._waiting_for_input = True
             return
         self._waiting_for_input = False
         digest = input_digest(raw)
         if self.settings.invoke_on is InvokeOn.CHANGE and digest in (
-            self._last_digest,
+            self.state.digest,
             self._seen_digest,
         ):
             return
         self.invoke(raw, digest)
 
     def _step_stream(self) -> None:
+        self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
         entries: list[Entry] = []
         if self._read_pending:
             entries = self.store.read_entries(pending=True, block=0)
@@ -179,20 +207,6 @@ class Runner:
     # -- steps ------------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        restored = self.store.restore()
-        self._last_digest = restored.input_digest
-        if restored.state_json is not None:
-            try:
-                env = json.loads(restored.state_json)
-            except ValueError:
-                env = None
-            if isinstance(env, dict):
-                self.context.env = env
-                self._committed_state = restored.state_json
-                self.telemetry.state_bytes = len(restored.state_json)
-                log.info("restored function state (%d bytes)", len(restored.state_json))
-            else:
-                log.warning("ignoring unreadable state in %r", self.store.state_key)
         if self.settings.stream_mode:
             self.store.ensure_group()
         else:
@@ -210,6 +224,7 @@ class Runner:
             return
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.getmtime
+            self.state.function = self.source.current.digest
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
@@ -224,20 +239,18 @@ class Runner:
             return
         stamp = value.get("timestamp")
         stamp = stamp if isinstance(stamp, str) else None
-        snapshot = self._snapshot()
         handler = self.source.current.handler if self.source.current else None
         assert handler is not None
         self.telemetry.call_started()
         started = time.perf_counter()
         try:
-            with self.time_limit.limit():
-                result = handler(value, self.context)
+            result = self._call(handler, value, stamp)
         except HandlerTimeout as exc:
-            self._rollback(snapshot)
+            self.state.rollback()
             self._fail("timeout", str(exc), stamp, exc, entry_id, time.perf_counter() - started)
             return
         except Exception as exc:  # noqa: BLE001 - the one boundary around user code
-            self._rollback(snapshot)
+            self.state.rollback()
             message = f"handler raised {type(exc).__name__}: {exc}"
             self._fail(
                 "handler-error", message, stamp, exc, entry_id, time.perf_counter() - started
@@ -245,59 +258,69 @@ class Runner:
             return
         duration = time.perf_counter() - started
         try:
-            output = json.dumps(result) if result else None
-        except (TypeError, ValueError) as exc:
-            self._rollback(snapshot)
-            message = f"handler returned a value that is not JSON: {exc}"
-            self._fail("invalid-output", message, stamp, exc, entry_id, duration)
+            output = json_codec.dumps(result, "the result") if result else None
+            env: Any = self.context.env  # the function may have replaced it with anything
+            if not isinstance(env, dict):
+                kind = type(env).__name__
+                raise json_codec.NotJSON(f"context.env was replaced by a {kind}; it must be a dict")
+            append = self.state.plan(raw or b"")
+        except json_codec.NotJSON as exc:
+            self.state.rollback()
+            self._fail("invalid-output", str(exc), stamp, exc, entry_id, duration)
             return
-        state = self._encode_state()
         try:
-            committed = self.store.commit(output, state, digest, entry_id)
+            outcome = self.store.commit(output, digest, entry_id, append)
         except redis.RedisError:
-            self._rollback(snapshot)  # the input will be processed again, from the same state
+            self.state.rollback()  # the input will be processed again, from the same state
             self._seen_digest = None
             self.telemetry.busy_since = None
             raise
-        if not committed:
-            # Another replica took the lease during the call: its result counts, not ours.
-            self._rollback(snapshot)
+        if outcome is not Outcome.COMMITTED:
+            # FENCED: another replica took the lease during the call; its result counts, not
+            # ours. STALE: another commit came first; catch up, then judge the input again.
+            self.state.rollback()
             self._seen_digest = None
-            self.telemetry.invoked("fenced", duration, None)
+            self.telemetry.invoked(outcome.name.lower(), duration, None)
+            if outcome is Outcome.STALE:
+                self.state.sync()
             return
-        self._committed_state = state
-        self._last_digest = digest
-        self.context.last_execution = datetime.now()
-        self.telemetry.state_bytes = len(state) if state is not None else 0
+        self.state.committed(append)
+        self.state.digest = digest
+        self.telemetry.state_bytes = self.state.snapshot_bytes
         self.telemetry.invoked("success", duration, input_age(value))
 
-    def _snapshot(self) -> str | dict[str, Any] | None:
-        if self._committed_state is not None:
-            return self._committed_state  # JSON state: the committed text is the snapshot
+    def _call(self, handler: Handler, value: dict[str, Any], stamp: str | None) -> Any:
+        """The handler's result; on a state another function version made, one more try on {}."""
         try:
-            return copy.deepcopy(self.context.env)
-        except Exception:  # noqa: BLE001 - user objects may refuse to be copied
-            log.warning("context.env cannot be copied; a failed call may leave it changed")
-            return None
-
-    def _rollback(self, snapshot: str | dict[str, Any] | None) -> None:
-        if isinstance(snapshot, str):
-            self.context.env = json.loads(snapshot)
-        elif snapshot is not None:
-            self.context.env = snapshot
-
-    def _encode_state(self) -> str | None:
+            with self.time_limit.limit():
+                return handler(value, self.context)
+        except Exception as exc:
+            if not self.state.from_other_version:
+                raise
+            message = (
+                f"the state made by another function version fails with this one "
+                f"({type(exc).__name__}: {exc}); trying again from an empty context.env"
+            )
+            self._record("invalid-state", message, stamp, exc)
+        kept = self.state.set_aside()
         try:
-            return json.dumps(self.context.env)
-        except (TypeError, ValueError) as exc:
-            if not self._warned_state:
-                log.warning(
-                    "context.env is not JSON-serializable (%s): it is kept in memory only "
-                    "and will not survive a restart",
-                    exc,
-                )
-                self._warned_state = True
-            return None
+            with self.time_limit.limit():
+                return handler(value, self.context)
+        except BaseException:
+            self.state.put_back(kept)  # not the state's fault after all: keep it
+            raise
+
+    def _replay(self, entry: Journaled) -> None:
+        """Call the handler on a committed input again, to rebuild the state; output discarded."""
+        handler = self.source.current.handler if self.source.current else None
+        if handler is None:
+            raise ReplayError("no function is loaded to replay the journal with")
+        value = parse_input(entry.raw or b"", self.settings.input_key)
+        try:
+            with redirect_stdout(StringIO()), self.time_limit.limit():
+                handler(value, self.context)
+        except HandlerTimeout as exc:
+            raise ReplayError(f"replaying journal entry {entry.seq}: {exc}") from exc
 
     def _fail(
         self,
@@ -312,7 +335,7 @@ class Runner:
         self._record(kind, message, stamp, exc)
         if entry_id is not None:
             # A failure is final for a stream entry: acknowledged, never retried forever.
-            self.store.commit(None, None, None, entry_id)
+            self.store.commit(None, None, entry_id)
 
     def _record(
         self, kind: str, message: str, stamp: str | None, exc: BaseException | None
