@@ -13,7 +13,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import coldstart, dashboard, latency, monitor_cost, overhead, throughput
+from bench import (
+    coldstart,
+    dashboard,
+    latency,
+    monitor_cost,
+    overhead,
+    recovery,
+    state_cost,
+    takeover,
+    throughput,
+)
 from bench.env import Bench
 from bench.report import Row, Table
 from tests.support.valkey import ValkeyProcess
@@ -21,6 +31,9 @@ from tests.support.valkey import ValkeyProcess
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "latency": latency.run,
     "overhead": overhead.run,
+    "state": state_cost.run,
+    "recovery": recovery.run,
+    "takeover": takeover.run,
     "throughput": throughput.run,
     "coldstart": coldstart.run,
     "function": monitor_cost.run,

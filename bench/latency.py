@@ -1,9 +1,15 @@
-"""1. Input written → output visible: keyspace notifications vs course-style 5 s polling."""
+"""1. Input written → output visible: keyspace notifications vs course-style 5 s polling.
+
+Then the notify trigger against its floor, measured in the same run: a bare loop that SUBSCRIBEs
+to the input key's keyspace channel, GETs, calls the handler and SETs the output (baselines/
+notify_loop.py), both with the trivial function, both running, samples alternating between them.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -11,7 +17,7 @@ from collections.abc import Mapping
 import redis
 
 from bench import stats
-from bench.env import FUNCTION_FILE, Bench, runtime_argv
+from bench.env import BASELINES, FUNCTION_FILE, TRIVIAL_FILE, Bench, runtime_argv
 from bench.inputs import now_snapshot
 from bench.procs import Child, KeyWatcher, enable_key_events
 from bench.report import Row, seconds
@@ -19,6 +25,7 @@ from bench.report import Row, seconds
 COURSE_INTERVAL = 5.0
 P50_BUDGET = 0.005
 P99_BUDGET = 0.025
+FLOOR_BUDGET = 1.5  # x the bare notify loop
 # Notify mode has no tick to be out of phase with; a short random gap still varies the timing.
 NOTIFY_GAP = 0.02
 
@@ -28,6 +35,7 @@ def run(bench: Bench) -> list[Row]:
     function = bench.function_copy(FUNCTION_FILE)
     notify = _notify(bench, function, bench.size(300, 10))
     poll = _course_polling(bench, function, runtimes=bench.size(4, 2), rounds=bench.size(5, 1))
+    runtime, bare = _against_bare(bench, bench.size(300, 10))
     samples = f"{len(notify)} / {len(poll)}"
     p50, base50 = stats.median(notify), stats.median(poll)
     p99, base99 = stats.p99(notify), stats.p99(poll)
@@ -49,6 +57,18 @@ def run(bench: Bench) -> list[Row]:
             p99 / base99,
             f"≤ {seconds(P99_BUDGET)}",
             p99 <= P99_BUDGET,
+        ),
+        *(
+            Row(
+                f"latency {name}, notify vs bare notify loop, trivial",
+                f"{len(runtime)} each",
+                seconds(figure(runtime)),
+                seconds(figure(bare)),
+                figure(runtime) / figure(bare),
+                f"≤ {FLOOR_BUDGET}x bare loop",
+                figure(runtime) / figure(bare) <= FLOOR_BUDGET,
+            )
+            for name, figure in (("p50", stats.median), ("p99", stats.p99))
         ),
     ]
 
@@ -81,6 +101,43 @@ def _notify(bench: Bench, function: object, count: int) -> list[float]:
         watcher.close()
         client.close()
     return latencies
+
+
+def _against_bare(bench: Bench, count: int) -> tuple[list[float], list[float]]:
+    """The runtime (notify) and the bare notify loop side by side; samples alternate."""
+    function = bench.function_copy(TRIVIAL_FILE)
+    runtime_env = {**_settings(bench, "runtime", function), "TRIGGER": "notify"}
+    bare_env = {
+        "REDIS_PORT": str(bench.valkey.port),
+        "REDIS_INPUT_KEY": "latency:bare:in",
+        "REDIS_OUTPUT_KEY": "latency:bare:out",
+        "FUNCTION_PATH": str(function),
+    }
+    client = bench.client()
+    enable_key_events(client)
+    watchers = [
+        KeyWatcher(client, runtime_env["REDIS_OUTPUT_KEY"]),
+        KeyWatcher(client, bare_env["REDIS_OUTPUT_KEY"]),
+    ]
+    bare_argv = [sys.executable, str(BASELINES / "notify_loop.py")]
+    results: tuple[list[float], list[float]] = ([], [])
+    try:
+        with (
+            Child(runtime_argv(), runtime_env, bench.workdir / "latency-runtime.log") as runtime,
+            Child(bare_argv, bare_env, bench.workdir / "latency-bare.log") as bare,
+        ):
+            pairs = list(zip((runtime_env, bare_env), watchers, (runtime, bare), strict=True))
+            for env, watcher, child in pairs:
+                _sample(client, watcher, env, bench.rng, child)  # started and subscribed
+            for _ in range(count):
+                for (env, watcher, child), times in zip(pairs, results, strict=True):
+                    time.sleep(bench.rng.uniform(0, NOTIFY_GAP))
+                    times.append(_sample(client, watcher, env, bench.rng, child))
+    finally:
+        for watcher in watchers:
+            watcher.close()
+        client.close()
+    return results
 
 
 def _course_polling(bench: Bench, function: object, runtimes: int, rounds: int) -> list[float]:

@@ -103,12 +103,12 @@ def run(bench: Bench) -> list[Row]:
         function_cost = costs[(top, window)][0]
         rows.append(
             Row(
-                f"runtime state json.dumps, {top} CPUs, {window} samples",
+                f"old per-call state write, json.dumps, {top} CPUs, {window} samples",
                 f"{bench.size(200, 10)}",
                 f"{seconds(cost)} ({size / 1000:.0f} kB)",
                 f"{seconds(function_cost)} function",
                 cost / function_cost,
-                "— (not in §9)",
+                "— (state v1; see state rows)",
                 None,
             )
         )
@@ -160,7 +160,7 @@ def _batch_median(times: list[float], batch: int) -> float:
 
 
 def _encode_cost(env: dict[str, Any], repeats: int) -> tuple[float, int]:
-    """What the runtime pays per call to persist this state: json.dumps of context.env."""
+    """What the runtime paid per call before state v2 to persist this state: json.dumps of env."""
     times = []
     text = ""
     for _ in range(repeats):

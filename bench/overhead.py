@@ -2,8 +2,9 @@
 
 Both sides are timed in this process around the same work for one new input: read it (one
 round trip), parse it, call the handler, encode the result and write it (one round trip). The
-runtime's step also checks the function file, renews the lease along with the read and commits
-output, history, state and digest atomically with the fencing check; that is its overhead.
+runtime's step also checks the function file, renews the lease along with the read when due and
+commits output, history, digest and the input's journal entry (with a snapshot of the state now
+and then) atomically with the fencing check; that is its overhead.
 Writing each input is not timed. The trigger's wake-up is measured in `latency`.
 """
 
@@ -12,22 +13,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from serverless_runtime.config import Settings
-from serverless_runtime.lease import Lease
-from serverless_runtime.loader import FunctionSource, load_file
-from serverless_runtime.loop import Runner
-from serverless_runtime.store import Store, connect
-from serverless_runtime.telemetry import Telemetry
-from serverless_runtime.triggers import PollWaiter
+from serverless_runtime.loader import load_file
 
 from bench import stats
 from bench.env import TRIVIAL_FILE, Bench
+from bench.inprocess import Runtime
 from bench.inputs import now_snapshot
 from bench.report import Row, seconds
 
@@ -126,31 +122,12 @@ def _timed(call: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-class _RuntimeStep:
-    """The runtime's loop body, wired as `serverless-runtime run` wires it."""
+class _RuntimeStep(Runtime):
+    """The runtime's loop body (bench/inprocess.py), and its HTTP server on demand."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.client = connect(settings.redis)
-        lease = None
-        if settings.lease_key:
-            lease = Lease(self.client, settings.lease_key, "bench/1", settings.lease_ttl)
-        self.store = Store(self.client, settings, lease, settings.stream_consumer)
-        self.telemetry = Telemetry(stale_after=30.0)
-        self.stop = threading.Event()
-        self.runner = Runner(
-            settings,
-            self.store,
-            FunctionSource(Path(settings.function_path), load_file),
-            lambda: PollWaiter(self.stop),
-            self.stop,
-            self.telemetry,
-        )
+        super().__init__(settings)
         self._probes: Any = None
-
-    def step(self) -> None:
-        """One pass of the loop: reload check, read, call, commit."""
-        self.runner.step()
 
     def serve_probes(self) -> subprocess.Popen[bytes]:
         """Start the HTTP server in this process, and a scraper process polling it."""
@@ -163,17 +140,11 @@ class _RuntimeStep:
             stdout=subprocess.DEVNULL,
         )
 
-    def check(self, expected: int) -> None:
-        """Fail loudly unless every input was processed successfully."""
-        done = self.telemetry.outcomes.get("success", 0)
-        if done != expected:
-            raise RuntimeError(f"runtime processed {done} of {expected} inputs: {self.telemetry}")
-
     def close(self) -> None:
         """Stop the HTTP server and close the client."""
         if self._probes is not None:
             self._probes.close()
-        self.client.close()
+        super().close()
 
 
 class _Floor:

@@ -16,8 +16,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_ROWS = [
     "latency p50, notify vs course polling",
     "latency p99, notify vs course polling",
+    "latency p50, notify vs bare notify loop, trivial",
+    "latency p99, notify vs bare notify loop, trivial",
     "per-call overhead, trivial, HTTP_PORT=0",
     "per-call overhead, trivial, HTTP on + 10 scrapes/s",
+    *(
+        f"per-call overhead, resource-monitor, {size}"
+        for size in ("2 CPUs x 12", "64 CPUs x 60", "64 CPUs x 600")
+    ),
+    "state overhead flatness, 64 CPUs x 600 vs 2 CPUs x 12",
+    *(
+        f"bytes sent to Redis per call, {size}"
+        for size in ("2 CPUs x 12", "64 CPUs x 60", "64 CPUs x 600")
+    ),
+    # Quick mode replays shorter journals (0, 10, 30 entries) than the full run.
+    *(f"recovery, 64 CPUs x 60, snapshot + {n} entries" for n in (0, 10, 30)),
+    "replay per journal entry, 64 CPUs x 60",
+    "takeover after SIGTERM (lease released)",
+    "takeover after SIGKILL (lease lapsed)",
+    "takeover: inputs lost / processed twice",
     "stream throughput, 1 consumer",
     "stream throughput, 2 consumers",
     "cold start, exec → 1st output, runtime, HTTP_PORT=0",
@@ -30,8 +47,8 @@ EXPECTED_ROWS = [
         for window in (12, 60, 600)
     ),
     "resource-monitor flatness, 64 CPUs, 600 vs 12",
-    "runtime state json.dumps, 64 CPUs, 60 samples",
-    "runtime state json.dumps, 64 CPUs, 600 samples",
+    "old per-call state write, json.dumps, 64 CPUs, 60 samples",
+    "old per-call state write, json.dumps, 64 CPUs, 600 samples",
     "dashboard callback, first after start",
     "dashboard callback, page opened, 1 h x 64 CPUs",
     "dashboard callback, refresh with new data",
