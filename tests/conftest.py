@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from tests.support.valkey import ValkeyProcess
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 FUNCTION_FILE = REPO_ROOT / "apps" / "functions" / "resource-monitor" / "usermodule.py"
+
+
+@pytest.fixture(autouse=True)
+def _restore_import_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a function adds its folder to sys.path: no test leaves one behind for the next."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
 
 
 @pytest.fixture(scope="session")

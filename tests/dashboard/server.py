@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as _json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.support.valkey import free_port
 
@@ -39,6 +41,42 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+class HttpResponse:
+    """The parts of a Flask test response that tests read, for a real HTTP answer."""
+
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code = status_code
+        self._body = body
+
+    def get_data(self, as_text: bool = False) -> str | bytes:
+        return self._body.decode() if as_text else self._body
+
+    def get_json(self) -> Any:
+        return _json.loads(self._body)
+
+
+class HttpClient:
+    """`get` and `post(json=...)` like Flask's test client, against a running server."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def get(self, path: str) -> HttpResponse:
+        return self._send(urllib.request.Request(self.base_url + path))
+
+    def post(self, path: str, json: Any) -> HttpResponse:
+        body = _json.dumps(json).encode()
+        headers = {"Content-Type": "application/json"}
+        return self._send(urllib.request.Request(self.base_url + path, body, headers))
+
+    def _send(self, request: urllib.request.Request) -> HttpResponse:
+        try:
+            with _OPENER.open(request, timeout=10) as response:
+                return HttpResponse(response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            return HttpResponse(exc.code, exc.read())
 
 
 class DashboardProcess:

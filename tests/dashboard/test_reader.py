@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -123,6 +124,36 @@ def test_reader_skips_history_entries_without_a_json_object(reader, redis_client
     write_output(redis_client, KEY, resource_output([7.0]))
     snap = reader.read()
     assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [7.0]
+
+
+def test_reader_skips_history_entries_that_are_not_utf8(reader, redis_client, caplog):
+    write_output(redis_client, KEY, resource_output([1.0]))
+    redis_client.xadd(f"{KEY}:history", {"output": b'{"avg-util-cpu0-60sec": 2.0, "\xff": 1}'})
+    redis_client.xadd(f"{KEY}:history", {b"out\xfeput": b"{}"})
+    # Valid UTF-8, but the escape decodes to a lone surrogate that the page cannot send on.
+    redis_client.xadd(f"{KEY}:history", {"output": '{"avg-util-cpu0-60sec": 2.0, "\\ud800": 1}'})
+    write_output(redis_client, KEY, resource_output([3.0]))
+    with caplog.at_level(logging.WARNING, logger="monitoring_dashboard.reader"):
+        snap = reader.read()
+        assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [1.0, 3.0]
+        assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+            f"skipped 3 entries of {KEY}:history without a UTF-8 JSON object in `output`"
+        ]
+        write_output(redis_client, KEY, resource_output([4.0]))
+        snap = reader.read()
+    assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [1.0, 3.0, 4.0]
+    assert len(caplog.records) == 1  # said once, not on every refresh
+
+
+def test_reader_output_or_error_that_is_not_utf8_is_a_problem(reader, redis_client):
+    redis_client.set(KEY, b'{"avg-util-cpu0-60sec": 1.0, "\xff": 2}')
+    redis_client.set(f"{KEY}:error", b'{"kind": "\xfe"}')
+    snap = reader.read()
+    assert snap.output is None
+    assert snap.output_raw is None
+    assert snap.error is None
+    assert len(snap.problems) == 2
+    assert all("does not hold a JSON object" in problem for problem in snap.problems)
 
 
 def test_reader_parses_the_error_record(reader, redis_client):

@@ -60,6 +60,12 @@ def test_settings_redis_url_location_hides_credentials():
         ("REFRESH_SECONDS", "nan"),
         ("HISTORY_MINUTES", "-5"),
         ("HISTORY_MINUTES", "inf"),
+        ("HISTORY_MINUTES", "1e308"),
+        ("REFRESH_SECONDS", "1e308"),
+        ("REDIS_URL", "redis://redis:99999/0"),
+        ("REDIS_URL", "redis://redis:6379/abc"),
+        ("REDIS_URL", "redis://redis:6379/99999"),
+        ("REDIS_URL", "redis://redis:6379/0?db=x"),
     ],
 )
 def test_settings_bad_value_names_variable_value_and_form(variable, value):
@@ -70,6 +76,29 @@ def test_settings_bad_value_names_variable_value_and_form(variable, value):
     assert caught.value.variable == variable
     assert message.startswith(f"{variable}={value!r}: expected ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://app:s3cret@redis:99999/0", "redis://:s3cret@redis/abc", "http://s3cret@redis"],
+)
+def test_settings_bad_redis_url_error_hides_the_password(url):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"REDIS_OUTPUT_KEY": "out", "REDIS_URL": url})
+    assert caught.value.variable == "REDIS_URL"
+    assert "***@redis" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_settings_repr_hides_the_password():
+    settings = Settings.from_env(
+        {
+            "REDIS_OUTPUT_KEY": "out",
+            "REDIS_URL": "redis://app:s3cret@redis:6379/0",
+            "REDIS_PASSWORD": "s3cret",
+        }
+    )
+    assert "s3cret" not in repr(settings)
 
 
 def test_settings_missing_output_key_is_an_error():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import re
 import stat
@@ -428,6 +429,41 @@ def test_load_zip_package_named_like_imported_module_is_refused(
     with pytest.raises(FunctionImportError, match="'json' has the name of a module"):
         load_zip(make_zip(tmp_path / "function.zip", files), "json.main", workdir)
     assert "loads" in dir(sys.modules["json"])  # the real json module is untouched
+
+
+# Modules the runtime imports, eagerly or lazily (prometheus_client at the first scrape).
+SHADOWS = {
+    "prometheus_client/__init__.py": "raise RuntimeError('the package shadowed the runtime')\n",
+    "redis/__init__.py": "raise RuntimeError('the package shadowed the runtime')\n",
+    "orjson.py": "raise RuntimeError('the package shadowed the runtime')\n",
+    "json/__init__.py": "raise RuntimeError('the package shadowed the runtime')\n",
+}
+
+
+def test_load_zip_cannot_shadow_modules_the_runtime_imports(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("prometheus_client", "orjson"):
+        # As in a runtime that has not served /metrics yet: not imported so far.
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    files = {**PACKAGE_V1, **SHADOWS, "pkg/main.py": "import json\n" + PACKAGE_V1["pkg/main.py"]}
+    loaded = load_zip(make_zip(tmp_path / "function.zip", files), "pkg.main", workdir)
+    assert loaded.handler({"part": 1, "whole": 4}, None) == {"percent": 25.0, "version": 1}
+    for name in ("prometheus_client", "orjson", "redis", "json"):
+        origin = importlib.import_module(name).__file__
+        assert origin is not None
+        assert not Path(origin).is_relative_to(tmp_path), name
+
+
+@pytest.mark.parametrize("name", ["prometheus_client", "orjson", "psutil"])
+def test_load_zip_package_named_like_a_module_the_runtime_can_import_is_refused(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    files = {f"{name}/__init__.py": "", f"{name}/main.py": "def handler(i, c):\n    return {}\n"}
+    with pytest.raises(FunctionImportError, match=f"'{name}' has the name of a module"):
+        load_zip(make_zip(tmp_path / "function.zip", files), f"{name}.main", workdir)
+    assert extraction_dirs(workdir) == []
 
 
 def test_load_zip_syntax_error_names_member_and_line(tmp_path: Path, workdir: Path) -> None:

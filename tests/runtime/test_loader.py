@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,23 @@ def test_source_refresh_keeps_old_version_when_new_one_breaks(tmp_path: Path) ->
     assert source.refresh() is True
     assert source.current is not None
     assert source.current.handler({}, None) == {"v": 2}
+
+
+def test_load_file_neighbours_cannot_shadow_modules_the_runtime_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("prometheus_client", "helper"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    (tmp_path / "prometheus_client").mkdir()
+    write(tmp_path, "raise RuntimeError('shadowed')\n", "prometheus_client/__init__.py")
+    write(tmp_path, "ANSWER = 42\n", "helper.py")
+    path = write(
+        tmp_path, "import helper\n\ndef handler(input, context):\n    return helper.ANSWER\n"
+    )
+    try:
+        assert load_file(path).handler({}, None) == 42  # its own neighbours still import
+        origin = importlib.import_module("prometheus_client").__file__
+    finally:
+        sys.modules.pop("helper", None)
+    assert origin is not None
+    assert not Path(origin).is_relative_to(tmp_path)

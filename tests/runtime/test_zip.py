@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.valkey import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +64,59 @@ def test_unsafe_zip_is_refused_with_clear_error(valkey, redis_client, tmp_path: 
         assert record["kind"] == "load-error"
         assert "../escape.py" in record["message"]
         assert not (tmp_path.parent / "escape.py").exists()
+        assert proc.alive
+    finally:
+        proc.close()
+
+
+def test_zip_cannot_replace_modules_the_runtime_imports(
+    valkey, redis_client, tmp_path: Path
+) -> None:
+    shadow = "raise RuntimeError('the zip shadowed the runtime')\n"
+    files = {
+        **PACKAGE,
+        "prometheus_client/__init__.py": shadow,  # imported at the first scrape of /metrics
+        "redis/__init__.py": shadow,
+        "orjson.py": shadow,
+        "json/__init__.py": shadow,
+    }
+    archive = build(tmp_path / "function.zip", files)
+    port = free_port()
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_ZIP=str(archive), FUNCTION_HANDLER="shop.main:handle",
+        TRIGGER="notify", INTERVAL="0.5", TMPDIR=str(tmp_path), HTTP_PORT=str(port),
+    )  # fmt: skip
+    proc = Process([RUNTIME], env, tmp_path / "runtime.log")
+    try:
+        redis_client.set("metrics", json.dumps({"items": [1, 2, 3]}))
+        out = wait_for(lambda: redis_client.get("out"), what="output from the zip function")
+        assert json.loads(out) == {"total": 6, "version": 1}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            assert response.status == 200
+            assert "serverless_runtime_function_loaded 1.0" in response.read().decode()
+        assert proc.alive
+    finally:
+        proc.close()
+    assert "shadowed" not in proc.output()
+
+
+def test_zip_package_named_like_a_runtime_module_is_refused(
+    valkey, redis_client, tmp_path: Path
+) -> None:
+    files = {
+        "prometheus_client/__init__.py": "",
+        "prometheus_client/main.py": "def handler(input, context):\n    return {'ok': 1}\n",
+    }
+    archive = build(tmp_path / "function.zip", files)
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_ZIP=str(archive),
+        FUNCTION_HANDLER="prometheus_client.main", TMPDIR=str(tmp_path),
+    )  # fmt: skip
+    proc = Process([RUNTIME], env, tmp_path / "runtime.log")
+    try:
+        record = json.loads(wait_for(lambda: redis_client.get("out:error"), what="refusal"))
+        assert "'prometheus_client' has the name of a module the runtime" in record["message"]
+        assert "rename the package" in record["message"]
         assert proc.alive
     finally:
         proc.close()

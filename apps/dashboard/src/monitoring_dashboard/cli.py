@@ -84,7 +84,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "environment: REDIS_URL or REDIS_HOST/REDIS_PORT (+REDIS_PASSWORD), "
         "REDIS_OUTPUT_KEY (required), REFRESH_SECONDS, HISTORY_MINUTES.",
     )
-    parser.add_argument("--bind", default=DEFAULT_BIND, help="HOST:PORT (default %(default)s)")
+    parser.add_argument(
+        "--bind", default=DEFAULT_BIND, type=_bind, help="HOST:PORT (default %(default)s)"
+    )
     parser.add_argument(
         "--threads", type=int, default=THREADS, choices=range(1, 65), metavar="N", help="threads"
     )
@@ -99,6 +101,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["debug", "info", "warning", "error", "critical"],
     )
     return parser.parse_args(argv)
+
+
+def _bind(raw: str) -> str:
+    """gunicorn's HOST:PORT, checked here: a port past 65535 is a traceback in gunicorn."""
+    if raw.startswith(("unix:", "fd://")) or raw.endswith("]") or ":" not in raw:
+        return raw
+    port = raw.rpartition(":")[2]
+    if not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        expected = "expected HOST:PORT with a port from 0 to 65535"
+        raise argparse.ArgumentTypeError(f"{expected}, not {raw}")
+    return raw
 
 
 def main(argv: Sequence[str] | None = None) -> int:

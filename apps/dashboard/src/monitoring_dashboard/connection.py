@@ -20,6 +20,9 @@ def connect(settings: Settings) -> redis.Redis:
     """Create the client; it connects lazily and reconnects by itself after Redis returns."""
     options: dict[str, Any] = {
         "decode_responses": True,
+        # Bytes that are not UTF-8 decode to lone surrogates instead of failing the whole
+        # refresh (and the page with it); the reader skips such values.
+        "encoding_errors": "surrogateescape",
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_timeout": SOCKET_TIMEOUT_SECONDS,
         # One quick retry replaces a pooled connection that died while Redis restarted.

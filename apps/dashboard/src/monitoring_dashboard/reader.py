@@ -75,19 +75,32 @@ class RedisReader:
             if self._cache.is_ahead_of(newest[0][0]):
                 self._cache.clear()
                 new = self.client.xrange(self.history_key, min=since)
-            history = self._cache.update(first[0][0] if first else None, parse_entries(new))
+            history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
             self._cache.clear()
         return Snapshot(
             now_ms=_redis_ms(time_reply),
             output=self._output(output_raw, problems),
-            output_raw=output_raw if isinstance(output_raw, str) else None,
+            output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
             last_write_ms=last_write_ms,
             has_history=has_history,
             error=self._error(error_raw, problems),
             problems=problems,
         )
+
+    def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
+        parsed = parse_entries(entries)
+        skipped = [entry_id for entry_id, point in parsed if point is None]
+        if skipped:
+            # Each entry is parsed once (the cache keeps the rest), so this is said once per entry.
+            log.warning(
+                "skipped %d entries of %s without a UTF-8 JSON object in `output` (first: %s)",
+                len(skipped),
+                self.history_key,
+                skipped[0],
+            )
+        return parsed
 
     def _output(self, raw: Any, problems: list[str]) -> Mapping[str, Any] | None:
         if isinstance(raw, Exception):
@@ -156,13 +169,32 @@ def iso_ms(text: str) -> int | None:
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
-    if not isinstance(raw, str):
+    if not _is_text(raw):
         return None
     try:
         value = json.loads(raw)
     except ValueError:
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        return None
+    # A "\ud800" escape also decodes to a lone surrogate, which the page cannot send on.
+    for name, item in value.items():
+        if not _is_text(name) or (isinstance(item, str) and not _is_text(item)):
+            return None
+    return value
+
+
+def _is_text(raw: Any) -> bool:
+    """A str without lone surrogates: what bytes that are not UTF-8 decode to (surrogateescape)."""
+    if not isinstance(raw, str):
+        return False
+    if raw.isascii():
+        return True
+    try:
+        raw.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _stream_reply(reply: Any, key: str, problems: list[str]) -> bool:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_REFRESH_SECONDS = 5.0
 DEFAULT_HISTORY_MINUTES = 60.0
 # Below this the browser would poll faster than a callback can usefully answer.
 MIN_REFRESH_SECONDS = 0.2
+# Upper bounds that catch typos (1e308) before they overflow a millisecond count.
+MAX_REFRESH_SECONDS = 3600.0
+MAX_HISTORY_MINUTES = 7 * 24 * 60.0
+# As the runtime: Redis allows a db below the server's `databases` (16 by default), which a
+# client cannot know; past 65535 it is a typo.
+MAX_REDIS_DB = 65_535
 # Where create_app leaves the settings for page layouts (Flask's app config).
 SETTINGS_CONFIG_KEY = "MONITORING_DASHBOARD_SETTINGS"
 
@@ -43,10 +50,11 @@ class Settings:
     """Everything the dashboard reads from its environment."""
 
     output_key: str
-    redis_url: str | None = None
+    # Kept out of repr(): the URL may hold a password, and a repr can end up in a log.
+    redis_url: str | None = field(default=None, repr=False)
     redis_host: str = "localhost"
     redis_port: int = 6379
-    redis_password: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     history_minutes: float = DEFAULT_HISTORY_MINUTES
 
@@ -58,19 +66,22 @@ class Settings:
             raise SettingsError(
                 "REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY", ""), "a non-empty key name"
             )
-        redis_url = environ.get("REDIS_URL", "").strip() or None
-        if redis_url is not None and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
-            raise SettingsError("REDIS_URL", redis_url, "a redis://, rediss:// or unix:// URL")
         return cls(
             output_key=output_key,
-            redis_url=redis_url,
+            redis_url=_redis_url(environ.get("REDIS_URL", "")),
             redis_host=environ.get("REDIS_HOST", "").strip() or "localhost",
             redis_port=_port(environ.get("REDIS_PORT", "6379")),
             redis_password=environ.get("REDIS_PASSWORD") or None,
             refresh_seconds=_positive(
-                "REFRESH_SECONDS", environ, DEFAULT_REFRESH_SECONDS, MIN_REFRESH_SECONDS
+                "REFRESH_SECONDS",
+                environ,
+                DEFAULT_REFRESH_SECONDS,
+                MIN_REFRESH_SECONDS,
+                MAX_REFRESH_SECONDS,
             ),
-            history_minutes=_positive("HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0),
+            history_minutes=_positive(
+                "HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0, MAX_HISTORY_MINUTES
+            ),
         )
 
     @property
@@ -104,7 +115,9 @@ def _port(raw: str) -> int:
     return port
 
 
-def _positive(variable: str, environ: Mapping[str, str], default: float, minimum: float) -> float:
+def _positive(
+    variable: str, environ: Mapping[str, str], default: float, minimum: float, maximum: float
+) -> float:
     raw = environ.get(variable, "").strip()
     if not raw:
         return default
@@ -112,7 +125,58 @@ def _positive(variable: str, environ: Mapping[str, str], default: float, minimum
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0 and value >= minimum):
+    if not (math.isfinite(value) and 0 < value <= maximum and value >= minimum):
         bound = f">= {minimum:g}" if minimum > 0 else "> 0"
-        raise SettingsError(variable, raw, f"a number {bound}")
+        raise SettingsError(variable, raw, f"a number {bound} and <= {maximum:g}")
     return value
+
+
+def _redis_url(raw: str) -> str | None:
+    """REDIS_URL checked as redis-py reads it: a bad port or db fails here, not in gunicorn."""
+    url = raw.strip()
+    if not url:
+        return None
+    try:
+        _check_redis_url(url)
+    except ValueError:
+        expected = (
+            "redis://[user:password@]host[:port][/db], rediss://… or unix://path[?db=N], "
+            f"with a port from 1 to 65535 and a db from 0 to {MAX_REDIS_DB}"
+        )
+        # Shown without its password: this line goes to the pod's log.
+        raise SettingsError("REDIS_URL", redact_url(url), expected) from None
+    return url
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(url)
+    if not (parts.hostname or parts.path):
+        raise ValueError(url)
+    if parts.scheme != "unix":
+        if parts.port == 0:  # .port itself raises ValueError past 65535 or on a non-number
+            raise ValueError(url)
+        # redis-py reads the path as the db and falls back to db 0 on anything not a number.
+        if db := parts.path.removeprefix("/"):
+            _check_db(db)
+    # ?db=N overrides the path in redis-py, for unix:// sockets too.
+    for value in parse_qs(parts.query).get("db", [])[:1]:
+        _check_db(value)
+
+
+def _check_db(text: str) -> None:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or int(text) > MAX_REDIS_DB:
+        raise ValueError(text)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and any `password=` query value) replaced by ***."""
+    # Works on malformed URLs too, and hides everything up to the last "@": an unescaped "@" or
+    # "/" in a password must not make part of it show.
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, location = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{location}" if colon else f"***@{location}"
+    return scheme + sep + re.sub(r"([?&]password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)

@@ -85,10 +85,11 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
 
 
 def _execute(module: ModuleType, code: Any, path: Path) -> None:
-    # Modules next to the function file stay importable, as they were under the course image.
+    # Modules next to the function file stay importable, as they were under the course image;
+    # last on the path, so that none of them shadows a module the runtime imports.
     folder = str(path.parent)
     if folder not in sys.path:
-        sys.path.insert(0, folder)
+        sys.path.append(folder)
     previous = sys.modules.get(module.__name__)
     sys.modules[module.__name__] = module
     try:

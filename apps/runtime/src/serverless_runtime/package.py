@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import io
 import re
 import shutil
@@ -182,7 +183,9 @@ def _import_handler(zip_path: Path, root: Path, module_name: str, attr: str) -> 
     stale = _unload(previous)
     for folder in previous:
         _remove_from_path(folder)
-    sys.path.insert(0, str(root))
+    # Last on the path: a module the package ships never shadows one the runtime imports, even
+    # lazily (prometheus_client at the first scrape).
+    sys.path.append(str(root))
     importlib.invalidate_caches()
     try:
         module = _import(zip_path, root, module_name)
@@ -192,8 +195,7 @@ def _import_handler(zip_path: Path, root: Path, module_name: str, attr: str) -> 
         _unload([root])
         _remove_from_path(root)
         sys.modules.update(stale)
-        for folder in reversed(previous):
-            sys.path.insert(0, str(folder))
+        sys.path.extend(str(folder) for folder in previous)
         shutil.rmtree(root, ignore_errors=True)
         raise
     _active[:] = [root]
@@ -204,13 +206,12 @@ def _import_handler(zip_path: Path, root: Path, module_name: str, attr: str) -> 
 
 def _import(zip_path: Path, root: Path, module_name: str) -> ModuleType:
     top = module_name.partition(".")[0]
-    clash = sys.modules.get(top)
+    clash = _outside_module(top, root)
     if clash is not None:
-        # An import would quietly return the module already loaded instead of the package's.
-        origin = getattr(clash, "__file__", None) or "built in"
+        # An import would quietly return that module instead of the package's.
         raise FunctionImportError(
             f"{zip_path}: package {top!r} has the name of a module the runtime already "
-            f"imported ({origin}); rename the package"
+            f"imported or can import ({clash}); rename the package"
         )
     try:
         return importlib.import_module(module_name)
@@ -233,6 +234,23 @@ def _import(zip_path: Path, root: Path, module_name: str) -> ModuleType:
         raise FunctionImportError(
             f"{zip_path}: {module_name} raised while being imported: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _outside_module(name: str, root: Path) -> str | None:
+    """Where `name` comes from when that is not the package at root; None if it is the package's."""
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return getattr(loaded, "__file__", None) or "built in"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None  # the import itself will report what is wrong
+    if spec is None:
+        return None
+    places = [spec.origin, *(spec.submodule_search_locations or [])]
+    if any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places):
+        return None
+    return spec.origin or "a namespace package"
 
 
 def _is_self_or_parent(name: str, module_name: str) -> bool:
