@@ -96,32 +96,67 @@ def of_kind(objs: Iterable[Obj], kind: str) -> list[Obj]:
     return [obj for obj in objs if obj.get("kind") == kind]
 
 
-def bootstrap() -> list[Obj]:
-    """What `kubectl apply -k argocd/` applies."""
-    return render(ARGOCD)
+CLUSTERS_DIR = ARGOCD / "clusters"
+PLATFORM = "serverless-platform"
+ADMIN_PROJECTS = frozenset({ROOT, PLATFORM})
 
 
-def child_applications() -> list[Obj]:
-    """The Applications the root app-of-apps renders from its own source path."""
-    root = root_application()
-    return of_kind(render(REPO / root["spec"]["source"]["path"]), "Application")
+def clusters() -> list[str]:
+    """The clusters argocd/clusters/ describes (found without kubectl, for parametrizing)."""
+    return sorted(p.name for p in CLUSTERS_DIR.iterdir() if (p / "kustomization.yaml").is_file())
 
 
-def root_application() -> Obj:
-    """The app-of-apps that `kubectl apply -k argocd/` creates."""
-    roots = [a for a in of_kind(bootstrap(), "Application") if a["metadata"]["name"] == ROOT]
-    assert len(roots) == 1, f"argocd/ must apply exactly one {ROOT} Application"
+def bootstrap(cluster: str) -> list[Obj]:
+    """What `kubectl apply -k argocd/clusters/<cluster>` applies, and the root then keeps."""
+    return render(CLUSTERS_DIR / cluster)
+
+
+def root_application(cluster: str) -> Obj:
+    """The app-of-apps of one cluster."""
+    roots = [a for a in of_kind(bootstrap(cluster), "Application") if a["metadata"]["name"] == ROOT]
+    assert len(roots) == 1, f"argocd/clusters/{cluster} must render exactly one {ROOT}"
     return roots[0]
 
 
+def root_renders(cluster: str) -> list[Obj]:
+    """What the cluster's root Application renders from its own source path."""
+    return render(REPO / root_application(cluster)["spec"]["source"]["path"])
+
+
+def platform(cluster: str) -> list[Obj]:
+    """What the cluster's platform Application renders."""
+    (app,) = [
+        a for a in of_kind(bootstrap(cluster), "Application") if a["metadata"]["name"] == PLATFORM
+    ]
+    return render(REPO / app["spec"]["source"]["path"])
+
+
+def applications(cluster: str) -> list[Obj]:
+    """Every Application of one cluster: root, platform and environments."""
+    return of_kind(bootstrap(cluster), "Application")
+
+
+def environment_applications(cluster: str) -> list[Obj]:
+    """The Applications that deploy an environment (an overlay of gitops/)."""
+    return [a for a in applications(cluster) if a["metadata"]["name"] not in ADMIN_PROJECTS]
+
+
 def all_applications() -> list[Obj]:
-    """The root and every Application it creates."""
-    return [root_application(), *child_applications()]
+    """The Applications of every cluster (each name once)."""
+    found: dict[str, Obj] = {}
+    for cluster in clusters():
+        for app in applications(cluster):
+            found.setdefault(app["metadata"]["name"], app)
+    return list(found.values())
 
 
 def projects() -> dict[str, Obj]:
-    """The AppProjects by name."""
-    return {p["metadata"]["name"]: p for p in of_kind(bootstrap(), "AppProject")}
+    """The AppProjects of every cluster, by name."""
+    return {
+        p["metadata"]["name"]: p
+        for cluster in clusters()
+        for p in of_kind(bootstrap(cluster), "AppProject")
+    }
 
 
 def project_of(app: Obj) -> Obj:
@@ -153,17 +188,17 @@ def written_applications() -> list[Obj]:
 
 
 def application_names() -> list[str]:
-    """Names of the root and every child Application."""
+    """Names of the root, the platform and every environment Application."""
     return sorted(str(a["metadata"]["name"]) for a in written_applications())
 
 
-def child_names() -> list[str]:
-    """Names of the Applications the root creates."""
-    return [name for name in application_names() if name != ROOT]
+def environment_names() -> list[str]:
+    """Names of the Applications that deploy an environment."""
+    return [name for name in application_names() if name not in ADMIN_PROJECTS]
 
 
 def application(name: str) -> Obj:
-    """One rendered Application by name."""
+    """One rendered Application by name (the same on every cluster that has it)."""
     found = [a for a in all_applications() if a["metadata"]["name"] == name]
     assert len(found) == 1, f"{name}: expected one rendered Application, found {len(found)}"
     return found[0]

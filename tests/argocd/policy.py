@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 # Resources and actions of Argo CD 3's RBAC model (operator-manual/rbac.md).
 RESOURCES = frozenset(
@@ -79,3 +80,37 @@ def parse_csv(text: str) -> list[Permission | Grant]:
         if line and not line.startswith("#"):
             rules.append(parse_line(line))
     return rules
+
+
+def roles_of(rules: list[Permission | Grant], subject: str) -> set[str]:
+    """The subject and every role it inherits through `g` lines, transitively."""
+    found = {subject}
+    pending = [subject]
+    while pending:
+        current = pending.pop()
+        for rule in rules:
+            if isinstance(rule, Grant) and rule.subject == current and rule.role not in found:
+                found.add(rule.role)
+                pending.append(rule.role)
+    return found
+
+
+def allowed(
+    rules: list[Permission | Grant], subject: str, resource: str, action: str, obj: str
+) -> bool:
+    """Casbin as Argo CD configures it: a matching deny wins, else any matching allow.
+
+    Action and object match as globs (`*` also spans `/`), like Argo CD's glob matcher."""
+    subjects = roles_of(rules, subject)
+    matching = [
+        rule
+        for rule in rules
+        if isinstance(rule, Permission)
+        and rule.subject in subjects
+        and rule.resource == resource
+        and fnmatchcase(action, rule.action)
+        and fnmatchcase(obj, rule.obj)
+    ]
+    if any(rule.effect == "deny" for rule in matching):
+        return False
+    return any(rule.effect == "allow" for rule in matching)

@@ -1,4 +1,5 @@
-"""One Application per overlay, each set up for hands-off GitOps, and a root that manages them."""
+"""One Application per environment, each set up for hands-off GitOps, and per cluster a root and
+a platform Application that manage the rest."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ from pathlib import Path
 import pytest
 
 from tests.argocd.manifests import (
+    ADMIN_PROJECTS,
     ARGOCD,
+    PLATFORM,
     REPO,
     ROOT,
     all_applications,
     application,
     application_names,
-    bootstrap,
-    child_applications,
-    child_names,
+    clusters,
+    environment_names,
     load_yaml,
     of_kind,
+    projects,
     render,
 )
 
-CHILDREN = child_names()
+ENVIRONMENTS = environment_names()
 REPOSITORY = load_yaml(ARGOCD / "repository" / "repository.yaml")["data"]
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
@@ -29,20 +32,20 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 def test_applications_one_per_overlay() -> None:
     overlays = sorted(p.name for p in (REPO / "gitops" / "overlays").iterdir() if p.is_dir())
     assert overlays, "gitops/overlays has no overlay"
-    paths = sorted(a["spec"]["source"]["path"] for a in child_applications())
-    assert paths == [f"gitops/overlays/{name}" for name in overlays]
-    assert {a["metadata"]["name"] for a in child_applications()} == {
-        f"serverless-{name}" for name in overlays
-    }
+    assert sorted(f"serverless-{name}" for name in overlays) == ENVIRONMENTS
+    for name in overlays:
+        assert (
+            application(f"serverless-{name}")["spec"]["source"]["path"] == f"gitops/overlays/{name}"
+        )
 
 
-@pytest.mark.parametrize("name", CHILDREN)
+@pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_applications_deploy_into_their_own_namespace(name: str) -> None:
     # The overlay sets the same namespace, so nothing lands where the project would refuse it.
     app = application(name)
     assert app["spec"]["destination"]["namespace"] == name
     rendered = render(REPO / app["spec"]["source"]["path"])
-    assert {o["metadata"].get("namespace") for o in rendered if o["kind"] != "Namespace"} == {name}
+    assert {o["metadata"].get("namespace") for o in rendered} == {name}
 
 
 @pytest.mark.parametrize("name", application_names())
@@ -50,6 +53,8 @@ def test_applications_use_an_explicit_project(name: str) -> None:
     app = application(name)
     assert app["spec"]["project"] not in ("", "default")
     assert app["metadata"]["namespace"] == "argocd"
+    # Each Application has a project of its own name: the root's, the platform's, an environment's.
+    assert app["spec"]["project"] == name
 
 
 @pytest.mark.parametrize("name", application_names())
@@ -63,31 +68,43 @@ def test_applications_sync_automatically_with_prune_self_heal_and_retry(name: st
     assert 1 <= app["spec"]["revisionHistoryLimit"] <= 20
 
 
-@pytest.mark.parametrize("name", CHILDREN)
-def test_applications_create_namespace_and_clean_up_after_themselves(name: str) -> None:
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_applications_leave_namespaces_to_the_platform_and_clean_up(name: str) -> None:
+    # CreateNamespace would need a cluster-scoped right the environment's project does not have.
     app = application(name)
-    assert "CreateNamespace=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    assert not any(
+        o.startswith("CreateNamespace") for o in app["spec"]["syncPolicy"]["syncOptions"]
+    )
     assert FINALIZER in app["metadata"]["finalizers"]
 
 
-def test_applications_root_does_not_cascade_deletion() -> None:
-    # Deleting the root must not take every environment down with it.
-    root = application(ROOT)
-    assert FINALIZER not in root["metadata"].get("finalizers", [])
+@pytest.mark.parametrize("name", sorted(ADMIN_PROJECTS))
+def test_applications_admin_ones_do_not_cascade_deletion(name: str) -> None:
+    # Deleting the root or the platform must not take the environments or the RBAC with it.
+    assert FINALIZER not in application(name)["metadata"].get("finalizers", [])
+
+
+def test_applications_platform_syncs_before_the_environments() -> None:
+    wave = int(application(PLATFORM)["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+    for name in ENVIRONMENTS:
+        env_wave = (
+            application(name)["metadata"]
+            .get("annotations", {})
+            .get("argocd.argoproj.io/sync-wave", "0")
+        )
+        assert wave < int(env_wave)
 
 
 @pytest.mark.parametrize("name", application_names())
 def test_applications_tell_the_ui_what_they_are(name: str) -> None:
-    app = application(name)
-    info = {entry["name"]: entry["value"] for entry in app["spec"]["info"]}
+    info = {entry["name"]: entry["value"] for entry in application(name)["spec"]["info"]}
     assert info.get("About")
-    if app["metadata"]["name"] != ROOT:
-        assert ":310" in info["Dashboard"]
+    if name in ENVIRONMENTS:
+        assert ":310" in info["Dashboard"] or "NodePort 310" in info["Dashboard"]
 
 
-@pytest.mark.parametrize("name", CHILDREN)
-def test_applications_dashboard_link_matches_the_node_port(name: str) -> None:
-    # The Argo CD UI links to the dashboard through the Service's external-link annotation.
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_applications_dashboard_info_matches_the_node_port(name: str) -> None:
     app = application(name)
     services = [
         s
@@ -96,11 +113,16 @@ def test_applications_dashboard_link_matches_the_node_port(name: str) -> None:
     ]
     assert len(services) == 1
     (service,) = services
-    link = service["metadata"]["annotations"]["link.argocd.argoproj.io/external-link"]
     (port,) = [p["nodePort"] for p in service["spec"]["ports"]]
-    assert link.endswith(f":{port}")
     info = {entry["name"]: entry["value"] for entry in app["spec"]["info"]}
-    assert f":{port}" in info["Dashboard"]
+    assert str(port) in info["Dashboard"]
+    link = service["metadata"].get("annotations", {}).get("link.argocd.argoproj.io/external-link")
+    # A localhost link is right only where kind publishes the port: the dev environment.
+    if link is not None:
+        assert name == "serverless-dev" and link == f"http://localhost:{port}"
+        assert "localhost" in info["Dashboard"]
+    else:
+        assert "localhost" not in info["Dashboard"]
 
 
 def test_applications_repository_is_named_in_one_file_only() -> None:
@@ -114,21 +136,29 @@ def test_applications_repository_is_named_in_one_file_only() -> None:
     assert files == ["argocd/repository/repository.yaml"]
 
 
-def test_applications_and_project_follow_the_repository_file() -> None:
+def test_applications_repository_is_a_real_lowercase_https_url() -> None:
+    url = REPOSITORY["url"]
+    assert url.startswith("https://github.com/") and url.endswith(".git")
+    assert url == url.lower()
+    assert "owner" not in url.lower().split("/")[3], "the placeholder owner is still there"
+
+
+def test_applications_and_projects_follow_the_repository_file() -> None:
     for app in all_applications():
         assert app["spec"]["source"]["repoURL"] == REPOSITORY["url"]
         assert app["spec"]["source"]["targetRevision"] == REPOSITORY["revision"]
-    (project,) = of_kind(bootstrap(), "AppProject")
-    assert project["spec"]["sourceRepos"] == [REPOSITORY["url"]]
+    for name, project in projects().items():
+        assert project["spec"]["sourceRepos"] == ([] if name == "default" else [REPOSITORY["url"]])
 
 
-def test_applications_repository_file_is_not_applied() -> None:
-    # local-config: the ConfigMap that carries the URL never reaches the cluster.
-    names = {o["metadata"]["name"] for o in bootstrap()}
-    names |= {o["metadata"]["name"] for o in render(ARGOCD / "apps")}
-    assert "gitops-repository" not in names
+@pytest.mark.parametrize("cluster", clusters())
+def test_applications_local_config_is_not_applied(cluster: str) -> None:
+    # local-config: the ConfigMaps that carry the URL and the cluster name never reach it.
+    names = {o["metadata"]["name"] for o in render(ARGOCD / "clusters" / cluster)}
+    assert not names & {"gitops-repository", "argocd-cluster"}
 
 
 def test_applications_source_paths_exist() -> None:
     for app in all_applications():
         assert (REPO / Path(app["spec"]["source"]["path"]) / "kustomization.yaml").is_file()
+    assert {ROOT, PLATFORM} <= set(application_names())

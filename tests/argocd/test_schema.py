@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from tests.argocd.manifests import SCHEMAS, Obj, all_applications, bootstrap, of_kind
+from tests.argocd.manifests import SCHEMAS, Obj, all_applications, projects
 
 SCHEMA_FILES = {
     "Application": "application_v1alpha1.json",
@@ -35,8 +35,8 @@ def problems(obj: Obj) -> list[str]:
 
 
 def argocd_objects() -> list[Obj]:
-    """The AppProjects and Applications that reach the cluster (bootstrap and app-of-apps)."""
-    return of_kind(bootstrap(), "AppProject") + all_applications()
+    """The AppProjects and Applications of every cluster."""
+    return list(projects().values()) + all_applications()
 
 
 def test_schema_every_argocd_object_validates() -> None:
@@ -64,3 +64,19 @@ def test_schema_rejects_a_broken_application(path: tuple[str, ...], value: objec
         node = node.setdefault(key, {})
     node[path[-1]] = value
     assert problems(app) != []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("spec", "destinationServiceAccounts", 0, "serviceAccount"), "x"),  # not the field name
+        (("spec", "namespaceResourceWhitelist", 0, "name"), "x"),  # names only on cluster kinds
+    ],
+)
+def test_schema_rejects_a_broken_project(path: tuple[object, ...], value: object) -> None:
+    project = copy.deepcopy(projects()["serverless-dev"])
+    node: Any = project
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert problems(project) != []

@@ -33,6 +33,8 @@ class E2ESettings:
     runtime_selector: str = "app.kubernetes.io/name=serverless-runtime"
     git_namespace: str = "gitops-e2e"
     git_selector: str = "app.kubernetes.io/name=git-server"
+    # Argo CD's API (the e2e workflow port-forwards argocd-server here).
+    argocd_url: str = "https://localhost:8080"
     # Set in the e2e workflow: there, an unreachable cluster is a failure, not a skip.
     required: bool = False
 
@@ -225,6 +227,14 @@ def error_conditions(app: Mapping[str, Any] | None) -> list[str]:
         for c in conditions
         if str(c.get("type", "")).endswith("Error")
     ]
+
+
+def list_objects(custom: Any, settings: E2ESettings, plural: str) -> list[dict[str, Any]]:
+    """Every Argo CD object of a kind (applications, appprojects) in Argo CD's namespace."""
+    group, version, _ = ARGOCD_GROUP
+    found = custom.list_namespaced_custom_object(group, version, settings.argocd_namespace, plural)
+    items: list[dict[str, Any]] = found["items"]
+    return items
 
 
 def request_refresh(custom: Any, settings: E2ESettings, name: str) -> None:

@@ -11,6 +11,18 @@ import pytest
 
 from tests.e2e.cluster import E2ESettings, connect
 
+# pytest's own timeout for an e2e test without a timeout marker: above the sum of the waits in
+# any such test (tests/e2e/test_timeouts.py checks), so a slow cluster fails with wait_until's
+# message (what it waited for, what it saw last) instead of a bare pytest-timeout.
+E2E_TEST_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every e2e test without its own timeout marker E2E_TEST_TIMEOUT."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TEST_TIMEOUT))
+
 
 @pytest.fixture(scope="session")
 def e2e_settings() -> E2ESettings:

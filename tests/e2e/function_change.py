@@ -11,6 +11,8 @@ import base64
 import shlex
 
 FUNCTION_PATH = "apps/functions/resource-monitor/usermodule.py"
+# Argo CD's RBAC as Git holds it: the e2e commits a comment into its policy (test_boundary.py).
+RBAC_FILE = "argocd/platform/argocd-rbac-cm.yaml"
 BARE_REPOSITORY = "/srv/git/serverless.git"
 MARKER_KEY = "e2e-marker"
 
@@ -31,6 +33,32 @@ def handler(input, context):
 """
 
 
+def append_script(
+    text: str,
+    path: str,
+    message: str,
+    repository: str = BARE_REPOSITORY,
+    branch: str = "main",
+) -> str:
+    """A POSIX shell script that appends text to path and commits it to branch of a bare repository.
+
+    It prints the new commit id last."""
+    # The text travels base64-encoded, so no quoting of it can go wrong.
+    payload = base64.b64encode(text.encode()).decode()
+    repo, target, ref = shlex.quote(repository), shlex.quote(path), shlex.quote(branch)
+    return f"""set -eu
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+git clone --quiet --branch {ref} {repo} "$work"
+cd "$work"
+printf '%s' {payload} | base64 -d >> {target}
+git -c user.name=e2e -c user.email=e2e@localhost commit --quiet --all \\
+  --message {shlex.quote(message)}
+git push --quiet origin HEAD:{ref}
+git rev-parse HEAD
+"""
+
+
 def commit_script(
     marker: str,
     repository: str = BARE_REPOSITORY,
@@ -38,17 +66,10 @@ def commit_script(
     branch: str = "main",
 ) -> str:
     """A POSIX shell script that commits the marker change to branch of a bare repository."""
-    # The snippet travels base64-encoded, so no quoting of the Python source can go wrong.
-    payload = base64.b64encode(marker_snippet(marker).encode()).decode()
-    repo, path, ref = shlex.quote(repository), shlex.quote(function_path), shlex.quote(branch)
-    return f"""set -eu
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-git clone --quiet --branch {ref} {repo} "$work"
-cd "$work"
-printf '%s' {payload} | base64 -d >> {path}
-git -c user.name=e2e -c user.email=e2e@localhost commit --quiet --all \\
-  --message {shlex.quote(f"e2e: change the function ({marker})")}
-git push --quiet origin HEAD:{ref}
-git rev-parse HEAD
-"""
+    return append_script(
+        marker_snippet(marker),
+        function_path,
+        f"e2e: change the function ({marker})",
+        repository=repository,
+        branch=branch,
+    )

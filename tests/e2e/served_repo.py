@@ -2,8 +2,9 @@
 the in-cluster git server and at the images loaded into kind, as one commit on `main`.
 
 The e2e job cannot push to GitHub, so it serves this copy from a git daemon inside the cluster
-(tests/e2e/git-server.yaml). Only two files change, the same two a real setup changes: the
-repository file of argocd/ (the one place that names the URL) and the dev overlay's `images:`.
+(tests/e2e/git-server.yaml). Only the files a fork or a deploy changes are changed: the
+repository file of argocd/ (the one place that names the URL), the image names of
+gitops/registry (the one place that names the registry) and the dev overlay's `images:` pins.
 
     python -m tests.e2e.served_repo --dest DIR --url git://… --image serverless-runtime=NAME:TAG …
 """
@@ -22,6 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 REPOSITORY_FILE = Path("argocd/repository/repository.yaml")
 DEV_OVERLAY = Path("gitops/overlays/dev/kustomization.yaml")
+REGISTRY = Path("gitops/registry")
 BRANCH = "main"
 # A fixed identity: the commit is made by the test, for the test.
 GIT_IDENTITY = ("-c", "user.name=e2e", "-c", "user.email=e2e@localhost")
@@ -79,21 +81,35 @@ def parse_image(spec: str) -> tuple[str, str, str]:
     return name, new_name, tag
 
 
-def set_images(tree: Path, images: Mapping[str, tuple[str, str]]) -> None:
-    """Set newName and newTag in the dev overlay's `images:`, as `kustomize edit set image` does."""
-    path = tree / DEV_OVERLAY
-    data = _load(path)
-    entries: list[dict[str, Any]] = list(data.get("images") or [])
+def set_images(tree: Path, images: Mapping[str, tuple[str, str]]) -> list[Path]:
+    """Run dev on NEW_NAME:TAG: the registry folder names NEW_NAME, dev's overlay pins TAG instead
+    of a digest (an image loaded into kind has no registry digest). Returns the files changed."""
+    changed = []
+    transformers = {}
+    for path in sorted((tree / REGISTRY).glob("*.yaml")):
+        data = _load(path)
+        if data.get("kind") == "ImageTagTransformer":
+            transformers[data["imageTag"]["name"]] = (path, data)
+    overlay = tree / DEV_OVERLAY
+    pins = _load(overlay)
+    entries: list[dict[str, Any]] = list(pins.get("images") or [])
     for name, (new_name, tag) in images.items():
+        if name not in transformers:
+            raise ValueError(f"{name}: not an image of {REGISTRY}")
+        path, data = transformers[name]
+        data["imageTag"]["newName"] = new_name
+        _dump(path, data)
+        changed.append(path)
         entry = next((e for e in entries if e.get("name") == name), None)
         if entry is None:
             entry = {"name": name}
             entries.append(entry)
         entry.pop("digest", None)
-        entry["newName"] = new_name
+        entry.pop("newName", None)
         entry["newTag"] = tag
-    data["images"] = entries
-    _dump(path, data)
+    pins["images"] = entries
+    _dump(overlay, pins)
+    return [*changed, overlay]
 
 
 def commit_all(tree: Path, message: str) -> str:

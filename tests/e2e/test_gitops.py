@@ -28,7 +28,8 @@ from tests.e2e.function_change import MARKER_KEY, commit_script
 # workflow sets E2E_REQUIRED) before anything waits.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("kube")]
 
-ENVIRONMENTS = ("serverless-root", "serverless-dev", "serverless-prod", "serverless-course")
+# What the kind cluster's root creates (tests/e2e/test_boundary.py checks there is nothing else).
+APPLICATIONS = ("serverless-root", "serverless-platform", "serverless-dev")
 
 
 def test_gitops_dev_application_synced_and_healthy(custom: Any, e2e_settings: E2ESettings) -> None:
@@ -40,7 +41,7 @@ def test_gitops_dev_application_synced_and_healthy(custom: Any, e2e_settings: E2
     )
 
 
-@pytest.mark.parametrize("name", ENVIRONMENTS)
+@pytest.mark.parametrize("name", APPLICATIONS)
 def test_gitops_every_application_is_permitted_and_synced(
     custom: Any, e2e_settings: E2ESettings, name: str
 ) -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from tests.e2e.served_repo import (
     DEV_OVERLAY,
+    REGISTRY,
     REPO,
     REPOSITORY_FILE,
     git,
@@ -50,7 +51,7 @@ def test_served_repo_is_one_commit_on_main_with_a_clean_tree(served: Path) -> No
     assert git(served, "status", "--porcelain").strip() == ""
 
 
-def test_served_repo_changes_only_the_repository_file_and_dev_overlay(served: Path) -> None:
+def test_served_repo_changes_only_repository_registry_and_dev_pins(served: Path) -> None:
     changed = sorted(
         str(p.relative_to(served))
         for p in served.rglob("*")
@@ -58,22 +59,33 @@ def test_served_repo_changes_only_the_repository_file_and_dev_overlay(served: Pa
         and ".git" not in p.relative_to(served).parts
         and p.read_bytes() != (REPO / p.relative_to(served)).read_bytes()
     )
-    assert changed == sorted([str(REPOSITORY_FILE), str(DEV_OVERLAY)])
+    assert changed == sorted(
+        [
+            str(REPOSITORY_FILE),
+            str(DEV_OVERLAY),
+            str(REGISTRY / "runtime.yaml"),
+            str(REGISTRY / "dashboard.yaml"),
+        ]
+    )
 
 
 def test_served_repo_leaves_out_ignored_files(served: Path) -> None:
     assert not (served / ".venv").exists()
-    assert (served / "argocd" / "kustomization.yaml").is_file()
+    assert (served / "argocd" / "clusters" / "kind" / "kustomization.yaml").is_file()
 
 
 def test_served_repo_argocd_objects_point_at_the_git_server(served: Path) -> None:
-    objects = kustomize(served / "argocd") + kustomize(served / "argocd" / "apps")
+    objects = kustomize(served / "argocd" / "clusters" / "kind")
     apps = [o for o in objects if o["kind"] == "Application"]
-    assert len(apps) == 4
+    assert {a["metadata"]["name"] for a in apps} == {
+        "serverless-root",
+        "serverless-platform",
+        "serverless-dev",
+    }
     assert {a["spec"]["source"]["repoURL"] for a in apps} == {URL}
     assert {a["spec"]["source"]["targetRevision"] for a in apps} == {"main"}
-    (project,) = [o for o in objects if o["kind"] == "AppProject"]
-    assert project["spec"]["sourceRepos"] == [URL]
+    projects = [o for o in objects if o["kind"] == "AppProject"]
+    assert {tuple(p["spec"]["sourceRepos"]) for p in projects} == {(URL,), ()}
 
 
 def test_served_repo_dev_overlay_runs_the_loaded_images(served: Path) -> None:
@@ -83,8 +95,7 @@ def test_served_repo_dev_overlay_runs_the_loaded_images(served: Path) -> None:
         if d["kind"] == "Deployment"
         for c in d["spec"]["template"]["spec"]["containers"]
     }
-    assert {"serverless-runtime:e2e", "monitoring-dashboard:e2e"} <= images
-    assert not any(i.startswith("ghcr.io/") for i in images)
+    assert images == {"serverless-runtime:e2e", "monitoring-dashboard:e2e", "redis:8.10"}
 
 
 def test_served_repo_refuses_an_existing_destination(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The function's ConfigMap is generated from the function file and rolls the runtime on change."""
+"""The function's ConfigMap is generated from the function file (dev) or its promoted copy (prod,
+course), and rolls the runtime on change."""
 
 from __future__ import annotations
 
@@ -29,11 +30,19 @@ def _function_volume_source(docs: list[Doc]) -> str:
     return name
 
 
+# dev runs the function as it is on the branch; prod and course the copy promoted to them.
+SOURCES = {
+    "dev": FUNCTION_DIR,
+    "prod": GITOPS / "overlays" / "prod" / "function",
+    "course": GITOPS / "overlays" / "course" / "function",
+}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_function_configmap_carries_the_file_byte_for_byte(overlay: str) -> None:
     docs = render_overlay(overlay)
     configmap = find(docs, "ConfigMap", "pyfile")
-    assert configmap["data"]["pyfile"].encode() == (FUNCTION_DIR / "usermodule.py").read_bytes()
+    assert configmap["data"]["pyfile"].encode() == (SOURCES[overlay] / "usermodule.py").read_bytes()
     # Hash-suffixed, and the runtime mounts exactly that generation.
     assert configmap["metadata"]["name"] != "pyfile"
     assert _function_volume_source(docs) == configmap["metadata"]["name"]

@@ -37,7 +37,7 @@ def wf(request: pytest.FixtureRequest) -> Workflow:
 
 
 def test_workflows_exist() -> None:
-    assert set(WORKFLOW_IDS) >= {"ci.yml", "images.yml", "e2e.yml"}
+    assert set(WORKFLOW_IDS) == {"ci.yml", "images.yml", "promote.yml", "e2e.yml"}
 
 
 def test_workflows_grant_nothing_by_default(wf: Workflow) -> None:
@@ -47,6 +47,9 @@ def test_workflows_grant_nothing_by_default(wf: Workflow) -> None:
 def test_workflows_jobs_have_commented_permissions_and_timeouts(wf: Workflow) -> None:
     for job_id, job in wf.jobs.items():
         assert isinstance(job.get("permissions"), dict), f"{job_id}: no job-level permissions"
+        if "uses" in job:
+            # A job calling a reusable workflow cannot set a timeout; the called jobs do.
+            continue
         assert 0 < job["timeout-minutes"] <= 90, job_id
     # Every granted scope says why, on its own line.
     scopes = re.findall(r"^\s+([a-z-]+): (read|write)\b(.*)$", wf.text, flags=re.MULTILINE)
@@ -56,6 +59,11 @@ def test_workflows_jobs_have_commented_permissions_and_timeouts(wf: Workflow) ->
 
 
 def test_workflows_limit_concurrency(wf: Workflow) -> None:
+    if set(wf.triggers) == {"workflow_call"}:
+        # Called workflows run under their caller's group; one of their own would share its
+        # name (github.workflow is the caller's) and wait on the caller forever.
+        assert "concurrency" not in wf.data
+        return
     assert "${{ github.workflow }}" in wf.data["concurrency"]["group"]
 
 
@@ -89,55 +97,9 @@ def test_workflows_expressions_reach_shell_through_env(wf: Workflow) -> None:
 def test_workflows_ci_runs_make_test_on_both_pythons() -> None:
     ci = workflow("ci.yml")
     assert set(ci.triggers) >= {"push", "pull_request"}
-    (job,) = ci.jobs.values()
+    job = ci.jobs["test"]
     assert job["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
     assert [s["run"] for s in job["steps"] if "run" in s][-1] == "make test"
-
-
-def test_workflows_images_build_the_dockerfiles_the_manifests_name() -> None:
-    images = workflow("images.yml")
-    base_images = {
-        c["image"]
-        for d in render("gitops/base")
-        if d["kind"] == "Deployment"
-        for c in d["spec"]["template"]["spec"]["containers"]
-    }
-    dockerfiles = {
-        step["with"]["file"]
-        for step in images.jobs["publish"]["steps"]
-        if str(step.get("uses", "")).startswith("docker/build-push-action@")
-    }
-    pull_request = {
-        entry["dockerfile"] for entry in images.jobs["build"]["strategy"]["matrix"]["include"]
-    }
-    assert dockerfiles == pull_request == {"apps/runtime/Dockerfile", "apps/dashboard/Dockerfile"}
-    for dockerfile in dockerfiles:
-        assert (REPO / dockerfile).is_file(), dockerfile
-    assert base_images == {"serverless-runtime", "monitoring-dashboard"}
-    for name in base_images:
-        assert f"{name}=${{REGISTRY}}/{name}:${{GITHUB_SHA}}" in images.text
-
-
-def test_workflows_images_push_only_from_main_and_tags() -> None:
-    images = workflow("images.yml")
-    assert images.jobs["build"]["if"] == "github.event_name == 'pull_request'"
-    assert "packages" not in images.jobs["build"]["permissions"]
-    assert images.jobs["publish"]["permissions"]["packages"] == "write"
-    assert images.jobs["publish"]["if"] == "github.event_name == 'push'"
-    for _, step in images.steps():
-        if str(step.get("uses", "")).startswith("docker/build-push-action@"):
-            assert step["with"]["push"] is (step in images.jobs["publish"]["steps"])
-
-
-def test_workflows_images_bump_the_dev_overlay() -> None:
-    images = workflow("images.yml")
-    job = images.jobs["deploy-dev"]
-    assert job["needs"] == "publish"
-    assert "refs/heads/main" in job["if"]
-    assert job["permissions"] == {"contents": "write"}
-    (bump,) = [s for s in job["steps"] if "kustomize edit set image" in s.get("run", "")]
-    assert bump["working-directory"] == "gitops/overlays/dev"
-    assert (REPO / bump["working-directory"] / "kustomization.yaml").is_file()
 
 
 def e2e_env() -> dict[str, str]:
@@ -213,11 +175,19 @@ def test_workflows_e2e_bootstraps_as_the_readme_says() -> None:
     commands = [line.strip() for line in block.strip().splitlines()]
     assert commands[0] == "kubectl create namespace argocd"
     assert commands[1].startswith("kubectl apply -n argocd --server-side --force-conflicts -f ")
-    assert commands[2] == "kubectl apply -k argocd/"
+    # The CRDs must be served before the projects and Applications can be applied.
+    assert commands[2] == (
+        "kubectl wait --for=condition=Established --timeout=120s "
+        "crd/applications.argoproj.io crd/appprojects.argoproj.io"
+    )
+    assert commands[3] == "kubectl apply -k argocd/clusters/kind"
     e2e = workflow("e2e.yml").text
     assert "kubectl create namespace argocd" in e2e
     assert "kubectl apply -n argocd --server-side --force-conflicts" in e2e
-    assert 'kubectl apply -k "$RUNNER_TEMP/served/argocd"' in e2e
+    assert "kubectl wait --for=condition=Established --timeout=120s \\\n" in e2e
+    assert 'kubectl apply -k "$RUNNER_TEMP/served/argocd/clusters/kind"' in e2e
+    # The fork section (repository URL, image owner) comes before anything is applied.
+    assert readme.index("## Before you start") < readme.index("## Bootstrap")
 
 
 def test_workflows_e2e_dumps_the_cluster_on_failure() -> None:

@@ -1,0 +1,200 @@
+"""The delivery path in the workflows: images only after CI passed on main, built once and pinned
+by digest; dev changed by a pull request, never a push to main; no loop, whatever the token;
+prod and course promoted by a reviewed pull request carrying digests and the function."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.pods.dockerfile import DOCKERFILES, instructions
+from tests.workflows.workflows import REPO, workflow, workflows
+
+SCRIPTS = REPO / "scripts"
+PROMOTED = sorted(
+    p.name for p in (REPO / "gitops" / "overlays").iterdir() if p.is_dir() and p.name != "dev"
+)
+
+
+def run_lines() -> list[tuple[str, str, str]]:
+    """(workflow, job id, line) for every line of every run step."""
+    return [
+        (w.name, job_id, line.strip())
+        for w in workflows()
+        for job_id, step in w.steps()
+        for line in str(step.get("run", "")).splitlines()
+    ]
+
+
+def step_with(workflow_name: str, job_id: str, text: str) -> dict[str, Any]:
+    steps = workflow(workflow_name).jobs[job_id]["steps"]
+    (step,) = [s for s in steps if text in s.get("run", "")]
+    found: dict[str, Any] = step
+    return found
+
+
+def test_delivery_images_are_built_only_after_ci_passed_on_main() -> None:
+    ci = workflow("ci.yml")
+    job = ci.jobs["images"]
+    assert job["needs"] == "test"
+    assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert job["uses"] == "./.github/workflows/images.yml"
+    # Nothing else can start images.yml: it has no trigger of its own.
+    assert set(workflow("images.yml").triggers) == {"workflow_call"}
+    assert ci.triggers["push"] == {"branches": ["main"]}
+
+
+def test_delivery_pull_requests_build_images_without_pushing_or_writing() -> None:
+    job = workflow("ci.yml").jobs["image-build"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    assert job["permissions"] == {"contents": "read"}
+    (build,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("docker/build-push")]
+    assert build["with"]["push"] is False
+    assert "cache-to" not in build["with"]
+    dockerfiles = {e["dockerfile"] for e in job["strategy"]["matrix"]["include"]}
+    assert dockerfiles == {str(p.relative_to(REPO)) for p in DOCKERFILES.values()}
+
+
+def test_delivery_permissions_are_the_least_each_job_needs() -> None:
+    granted = {
+        (w.name, job_id): job.get("permissions", {})
+        for w in workflows()
+        for job_id, job in w.jobs.items()
+    }
+    writes = {
+        key: {scope for scope, access in perms.items() if access == "write"}
+        for key, perms in granted.items()
+        if "write" in perms.values()
+    }
+    assert writes == {
+        ("ci.yml", "images"): {"contents", "packages", "pull-requests"},
+        ("images.yml", "publish"): {"packages"},
+        ("images.yml", "pin-dev"): {"contents", "pull-requests"},
+        ("promote.yml", "promote"): {"contents", "pull-requests"},
+    }
+    # What images.yml's jobs ask for is within what ci.yml's caller grants.
+    caller = set(granted[("ci.yml", "images")])
+    for job_id, job in workflow("images.yml").jobs.items():
+        assert set(job["permissions"]) <= caller, job_id
+
+
+def test_delivery_images_are_built_once_and_named_from_the_registry_folder() -> None:
+    publish = workflow("images.yml").jobs["publish"]
+    builds = [s for s in publish["steps"] if str(s.get("uses", "")).startswith("docker/build-push")]
+    assert {s["with"]["file"] for s in builds} == {
+        str(p.relative_to(REPO)) for p in DOCKERFILES.values()
+    }
+    for build in builds:
+        # Only when no image of the same sources exists; tagged by source key and commit.
+        assert build["if"].endswith("-existing.outputs.digest == ''")
+        assert build["with"]["push"] is True
+        tags = build["with"]["tags"].splitlines()
+        assert [re.sub(r"\$\{\{[^}]*\}\}", "X", t) for t in tags] == ["X:src-X", "X:sha-X"]
+        assert "no-cache" not in build["with"]
+    names = step_with("images.yml", "publish", "gitops/registry")["run"]
+    for path in ("gitops/registry/runtime.yaml", "gitops/registry/dashboard.yaml"):
+        assert path in str(names) and (REPO / path).is_file()
+
+
+def source_key_paths() -> list[str]:
+    run = str(step_with("images.yml", "publish", "git ls-tree HEAD --")["run"])
+    match = re.search(r"git ls-tree HEAD -- ([^|]+)\|", run)
+    assert match is not None
+    return match[1].split()
+
+
+def test_delivery_source_key_covers_what_the_dockerfiles_read_and_never_gitops() -> None:
+    paths = source_key_paths()
+    assert not any(p.startswith(("gitops", ".github", "argocd")) for p in paths)
+    covered = [Path(p) for p in paths]
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    allowed = [Path(line[1:]) for line in lines if line.startswith("!")]
+    assert allowed
+    for path in allowed:
+        assert any(path == c or c in path.parents for c in covered), path
+    # Every COPY of the Dockerfiles (and the Dockerfiles themselves) is inside the key.
+    for dockerfile in DOCKERFILES.values():
+        assert any(c in dockerfile.relative_to(REPO).parents for c in covered), dockerfile
+        for instruction, args in instructions(dockerfile):
+            if instruction == "COPY" and "--from" not in args:
+                for source in shlex.split(args)[:-1]:
+                    assert any(Path(source) == c or c in Path(source).parents for c in covered), (
+                        source
+                    )
+
+
+def test_delivery_dev_is_pinned_by_a_pull_request_with_the_published_digests() -> None:
+    job = workflow("images.yml").jobs["pin-dev"]
+    assert job["needs"] == "publish"
+    pin = step_with("images.yml", "pin-dev", "scripts/promote.py dev")
+    env = pin["env"]
+    assert isinstance(env, dict)
+    assert env == {
+        "RUNTIME_DIGEST": "${{ needs.publish.outputs.runtime-digest }}",
+        "DASHBOARD_DIGEST": "${{ needs.publish.outputs.dashboard-digest }}",
+    }
+    outputs = workflow("images.yml").jobs["publish"]["outputs"]
+    assert set(outputs) == {"runtime-digest", "dashboard-digest"}
+    pr = step_with("images.yml", "pin-dev", "scripts/pull-request.sh")
+    assert "scripts/pull-request.sh deploy/dev main " in str(pr["run"])
+
+
+def test_delivery_nothing_pushes_to_main_anywhere() -> None:
+    pushes = [line for _, _, line in run_lines() if re.search(r"\bgit\b.*\bpush\b", line)]
+    assert pushes == []
+    script = (SCRIPTS / "pull-request.sh").read_text()
+    (push,) = [line for line in script.splitlines() if line.strip().startswith("push ")]
+    assert 'HEAD:refs/heads/${branch}"' in push
+    # And every branch it is given is not main.
+    for _, _, line in run_lines():
+        if line.startswith("scripts/pull-request.sh"):
+            branch = shlex.split(line.replace("\\", ""))[1]
+            assert branch.startswith(("deploy/", "promote/")), branch
+
+
+def test_delivery_pull_requests_carry_only_gitops_changes() -> None:
+    # So merging one changes no image input: the next run reuses the images and opens nothing.
+    script = (SCRIPTS / "pull-request.sh").read_text()
+    assert "git add --all -- gitops" in script
+    assert "git status --porcelain -- gitops" in script
+
+
+def test_delivery_promotion_is_a_reviewed_pull_request_from_main() -> None:
+    promote = workflow("promote.yml")
+    assert set(promote.triggers) == {"workflow_dispatch"}
+    choice = promote.triggers["workflow_dispatch"]["inputs"]["environment"]
+    assert sorted(choice["options"]) == PROMOTED
+    job = promote.jobs["promote"]
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    run = str(step_with("promote.yml", "promote", "scripts/promote.py")["run"])
+    assert 'scripts/promote.py "$ENVIRONMENT"' in run
+    pr = str(step_with("promote.yml", "promote", "scripts/pull-request.sh")["run"])
+    assert '"promote/${ENVIRONMENT}" main' in pr
+
+
+@pytest.mark.parametrize("name", ["images.yml", "promote.yml"])
+def test_delivery_kustomize_is_a_pinned_verified_release(name: str) -> None:
+    wf = workflow(name)
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", wf.data["env"]["KUSTOMIZE_VERSION"])
+    assert re.fullmatch(r"[0-9a-f]{64}", wf.data["env"]["KUSTOMIZE_SHA256"])
+    steps = [s for _, s in wf.steps() if "KUSTOMIZE_SHA256" in s.get("run", "")]
+    assert len(steps) == 1
+    (install,) = steps
+    assert "sha256sum --check --strict" in install["run"]
+    # Installed before any step runs kustomize, and only the verified binary is on the PATH.
+    order = [s.get("run", "") for _, s in wf.steps()]
+    first_use = next(i for i, r in enumerate(order) if "kustomize build" in r)
+    assert order.index(install["run"]) < first_use
+
+
+def test_delivery_same_kustomize_everywhere() -> None:
+    pins = {
+        (w.data["env"]["KUSTOMIZE_VERSION"], w.data["env"]["KUSTOMIZE_SHA256"])
+        for w in workflows()
+        if "KUSTOMIZE_VERSION" in w.data.get("env", {})
+    }
+    assert len(pins) == 1
