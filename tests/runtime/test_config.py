@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 from serverless_runtime.config import ConfigError, InvokeOn, Settings, Trigger
 
 from tests.support.processes import RUNTIME
+
+PASSWORD = "s3cret-Pa55"
 
 
 def test_settings_course_env_gives_course_defaults() -> None:
@@ -49,6 +53,17 @@ def test_settings_are_immutable() -> None:
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "redis://"),
         ({"FUNCTION_HANDLER": "pkg.mod:"}, "FUNCTION_HANDLER", "package.module"),
         ({"LEASE_TTL": "5"}, "LEASE_TTL", "more seconds than INTERVAL (5)"),
+        ({"INTERVAL": "1e308"}, "INTERVAL", "at most 86400"),
+        ({"LEASE_TTL": "1e300"}, "LEASE_TTL", "at most 259200"),
+        ({"HANDLER_TIMEOUT": "86401"}, "HANDLER_TIMEOUT", "at most 86400"),
+        ({"STREAM_CLAIM_IDLE": "inf"}, "STREAM_CLAIM_IDLE", "at most 86400"),
+        ({"HTTP_HOST": "999.1.1.1"}, "HTTP_HOST", "an IP address"),
+        ({"HTTP_HOST": "bad_host!"}, "HTTP_HOST", "or a host name"),
+        ({"REDIS_URL": "redis://h:6379/abc"}, "REDIS_URL", "a db from 0 to 65535"),
+        ({"REDIS_URL": "redis://h:6379/99999"}, "REDIS_URL", "a db from 0 to 65535"),
+        ({"REDIS_URL": "redis://h:6379/0?db=abc"}, "REDIS_URL", "a db from 0 to 65535"),
+        ({"REDIS_URL": "unix:///run/redis.sock?db=70000"}, "REDIS_URL", "unix://path"),
+        ({"REDIS_URL": "redis://h:99999/0"}, "REDIS_URL", "a port from 1 to 65535"),
     ],
 )
 def test_settings_bad_value_names_variable_value_and_form(
@@ -63,11 +78,77 @@ def test_settings_bad_value_names_variable_value_and_form(
 
 
 @pytest.mark.parametrize(
+    "env",
+    [
+        {"HTTP_HOST": "::"},
+        {"HTTP_HOST": "localhost"},
+        {"HTTP_HOST": "runtime-0.runtime.serverless.svc.cluster.local"},
+        {"REDIS_URL": "redis://h:6380/15"},
+        {"REDIS_URL": "redis://h/"},
+        {"REDIS_URL": "rediss://app:pw@h:6390/65535"},
+        {"REDIS_URL": "unix:///run/redis.sock?db=2"},
+        {"INTERVAL": "86400", "LEASE_TTL": "259200", "HANDLER_TIMEOUT": "86400"},
+    ],
+)
+def test_settings_accept_values_at_the_documented_bounds(env: dict[str, str]) -> None:
+    Settings.from_env({"REDIS_OUTPUT_KEY": "out", **env})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://app:{PASSWORD}@h:99999/0",
+        f"redis://:{PASSWORD}@h:6379/abc",
+        f"rediss://{PASSWORD}@h:6379/99999",
+        f"redis://app:{PASSWORD[:4]}@/{PASSWORD[4:]}@h:6379/x",  # an unescaped "@" and "/"
+        f"redis://h:6379/abc?password={PASSWORD}",
+        f"http://app:{PASSWORD}@h",
+    ],
+)
+def test_settings_bad_redis_url_error_hides_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"REDIS_OUTPUT_KEY": "out", "REDIS_URL": url})
+    message = str(caught.value)
+    assert "REDIS_URL=" in message
+    assert "***" in message
+    assert PASSWORD not in message
+    assert PASSWORD[:4] not in message
+    assert PASSWORD[4:] not in message
+
+
+def test_settings_repr_hides_the_password() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_OUTPUT_KEY": "out",
+            "REDIS_URL": f"redis://app:{PASSWORD}@h:6379/0",
+            "REDIS_PASSWORD": PASSWORD,
+        }
+    )
+    assert settings.redis.url == f"redis://app:{PASSWORD}@h:6379/0"
+    assert PASSWORD not in repr(settings)
+
+
+@pytest.mark.parametrize(
     ("env", "name"),
     [
         ({"REDIS_OUTPUT_KEY": "out", "REDIS_PORT": "abc"}, "REDIS_PORT='abc'"),
         ({"REDIS_OUTPUT_KEY": "out", "INTERVAL": "-1"}, "INTERVAL='-1'"),
         ({}, "REDIS_OUTPUT_KEY=(not set)"),
+        ({"REDIS_OUTPUT_KEY": "out", "INTERVAL": "1e308"}, "INTERVAL='1e308'"),
+        ({"REDIS_OUTPUT_KEY": "out", "LEASE_TTL": "1e300"}, "LEASE_TTL='1e300'"),
+        ({"REDIS_OUTPUT_KEY": "out", "HTTP_HOST": "999.1.1.1"}, "HTTP_HOST='999.1.1.1'"),
+        (
+            {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": "redis://127.0.0.1:6379/99999"},
+            "REDIS_URL='redis://127.0.0.1:6379/99999'",
+        ),
+        (
+            {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": f"redis://app:{PASSWORD}@127.0.0.1/abc"},
+            "REDIS_URL='redis://app:***@127.0.0.1/abc'",
+        ),
+        (
+            {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": f"redis://:{PASSWORD}@127.0.0.1:99999"},
+            "REDIS_URL='redis://:***@127.0.0.1:99999'",
+        ),
     ],
 )
 def test_run_bad_setting_exits_2_with_one_line(env: dict[str, str], name: str) -> None:
@@ -77,3 +158,55 @@ def test_run_bad_setting_exits_2_with_one_line(env: dict[str, str], name: str) -
     assert len(lines) == 1, done.stderr
     assert name in lines[0]
     assert "expected" in lines[0]
+    assert PASSWORD not in done.stderr + done.stdout
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port another process already listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_run_http_port_in_use_exits_2_with_one_line(busy_port: int, tmp_path) -> None:
+    function = tmp_path / "usermodule.py"
+    function.write_text("def handler(input, context):\n    return {}\n")
+    env = {
+        "REDIS_OUTPUT_KEY": "out",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": "1",  # never reached: the check comes first
+        "FUNCTION_PATH": str(function),
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(busy_port),
+    }
+    done = subprocess.run([RUNTIME], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"serverless-runtime: invalid setting HTTP_PORT='{busy_port}': expected a port free to "
+        "listen on at 127.0.0.1 (Address already in use)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml'"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud'"),
+        ({"REDIS_URL": f"redis://app:{PASSWORD}@127.0.0.1:99999"}, "REDIS_URL='redis://app:***@"),
+    ],
+)
+def test_collect_bad_setting_exits_2_with_one_line(env: dict[str, str], name: str) -> None:
+    done = subprocess.run(
+        [RUNTIME, "collect", "--period", "0.1"],
+        env={"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"serverless-runtime: invalid setting {name}")
+    assert PASSWORD not in done.stderr + done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,13 @@ def test_wrong_password_is_retried_not_fatal(secured, tmp_path: Path) -> None:
     )
     proc = Process([RUNTIME], env, tmp_path / "runtime.log")
     try:
-        wait_for(lambda: "Redis unreachable" in proc.output(), what="the auth failure logged")
+        wait_for(
+            lambda: "Redis refused the credentials" in proc.output(), what="the auth failure said"
+        )
         assert proc.alive
+        proc.signal(signal.SIGTERM)  # honoured while it keeps trying
+        assert proc.wait(timeout=10) == 0
+        assert proc.output().count("Redis refused the credentials") == 1, "said once"
+        assert "wrong" not in proc.output()
     finally:
         proc.close()

@@ -69,6 +69,11 @@ class ValkeyProcess:
         finally:
             client.close()
 
+    def signal(self, signum: int) -> None:
+        """Send the server a signal (SIGSTOP freezes it, SIGCONT thaws it)."""
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+import errno
 import io
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -16,11 +17,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from serverless_runtime.config import ConfigError, RedisConfig, Settings
+from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
 from serverless_runtime.context import Context
 from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
 
 if TYPE_CHECKING:
+    import argparse
+
     from serverless_runtime.probes import ProbeServer
     from serverless_runtime.telemetry import Telemetry
 
@@ -31,9 +34,12 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `serverless-runtime` command."""
-    args = _parser().parse_args(argv)
-    command = args.command or "run"
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv in ([], ["run"]):  # the container's start: no argument parser to import
+            return run_command(os.environ)
+        args = _parser().parse_args(argv)
+        command = args.command or "run"
         if command == "invoke":
             return invoke_command(args.function, args.input, args.state, args.handler)
         if command == "collect":
@@ -45,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # only when there are arguments to parse: `run` starts faster
+
     parser = argparse.ArgumentParser(
         prog="serverless-runtime",
         description="Run a Python handler(input, context) whenever a Redis key changes.",
@@ -64,9 +72,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds greater than 0, not {raw}")
+    import argparse
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds greater than 0 and at most {MAX_SECONDS:g}, not {raw}"
+        )
     return value
 
 
@@ -85,7 +100,7 @@ def _stop_on_signals() -> threading.Event:
 
 def run_command(environ: Mapping[str, str]) -> int:
     """Run the loop until SIGTERM/SIGINT."""
-    from serverless_runtime import logs
+    from serverless_runtime import logs, watchdog
     from serverless_runtime.lease import Lease
     from serverless_runtime.loop import Runner
     from serverless_runtime.store import Store, connect
@@ -114,6 +129,14 @@ def run_command(environ: Mapping[str, str]) -> int:
         stop,
         telemetry,
     )
+    watchdog.Watchdog(
+        telemetry,
+        watchdog.call_limit(settings.handler_timeout),
+        settings.load_timeout,
+        settings.shutdown_timeout,
+        stop,
+        runner.record_stuck,
+    ).start()
     server = _start_probes(settings, telemetry) if settings.http_port else None
     log.info(
         "watching %r -> %r (trigger=%s, invoke_on=%s)",
@@ -127,7 +150,10 @@ def run_command(environ: Mapping[str, str]) -> int:
         server.close()
     client.close()
     log.info("stopped")
-    return EXIT_OK
+    # Exit now: a thread the function left running must not keep the process alive.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(EXIT_OK)
 
 
 def _function_source(settings: Settings) -> FunctionSource:
@@ -151,7 +177,16 @@ def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
 
     # Its own client with short timeouts: a probe must answer within the kubelet's deadline.
     ping_client = connect(settings.redis, timeout=1.0, retries=0)
-    return probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
+    try:
+        return probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
+    except OSError as exc:
+        ping_client.close()
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            expected = f"a port free to listen on at {settings.http_host} ({reason})"
+            raise ConfigError("HTTP_PORT", str(settings.http_port), expected) from None
+        expected = f"an address of this machine to listen on ({reason})"
+        raise ConfigError("HTTP_HOST", settings.http_host, expected) from None
 
 
 def invoke_command(function: Path, input_path: str, state: Path | None, attr: str) -> int:
@@ -192,11 +227,10 @@ def collect_command(
 ) -> int:
     """Write host metrics to Redis every `period` seconds until SIGTERM/SIGINT."""
     from serverless_runtime import collector, logs
-    from serverless_runtime.config import LogFormat
     from serverless_runtime.store import connect
 
     config = RedisConfig.from_env(environ)
-    logs.configure(LogFormat(environ.get("LOG_FORMAT", "text") or "text"), "INFO")
+    logs.configure(*log_settings(environ))
     stop = _stop_on_signals()
     client = connect(config)
     target = key or environ.get("REDIS_INPUT_KEY") or "metrics"

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
 DEFAULT_FUNCTION_PATH = "/opt/usermodule.py"
+# Upper bounds that catch typos (INTERVAL=1e308) before they overflow a timer or a Redis PX:
+# one day for a period or a timeout; three days for LEASE_TTL, which its default
+# (2 x INTERVAL + HANDLER_TIMEOUT) can reach.
+MAX_SECONDS = 86_400.0
+MAX_LEASE_SECONDS = 3 * MAX_SECONDS
+# Redis accepts a db below the server's `databases` (16 by default, settable to 2**31 - 1), which
+# a client cannot know; a number past 65535 is a typo, not a server configured that large.
+MAX_REDIS_DB = 65_535
+# Sized for the pods' 128 MiB memory limit: a JSON document takes several times its size once
+# parsed into Python objects.
+DEFAULT_MAX_INPUT_BYTES = 1 << 20
+DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
+DEFAULT_MAX_STATE_BYTES = 8 << 20
 
 
 class Trigger(StrEnum):
@@ -54,8 +69,9 @@ class RedisConfig:
 
     host: str = "localhost"
     port: int = 6379
-    url: str | None = None
-    password: str | None = None
+    # Kept out of repr(): the URL may hold a password, and a repr can end up in a log.
+    url: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RedisConfig:
@@ -96,6 +112,12 @@ class Settings:
     http_host: str = "0.0.0.0"  # noqa: S104 - a pod's probes reach it on the pod IP
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
+    stream_max_deliveries: int = 3
+    shutdown_timeout: float = 20.0
+    load_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -107,7 +129,9 @@ class Settings:
         interval = reader.seconds("INTERVAL", 5.0)
         handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
         # A call does not renew the lease, so the lease must outlast the longest call.
-        lease_ttl = reader.seconds("LEASE_TTL", 2 * interval + (handler_timeout or 0))
+        lease_ttl = reader.seconds(
+            "LEASE_TTL", 2 * interval + (handler_timeout or 0), MAX_LEASE_SECONDS
+        )
         if lease_ttl <= interval:
             expected = f"more seconds than INTERVAL ({interval:g}): it is renewed once per tick"
             raise ConfigError("LEASE_TTL", environ.get("LEASE_TTL"), expected)
@@ -133,9 +157,15 @@ class Settings:
             stream_consumer=reader.text("STREAM_CONSUMER", None) or socket.gethostname(),
             stream_claim_idle=reader.seconds("STREAM_CLAIM_IDLE", 30.0),
             http_port=reader.integer("HTTP_PORT", 8080, 0, 65535),
-            http_host=reader.text("HTTP_HOST", "0.0.0.0") or "0.0.0.0",  # noqa: S104
+            http_host=reader.host("HTTP_HOST", "0.0.0.0"),  # noqa: S104
             log_format=reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT),
             log_level=reader.log_level("LOG_LEVEL"),
+            max_input_bytes=reader.integer("MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES, 1, 2**31),
+            max_output_bytes=reader.integer("MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES, 1, 2**31),
+            max_state_bytes=reader.integer("MAX_STATE_BYTES", DEFAULT_MAX_STATE_BYTES, 1, 2**31),
+            stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
+            shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
+            load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
         )
 
     @property
@@ -178,6 +208,12 @@ ENV_VARS = frozenset(
         "HTTP_HOST",
         "LOG_FORMAT",
         "LOG_LEVEL",
+        "MAX_INPUT_BYTES",
+        "MAX_OUTPUT_BYTES",
+        "MAX_STATE_BYTES",
+        "STREAM_MAX_DELIVERIES",
+        "SHUTDOWN_TIMEOUT",
+        "LOAD_TIMEOUT",
     }
 )
 
@@ -214,12 +250,24 @@ class _Reader:
 
         return self._parse(name, default, expected, parse)
 
-    def seconds(self, name: str, default: float) -> float:
-        return self._parse(name, default, "a number of seconds greater than 0", _positive_float)
+    def seconds(self, name: str, default: float, maximum: float = MAX_SECONDS) -> float:
+        expected = f"a number of seconds greater than 0 and at most {maximum:g}"
+        return self._parse(name, default, expected, lambda raw: _seconds(raw, maximum))
 
     def optional_seconds(self, name: str) -> float | None:
-        expected = "a number of seconds greater than 0, or empty for no limit"
-        return self._parse(name, None, expected, _positive_float)
+        expected = (
+            f"a number of seconds greater than 0 and at most {MAX_SECONDS:g}, or empty for no limit"
+        )
+        return self._parse(name, None, expected, lambda raw: _seconds(raw, MAX_SECONDS))
+
+    def host(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            if not _is_host(raw):
+                raise ValueError(raw)
+            return raw
+
+        expected = "an IP address (such as 0.0.0.0 or ::) or a host name"
+        return self._parse(name, default, expected, parse)
 
     def choice(self, name: str, kind: type[E], default: E) -> E:
         names = "|".join(str(member) for member in kind)
@@ -234,17 +282,19 @@ class _Reader:
         return self._parse(name, "INFO", f"one of {'|'.join(_LOG_LEVELS)}", parse)
 
     def redis_url(self, name: str) -> str | None:
-        def parse(raw: str) -> str:
-            parts = urlsplit(raw)
-            if parts.scheme not in ("redis", "rediss", "unix"):
-                raise ValueError(raw)
-            if not (parts.hostname or parts.path):
-                raise ValueError(raw)
-            _ = parts.port  # raises ValueError on a bad port
-            return raw
-
-        expected = "redis://[user:password@]host[:port][/db] or rediss://…"
-        return self._parse(name, None, expected, parse)
+        raw = self._env.get(name)
+        if raw is None or not raw.strip():
+            return None
+        try:
+            _check_redis_url(raw.strip())
+        except ValueError:
+            expected = (
+                "redis://[user:password@]host[:port][/db], rediss://… or unix://path[?db=N], "
+                f"with a port from 1 to 65535 and a db from 0 to {MAX_REDIS_DB}"
+            )
+            # The value is shown without its password: this line goes to the pod's log.
+            raise ConfigError(name, redact_url(raw), expected) from None
+        return raw.strip()
 
     def handler_ref(self, name: str) -> str | None:
         def parse(raw: str) -> str:
@@ -265,8 +315,74 @@ class _Reader:
         return raw.strip() or None
 
 
-def _positive_float(raw: str) -> float:
+def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:
+    """LOG_FORMAT and LOG_LEVEL, for commands that read no other setting (`collect`)."""
+    reader = _Reader(environ)
+    return reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT), reader.log_level("LOG_LEVEL")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and any `password=` query value) replaced by ***."""
+    # Works on malformed URLs too, and hides everything up to the last "@": an unescaped "@" or
+    # "/" in a password must not make part of it show.
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo, _, location = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        # A lone userinfo is a user name by the URL rules, but may well be a password.
+        rest = f"{user}:***@{location}" if colon else f"***@{location}"
+    return scheme + sep + _QUERY_PASSWORD.sub(r"\1***", rest)
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_DB_NUMBER = re.compile(r"[0-9]{1,5}")
+
+
+def _seconds(raw: str, maximum: float) -> float:
     value = float(raw)
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or not 0 < value <= maximum:
         raise ValueError(raw)
     return value
+
+
+def _is_host(text: str) -> bool:
+    """An IP address literal, or a host name (RFC 1123) whose last label is not all digits."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        # All-digit last label: a malformed IPv4 address such as 999.1.1.1 (RFC 3696 section 2).
+        labels = text.removesuffix(".").split(".")
+        return (
+            len(text) <= 253
+            and all(_HOST_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit()
+        )
+    return True
+
+
+def _check_redis_url(url: str) -> None:
+    """Raise ValueError unless redis-py would connect where the URL says (no silent db 0)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(url)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(url)
+    else:
+        if not (parts.hostname or parts.path):
+            raise ValueError(url)
+        if parts.port == 0:  # .port itself raises ValueError past 65535 or on a non-number
+            raise ValueError(url)
+        # redis-py reads the path as the db and falls back to db 0 on anything not a number.
+        db = parts.path.removeprefix("/")
+        if db:
+            _check_db(db)
+    # ?db=N overrides the path in redis-py, for unix:// sockets too.
+    for value in parse_qs(parts.query).get("db", [])[:1]:
+        _check_db(value)
+
+
+def _check_db(text: str) -> None:
+    if not _DB_NUMBER.fullmatch(text) or int(text) > MAX_REDIS_DB:
+        raise ValueError(text)

@@ -20,6 +20,10 @@ class NotJSON(ValueError):
     """A value cannot be written as strict JSON; the message names where and why."""
 
 
+class NonStandard(NotJSON):
+    """A NaN or infinity, or nesting deeper than a JSON reader takes: a bug, not a type."""
+
+
 def dumps(value: Any, what: str = "value") -> bytes:
     """`value` as compact UTF-8 JSON, or NotJSON naming the first offending place."""
     try:
@@ -32,7 +36,7 @@ def dumps(value: Any, what: str = "value") -> bytes:
     if b"null" in encoded:
         place = _non_finite(value, what)
         if place is not None:
-            raise NotJSON(f"{place} {_NOT_A_NUMBER}")
+            raise NonStandard(f"{place} {_NOT_A_NUMBER}")
     return encoded
 
 
@@ -40,16 +44,18 @@ def _dumps_stdlib(value: Any, what: str) -> bytes:
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
     except RecursionError:
-        raise NotJSON(f"{what} is nested too deeply to be written as JSON") from None
+        raise NonStandard(f"{what} is nested too deeply to be written as JSON") from None
     except (TypeError, ValueError) as exc:
         place = _non_finite(value, what) if "Out of range" in str(exc) else None
         if place is not None:
-            raise NotJSON(f"{place} {_NOT_A_NUMBER}") from None
+            raise NonStandard(f"{place} {_NOT_A_NUMBER}") from None
         raise NotJSON(f"{what} is not JSON-serializable: {exc}") from None
 
 
 def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN or infinity in `value`, or None."""
+    """The path of the first NaN or infinity in `value`, or None; paths are built only for it."""
+    if not _has_non_finite(value):
+        return None
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
         item, where = stack.pop()
@@ -61,6 +67,35 @@ def _non_finite(value: Any, path: str) -> str | None:
         elif isinstance(item, list | tuple):
             stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
     return None
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def loads(raw: bytes | str) -> Any:

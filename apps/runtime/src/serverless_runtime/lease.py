@@ -25,10 +25,20 @@ end
 return false
 """
 
+# Released on purpose (SIGTERM): tell the standbys, so one takes over now, not at its next tick.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], 'released')
+  return 1
+end
 return 0
 """
+
+
+def released_channel(key: str) -> str:
+    """The pub/sub channel a leader announces the release of lease `key` on."""
+    return f"{key}:released"
 
 
 class Lease:
@@ -98,7 +108,7 @@ class Lease:
         if self.value is None:
             return
         try:
-            self._release(keys=[self.key], args=[self.value], client=client)
+            self._release(keys=[self.key], args=[self.value, released_channel(self.key)])
             log.info("released lease %r", self.key)
         except redis.RedisError as exc:
             log.warning("could not release lease %r (%s); it lapses by itself", self.key, exc)

@@ -134,6 +134,11 @@ class FunctionSource:
         self.current: LoadedFunction | None = None
         self._seen: tuple[float, int, int] | None = None
         self._failed_digest: str | None = None
+        self.loading_digest: str | None = None  # the version being imported, while it is
+
+    def refuse(self, digest: str) -> None:
+        """Never import this version (it hung while loading before); a changed file loads."""
+        self._failed_digest = digest
 
     def _signature(self) -> tuple[float, int, int] | None:
         try:
@@ -161,10 +166,13 @@ class FunctionSource:
             return False
         if digest == self._failed_digest:
             return False
+        self.loading_digest = digest
         try:
             self.current = self._load(self.path)
         except FunctionLoadError:
             self._failed_digest = digest
             raise
+        finally:
+            self.loading_digest = None
         self._failed_digest = None
         return True

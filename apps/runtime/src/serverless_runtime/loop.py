@@ -19,9 +19,9 @@ from serverless_runtime import json_codec
 from serverless_runtime.backoff import Backoff
 from serverless_runtime.config import InvokeOn, Settings
 from serverless_runtime.context import Context
-from serverless_runtime.loader import FunctionLoadError, FunctionSource, Handler
+from serverless_runtime.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.state import DurableState, ReplayError
-from serverless_runtime.store import Entry, Journaled, Outcome, Store
+from serverless_runtime.store import Append, CommitRefused, Entry, Journaled, Outcome, Store
 from serverless_runtime.telemetry import Telemetry
 from serverless_runtime.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.triggers import PollWaiter, Waiter
@@ -34,6 +34,11 @@ def input_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+# Deeper inputs are refused: a function (or the standard library) recursing over them would
+# exhaust Python's stack.
+MAX_INPUT_DEPTH = 500
+
+
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     """The input as a JSON object, or ValueError saying what it is instead."""
     try:
@@ -44,6 +49,11 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
         raise ValueError(f"input {key!r} is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
+    # Only an input with that many brackets can be that deep: the walk is for those alone.
+    if raw.count(b"{") + raw.count(b"[") > MAX_INPUT_DEPTH and json_codec.depth(value) > (
+        MAX_INPUT_DEPTH
+    ):
+        raise ValueError(f"input {key!r} is nested deeper than {MAX_INPUT_DEPTH} levels")
     return value
 
 
@@ -56,6 +66,25 @@ def input_age(value: dict[str, Any]) -> float | None:
         return time.time() - datetime.fromisoformat(stamp).timestamp()
     except ValueError:
         return None
+
+
+class Failed(Exception):
+    """A call failed in a way that is recorded as `kind`; the loop goes on."""
+
+    def __init__(self, kind: str, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.cause = cause
+
+
+def _redis_message(exc: redis.RedisError) -> str:
+    if isinstance(exc, redis.AuthenticationError):
+        return (
+            f"Redis refused the credentials (REDIS_PASSWORD, or the password in REDIS_URL): {exc}"
+        )
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return f"Redis unreachable ({exc})"
+    return f"Redis answered with an error: {type(exc).__name__}: {exc}"
 
 
 def error_record(kind: str, message: str, tb: str, input_timestamp: str | None) -> dict[str, Any]:
@@ -103,10 +132,14 @@ class Runner:
             self._replay,
             lambda kind, message, exc: self._record(kind, message, None, exc),
             persistent=store.journal_key is not None,
+            max_bytes=settings.max_state_bytes,
         )
         # The digest of the input last tried (committed or failed), so that a failing input is
         # not retried every tick; the last committed one is `state.digest`.
         self._seen_digest: str | None = None
+        self._poison: dict[str, str] = {}
+        self._look_again = False
+        self._last_redis_error: str | None = None
         self._waiting_for_input = False
         self._started = False
         self._next_claim = 0.0
@@ -122,24 +155,43 @@ class Runner:
             try:
                 self.waiter.prepare()
                 self.step()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if self.telemetry.redis_ok or backoff.attempts == 0:
-                    log.warning("Redis unreachable (%s); retrying with backoff", exc)
-                self.telemetry.redis_ok = False
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
                 self.waiter.close()
-                self.stop.wait(backoff.next_delay())
+                delay = backoff.next_delay()
+                self.telemetry.beat(pause=delay)  # waiting for Redis is no sign of a stuck loop
+                self.stop.wait(delay)
                 continue
-            if not self.telemetry.redis_ok:
+            if not self.telemetry.redis_ok or self._last_redis_error:
                 recovered = backoff.attempts > 0
                 log.info("Redis reachable again; resuming" if recovered else "connected to Redis")
                 self.telemetry.redis_ok = True
+                self._last_redis_error = None
             backoff.reset()
-            if not (self.settings.stream_mode and self.source.current):
+            if self._look_again:  # the last commit was refused: judge the input again now
+                self._look_again = False
+            elif not (self.settings.stream_mode and self.source.current):
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
+        if not self.telemetry.redis_ok:
+            return  # Redis is away: the lease lapses by itself; the journal holds every commit
         self._save_state()
         if self.store.lease is not None:
             self.store.lease.release(self.store.client)
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        """Say once what went wrong with Redis; record errors Redis answered with."""
+        reachable = not isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+        message = _redis_message(exc)
+        if message != self._last_redis_error:
+            log.warning("%s; retrying with backoff", message)
+        if reachable and message != self._last_redis_error:
+            try:
+                self.store.record_error(error_record("redis-error", message, "", None))
+            except redis.RedisError:
+                log.debug("could not record the Redis error", exc_info=True)
+        self._last_redis_error = message
+        self.telemetry.redis_ok = reachable
 
     def _save_state(self) -> None:
         """A last snapshot while still leading, so that the next leader replays nothing."""
@@ -172,6 +224,9 @@ class Runner:
         # replica committed since, this one brings its state up to the last commit.
         self.state.sync(reading.head)
         raw = reading.raw
+        if reading.unusable is not None:
+            self._unusable_input(reading.unusable)
+            return
         if raw is None:
             if not self._waiting_for_input:
                 log.info("waiting for input key %r", self.settings.input_key)
@@ -184,29 +239,75 @@ class Runner:
             self._seen_digest,
         ):
             return
+        if digest == self._poison.get("input"):
+            return  # it hung the process before (recorded then)
         self.invoke(raw, digest)
+
+    def _unusable_input(self, why: str) -> None:
+        """An input key of the wrong type or size: recorded once, until it changes."""
+        self._waiting_for_input = False
+        if self._seen_digest == why:
+            return
+        self._seen_digest = why
+        message = f"input {self.settings.input_key!r} {why}, expected a JSON object as a string"
+        self._fail("invalid-input", message, None)
 
     def _step_stream(self) -> None:
         self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
         entries: list[Entry] = []
-        if self._read_pending:
-            entries = self.store.read_entries(pending=True, block=0)
-            self._read_pending = False
-        elif time.monotonic() >= self._next_claim:
-            entries = self.store.claim_stale(self.settings.stream_claim_idle)
-            if entries:
-                log.info("claimed %d entries left pending by another consumer", len(entries))
-            self._next_claim = time.monotonic() + self.settings.interval
-        if not entries:
-            entries = self.store.read_entries(pending=False, block=self.settings.interval)
+        try:
+            if self._read_pending:
+                entries = self._without_poison(self.store.read_entries(pending=True, block=0))
+                self._read_pending = False
+            elif time.monotonic() >= self._next_claim:
+                entries = self.store.claim_stale(self.settings.stream_claim_idle)
+                if entries:
+                    log.info("claimed %d entries left pending by another consumer", len(entries))
+                entries = self._without_poison(entries)
+                self._next_claim = time.monotonic() + self.settings.interval
+            if not entries:
+                entries = self.store.read_entries(pending=False, block=self.settings.interval)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("the consumer group is gone (stream deleted?); creating it again")
+            self.store.ensure_group()
+            return
         for entry in entries:
             if self.stop.is_set():
                 return  # unacknowledged entries stay pending and are read again
             self.invoke(entry.raw, None, entry.entry_id)
 
+    def _without_poison(self, entries: list[Entry]) -> list[Entry]:
+        """Entries delivered again; those past STREAM_MAX_DELIVERIES go to the dead letters.
+
+        A failing call is recorded and acknowledged at once, so an entry comes back only when a
+        process ended while handling it (a crash, a watchdog exit, the kernel's OOM killer).
+        """
+        counts = self.store.deliveries(entries)
+        kept = []
+        for entry in entries:
+            count = counts.get(entry.entry_id, 0)
+            if count <= self.settings.stream_max_deliveries:
+                kept.append(entry)
+                continue
+            self.store.dead_letter(entry, count)
+            message = (
+                f"stream entry {entry.entry_id} was delivered {count} times and never "
+                f"acknowledged (the process ended while handling it): moved to "
+                f"{self.store.dead_key!r}"
+            )
+            self._fail("poison-input", message, None)
+        return kept
+
     # -- steps ------------------------------------------------------------------------------------
 
     def _start(self) -> None:
+        self._poison = self.store.read_poison()
+        if "function" in self._poison:
+            self.source.refuse(self._poison["function"])
+        if self._poison:
+            log.warning("not trying again what hung before: %s", self._poison)
         if self.settings.stream_mode:
             self.store.ensure_group()
         else:
@@ -215,6 +316,7 @@ class Runner:
         self._started = True
 
     def _reload(self) -> None:
+        self.telemetry.busy_since, self.telemetry.loading = time.monotonic(), True
         try:
             changed = self.source.refresh()
         except FunctionLoadError as exc:
@@ -222,6 +324,8 @@ class Runner:
             running = " (the previous version keeps running)" if self.source.current else ""
             self._record(exc.kind, f"{exc}{running}", None, exc)
             return
+        finally:
+            self.telemetry.busy_since, self.telemetry.loading = None, False
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.getmtime
             self.state.function = self.source.current.digest
@@ -232,44 +336,27 @@ class Runner:
     def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
         """Call the handler on one input; commit on success, roll back and record on failure."""
         self._seen_digest = digest
+        stamp: str | None = None
+        duration: float | None = None
         try:
-            value = parse_input(raw or b"", self.settings.input_key)
-        except ValueError as exc:
-            self._fail("invalid-input", str(exc), None, exc, entry_id)
+            value = self._parse(raw or b"")
+            stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
+            self.telemetry.call_started()
+            started = time.perf_counter()
+            try:
+                result = self._call(value, stamp)
+            finally:
+                duration = time.perf_counter() - started
+            output, append = self._encode(result, raw or b"")
+            try:
+                outcome = self.store.commit(output, digest, entry_id, append)
+            except CommitRefused as exc:  # not retried: it would fail the same way
+                raise Failed("redis-error", str(exc), exc) from exc
+        except Failed as failure:
+            if failure.kind != "invalid-input":
+                self.state.rollback()
+            self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
             return
-        stamp = value.get("timestamp")
-        stamp = stamp if isinstance(stamp, str) else None
-        handler = self.source.current.handler if self.source.current else None
-        assert handler is not None
-        self.telemetry.call_started()
-        started = time.perf_counter()
-        try:
-            result = self._call(handler, value, stamp)
-        except HandlerTimeout as exc:
-            self.state.rollback()
-            self._fail("timeout", str(exc), stamp, exc, entry_id, time.perf_counter() - started)
-            return
-        except Exception as exc:  # noqa: BLE001 - the one boundary around user code
-            self.state.rollback()
-            message = f"handler raised {type(exc).__name__}: {exc}"
-            self._fail(
-                "handler-error", message, stamp, exc, entry_id, time.perf_counter() - started
-            )
-            return
-        duration = time.perf_counter() - started
-        try:
-            output = json_codec.dumps(result, "the result") if result else None
-            env: Any = self.context.env  # the function may have replaced it with anything
-            if not isinstance(env, dict):
-                kind = type(env).__name__
-                raise json_codec.NotJSON(f"context.env was replaced by a {kind}; it must be a dict")
-            append = self.state.plan(raw or b"")
-        except json_codec.NotJSON as exc:
-            self.state.rollback()
-            self._fail("invalid-output", str(exc), stamp, exc, entry_id, duration)
-            return
-        try:
-            outcome = self.store.commit(output, digest, entry_id, append)
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
             self._seen_digest = None
@@ -280,6 +367,7 @@ class Runner:
             # ours. STALE: another commit came first; catch up, then judge the input again.
             self.state.rollback()
             self._seen_digest = None
+            self._look_again = True
             self.telemetry.invoked(outcome.name.lower(), duration, None)
             if outcome is Outcome.STALE:
                 self.state.sync()
@@ -289,26 +377,83 @@ class Runner:
         self.telemetry.state_bytes = self.state.snapshot_bytes
         self.telemetry.invoked("success", duration, input_age(value))
 
-    def _call(self, handler: Handler, value: dict[str, Any], stamp: str | None) -> Any:
-        """The handler's result; on a state another function version made, one more try on {}."""
+    def record_stuck(self, why: str, _elapsed: float) -> None:
+        """Called by the watchdog before it ends the process: say what hung, never retry it."""
+        loading = self.telemetry.loading
+        digest = self.source.loading_digest if loading else self._seen_digest
+        if digest is not None:
+            self.store.mark_poison("function" if loading else "input", digest)
+        again = "this version is not loaded" if loading else "this input is not processed"
+        message = (
+            f"{why} and ignored the interruption: the process ends so that it is restarted; "
+            f"{again} again"
+        )
+        self.store.record_error(error_record("timeout", message, "", None))
+
+    def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
-            with self.time_limit.limit():
-                return handler(value, self.context)
-        except Exception as exc:
-            if not self.state.from_other_version:
+            return parse_input(raw, self.settings.input_key)
+        except ValueError as exc:
+            raise Failed("invalid-input", str(exc), exc) from exc
+
+    def _call(self, value: dict[str, Any], stamp: str | None) -> Any:
+        """The handler's result, or Failed; on a state another version made, one more try on {}."""
+        try:
+            return self._call_once(value)
+        except Failed as failure:
+            if failure.kind != "handler-error" or not self.state.from_other_version:
                 raise
             message = (
-                f"the state made by another function version fails with this one "
-                f"({type(exc).__name__}: {exc}); trying again from an empty context.env"
+                f"the state made by another function version fails with this one ({failure}); "
+                "trying again from an empty context.env"
             )
-            self._record("invalid-state", message, stamp, exc)
+            self._record("invalid-state", message, stamp, failure.cause)
         kept = self.state.set_aside()
         try:
-            with self.time_limit.limit():
-                return handler(value, self.context)
-        except BaseException:
+            return self._call_once(value)
+        except Failed:
             self.state.put_back(kept)  # not the state's fault after all: keep it
             raise
+
+    def _call_once(self, value: dict[str, Any]) -> Any:
+        handler = self.source.current.handler if self.source.current else None
+        assert handler is not None
+        started = time.monotonic()
+        try:
+            with self.time_limit.limit():
+                result = handler(value, self.context)
+        except HandlerTimeout as exc:
+            raise Failed("timeout", str(exc), exc) from exc
+        except BaseException as exc:  # the one boundary around user code
+            # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
+            # and those set the stop event instead of raising.
+            message = f"handler raised {type(exc).__name__}: {exc}"
+            raise Failed("handler-error", message, exc) from exc
+        limit = self.settings.handler_timeout
+        if limit is not None and time.monotonic() - started > limit:
+            # It caught the interruption and carried on: its result is not taken.
+            message = f"handler ran longer than HANDLER_TIMEOUT={limit:g}s (it caught the timeout)"
+            raise Failed("timeout", message)
+        return result
+
+    def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
+        """The output and the journal part of the commit, or Failed(invalid-output)."""
+        try:
+            output = json_codec.dumps(result, "the result") if result else None
+        except json_codec.NotJSON as exc:
+            raise Failed("invalid-output", str(exc), exc) from exc
+        except Exception as exc:  # a result's own methods (__bool__, …) may raise
+            message = f"the result cannot be used: {type(exc).__name__}: {exc}"
+            raise Failed("invalid-output", message, exc) from exc
+        limit = self.settings.max_output_bytes
+        if output is not None and len(output) > limit:
+            message = f"the result is {len(output)} bytes, over MAX_OUTPUT_BYTES={limit}"
+            raise Failed("invalid-output", message)
+        env: Any = self.context.env  # the function may have replaced it with anything
+        if not isinstance(env, dict):
+            message = f"context.env was replaced by a {type(env).__name__}; it must be a dict"
+            raise Failed("invalid-output", message)
+        return output, self.state.plan(raw)
 
     def _replay(self, entry: Journaled) -> None:
         """Call the handler on a committed input again, to rebuild the state; output discarded."""

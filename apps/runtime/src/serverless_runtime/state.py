@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = 2
 SNAPSHOT_EVERY = 1000  # commits; bounds the replay after a restart when the state is tiny
-_MIN_SNAPSHOT_BYTES = 4096  # below this a snapshot costs no more than a few inputs
 
 Replay = Callable[[Journaled], None]
 Report = Callable[[str, str, BaseException | None], None]
@@ -63,6 +62,7 @@ class DurableState:
         replay: Replay,
         report: Report,
         persistent: bool,
+        max_bytes: int | None = None,
         snapshot_every: int = SNAPSHOT_EVERY,
     ) -> None:
         self.context = context
@@ -76,6 +76,7 @@ class DurableState:
         self._replay = replay
         self._report = report
         self._snapshot_every = snapshot_every
+        self._max_bytes = max_bytes
         self._base = _Base()
         self._tail: list[Journaled] = []  # committed after the base, in order
         self._tail_bytes = 0
@@ -213,7 +214,7 @@ class DurableState:
             self._replay(entry)
         except ReplayError:
             raise
-        except Exception as exc:  # replay runs user code, like a call
+        except BaseException as exc:  # replay runs user code, like a call (SystemExit too)
             raise ReplayError(
                 f"replaying journal entry {entry.seq} failed: {type(exc).__name__}: {exc} "
                 "(the function's state must depend only on context.env and its input)"
@@ -272,9 +273,10 @@ class DurableState:
     def plan(self, raw: bytes) -> Append:
         """The journal part of the commit of a successful call on `raw`."""
         at = datetime.now()
+        # A snapshot once the journal would hold more bytes than it: a state smaller than its
+        # input is written whole with every commit, instead of the input.
         due = (
-            self.snapshot_bytes == 0  # the first commit: a snapshot is cheapest now
-            or self._tail_bytes + len(raw) >= max(self.snapshot_bytes, _MIN_SNAPSHOT_BYTES)
+            self._tail_bytes + len(raw) >= self.snapshot_bytes
             or len(self._tail) + 1 >= self._snapshot_every
         )
         self._pending = None
@@ -294,20 +296,30 @@ class DurableState:
             return
         assert self._pending is not None
         self._base, self._pending = self._pending, None
-        self.snapshot_bytes = len(append.snapshot)
+        # A state kept in memory only has no size to weigh the journal against: its journal
+        # grows to SNAPSHOT_EVERY inputs, which a rebuild replays.
+        self.snapshot_bytes = len(append.snapshot) if self._base.text is not None else 1 << 62
         self._tail, self._tail_bytes = [], 0
 
     def _snapshot(self, seq: int, at: datetime) -> tuple[bytes, _Base]:
         """The snapshot document for commit `seq`, and the base later rebuilds start from."""
         try:
             env = json_codec.dumps(self.context.env, "context.env")
+            if self._max_bytes is not None and len(env) > self._max_bytes:
+                size, limit = len(env), self._max_bytes
+                raise json_codec.NonStandard(
+                    f"context.env is {size} bytes as JSON, over MAX_STATE_BYTES={limit}"
+                )
         except json_codec.NotJSON as exc:
             if not self._warned_unsaved:
-                log.warning(
-                    "%s: context.env is kept in memory only; a restart or another replica "
-                    "rebuilds it from the inputs committed after this point",
-                    exc,
+                message = (
+                    f"{exc}: context.env is kept in memory only; a restart or another replica "
+                    "rebuilds it from the inputs committed after this point"
                 )
+                if isinstance(exc, json_codec.NonStandard):
+                    self._report("invalid-state", message, None)  # a bug worth an error record
+                else:
+                    log.warning("%s", message)  # course functions keep datetimes: expected
                 self._warned_unsaved = True
             base = _Base(seq=seq, text=None, obj=self._copy_env(), at=at)
             return _envelope(seq, self.function, at, b"null", str(exc)), base

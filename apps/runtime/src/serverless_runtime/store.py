@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
@@ -14,32 +13,77 @@ from serverless_runtime import json_codec
 from serverless_runtime.config import RedisConfig, Settings
 from serverless_runtime.lease import Lease
 
+# Every command gives up after this long; the loop backs off and tries again, so a frozen Redis
+# costs seconds, not minutes (redis-py's own retries are off: they multiplied the wait).
+SOCKET_TIMEOUT = 5.0
 # Blocking reads wait at most this long, well below the socket timeout (redis-py #2807).
-SOCKET_TIMEOUT = 10.0
 MAX_BLOCK = 1.0
 STREAM_FIELD = b"data"
+
+# The input (unless it is over the size limit or not a string) with the head, in one round trip.
+_READ = """
+local kind = redis.call('TYPE', KEYS[1])['ok']
+local value = false
+if kind == 'string' then
+  local size = redis.call('STRLEN', KEYS[1])
+  if size > tonumber(ARGV[1]) then value = size else value = redis.call('GET', KEYS[1]) end
+end
+return {kind, value, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
 
 # One atomic step: check the fencing token and that the state it builds on is the last committed
 # one, then append the input to the state journal (with a snapshot when one is due, trimming the
 # journal behind it), and write output, history entry, input digest and the stream acknowledgement.
 # Redis runs a script as a transaction, like MULTI/EXEC, and the checks inside it need no extra
-# round trip (WATCH would add two). Returns 1 when written, 0 when fenced, -1 when stale.
+# round trip (WATCH would add two). A script is not rolled back when a command in it fails, so
+# every key is checked for its type before the first write. Returns 1 when written, 0 when
+# fenced, -1 when stale, or the reason nothing was written.
 _COMMIT = """
+local function wrong(key, want)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'none' and kind ~= want then
+    return 'key ' .. key .. ' holds a ' .. kind .. ', not a ' .. want
+  end
+  return false
+end
+local bad = false
+if ARGV[2] ~= '' then
+  bad = bad or wrong(KEYS[1], 'string')
+  if ARGV[3] ~= '0' then bad = bad or wrong(KEYS[2], 'stream') end
+end
+if ARGV[9] ~= '' then
+  bad = bad or wrong(KEYS[7], 'stream') or wrong(KEYS[8], 'string')
+  if ARGV[4] ~= '' then bad = bad or wrong(KEYS[3], 'string') end
+end
+if ARGV[5] ~= '' then bad = bad or wrong(KEYS[4], 'string') end
+if ARGV[8] ~= '' then bad = bad or wrong(KEYS[6], 'stream') end
+if ARGV[1] ~= '' then bad = bad or wrong(KEYS[5], 'string') end
+if bad then return bad end
 if ARGV[1] ~= '' then
   if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
-  redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
 if ARGV[9] ~= '' then
   local head = tonumber(redis.call('GET', KEYS[8]) or '')
   local seq = tonumber(ARGV[9])
   if head and head ~= seq then return -1 end
   seq = seq + 1
-  redis.call('XADD', KEYS[7], seq .. '-0', 'input', ARGV[10], 'at', ARGV[11])
-  redis.call('SET', KEYS[8], seq)
-  if ARGV[4] ~= '' then
+  if ARGV[4] == '' then
+    -- The first write: when it fails (the journal is ahead of its head), nothing is written.
+    local added = redis.pcall('XADD', KEYS[7], seq .. '-0', 'input', ARGV[10], 'at', ARGV[11])
+    if type(added) == 'table' and added.err then
+      if string.find(added.err, 'equal or smaller', 1, true) then
+        return 'journal ' .. KEYS[7] .. ' is ahead of ' .. KEYS[8] .. ': ' .. added.err
+      end
+      return redis.error_reply(added.err)  -- OOM and the like: worth trying again later
+    end
+  else  -- the snapshot covers this commit: the journal keeps only what comes after it
     redis.call('SET', KEYS[3], ARGV[4])
     redis.call('XTRIM', KEYS[7], 'MINID', (seq + 1) .. '-0')
   end
+  if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
+  redis.call('SET', KEYS[8], seq)
+elseif ARGV[1] ~= '' then
+  redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[2])
@@ -48,7 +92,16 @@ if ARGV[2] ~= '' then
   end
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
-if ARGV[8] ~= '' then redis.call('XACK', KEYS[6], ARGV[7], ARGV[8]) end
+-- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
+if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
+return 1
+"""
+
+# Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
+_DEAD_LETTER = """
+redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'data', ARGV[3], 'deliveries', ARGV[4],
+  'consumer', ARGV[5])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
@@ -61,22 +114,23 @@ return 1
 """
 
 
-def connect(
-    config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int | None = None
-) -> redis.Redis:
+def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
     """A client from REDIS_URL or host/port, with REDIS_PASSWORD applied."""
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": min(timeout, 3.0),
         "health_check_interval": 30,
+        "retry": Retry(NoBackoff(), retries),
     }
-    if retries is not None:
-        options["retry"] = Retry(NoBackoff(), retries)
     if config.password is not None:
         options["password"] = config.password
     if config.url:
         return redis.Redis.from_url(config.url, **options)
     return redis.Redis(host=config.host, port=config.port, **options)
+
+
+class CommitRefused(redis.RedisError):
+    """Redis holds a key of the wrong type (or a damaged journal): nothing was written."""
 
 
 class Outcome(IntEnum):
@@ -87,25 +141,26 @@ class Outcome(IntEnum):
     COMMITTED = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """The last commit as Redis holds it: its sequence number and the digest of its input."""
 
     seq: int
     digest: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One read of the input, with the last commit; `leader` False means another replica leads."""
+class Reading(NamedTuple):
+    """One read of the input, with the last commit; `leader` False means another replica leads.
+
+    `unusable` says why an existing input was not read (wrong type, too large).
+    """
 
     leader: bool
     raw: bytes | None
     head: Head
+    unusable: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Journaled:
+class Journaled(NamedTuple):
     """One committed input, kept until a snapshot covers it."""
 
     seq: int
@@ -113,8 +168,7 @@ class Journaled:
     at: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
+class Committed(NamedTuple):
     """Everything needed to rebuild the state: the snapshot and the journal after it."""
 
     head: Head
@@ -122,8 +176,7 @@ class Committed:
     journal: list[Journaled]
 
 
-@dataclass(frozen=True, slots=True)
-class Append:
+class Append(NamedTuple):
     """The journal part of a commit: the input, and the snapshot when one is due."""
 
     expected_seq: int
@@ -132,8 +185,7 @@ class Append:
     snapshot: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One stream entry to process."""
 
     entry_id: str
@@ -160,8 +212,13 @@ class Store:
         # sequence number of the last commit at its head.
         self.journal_key = f"{self.state_key}:journal" if self.state_key else None
         self.head_key = f"{self.state_key}:seq" if self.state_key else None
+        self._read_keys = [settings.input_key, self.head_key or self.digest_key, self.digest_key]
+        self._read = client.register_script(_READ)
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self.dead_key = f"{settings.output_key}:dead"
+        self.poison_key = f"{settings.output_key}:poison"
 
     def ping(self) -> bool:
         """True when Redis answers."""
@@ -170,25 +227,32 @@ class Store:
     def read_input(self) -> Reading:
         """Renew or take the lease when due, read the input and the head, in one round trip."""
         lease = self.lease
-        keys = [self.settings.input_key, self.head_key or self.digest_key, self.digest_key]
         if lease is None or not lease.due():
-            values = self.client.mget(keys)
+            values = self._read(keys=self._read_keys, args=[self.settings.max_input_bytes])
             leader = lease is None or lease.leader
         else:
             try:
-                reply, values = self._refresh_and_mget(lease, keys)
+                reply, values = self._refresh_and_read(lease)
             except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                 lease.load(self.client)
-                reply, values = self._refresh_and_mget(lease, keys)
+                self.client.script_load(_READ)
+                reply, values = self._refresh_and_read(lease)
             leader = lease.apply(reply)
-        raw, seq, digest = values
+        kind, value, seq, digest = values
         head = Head(_seq(seq) if self.head_key else 0, _text(digest))
-        return Reading(leader, raw if isinstance(raw, bytes | None) else str(raw).encode(), head)
+        kind = _text(kind) or "none"
+        if kind != "string":
+            return Reading(leader, None, head, None if kind == "none" else f"holds a {kind}")
+        if isinstance(value, int):
+            limit = self.settings.max_input_bytes
+            return Reading(leader, None, head, f"is {value} bytes, over MAX_INPUT_BYTES={limit}")
+        return Reading(leader, value if isinstance(value, bytes) else str(value).encode(), head)
 
-    def _refresh_and_mget(self, lease: Lease, keys: list[str]) -> list[Any]:
+    def _refresh_and_read(self, lease: Lease) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         lease.queue_refresh(pipe)
-        pipe.mget(keys)
+        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
+        pipe.evalsha(self._read.sha, 3, *self._read_keys, self.settings.max_input_bytes)
         return list(pipe.execute())
 
     def read_head(self) -> Head:
@@ -251,10 +315,13 @@ class Store:
             self.group,
             entry_id or "",
             append.expected_seq if append is not None and journaled else "",
-            append.raw if append is not None and journaled else "",
+            append.raw if append is not None and journaled and not append.snapshot else "",
             append.at if append is not None and journaled else "",
         ]
-        outcome = Outcome(int(self._commit(keys=keys, args=args)))
+        reply = self._commit(keys=keys, args=args)
+        if isinstance(reply, bytes | str):
+            raise CommitRefused(f"{_text(reply)}: nothing was committed")
+        outcome = Outcome(int(reply))
         if self.lease is not None:
             if outcome is Outcome.COMMITTED:
                 self.lease.renewed()
@@ -273,6 +340,18 @@ class Store:
         """Keep the latest failure where operators and the dashboard look for it."""
         if self.settings.error_key:
             self.client.set(self.settings.error_key, json_codec.dumps(record))
+
+    def mark_poison(self, what: str, digest: str) -> None:
+        """Remember that this input (or function version) hung: it is not tried again."""
+        self.client.hset(self.poison_key, what, digest)
+
+    def read_poison(self) -> dict[str, str]:
+        """The input and function digests that hung before, by `input` / `function`."""
+        try:
+            reply: Any = self.client.hgetall(self.poison_key)
+        except redis.ResponseError:  # not a hash: nothing this runtime wrote
+            return {}
+        return {_text(k) or "": _text(v) or "" for k, v in reply.items()}
 
     # -- stream mode ------------------------------------------------------------------------------
 
@@ -306,6 +385,31 @@ class Store:
             count=100,
         )
         return list(_entries(reply[1]))
+
+    def deliveries(self, entries: list[Entry]) -> dict[str, int]:
+        """How many times each of these pending entries was delivered."""
+        if not entries:
+            return {}
+        reply: Any = self.client.xpending_range(
+            self.settings.input_key,
+            self.group,
+            min=entries[0].entry_id,
+            max=entries[-1].entry_id,
+            count=len(entries),
+        )
+        return {_text(item["message_id"]) or "": int(item["times_delivered"]) for item in reply}
+
+    def dead_letter(self, entry: Entry, deliveries: int) -> None:
+        """Move an entry to `<out>:dead` and acknowledge it, in one step."""
+        keys = [self.settings.input_key, self.dead_key]
+        args: list[str | bytes | int] = [
+            self.group,
+            entry.entry_id,
+            entry.raw or b"",
+            deliveries,
+            self.consumer,
+        ]
+        self._dead_letter(keys=keys, args=args)
 
 
 def _entries(items: Any) -> list[Entry]:

@@ -29,12 +29,13 @@ class Telemetry:
     state_bytes: int = 0
     redis_ok: bool = False
     function_loaded: bool = False
-    busy_since: float | None = None
+    busy_since: float | None = None  # a call or an import of the function is running
+    loading: bool = False  # ... and it is an import
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def beat(self) -> None:
-        """The loop is alive and not stuck."""
-        self.heartbeat_at = time.monotonic()
+    def beat(self, pause: float = 0.0) -> None:
+        """The loop is alive and not stuck (and will sleep `pause` seconds on purpose)."""
+        self.heartbeat_at = time.monotonic() + pause
 
     def call_started(self) -> None:
         self.busy_since = time.monotonic()
@@ -59,4 +60,4 @@ class Telemetry:
 
     def heartbeat_age(self) -> float:
         """Seconds since the loop last showed it was alive."""
-        return time.monotonic() - self.heartbeat_at
+        return max(0.0, time.monotonic() - self.heartbeat_at)

@@ -32,6 +32,8 @@ class TimeLimit:
         if self.seconds is None:
             yield
             return
+        if signal.getsignal(signal.SIGALRM) != self._expired:
+            signal.signal(signal.SIGALRM, self._expired)  # a function may have replaced it
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
             yield

@@ -10,6 +10,7 @@ from typing import Protocol
 import redis
 
 from serverless_runtime.config import Settings, Trigger
+from serverless_runtime.lease import released_channel
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,22 @@ class PollWaiter:
 class NotifyWaiter:
     """Wakes on a keyspace notification for the input key; resubscribes after a lost connection."""
 
-    def __init__(self, client: redis.Redis, input_key: str, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        input_key: str,
+        stop: threading.Event,
+        lease_key: str | None = None,
+    ) -> None:
         self._client = client
         self._stop = stop
         db = client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"__keyspace@{db}__:{input_key}"
+        # A standby also wakes when the leader releases the lease, to take over at once.
+        self._channels = [self.channel] + ([released_channel(lease_key)] if lease_key else [])
         self._pubsub: redis.client.PubSub | None = None
         self._woken = False
+        self._subscriptions = 0
 
     def prepare(self) -> None:
         """Subscribe before the input is read, so that no change falls between read and wait."""
@@ -62,17 +72,23 @@ class NotifyWaiter:
 
     def _subscribed(self) -> redis.client.PubSub:
         if self._pubsub is None:
+            if self._subscriptions:
+                # Subscribing again after a lost connection: Redis may have restarted, and a
+                # restart forgets notify-keyspace-events set with CONFIG SET. Whether that is
+                # allowed was said at start.
+                enable_keyspace_events(self._client, warn=False)
             pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
-            pubsub.subscribe(self.channel)
-            # Redis confirms the subscription once it is in force: wait for that, so a change
+            pubsub.subscribe(*self._channels)
+            # Redis confirms each subscription once it is in force: wait for that, so a change
             # made right after our next read cannot slip by.
+            confirmed = 0
             deadline = time.monotonic() + _CONFIRM_TIMEOUT
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and confirmed < len(self._channels):
                 message = pubsub.get_message(timeout=_SLICE)
-                if message is not None and message.get("type") == "subscribe":
-                    break
+                confirmed += message is not None and message.get("type") == "subscribe"
                 self._woken |= message is not None and message.get("type") == "message"
             self._pubsub = pubsub
+            self._subscriptions += 1
         return self._pubsub
 
     def wait(self, timeout: float) -> None:
@@ -87,9 +103,9 @@ class NotifyWaiter:
             try:
                 message = self._subscribed().get_message(timeout=min(remaining, _SLICE))
             except (redis.ConnectionError, redis.TimeoutError):
-                # Events sent while disconnected are lost; the loop's reconciliation covers them.
+                # Events sent while disconnected are lost: back to the loop, which reads the
+                # input again (or backs off while Redis is away) and subscribes anew.
                 self.close()
-                self._stop.wait(max(0.0, deadline - time.monotonic()))
                 return
             if message is not None and message.get("type") == "message":
                 return
@@ -103,7 +119,7 @@ class NotifyWaiter:
             self._pubsub = None
 
 
-def enable_keyspace_events(client: redis.Redis) -> bool:
+def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
     """Make sure Redis publishes keyspace events for string commands; False if it may not be set."""
     try:
         current = str(client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""))
@@ -113,7 +129,8 @@ def enable_keyspace_events(client: redis.Redis) -> bool:
         wanted = current + ("K" if "K" not in current else "") + ("" if has_strings else "$")
         client.config_set("notify-keyspace-events", wanted)
     except redis.ResponseError as exc:
-        log.warning("cannot enable keyspace notifications (%s)", exc)
+        if warn:
+            log.warning("cannot enable keyspace notifications (%s)", exc)
         return False
     return True
 
@@ -135,4 +152,4 @@ def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) 
             "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
             settings.interval,
         )
-    return NotifyWaiter(client, settings.input_key, stop)
+    return NotifyWaiter(client, settings.input_key, stop, settings.lease_key)
