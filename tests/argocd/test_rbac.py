@@ -33,6 +33,10 @@ from tests.argocd.policy import (
 )
 
 CLUSTERS = clusters()
+# Kinds the deployer writes by name only, and may never list or read beyond what its overlay
+# renders: Secrets. Kubernetes RBAC cannot limit `create` to a name; every other verb is limited.
+BY_NAME = frozenset({("", "Secret")})
+BY_NAME_VERBS = frozenset({"get", "update", "patch", "delete"})
 DEV, PROD, COURSE = "serverless-dev", "serverless-prod", "serverless-course"
 # Who may sync which environment: the whole point of the RBAC. A new subject fails the test until
 # it is added here on purpose.
@@ -229,20 +233,60 @@ def rendered_kinds(app_name: str) -> set[tuple[str, str]]:
     return {group_kind(o) for o in render(application_source(app)) if not is_cluster_scoped(o)}
 
 
+def rendered_names(app_name: str, group: str, kind: str) -> set[str]:
+    (app,) = [a for _, a in environments() if a["metadata"]["name"] == app_name]
+    return {
+        str(o["metadata"]["name"])
+        for o in render(application_source(app))
+        if group_kind(o) == (group, kind)
+    }
+
+
+def granted(rules: list[Obj], group: str, kind: str, name: str | None) -> set[str]:
+    """The verbs rules grant on one object of a kind (name=None: a request without a name, such
+    as list, watch or create, which a rule limited to resourceNames never grants)."""
+    verbs: set[str] = set()
+    for rule in rules:
+        if group not in rule["apiGroups"] or resource_name(kind) not in rule["resources"]:
+            continue
+        names = rule.get("resourceNames")
+        if not names or (name is not None and name in names):
+            verbs |= set(rule["verbs"])
+    return verbs
+
+
 @pytest.mark.parametrize(("cluster", "namespace"), ENVIRONMENTS)
 def test_rbac_deployer_may_write_every_rendered_kind(cluster: str, namespace: str) -> None:
     rules = deployer_role(cluster, namespace)["rules"]
     missing = []
     for group, kind in sorted(rendered_kinds(namespace)):
-        verbs: set[str] = set()
-        for rule in rules:
-            if group in rule["apiGroups"] and resource_name(kind) in rule["resources"]:
-                verbs |= set(rule["verbs"])
+        if (group, kind) in BY_NAME:
+            # Applied and pruned by name; created without one.
+            for name in sorted(rendered_names(namespace, group, kind)):
+                lacking = (BY_NAME_VERBS | {"create"}) - granted(rules, group, kind, name)
+                if lacking:
+                    missing.append(f"{group or 'core'}/{resource_name(kind)}/{name}: {lacking}")
+            continue
+        verbs = granted(rules, group, kind, None)
         if not verbs >= CONTROLLER_VERBS:
             missing.append(
                 f"{group or 'core'}/{resource_name(kind)}: {sorted(CONTROLLER_VERBS - verbs)}"
             )
     assert missing == []
+
+
+@pytest.mark.parametrize(("cluster", "namespace"), ENVIRONMENTS)
+def test_rbac_deployer_reads_no_secret_it_does_not_render(cluster: str, namespace: str) -> None:
+    # As the e2e asks the API server: no `get secrets` without a name, no list, no watch; only the
+    # Secrets the overlay renders, by name (dev's Redis password). prod and course render none.
+    rules = deployer_role(cluster, namespace)["rules"]
+    assert granted(rules, "", "Secret", None) <= {"create"}
+    for rule in rules:
+        if "secrets" in rule["resources"] and rule.get("resourceNames"):
+            assert set(rule["resourceNames"]) <= rendered_names(namespace, "", "Secret")
+    assert granted(rules, "", "Secret", "some-other-secret") <= {"create"}
+    if not rendered_names(namespace, "", "Secret"):
+        assert granted(rules, "", "Secret", None) == set()
 
 
 @pytest.mark.parametrize(("cluster", "namespace"), ENVIRONMENTS)

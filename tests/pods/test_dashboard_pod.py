@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.manifests.rendered import OUTPUT_KEYS, OVERLAYS, find, render_overlay
+from tests.manifests.rendered import OUTPUT_KEYS, OVERLAYS, Doc, find, render_overlay
 from tests.pods.emulate import VENV, EmulatedPod, bwrap
+from tests.pods.redis_pod import overlay_redis
 from tests.support.valkey import ValkeyProcess, free_port
 
 pytestmark = [
@@ -34,10 +35,16 @@ def _get(url: str) -> tuple[int, str] | None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_dashboard_pod_serves_its_page(
-    overlay: str, valkey: ValkeyProcess, redis_client: redis.Redis, tmp_path: Path
-) -> None:
+def test_dashboard_pod_serves_its_page(overlay: str, valkey: ValkeyProcess, tmp_path: Path) -> None:
     docs = render_overlay(overlay)
+    # dev's Redis as its Deployment starts it (password from the Secret); else the shared Valkey.
+    with overlay_redis(docs, valkey, tmp_path / "redis") as (port, redis_client):
+        _serves_its_page(overlay, docs, port, redis_client, tmp_path)
+
+
+def _serves_its_page(
+    overlay: str, docs: list[Doc], redis_port: int, redis_client: redis.Redis, tmp_path: Path
+) -> None:
     workload = find(docs, "Deployment", "monitoring-dashboard")
     port = free_port()
 
@@ -47,7 +54,7 @@ def test_dashboard_pod_serves_its_page(
         assert argv[at] == "0.0.0.0:8050"
         return [*argv[:at], f"127.0.0.1:{port}", *argv[at + 1 :]]
 
-    overrides = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(valkey.port)}
+    overrides = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_port)}
     output = {"percent-network-egress": 12.5, "timestamp": "2026-11-27 23:22:01.123456"}
     redis_client.set(OUTPUT_KEYS[overlay], json.dumps(output))
     base = f"http://127.0.0.1:{port}"

@@ -19,6 +19,7 @@ from tests.manifests.rendered import (
     render_overlay,
 )
 from tests.pods.emulate import EmulatedPod, bwrap
+from tests.pods.redis_pod import overlay_redis
 from tests.support.valkey import ValkeyProcess, free_port
 
 pytestmark = [
@@ -87,15 +88,28 @@ def _answers(overrides: dict[str, str], path: str) -> Callable[[], bool]:
 
 
 @pytest.mark.parametrize("source", ["dev", "prod", "course", "course-deployment"])
-def test_runtime_pod_writes_outputs(
-    source: str, valkey: ValkeyProcess, redis_client: redis.Redis, tmp_path: Path
-) -> None:
+def test_runtime_pod_writes_outputs(source: str, valkey: ValkeyProcess, tmp_path: Path) -> None:
     workload, docs, output_key = _runtime_pod(source)
     container = workload["spec"]["template"]["spec"]["containers"][0]
-    # Tests talk to loopback only: Redis is the test's Valkey, the probe server binds 127.0.0.1.
+    with overlay_redis(docs, valkey, tmp_path / "redis") as (port, redis_client):
+        _writes_outputs(workload, container, docs, output_key, port, redis_client, tmp_path)
+
+
+def _writes_outputs(
+    workload: Doc,
+    container: Doc,
+    docs: list[Doc],
+    output_key: str,
+    redis_port: int,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    # Tests talk to loopback only: Redis is the test's Valkey (dev: its own Redis, started from
+    # the rendered Deployment with the Secret's password), the probe server binds 127.0.0.1.
+    # Only where things listen changes; the password is the one the pod resolves.
     overrides = {
         "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(valkey.port),
+        "REDIS_PORT": str(redis_port),
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(free_port()),
     }

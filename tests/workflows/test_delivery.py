@@ -136,9 +136,12 @@ def test_delivery_dev_is_pinned_by_a_pull_request_with_the_published_digests() -
     assert env == {
         "RUNTIME_DIGEST": "${{ needs.publish.outputs.runtime-digest }}",
         "DASHBOARD_DIGEST": "${{ needs.publish.outputs.dashboard-digest }}",
+        "BASE_IMAGE": "${{ needs.publish.outputs.base-image }}",
     }
     outputs = workflow("images.yml").jobs["publish"]["outputs"]
-    assert set(outputs) == {"runtime-digest", "dashboard-digest"}
+    assert set(outputs) == {"runtime-digest", "dashboard-digest", "base-image"}
+    # The pull request says which base the images it pins are built on.
+    assert '"$BASE_IMAGE" >> "${RUNNER_TEMP}/body.md"' in str(pin["run"])
     pr = step_with("images.yml", "pin-dev", "scripts/pull-request.sh")
     assert "scripts/pull-request.sh deploy/dev main " in str(pr["run"])
 
@@ -198,3 +201,34 @@ def test_delivery_same_kustomize_everywhere() -> None:
         if "KUSTOMIZE_VERSION" in w.data.get("env", {})
     }
     assert len(pins) == 1
+
+
+def test_delivery_images_are_built_on_a_base_pinned_by_digest() -> None:
+    # The Dockerfiles name the base by tag (no digest can be verified without a registry); the
+    # workflow resolves it once, builds both images on that digest and records it in them.
+    publish = workflow("images.yml").jobs["publish"]
+    (base,) = [s for s in publish["steps"] if s.get("id") == "base"]
+    run = str(base["run"])
+    for dockerfile in DOCKERFILES.values():
+        assert str(dockerfile.relative_to(REPO)) in run
+        assert "ARG PYTHON_IMAGE=" in dockerfile.read_text()
+    assert "sed -n 's/^ARG PYTHON_IMAGE=//p'" in run
+    assert "docker buildx imagetools inspect" in run
+    assert "^sha256:[0-9a-f]{64}$" in run, "an unresolved digest must fail the job"
+    assert 'echo "image=${name}@${digest}"' in run
+    builds = [s for s in publish["steps"] if str(s.get("uses", "")).startswith("docker/build-push")]
+    assert len(builds) == len(DOCKERFILES)
+    for build in builds:
+        assert build["with"]["build-args"].splitlines() == [
+            "PYTHON_IMAGE=${{ steps.base.outputs.image }}"
+        ]
+        assert build["with"]["labels"].splitlines() == [
+            "org.opencontainers.image.base.name=${{ steps.base.outputs.name }}",
+            "org.opencontainers.image.base.digest=${{ steps.base.outputs.digest }}",
+        ]
+    # Resolved before anything uses it; a new base digest is a new source key (new images).
+    order = [s.get("id") for s in publish["steps"]]
+    assert order.index("base") < order.index("names")
+    names = step_with("images.yml", "publish", "git ls-tree HEAD --")
+    assert names["env"] == {"BASE_DIGEST": "${{ steps.base.outputs.digest }}"}
+    assert '"${tree}" "${BASE_DIGEST}" | git hash-object --stdin' in str(names["run"])
