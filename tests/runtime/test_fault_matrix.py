@@ -202,9 +202,10 @@ def test_state_that_is_not_strict_json_is_reported_and_kept_in_memory(
 ) -> None:
     proc = start(valkey.port, HOSTILE, MAX_STATE_BYTES="10000")
     redis_client.set("metrics", json.dumps({"how": how}))
-    record = wait_error(redis_client, "invalid-state", text)
+    record = wait_error(redis_client, "invalid-state", text)  # said before the commit
     assert "kept in memory only" in record["message"]
-    snapshot = json.loads(redis_client.get("out:state"), parse_constant=not_json)
+    raw = wait_for(lambda: redis_client.get("out:state"), what="the commit")
+    snapshot = json.loads(raw, parse_constant=not_json)
     assert snapshot["env"] is None, "strict JSON in Redis: the state is not written"
     goes_on(redis_client, proc)
 

@@ -91,10 +91,8 @@ def test_stream_claimed_entry_joins_the_claiming_consumers_state(
         wait_for(lambda: latest().get("seen") == [1, 2], what="a to process 1 and 2")
         hang = {"n": 3, "sleep_once": str(tmp_path / "hung")}
         redis_client.xadd("metrics", {"data": json.dumps(hang)})
-        wait_for(
-            lambda: redis_client.xpending("metrics", "serverless-runtime")["pending"] == 1,
-            what="a to read entry 3",
-        )
+        wait_for((tmp_path / "hung").exists, what="a to hang on entry 3")
+        assert redis_client.xpending("metrics", "serverless-runtime")["pending"] == 1
         a.kill()  # entry 3 stays pending for a
     finally:
         a.close()
