@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -17,21 +16,18 @@ import redis
 
 from serverless_runtime import json_codec
 from serverless_runtime.backoff import Backoff
-from serverless_runtime.config import InvokeOn, Settings
+from serverless_runtime.config import Settings
 from serverless_runtime.context import Context
+from serverless_runtime.key_step import KeyStep
 from serverless_runtime.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.state import DurableState, ReplayError
-from serverless_runtime.store import Append, CommitRefused, Entry, Journaled, Outcome, Store
+from serverless_runtime.store import Append, CommitRefused, Journaled, Outcome, Store
+from serverless_runtime.stream_step import StreamStep
 from serverless_runtime.telemetry import Telemetry
 from serverless_runtime.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.triggers import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
-
-
-def input_digest(raw: bytes) -> str:
-    """Content digest that decides whether an input was already processed."""
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 # Deeper inputs are refused: a function (or the standard library) recursing over them would
@@ -134,16 +130,12 @@ class Runner:
             persistent=store.journal_key is not None,
             max_bytes=settings.max_state_bytes,
         )
-        # The digest of the input last tried (committed or failed), so that a failing input is
-        # not retried every tick; the last committed one is `state.digest`.
-        self._seen_digest: str | None = None
-        self._poison: dict[str, str] = {}
+        # One step object per trigger: the input key under the lease, or the stream's group.
+        self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
+        self.stream_step = StreamStep(settings, store, self.state) if settings.stream_mode else None
         self._look_again = False
         self._last_redis_error: str | None = None
-        self._waiting_for_input = False
         self._started = False
-        self._next_claim = 0.0
-        self._read_pending = settings.stream_mode  # entries read before a restart come first
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -210,104 +202,30 @@ class Runner:
         self._reload()
         if self.source.current is None:
             return
-        if self.settings.stream_mode:
-            self._step_stream()
-        else:
-            self._step_key()
+        if self.stream_step is not None:
+            self.stream_step(self)
+        elif self.key_step is not None:
+            self.key_step(self)
+            self.telemetry.leader = self.key_step.leader
 
-    def _step_key(self) -> None:
-        reading = self.store.read_input()
-        self.telemetry.leader = reading.leader
-        if not reading.leader:
-            return
-        # State follows the lease: before its first call as leader (again), and whenever another
-        # replica committed since, this one brings its state up to the last commit.
-        self.state.sync(reading.head)
-        raw = reading.raw
-        if reading.unusable is not None:
-            self._unusable_input(reading.unusable)
-            return
-        if raw is None:
-            if not self._waiting_for_input:
-                log.info("waiting for input key %r", self.settings.input_key)
-                self._waiting_for_input = True
-            return
-        self._waiting_for_input = False
-        digest = input_digest(raw)
-        if self.settings.invoke_on is InvokeOn.CHANGE and digest in (
-            self.state.digest,
-            self._seen_digest,
-        ):
-            return
-        if digest == self._poison.get("input"):
-            return  # it hung the process before (recorded then)
-        self.invoke(raw, digest)
+    def stopping(self) -> bool:
+        """A stop was asked for: the step leaves what it has not started for the next process."""
+        return self.stop.is_set()
 
-    def _unusable_input(self, why: str) -> None:
-        """An input key of the wrong type or size: recorded once, until it changes."""
-        self._waiting_for_input = False
-        if self._seen_digest == why:
-            return
-        self._seen_digest = why
-        message = f"input {self.settings.input_key!r} {why}, expected a JSON object as a string"
-        self._fail("invalid-input", message, None)
-
-    def _step_stream(self) -> None:
-        self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
-        entries: list[Entry] = []
-        try:
-            if self._read_pending:
-                entries = self._without_poison(self.store.read_entries(pending=True, block=0))
-                self._read_pending = False
-            elif time.monotonic() >= self._next_claim:
-                entries = self.store.claim_stale(self.settings.stream_claim_idle)
-                if entries:
-                    log.info("claimed %d entries left pending by another consumer", len(entries))
-                entries = self._without_poison(entries)
-                self._next_claim = time.monotonic() + self.settings.interval
-            if not entries:
-                entries = self.store.read_entries(pending=False, block=self.settings.interval)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            log.warning("the consumer group is gone (stream deleted?); creating it again")
-            self.store.ensure_group()
-            return
-        for entry in entries:
-            if self.stop.is_set():
-                return  # unacknowledged entries stay pending and are read again
-            self.invoke(entry.raw, None, entry.entry_id)
-
-    def _without_poison(self, entries: list[Entry]) -> list[Entry]:
-        """Entries delivered again; those past STREAM_MAX_DELIVERIES go to the dead letters.
-
-        A failing call is recorded and acknowledged at once, so an entry comes back only when a
-        process ended while handling it (a crash, a watchdog exit, the kernel's OOM killer).
-        """
-        counts = self.store.deliveries(entries)
-        kept = []
-        for entry in entries:
-            count = counts.get(entry.entry_id, 0)
-            if count <= self.settings.stream_max_deliveries:
-                kept.append(entry)
-                continue
-            self.store.dead_letter(entry, count)
-            message = (
-                f"stream entry {entry.entry_id} was delivered {count} times and never "
-                f"acknowledged (the process ended while handling it): moved to "
-                f"{self.store.dead_key!r}"
-            )
-            self._fail("poison-input", message, None)
-        return kept
+    def fail(self, kind: str, message: str) -> None:
+        """Record a failure that is not a call's (an unusable input, a dead-lettered entry)."""
+        self._fail(kind, message, None)
 
     # -- steps ------------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._poison = self.store.read_poison()
-        if "function" in self._poison:
-            self.source.refuse(self._poison["function"])
-        if self._poison:
-            log.warning("not trying again what hung before: %s", self._poison)
+        poison = self.store.read_poison()
+        if "function" in poison:
+            self.source.refuse(poison["function"])
+        if self.key_step is not None:
+            self.key_step.poisoned = poison.get("input")
+        if poison:
+            log.warning("not trying again what hung before: %s", poison)
         if self.settings.stream_mode:
             self.store.ensure_group()
         else:
@@ -335,7 +253,6 @@ class Runner:
 
     def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
         """Call the handler on one input; commit on success, roll back and record on failure."""
-        self._seen_digest = digest
         stamp: str | None = None
         duration: float | None = None
         try:
@@ -359,14 +276,14 @@ class Runner:
             return
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
-            self._seen_digest = None
+            self._forget_seen()
             self.telemetry.busy_since = None
             raise
         if outcome is not Outcome.COMMITTED:
             # FENCED: another replica took the lease during the call; its result counts, not
             # ours. STALE: another commit came first; catch up, then judge the input again.
             self.state.rollback()
-            self._seen_digest = None
+            self._forget_seen()
             self._look_again = True
             self.telemetry.invoked(outcome.name.lower(), duration, None)
             if outcome is Outcome.STALE:
@@ -380,7 +297,8 @@ class Runner:
     def record_stuck(self, why: str, _elapsed: float) -> None:
         """Called by the watchdog before it ends the process: say what hung, never retry it."""
         loading = self.telemetry.loading
-        digest = self.source.loading_digest if loading else self._seen_digest
+        seen = self.key_step.seen if self.key_step is not None else None
+        digest = self.source.loading_digest if loading else seen
         if digest is not None:
             self.store.mark_poison("function" if loading else "input", digest)
         again = "this version is not loaded" if loading else "this input is not processed"
@@ -389,6 +307,11 @@ class Runner:
             f"{again} again"
         )
         self.store.record_error(error_record("timeout", message, "", None))
+
+    def _forget_seen(self) -> None:
+        """The input was not committed: judge it again at the next read."""
+        if self.key_step is not None:
+            self.key_step.seen = None
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:

@@ -17,7 +17,6 @@ class Telemetry:
 
     # The loop counts as stuck when it has not beaten for this long (see probes.healthz).
     stale_after: float
-    started: float = field(default_factory=time.time)
     heartbeat_at: float = field(default_factory=time.monotonic)
     outcomes: dict[str, int] = field(default_factory=dict)
     duration_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))

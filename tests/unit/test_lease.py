@@ -1,0 +1,44 @@
+"""lease.py: one leader at a time, a fencing token per term, an announced release."""
+
+from __future__ import annotations
+
+from serverless_runtime.lease import Lease, released_channel
+
+
+def refresh(client, lease: Lease) -> bool:
+    lease.load(client)  # as the store does when Redis's script cache is empty
+    pipe = client.pipeline(transaction=False)
+    lease.queue_refresh(pipe)
+    (reply,) = pipe.execute()
+    return lease.apply(reply)
+
+
+def test_lease_first_replica_leads_and_the_second_stands_by(client) -> None:
+    a = Lease(client, "out:lease", "a/1", 10)
+    b = Lease(client, "out:lease", "b/2", 10)
+    assert refresh(client, a) is True
+    assert refresh(client, b) is False
+    assert a.value == "a/1:1"
+    assert refresh(client, a) is True, "the leader renews"
+
+
+def test_lease_a_new_term_gets_a_new_token(client) -> None:
+    a = Lease(client, "out:lease", "a/1", 10)
+    b = Lease(client, "out:lease", "b/2", 10)
+    refresh(client, a)
+    client.delete("out:lease")  # as if it lapsed
+    assert refresh(client, b) is True
+    assert b.value == "b/2:2", "a higher fencing token than the old leader's"
+
+
+def test_lease_release_hands_over_and_tells_the_standbys(client) -> None:
+    a = Lease(client, "out:lease", "a/1", 10)
+    refresh(client, a)
+    listener = client.pubsub()
+    listener.subscribe(released_channel("out:lease"))
+    listener.get_message(timeout=1)  # the subscription's confirmation
+    a.release(client)
+    assert client.get("out:lease") is None
+    message = listener.get_message(timeout=1)
+    assert message is not None and message["data"] == b"released"
+    assert a.value is None

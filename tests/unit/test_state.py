@@ -1,0 +1,131 @@
+"""state.py: snapshot + journal, rebuilt by replay; rollback; following other replicas' commits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from serverless_runtime.context import Context
+from serverless_runtime.state import DurableState
+from serverless_runtime.store import Journaled, Outcome, Store
+
+
+class Replica:
+    """A DurableState with a counting handler, as a Runner wires it."""
+
+    def __init__(self, client: Any, settings: Any) -> None:
+        self.store = Store(client, settings(), None, "pod")
+        self.context = Context("localhost", 6379, "metrics", "out", "")
+        self.reports: list[tuple[str, str]] = []
+        self.replayed = 0
+        self.state = DurableState(
+            self.context, self.store, self._replay, self._report, persistent=True
+        )
+
+    def _replay(self, entry: Journaled) -> None:
+        self.replayed += 1
+        self.call(json.loads(entry.raw or b""))
+
+    def _report(self, kind: str, message: str, _exc: BaseException | None) -> None:
+        self.reports.append((kind, message))
+
+    def call(self, value: dict[str, Any]) -> None:
+        if value.get("fail"):
+            raise ValueError("asked to fail")
+        self.context.env.setdefault("seen", []).append(value["n"])
+
+    def commit(self, n: int) -> Outcome:
+        """One successful call on {"n": n}, committed."""
+        self.state.sync()
+        raw = json.dumps({"n": n}).encode()
+        self.call({"n": n})
+        append = self.state.plan(raw)
+        outcome = self.store.commit(None, f"d{n}", None, append)
+        if outcome is Outcome.COMMITTED:
+            self.state.committed(append)
+        else:
+            self.state.rollback()
+        return outcome
+
+
+@pytest.fixture
+def replica(client, settings) -> Replica:
+    return Replica(client, settings)
+
+
+def test_state_first_commit_writes_a_snapshot_then_inputs_are_journaled(replica, client) -> None:
+    replica.commit(1)
+    assert json.loads(client.get("out:state"))["env"] == {"seen": [1]}
+    replica.commit(2)
+    assert client.xlen("out:state:journal") == 1, "the input, not the state"
+
+
+def test_state_snapshot_once_the_journal_outweighs_it(replica, client) -> None:
+    for n in range(1, 12):
+        replica.commit(n)
+        snapshot = client.get("out:state") or b""
+        journal = sum(len(f[b"input"]) for _i, f in client.xrange("out:state:journal"))
+        assert journal <= len(snapshot), "the journal never holds more bytes than the snapshot"
+
+
+def test_state_a_new_replica_rebuilds_from_snapshot_and_journal(client, settings) -> None:
+    first = Replica(client, settings)
+    for n in range(1, 8):
+        first.commit(n)
+    second = Replica(client, settings)
+    second.state.sync()
+    assert second.context.env == {"seen": [1, 2, 3, 4, 5, 6, 7]}
+    assert second.state.seq == 7
+    assert second.replayed == client.xlen("out:state:journal")
+
+
+def test_state_follows_commits_made_by_another_replica(client, settings) -> None:
+    a, b = Replica(client, settings), Replica(client, settings)
+    a.commit(1)
+    b.commit(2)  # b loads a's commit first
+    a.commit(3)  # a catches up with b's before its call
+    assert a.context.env == {"seen": [1, 2, 3]}
+    assert a.replayed == 1, "only the commit it had not made itself"
+
+
+def test_state_commit_on_stale_state_is_refused_and_rolled_back(client, settings) -> None:
+    a, b = Replica(client, settings), Replica(client, settings)
+    a.commit(1)
+    b.commit(2)
+    a.call({"n": 3})  # a calls without catching up first: its commit must not land
+    append = a.state.plan(b'{"n": 3}')
+    assert a.store.commit(None, "d3", None, append) is Outcome.STALE
+    a.state.rollback()
+    a.state.sync()
+    assert a.context.env == {"seen": [1, 2]}
+
+
+def test_state_rollback_undoes_a_failed_call(replica) -> None:
+    replica.commit(1)
+    replica.commit(2)
+    replica.context.env["seen"].append("garbage")  # what a failing call left behind
+    replica.state.rollback()
+    assert replica.context.env == {"seen": [1, 2]}
+
+
+def test_state_unreadable_snapshot_is_reported_and_the_journal_replayed(client, settings) -> None:
+    client.set("out:state", "{nope")
+    client.xadd("out:state:journal", {"input": '{"n": 5}', "at": ""}, id="1-0")
+    client.set("out:state:seq", 1)
+    replica = Replica(client, settings)
+    replica.state.sync()
+    assert replica.context.env == {"seen": [5]}
+    assert replica.reports[0][0] == "invalid-state"
+
+
+def test_state_entry_that_fails_to_replay_is_reported_and_left_out(client, settings) -> None:
+    client.xadd("out:state:journal", {"input": '{"n": 1}', "at": ""}, id="1-0")
+    client.xadd("out:state:journal", {"input": '{"fail": true}', "at": ""}, id="2-0")
+    client.xadd("out:state:journal", {"input": '{"n": 3}', "at": ""}, id="3-0")
+    client.set("out:state:seq", 3)
+    replica = Replica(client, settings)
+    replica.state.sync()
+    assert replica.context.env == {"seen": [1, 3]}
+    assert [kind for kind, _ in replica.reports] == ["replay-error"]
+    assert "journal entry 2" in replica.reports[0][1]
