@@ -20,14 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serverless_runtime import package
 from serverless_runtime.loader import (
+    DependencyMissing,
     FunctionImportError,
     FunctionLoadError,
     FunctionMissing,
     FunctionSyntaxError,
     HandlerMissing,
     HandlerNotCallable,
+    ModuleMissing,
 )
-from serverless_runtime.package import InvalidPackage, UnsafePackage, load_zip
+from serverless_runtime.package import InvalidPackage, UnsafePackage, WorkdirUnavailable, load_zip
 
 # A package spread over modules: an absolute and a relative import, and a call-time import.
 PACKAGE_V1 = {
@@ -204,8 +206,9 @@ def test_load_zip_failed_reload_keeps_previous_version_working(
     running = load_zip(make_zip(tmp_path / "v1.zip", PACKAGE_V1), "pkg.main:late", workdir)
     assert running.handler({}, None) == {"share": 0.25, "calls": 1}
     broken = {**PACKAGE_V2, "pkg/helpers.py": "raise RuntimeError('half-written')\n"}
-    with pytest.raises(FunctionImportError, match="half-written"):
+    with pytest.raises(FunctionImportError, match="half-written") as caught:
         load_zip(make_zip(tmp_path / "v2.zip", broken), "pkg.main:late", workdir)
+    assert caught.value.kind == "import-error"
     # The running handler imports at call time; it still gets its own modules, state and all.
     assert running.handler({}, None) == {"share": 0.25, "calls": 2}
     assert len(extraction_dirs(workdir)) == 1
@@ -231,6 +234,7 @@ def test_load_zip_rejects_escaping_member_before_writing(
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage) as caught:
         load_zip(zip_path, None, workdir)
+    assert caught.value.kind == "unsafe-package"
     message = str(caught.value)
     assert str(zip_path) in message
     assert repr(member) in message
@@ -334,8 +338,9 @@ def test_load_zip_rejects_file_that_is_not_a_zip(
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(content)
     before = tree(tmp_path)
-    with pytest.raises(InvalidPackage, match="is not a readable zip archive"):
+    with pytest.raises(InvalidPackage, match="is not a readable zip archive") as caught:
         load_zip(zip_path, None, workdir)
+    assert caught.value.kind == "bad-package"
     assert tree(tmp_path) == before
 
 
@@ -399,8 +404,9 @@ def test_load_zip_unusable_workdir_is_a_load_error(tmp_path: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    with pytest.raises(FunctionLoadError, match="cannot create a directory in"):
+    with pytest.raises(WorkdirUnavailable, match="cannot create a directory in") as caught:
         load_zip(zip_path, "pkg.main", blocker / "work")
+    assert caught.value.kind == "workdir-unavailable"
 
 
 def test_load_zip_missing_dependency_names_it_not_the_package(
@@ -408,8 +414,9 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 ) -> None:
     files = {**PACKAGE_V1, "pkg/helpers.py": "import not_installed_anywhere\n"}
     zip_path = make_zip(tmp_path / "function.zip", files)
-    with pytest.raises(FunctionImportError) as caught:
+    with pytest.raises(DependencyMissing) as caught:
         load_zip(zip_path, "pkg.main", workdir)
+    assert caught.value.kind == "dependency-missing"
     message = str(caught.value)
     assert "failed to import a dependency (module 'not_installed_anywhere')" in message
     assert str(zip_path) in message
@@ -418,15 +425,16 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 
 def test_load_zip_handler_module_absent_from_zip_says_so(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(FunctionImportError, match=r"contains no module 'pkg\.absent'"):
+    with pytest.raises(ModuleMissing, match=r"contains no module 'pkg\.absent'") as caught:
         load_zip(zip_path, "pkg.absent:handler", workdir)
+    assert caught.value.kind == "module-not-found"
 
 
 def test_load_zip_package_named_like_imported_module_is_refused(
     tmp_path: Path, workdir: Path
 ) -> None:
     files = {"json/__init__.py": "", "json/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(FunctionImportError, match="'json' has the name of a module"):
+    with pytest.raises(UnsafePackage, match="'json' has the name of a module"):
         load_zip(make_zip(tmp_path / "function.zip", files), "json.main", workdir)
     assert "loads" in dir(sys.modules["json"])  # the real json module is untouched
 
@@ -461,7 +469,7 @@ def test_load_zip_package_named_like_a_module_the_runtime_can_import_is_refused(
 ) -> None:
     monkeypatch.delitem(sys.modules, name, raising=False)
     files = {f"{name}/__init__.py": "", f"{name}/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(FunctionImportError, match=f"'{name}' has the name of a module"):
+    with pytest.raises(UnsafePackage, match=f"'{name}' has the name of a module"):
         load_zip(make_zip(tmp_path / "function.zip", files), f"{name}.main", workdir)
     assert extraction_dirs(workdir) == []
 

@@ -320,7 +320,7 @@ class Runner:
         try:
             changed = self.source.refresh()
         except FunctionLoadError as exc:
-            self.telemetry.reloaded(ok=False)
+            self.telemetry.reloaded(ok=False, kind=exc.kind)
             running = " (the previous version keeps running)" if self.source.current else ""
             self._record(exc.kind, f"{exc}{running}", None, exc)
             return

@@ -78,6 +78,7 @@ class TelemetryCollector:
         with t.lock:
             outcomes = dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes
             reloads = dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads
+            load_failures = dict(t.load_failures)
             counts = list(t.duration_counts)
             duration_sum = t.duration_sum
             input_age = t.input_age
@@ -131,6 +132,12 @@ class TelemetryCollector:
         for result, n in sorted(reloads.items()):
             reload_family.add_metric([result], n)
         yield reload_family
+        failures = CounterMetricFamily(
+            PREFIX + "load_failures", "Failed function loads by kind.", labels=["kind"]
+        )
+        for kind, n in sorted(load_failures.items()):
+            failures.add_metric([kind], n)
+        yield failures
         yield GaugeMetricFamily(
             PREFIX + "state_bytes", "Size of the JSON-encoded context.env.", value=state_bytes
         )
