@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
 from serverless_runtime.context import Context
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--function", required=True, type=Path, help="the function's .py file")
     invoke.add_argument("--input", required=True, help="input JSON file, or - for stdin")
     invoke.add_argument("--state", type=Path, help="JSON file holding context.env; updated")
-    invoke.add_argument("--handler", default="handler", help="function name (default: handler)")
+    invoke.add_argument(
+        "--handler", default="handler", type=_function_name, help="function name (default: handler)"
+    )
     collect = commands.add_parser("collect", help="write host metrics to Redis periodically")
     collect.add_argument("--key", help="Redis key (default: $REDIS_INPUT_KEY or metrics)")
     collect.add_argument("--period", type=_positive, default=5.0, help="seconds (default: 5)")
@@ -83,6 +86,19 @@ def _positive(raw: str) -> float:
             f"expected a number of seconds greater than 0 and at most {MAX_SECONDS:g}, not {raw}"
         )
     return value
+
+
+def _function_name(raw: str) -> str:
+    import argparse
+
+    try:
+        # `:name` as in FUNCTION_HANDLER, or the bare name; a file has no module to name.
+        ref = HandlerRef.parse(raw if ":" in raw else f":{raw}")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if ref.module is not None:
+        raise argparse.ArgumentTypeError(f"{raw!r}: a function file takes :function, no module")
+    return ref.function
 
 
 def _stop_on_signals() -> threading.Event:
@@ -166,8 +182,9 @@ def _function_source(settings: Settings) -> FunctionSource:
             Path(settings.function_zip),
             lambda path: package.load_zip(path, settings.function_handler, workdir),
         )
-    attr = (settings.function_handler or "").partition(":")[2] or "handler"
-    return FunctionSource(Path(settings.function_path), lambda path: load_file(path, attr))
+    # Settings refuse a module part without FUNCTION_ZIP: a file is always `usermodule`.
+    function = settings.function_handler.function
+    return FunctionSource(Path(settings.function_path), lambda path: load_file(path, function))
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from serverless_runtime.handler_ref import FORMS, HandlerRef
 from serverless_runtime.keys import KeyLayout
 
 T = TypeVar("T")
@@ -99,7 +100,7 @@ class Settings:
     invoke_on: InvokeOn = InvokeOn.CHANGE
     function_path: str = DEFAULT_FUNCTION_PATH
     function_zip: str | None = None
-    function_handler: str | None = None
+    function_handler: HandlerRef = field(default_factory=HandlerRef)
     handler_timeout: float | None = None
     state_key: str | None = None
     history_key: str | None = None
@@ -129,6 +130,12 @@ class Settings:
         if not output_key:
             raise ConfigError("REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY"), "a key name")
         keys = KeyLayout.from_env(environ)
+        function_zip = reader.text("FUNCTION_ZIP", None) or None
+        handler = reader.handler_ref("FUNCTION_HANDLER")
+        if handler.module is not None and function_zip is None:
+            # A single file is always imported as `usermodule`: a module part would be ignored.
+            expected = ":function (a module is named only for a FUNCTION_ZIP package)"
+            raise ConfigError("FUNCTION_HANDLER", environ.get("FUNCTION_HANDLER"), expected)
         interval = reader.seconds("INTERVAL", 5.0)
         handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
         # A call does not renew the lease, so the lease must outlast the longest call.
@@ -147,8 +154,8 @@ class Settings:
             invoke_on=reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE),
             function_path=reader.text("FUNCTION_PATH", DEFAULT_FUNCTION_PATH)
             or DEFAULT_FUNCTION_PATH,
-            function_zip=reader.text("FUNCTION_ZIP", None) or None,
-            function_handler=reader.handler_ref("FUNCTION_HANDLER"),
+            function_zip=function_zip,
+            function_handler=handler,
             handler_timeout=handler_timeout,
             state_key=keys.state,
             history_key=keys.history,
@@ -311,16 +318,8 @@ class _Reader:
             raise ConfigError(name, redact_url(raw), expected) from None
         return raw.strip()
 
-    def handler_ref(self, name: str) -> str | None:
-        def parse(raw: str) -> str:
-            module, colon, attr = raw.partition(":")
-            if not all(part.isidentifier() for part in module.split(".")):
-                raise ValueError(raw)
-            if colon and not attr.isidentifier():
-                raise ValueError(raw)
-            return raw
-
-        return self._parse(name, None, "package.module or package.module:function", parse)
+    def handler_ref(self, name: str) -> HandlerRef:
+        return self._parse(name, HandlerRef(), FORMS, HandlerRef.parse)
 
 
 def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:

@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import (
     MODULE_NAME,
     FunctionLoadError,
@@ -56,9 +57,9 @@ class WorkdirUnavailable(FunctionLoadError):
     kind = "workdir-unavailable"
 
 
-def load_zip(zip_path: Path, handler_ref: str | None, workdir: Path) -> LoadedFunction:
+def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
     """Check, extract and import a zip function package; return its handler."""
-    module_name, attr = _parse_ref(zip_path, handler_ref)
+    module_name, attr = ref.module or MODULE_NAME, ref.function
     try:
         data = zip_path.read_bytes()
         mtime = zip_path.stat().st_mtime
@@ -92,19 +93,6 @@ def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
         raise WorkdirUnavailable(
             f"cannot create a directory in {workdir} to extract {zip_path}: {exc}"
         ) from exc
-
-
-def _parse_ref(zip_path: Path, handler_ref: str | None) -> tuple[str, str]:
-    if handler_ref is None:
-        return MODULE_NAME, "handler"
-    module_name, _, attr = handler_ref.partition(":")
-    attr = attr or "handler"
-    if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
-        raise FunctionLoadError(
-            f"handler {handler_ref!r} for {zip_path} is not "
-            "package.module or package.module:function"
-        )
-    return module_name, attr
 
 
 def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
