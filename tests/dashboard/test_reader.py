@@ -11,8 +11,8 @@ import pytest
 import redis
 from monitoring_dashboard.connection import connect
 from monitoring_dashboard.reader import RedisReader, iso_ms
+from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshot import ReadError
 from serverless_runtime import config as runtime_config
 from serverless_runtime.store import Store
 

@@ -14,8 +14,8 @@ import redis
 from serverless_runtime.keys import KeyLayout
 
 from monitoring_dashboard.history_cache import HistoryCache
-from monitoring_dashboard.metrics import numeric_values
-from monitoring_dashboard.snapshot import FunctionError, Point, ReadError, Snapshot
+from monitoring_dashboard.output_keys import numeric_values
+from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
 
 log = logging.getLogger(__name__)
 

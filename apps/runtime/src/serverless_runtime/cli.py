@@ -175,12 +175,12 @@ def run_command(environ: Mapping[str, str]) -> int:
 def _function_source(settings: Settings) -> FunctionSource:
     """The function file, or the zip package when FUNCTION_ZIP is set."""
     if settings.function_zip:
-        from serverless_runtime import package
+        from serverless_runtime import zip_loader
 
         workdir = Path(tempfile.gettempdir())  # an emptyDir under a read-only root filesystem
         return FunctionSource(
             Path(settings.function_zip),
-            lambda path: package.load_zip(path, settings.function_handler, workdir),
+            lambda path: zip_loader.load_zip(path, settings.function_handler, workdir),
         )
     # Settings refuse a module part without FUNCTION_ZIP: a file is always `usermodule`.
     function = settings.function_handler.function
@@ -243,7 +243,7 @@ def collect_command(
     environ: Mapping[str, str], key: str | None, period: float, interface: str
 ) -> int:
     """Write host metrics to Redis every `period` seconds until SIGTERM/SIGINT."""
-    from serverless_runtime import collector, logs
+    from serverless_runtime import host_metrics, logs
     from serverless_runtime.store import connect
 
     config = RedisConfig.from_env(environ)
@@ -252,6 +252,6 @@ def collect_command(
     client = connect(config)
     target = key or environ.get("REDIS_INPUT_KEY") or "metrics"
     log.info("writing host metrics to %r every %ss", target, period)
-    collector.run(client, target, period, interface, stop)
+    host_metrics.run(client, target, period, interface, stop)
     client.close()
     return EXIT_OK

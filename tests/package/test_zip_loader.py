@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverless_runtime import package
+from serverless_runtime import zip_loader
 from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import (
     DependencyMissing,
@@ -30,7 +30,12 @@ from serverless_runtime.loader import (
     HandlerNotCallable,
     ModuleMissing,
 )
-from serverless_runtime.package import InvalidPackage, UnsafePackage, WorkdirUnavailable, load_zip
+from serverless_runtime.zip_loader import (
+    InvalidPackage,
+    UnsafePackage,
+    WorkdirUnavailable,
+    load_zip,
+)
 
 # A package spread over modules: an absolute and a relative import, and a call-time import.
 PACKAGE_V1 = {
@@ -272,20 +277,20 @@ def test_load_zip_rejects_device_or_fifo_member(tmp_path: Path, workdir: Path) -
 
 
 def test_load_zip_rejects_too_many_files(tmp_path: Path, workdir: Path) -> None:
-    files = {f"pkg/m{n}.py": "" for n in range(package.MAX_FILES + 1)}
+    files = {f"pkg/m{n}.py": "" for n in range(zip_loader.MAX_FILES + 1)}
     zip_path = make_zip(tmp_path / "function.zip", files)
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage) as caught:
         load_zip(zip_path, HandlerRef.parse("pkg.m0"), workdir)
-    assert f"'pkg/m{package.MAX_FILES}.py'" in str(caught.value)
-    assert f"limit of {package.MAX_FILES} entries" in str(caught.value)
+    assert f"'pkg/m{zip_loader.MAX_FILES}.py'" in str(caught.value)
+    assert f"limit of {zip_loader.MAX_FILES} entries" in str(caught.value)
     assert tree(tmp_path) == before
 
 
 def test_load_zip_rejects_real_bytes_over_bound(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(package, "MAX_BYTES", 1000)
+    monkeypatch.setattr(zip_loader, "MAX_BYTES", 1000)
     # Each data member fits under the bound; together they do not.
     files: dict[str, str | bytes] = {
         "usermodule.py": "def handler(i, c):\n    return {}\n",
@@ -303,7 +308,7 @@ def test_load_zip_rejects_real_bytes_over_bound(
 
 def test_load_zip_rejects_member_declaring_size_over_bound(tmp_path: Path, workdir: Path) -> None:
     # Small on disk, but the headers claim one byte more than the default bound.
-    data = patch_sizes(stored_zip("usermodule.py", b"x = 1\n"), package.MAX_BYTES + 1)
+    data = patch_sizes(stored_zip("usermodule.py", b"x = 1\n"), zip_loader.MAX_BYTES + 1)
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(data)
     before = tree(tmp_path)
@@ -327,7 +332,7 @@ def test_load_zip_stops_writing_once_real_bytes_pass_bound(
 ) -> None:
     # An archive reader that trusted the data over the header would hand out more bytes than
     # declared; the bytes written are bounded on their own, not only the headers.
-    monkeypatch.setattr(package, "MAX_BYTES", 1000)
+    monkeypatch.setattr(zip_loader, "MAX_BYTES", 1000)
     zip_path = make_zip(tmp_path / "function.zip", {"usermodule.py": "x = 1\n"})
     real_open = zipfile.ZipFile.open
 
