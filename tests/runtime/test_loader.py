@@ -32,7 +32,7 @@ def write(tmp_path: Path, text: str, name: str = "usermodule.py") -> Path:
 def test_load_file_returns_callable_handler_and_course_mtime() -> None:
     loaded = load_file(FUNCTIONS / "counter.py")
     assert loaded.handler({"value": 1}, type("C", (), {"env": {}})()) == {"calls": 1, "value": 1}
-    assert len(loaded.getmtime) == len("2026-11-27 23:22:01")
+    assert len(loaded.mtime_text) == len("2026-11-27 23:22:01")
 
 
 def test_load_file_missing_names_path(tmp_path: Path) -> None:

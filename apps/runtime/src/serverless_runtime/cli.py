@@ -223,7 +223,7 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     if not isinstance(env, dict):
         sys.stderr.write(f"serverless-runtime: state file {state} does not hold a JSON object\n")
         return EXIT_FAILED
-    context = Context("localhost", 6379, "metrics", "output", loaded.getmtime, env)
+    context = Context("localhost", 6379, "metrics", "output", loaded.mtime_text, env)
     result = loaded.handler(value, context)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if state is not None:

@@ -115,8 +115,8 @@ class LoadedFunction:
     mtime: float
 
     @property
-    def getmtime(self) -> str:
-        """The source's modification time as the course runtime formats it."""
+    def mtime_text(self) -> str:
+        """The source's modification time as text, as the course's `context.function_getmtime`."""
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.mtime))
 
 

@@ -327,7 +327,7 @@ class Runner:
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         if changed and self.source.current is not None:
-            self.context.function_getmtime = self.source.current.getmtime
+            self.context.function_getmtime = self.source.current.mtime_text
             self.state.function = self.source.current.digest
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
