@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 from monitoring_dashboard import figures
+from monitoring_dashboard.reading import Point
 from monitoring_dashboard.resample import SERIES_COLUMNS, resample
-from monitoring_dashboard.snapshot import Point
 
 XSS = "<img src=x onerror=alert(1)>"
 

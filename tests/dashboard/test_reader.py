@@ -8,10 +8,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from monitoring_dashboard.connection import connect
 from monitoring_dashboard.reader import RedisReader, iso_ms
+from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshot import ReadError
+from serverless_runtime import config as runtime_config
+from serverless_runtime.store import Store
 
 from tests.dashboard.runtime_writes import resource_output, write_error, write_output
 
@@ -25,7 +28,7 @@ def now_ms() -> int:
 
 def make_reader(url: str, history_ms: int = HOUR_MS) -> RedisReader:
     settings = Settings(output_key=KEY, redis_url=url)
-    return RedisReader(connect(settings), KEY, history_ms)
+    return RedisReader(connect(settings), settings.keys, history_ms)
 
 
 @pytest.fixture
@@ -202,3 +205,34 @@ def test_iso_ms_needs_an_offset():
     assert iso_ms("2026-11-27T23:22:01+01:00") == int(moment.timestamp() * 1000) - 3_600_005
     assert iso_ms("2026-11-27 23:22:01") is None
     assert iso_ms("yesterday") is None
+
+
+def _runtime_and_dashboard(url: str, environ: dict[str, str]) -> tuple[Store, RedisReader]:
+    """The runtime's store and the dashboard's reader, both configured from one environment."""
+    runtime = runtime_config.Settings.from_env({**environ, "REDIS_URL": url})
+    store = Store(redis.Redis.from_url(url), runtime, None, "test")
+    dashboard = Settings.from_env({**environ, "REDIS_URL": url})
+    return store, RedisReader(connect(dashboard), dashboard.keys, HOUR_MS)
+
+
+def test_reader_follows_history_key_and_error_key_where_the_runtime_writes(valkey, redis_client):
+    environ = {"REDIS_OUTPUT_KEY": KEY, "HISTORY_KEY": "audit:stream", "ERROR_KEY": "audit:error"}
+    store, reader = _runtime_and_dashboard(valkey.url, environ)
+    store.commit(json.dumps(resource_output([10.0, 30.0])).encode(), "digest")
+    store.record_error({"at": datetime.now(UTC).isoformat(), "kind": "timeout", "message": "slow"})
+    snap = reader.read()
+    assert redis_client.exists("audit:stream", "audit:error") == 2
+    assert snap.has_history
+    assert [point.values["avg-util-cpu1-60sec"] for point in snap.history] == [30.0]
+    assert snap.error is not None and snap.error.kind == "timeout"
+    assert snap.problems == []
+
+
+def test_reader_without_history_and_error_keys_reads_the_output_alone(valkey, redis_client):
+    environ = {"REDIS_OUTPUT_KEY": KEY, "HISTORY_KEY": "", "ERROR_KEY": ""}
+    store, reader = _runtime_and_dashboard(valkey.url, environ)
+    store.commit(json.dumps(resource_output([10.0])).encode(), "digest")
+    store.record_error({"kind": "timeout"})
+    snap = reader.read()
+    assert snap.output is not None and snap.output["avg-util-cpu0-60sec"] == 10.0
+    assert (snap.has_history, snap.history, snap.error, snap.problems) == (False, [], None, [])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from monitoring_dashboard.reading import Point
 from monitoring_dashboard.resample import CPU_COLUMNS, columns, resample
-from monitoring_dashboard.snapshot import Point
 
 CPU0 = "avg-util-cpu0-60sec"
 CPU1 = "avg-util-cpu1-60sec"

@@ -18,6 +18,18 @@ def test_settings_defaults_need_only_the_output_key():
     assert settings.history_minutes == 60.0
     assert settings.refresh_ms == 5000
     assert settings.history_ms == 3_600_000
+    keys = settings.keys
+    assert (keys.output, keys.history, keys.error) == (
+        "resource-monitor",
+        "resource-monitor:history",
+        "resource-monitor:error",
+    )
+
+
+def test_settings_history_key_and_error_key_as_the_runtime_reads_them():
+    settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out", "HISTORY_KEY": " h ", "ERROR_KEY": ""})
+    # Set empty, a key is one the runtime does not write: the dashboard does not read it.
+    assert (settings.keys.history, settings.keys.error) == ("h", None)
 
 
 def test_settings_read_every_variable():

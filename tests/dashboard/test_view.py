@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from monitoring_dashboard import browser_history
+from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshot import FunctionError, Point, ReadError, Snapshot
 from monitoring_dashboard.view import build_view
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=5)

@@ -146,8 +146,8 @@ def test_metrics_gauges_follow_telemetry(start: Start, telemetry: Telemetry) -> 
     telemetry.invoked("success", 0.01, 2.5)
     after = time.time()
     telemetry.reloaded(True)
-    telemetry.reloaded(False)
-    telemetry.reloaded(False)
+    telemetry.reloaded(False, "syntax-error")
+    telemetry.reloaded(False, "dependency-missing")
     telemetry.leader = False
     telemetry.state_bytes = 321
     telemetry.redis_ok = False
@@ -160,6 +160,9 @@ def test_metrics_gauges_follow_telemetry(start: Start, telemetry: Telemetry) -> 
     assert values[("serverless_runtime_leader", ())] == 0
     assert values[("serverless_runtime_reloads_total", (("result", "success"),))] == 1
     assert values[("serverless_runtime_reloads_total", (("result", "failure"),))] == 2
+    # Which fault made each load fail, one series per kind.
+    for kind in ("syntax-error", "dependency-missing"):
+        assert values[("serverless_runtime_load_failures_total", (("kind", kind),))] == 1
     assert values[("serverless_runtime_state_bytes", ())] == 321
     assert values[("serverless_runtime_redis_up", ())] == 0
     assert values[("serverless_runtime_function_loaded", ())] == 1
@@ -208,6 +211,7 @@ def test_metrics_hold_only_the_runtime_series(start: Start, telemetry: Telemetry
         "serverless_runtime_last_success_timestamp_seconds",
         "serverless_runtime_leader",
         "serverless_runtime_reloads",
+        "serverless_runtime_load_failures",
         "serverless_runtime_state_bytes",
         "serverless_runtime_redis_up",
         "serverless_runtime_function_loaded",

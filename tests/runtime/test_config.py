@@ -7,7 +7,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from serverless_runtime.cli import _function_source
 from serverless_runtime.config import ConfigError, InvokeOn, Settings, Trigger
+from serverless_runtime.handler_ref import HandlerRef
 
 from tests.support.processes import RUNTIME
 
@@ -35,6 +37,45 @@ def test_settings_empty_key_disables_it() -> None:
     assert settings.state_key is None
 
 
+@pytest.mark.parametrize(
+    ("raw", "module", "function"),
+    [
+        ("shop.main:handle", "shop.main", "handle"),
+        ("shop.main", "shop.main", "handler"),
+        (":handle", None, "handle"),
+        (" pkg:run ", "pkg", "run"),
+    ],
+)
+def test_handler_ref_parses_each_form(raw: str, module: str | None, function: str) -> None:
+    assert HandlerRef.parse(raw) == HandlerRef(module, function)
+
+
+@pytest.mark.parametrize("raw", ["pkg.mod:", "pkg..mod", "1pkg:fn", ":1fn", "pkg:fn:x", ":", "a-b"])
+def test_handler_ref_rejects_what_cannot_be_imported(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"not a|names no function"):
+        HandlerRef.parse(raw)
+
+
+def test_settings_handler_defaults_to_the_handler_of_usermodule() -> None:
+    settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out"})
+    assert settings.function_handler == HandlerRef(None, "handler")
+
+
+def test_settings_zip_handler_names_module_and_function() -> None:
+    env = {"REDIS_OUTPUT_KEY": "out", "FUNCTION_ZIP": "/f.zip", "FUNCTION_HANDLER": "shop.main"}
+    assert Settings.from_env(env).function_handler == HandlerRef("shop.main", "handler")
+
+
+def test_settings_file_mode_function_name_is_the_handler_called(tmp_path) -> None:
+    function = tmp_path / "usermodule.py"
+    function.write_text("def main(input, context):\n    return {'via': 'main'}\n")
+    env = {"REDIS_OUTPUT_KEY": "out", "FUNCTION_PATH": str(function), "FUNCTION_HANDLER": ":main"}
+    source = _function_source(Settings.from_env(env))
+    assert source.refresh()
+    assert source.current is not None
+    assert source.current.handler({}, None) == {"via": "main"}
+
+
 def test_settings_are_immutable() -> None:
     settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out"})
     with pytest.raises(AttributeError):
@@ -52,6 +93,8 @@ def test_settings_are_immutable() -> None:
         ({"INVOKE_ON": "always"}, "INVOKE_ON", "change|interval"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "redis://"),
         ({"FUNCTION_HANDLER": "pkg.mod:"}, "FUNCTION_HANDLER", "package.module"),
+        ({"FUNCTION_HANDLER": "pkg.mod:fn"}, "FUNCTION_HANDLER", "only for a FUNCTION_ZIP"),
+        ({"FUNCTION_HANDLER": "pkg"}, "FUNCTION_HANDLER", ":function (a module is named"),
         ({"LEASE_TTL": "5"}, "LEASE_TTL", "more seconds than INTERVAL (5)"),
         ({"INTERVAL": "1e308"}, "INTERVAL", "at most 86400"),
         ({"LEASE_TTL": "1e300"}, "LEASE_TTL", "at most 259200"),
@@ -137,6 +180,10 @@ def test_settings_repr_hides_the_password() -> None:
         ({"REDIS_OUTPUT_KEY": "out", "INTERVAL": "1e308"}, "INTERVAL='1e308'"),
         ({"REDIS_OUTPUT_KEY": "out", "LEASE_TTL": "1e300"}, "LEASE_TTL='1e300'"),
         ({"REDIS_OUTPUT_KEY": "out", "HTTP_HOST": "999.1.1.1"}, "HTTP_HOST='999.1.1.1'"),
+        (
+            {"REDIS_OUTPUT_KEY": "out", "FUNCTION_HANDLER": "shop.main:handle"},
+            "FUNCTION_HANDLER='shop.main:handle'",
+        ),
         (
             {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": "redis://127.0.0.1:6379/99999"},
             "REDIS_URL='redis://127.0.0.1:6379/99999'",

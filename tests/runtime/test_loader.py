@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
 import pytest
 from serverless_runtime.loader import (
+    DependencyMissing,
     FunctionImportError,
+    FunctionLoadError,
     FunctionMissing,
     FunctionSource,
     FunctionSyntaxError,
@@ -29,7 +32,7 @@ def write(tmp_path: Path, text: str, name: str = "usermodule.py") -> Path:
 def test_load_file_returns_callable_handler_and_course_mtime() -> None:
     loaded = load_file(FUNCTIONS / "counter.py")
     assert loaded.handler({"value": 1}, type("C", (), {"env": {}})()) == {"calls": 1, "value": 1}
-    assert len(loaded.getmtime) == len("2026-11-27 23:22:01")
+    assert len(loaded.mtime_text) == len("2026-11-27 23:22:01")
 
 
 def test_load_file_missing_names_path(tmp_path: Path) -> None:
@@ -47,10 +50,49 @@ def test_load_file_syntax_error_names_path_and_line(tmp_path: Path) -> None:
 
 def test_load_file_failing_dependency_is_not_called_missing_handler(tmp_path: Path) -> None:
     path = write(tmp_path, "import not_installed_anywhere\n\ndef handler(i, c):\n    return {}\n")
-    with pytest.raises(FunctionImportError) as caught:
+    with pytest.raises(DependencyMissing) as caught:
         load_file(path)
+    assert caught.value.kind == "dependency-missing"
     assert "not_installed_anywhere" in str(caught.value)
     assert str(path) in str(caught.value)
+
+
+def test_load_file_import_error_of_its_own_is_an_import_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "raise ImportError('needs a GPU')\n")
+    with pytest.raises(FunctionImportError) as caught:
+        load_file(path)
+    assert caught.value.kind == "import-error"
+    assert "needs a GPU" in str(caught.value)
+
+
+def test_load_file_syntax_error_in_a_neighbour_module_names_that_file(tmp_path: Path) -> None:
+    helper = write(tmp_path, "def broken(:\n", name="broken_helper_xyz.py")
+    path = write(tmp_path, "import broken_helper_xyz\n")
+    with pytest.raises(FunctionSyntaxError, match=re.escape(f"syntax error in {helper} at line 1")):
+        load_file(path)
+    sys.modules.pop("broken_helper_xyz", None)
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        (None, "function-missing"),
+        ("def handler(:\n", "syntax-error"),
+        ("import not_installed_anywhere\n", "dependency-missing"),
+        ("raise RuntimeError('boom')\n", "import-error"),
+        ("def main(i, c):\n    return {}\n", "handler-not-found"),
+        ("handler = 3\n", "handler-not-callable"),
+    ],
+)
+def test_load_file_each_fault_has_its_own_kind(
+    tmp_path: Path, source: str | None, kind: str
+) -> None:
+    path = tmp_path / "usermodule.py"
+    if source is not None:
+        path.write_text(source)
+    with pytest.raises(FunctionLoadError) as caught:
+        load_file(path)
+    assert caught.value.kind == kind
 
 
 def test_load_file_module_that_raises_reports_the_exception(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_runtime_broken_function_is_reported_and_process_stays_up(
     function.write_text("import missing_dependency_xyz\n")
     proc = start(runtime_env(valkey.port, "out", FUNCTION_PATH=str(function), INTERVAL="0.05"))
     record = wait_for(lambda: error(redis_client), what="load error")
-    assert record["kind"] == "load-error"
+    assert record["kind"] == "dependency-missing"
     assert str(function) in record["message"]
     assert "missing_dependency_xyz" in record["message"]
     assert proc.alive

@@ -71,7 +71,7 @@ def test_symlink_swap_reloads_and_broken_version_keeps_old(
 
         mount.publish({"usermodule.py": "def handler(input, context):\n    return (\n"}, 1.9e9)
         record = json.loads(wait_for(lambda: redis_client.get("out:error"), what="load error"))
-        assert record["kind"] == "load-error"
+        assert record["kind"] == "syntax-error"
         assert "syntax error" in record["message"]
         assert "previous version keeps running" in record["message"]
         redis_client.set("metrics", json.dumps({"n": 3}))

@@ -61,7 +61,7 @@ def test_unsafe_zip_is_refused_with_clear_error(valkey, redis_client, tmp_path: 
     proc = Process([RUNTIME], env, tmp_path / "runtime.log")
     try:
         record = json.loads(wait_for(lambda: redis_client.get("out:error"), what="refusal"))
-        assert record["kind"] == "load-error"
+        assert record["kind"] == "unsafe-package"
         assert "../escape.py" in record["message"]
         assert not (tmp_path.parent / "escape.py").exists()
         assert proc.alive

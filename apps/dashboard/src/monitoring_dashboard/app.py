@@ -6,8 +6,8 @@ from dash import Dash
 
 from monitoring_dashboard import callbacks
 from monitoring_dashboard.layout import shell
+from monitoring_dashboard.reading import Reader
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
-from monitoring_dashboard.snapshot import Reader
 
 
 def create_app(settings: Settings, reader: Reader) -> Dash:

@@ -11,8 +11,8 @@ from dash import Dash, Input, Output, State, no_update
 
 from monitoring_dashboard import ids
 from monitoring_dashboard.components import cpu_text, freshness_badge, notice_alert, percent_text
+from monitoring_dashboard.reading import Reader, ReadError, Snapshot
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshot import Reader, ReadError, Snapshot
 from monitoring_dashboard.view import LiveView, build_view
 
 log = logging.getLogger(__name__)

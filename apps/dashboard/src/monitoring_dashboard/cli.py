@@ -41,7 +41,7 @@ class DashboardServer(BaseApplication):  # type: ignore[misc]
         from monitoring_dashboard.reader import RedisReader
 
         settings = self.settings
-        reader = RedisReader(connect(settings), settings.output_key, settings.history_ms)
+        reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
         return create_app(self.settings, reader).server
 
 

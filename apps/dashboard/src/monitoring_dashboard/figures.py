@@ -10,9 +10,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitoring_dashboard.metrics import CACHING, EGRESS, cpu_index, cpu_label, display_order
+from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_index, cpu_label, display_order
+from monitoring_dashboard.reading import Point
 from monitoring_dashboard.resample import SERIES_COLUMNS, Columns, Grid, columns, grid
-from monitoring_dashboard.snapshot import Point
 
 Figure = dict[str, Any]
 

@@ -11,22 +11,24 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from serverless_runtime.keys import KeyLayout
 
 from monitoring_dashboard.history_cache import HistoryCache
-from monitoring_dashboard.metrics import numeric_values
-from monitoring_dashboard.snapshot import FunctionError, Point, ReadError, Snapshot
+from monitoring_dashboard.output_keys import numeric_values
+from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
 
 log = logging.getLogger(__name__)
 
 
 class RedisReader:
-    """Reads the runtime's keys for one output key (`<out>`, `<out>:history`, `<out>:error`)."""
+    """Reads the runtime's keys for one function: output, history stream and error record."""
 
-    def __init__(self, client: redis.Redis, output_key: str, history_ms: int) -> None:
+    def __init__(self, client: redis.Redis, keys: KeyLayout, history_ms: int) -> None:
         self.client = client
-        self.output_key = output_key
-        self.history_key = f"{output_key}:history"
-        self.error_key = f"{output_key}:error"
+        self.output_key = keys.output
+        # None when the runtime is told not to write them (HISTORY_KEY / ERROR_KEY set empty).
+        self.history_key = keys.history
+        self.error_key = keys.error
         self.history_ms = history_ms
         self._cache = HistoryCache()
         # gunicorn's threads share one reader, and the cache must see reads in order.
@@ -52,29 +54,38 @@ class RedisReader:
     def _read(self) -> Snapshot:
         since = str(max(int(time.time() * 1000) - self.history_ms, 0))
         after = self._cache.fetch_after
+        history_key, error_key = self.history_key, self.error_key
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
         pipe.get(self.output_key)
-        pipe.xrevrange(self.history_key, count=1)
-        pipe.xrange(self.history_key, min=since, count=1)
-        # Exclusive range start "(" fetches only entries the cache has not parsed yet.
-        pipe.xrange(self.history_key, min=since if after is None else f"({after}")
-        pipe.get(self.error_key)
+        if history_key is not None:
+            pipe.xrevrange(history_key, count=1)
+            pipe.xrange(history_key, min=since, count=1)
+            # Exclusive range start "(" fetches only entries the cache has not parsed yet.
+            pipe.xrange(history_key, min=since if after is None else f"({after}")
+        if error_key is not None:
+            pipe.get(error_key)
         replies = pipe.execute(raise_on_error=False)
         for reply in replies:
             # A lost connection surfaces per command here; wrong key types are handled below.
             if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
                 raise reply
-        time_reply, output_raw, newest, first, new, error_raw = replies
+        time_reply, output_raw = replies[:2]
+        newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
+        error_raw = replies[-1] if error_key is not None else None
         problems: list[str] = []
         history: list[Point] = []
         last_write_ms = None
-        has_history = _stream_reply(newest, self.history_key, problems) and bool(newest)
-        if has_history:
+        has_history = (
+            history_key is not None
+            and _stream_reply(newest, history_key, problems)
+            and bool(newest)
+        )
+        if has_history and history_key is not None:
             last_write_ms = entry_ms(newest[0][0])
             if self._cache.is_ahead_of(newest[0][0]):
                 self._cache.clear()
-                new = self.client.xrange(self.history_key, min=since)
+                new = self.client.xrange(history_key, min=since)
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
             self._cache.clear()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from monitoring_dashboard.snapshot import Point
+from monitoring_dashboard.reading import Point
 
 # The CPU values are 60 s moving averages, so columns 30 s apart (an hour in 120) lose nothing
 # a reader could see, and every extra number costs JSON encoding time on each refresh.

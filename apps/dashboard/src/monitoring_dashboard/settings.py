@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from serverless_runtime.keys import KeyLayout
+
 DEFAULT_REFRESH_SECONDS = 5.0
 DEFAULT_HISTORY_MINUTES = 60.0
 # Below this the browser would poll faster than a callback can usefully answer.
@@ -26,6 +28,8 @@ SETTINGS_CONFIG_KEY = "MONITORING_DASHBOARD_SETTINGS"
 ENV_VARS = frozenset(
     {
         "REDIS_OUTPUT_KEY",
+        "HISTORY_KEY",
+        "ERROR_KEY",
         "REDIS_URL",
         "REDIS_HOST",
         "REDIS_PORT",
@@ -57,6 +61,8 @@ class Settings:
     redis_password: str | None = field(default=None, repr=False)
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     history_minutes: float = DEFAULT_HISTORY_MINUTES
+    # The runtime's key names (HISTORY_KEY, ERROR_KEY); None: all named after output_key.
+    layout: KeyLayout | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -68,6 +74,7 @@ class Settings:
             )
         return cls(
             output_key=output_key,
+            layout=KeyLayout.from_env(environ),
             redis_url=_redis_url(environ.get("REDIS_URL", "")),
             redis_host=environ.get("REDIS_HOST", "").strip() or "localhost",
             redis_port=_port(environ.get("REDIS_PORT", "6379")),
@@ -83,6 +90,11 @@ class Settings:
                 "HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0, MAX_HISTORY_MINUTES
             ),
         )
+
+    @property
+    def keys(self) -> KeyLayout:
+        """Where the runtime writes: the output key, its history stream and its error key."""
+        return self.layout or KeyLayout.for_output(self.output_key)
 
     @property
     def redis_location(self) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 from monitoring_dashboard import browser_history, figures
 from monitoring_dashboard.freshness import STALE_AFTER_PERIODS, Freshness, assess, format_age
-from monitoring_dashboard.metrics import CACHING, EGRESS, cpu_names, numeric_values
+from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_names, numeric_values
+from monitoring_dashboard.reading import Point, ReadError, Snapshot
 from monitoring_dashboard.resample import CPU_COLUMNS, columns, grid
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshot import Point, ReadError, Snapshot
 
 
 @dataclass(frozen=True)

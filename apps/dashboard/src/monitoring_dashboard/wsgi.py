@@ -16,7 +16,7 @@ _server: Any = None
 def build_server(environ: dict[str, str] | None = None) -> Any:
     """Create the app from the environment and return its WSGI server (a Flask app)."""
     settings = Settings.from_env(os.environ if environ is None else environ)
-    reader = RedisReader(connect(settings), settings.output_key, settings.history_ms)
+    reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
     return create_app(settings, reader).server
 
 

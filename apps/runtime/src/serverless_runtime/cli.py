@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
 from serverless_runtime.context import Context
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--function", required=True, type=Path, help="the function's .py file")
     invoke.add_argument("--input", required=True, help="input JSON file, or - for stdin")
     invoke.add_argument("--state", type=Path, help="JSON file holding context.env; updated")
-    invoke.add_argument("--handler", default="handler", help="function name (default: handler)")
+    invoke.add_argument(
+        "--handler", default="handler", type=_function_name, help="function name (default: handler)"
+    )
     collect = commands.add_parser("collect", help="write host metrics to Redis periodically")
     collect.add_argument("--key", help="Redis key (default: $REDIS_INPUT_KEY or metrics)")
     collect.add_argument("--period", type=_positive, default=5.0, help="seconds (default: 5)")
@@ -83,6 +86,19 @@ def _positive(raw: str) -> float:
             f"expected a number of seconds greater than 0 and at most {MAX_SECONDS:g}, not {raw}"
         )
     return value
+
+
+def _function_name(raw: str) -> str:
+    import argparse
+
+    try:
+        # `:name` as in FUNCTION_HANDLER, or the bare name; a file has no module to name.
+        ref = HandlerRef.parse(raw if ":" in raw else f":{raw}")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if ref.module is not None:
+        raise argparse.ArgumentTypeError(f"{raw!r}: a function file takes :function, no module")
+    return ref.function
 
 
 def _stop_on_signals() -> threading.Event:
@@ -159,15 +175,16 @@ def run_command(environ: Mapping[str, str]) -> int:
 def _function_source(settings: Settings) -> FunctionSource:
     """The function file, or the zip package when FUNCTION_ZIP is set."""
     if settings.function_zip:
-        from serverless_runtime import package
+        from serverless_runtime import zip_loader
 
         workdir = Path(tempfile.gettempdir())  # an emptyDir under a read-only root filesystem
         return FunctionSource(
             Path(settings.function_zip),
-            lambda path: package.load_zip(path, settings.function_handler, workdir),
+            lambda path: zip_loader.load_zip(path, settings.function_handler, workdir),
         )
-    attr = (settings.function_handler or "").partition(":")[2] or "handler"
-    return FunctionSource(Path(settings.function_path), lambda path: load_file(path, attr))
+    # Settings refuse a module part without FUNCTION_ZIP: a file is always `usermodule`.
+    function = settings.function_handler.function
+    return FunctionSource(Path(settings.function_path), lambda path: load_file(path, function))
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
@@ -206,7 +223,7 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     if not isinstance(env, dict):
         sys.stderr.write(f"serverless-runtime: state file {state} does not hold a JSON object\n")
         return EXIT_FAILED
-    context = Context("localhost", 6379, "metrics", "output", loaded.getmtime, env)
+    context = Context("localhost", 6379, "metrics", "output", loaded.mtime_text, env)
     result = loaded.handler(value, context)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if state is not None:
@@ -226,7 +243,7 @@ def collect_command(
     environ: Mapping[str, str], key: str | None, period: float, interface: str
 ) -> int:
     """Write host metrics to Redis every `period` seconds until SIGTERM/SIGINT."""
-    from serverless_runtime import collector, logs
+    from serverless_runtime import host_metrics, logs
     from serverless_runtime.store import connect
 
     config = RedisConfig.from_env(environ)
@@ -235,6 +252,6 @@ def collect_command(
     client = connect(config)
     target = key or environ.get("REDIS_INPUT_KEY") or "metrics"
     log.info("writing host metrics to %r every %ss", target, period)
-    collector.run(client, target, period, interface, stop)
+    host_metrics.run(client, target, period, interface, stop)
     client.close()
     return EXIT_OK

@@ -12,6 +12,9 @@ from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from serverless_runtime.handler_ref import FORMS, HandlerRef
+from serverless_runtime.keys import KeyLayout
+
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
@@ -97,7 +100,7 @@ class Settings:
     invoke_on: InvokeOn = InvokeOn.CHANGE
     function_path: str = DEFAULT_FUNCTION_PATH
     function_zip: str | None = None
-    function_handler: str | None = None
+    function_handler: HandlerRef = field(default_factory=HandlerRef)
     handler_timeout: float | None = None
     state_key: str | None = None
     history_key: str | None = None
@@ -126,6 +129,13 @@ class Settings:
         output_key = reader.text("REDIS_OUTPUT_KEY", None)
         if not output_key:
             raise ConfigError("REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY"), "a key name")
+        keys = KeyLayout.from_env(environ)
+        function_zip = reader.text("FUNCTION_ZIP", None) or None
+        handler = reader.handler_ref("FUNCTION_HANDLER")
+        if handler.module is not None and function_zip is None:
+            # A single file is always imported as `usermodule`: a module part would be ignored.
+            expected = ":function (a module is named only for a FUNCTION_ZIP package)"
+            raise ConfigError("FUNCTION_HANDLER", environ.get("FUNCTION_HANDLER"), expected)
         interval = reader.seconds("INTERVAL", 5.0)
         handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
         # A call does not renew the lease, so the lease must outlast the longest call.
@@ -138,20 +148,20 @@ class Settings:
         return cls(
             output_key=output_key,
             redis=RedisConfig.from_env(environ),
-            input_key=reader.text("REDIS_INPUT_KEY", "metrics") or "metrics",
+            input_key=keys.input,
             interval=interval,
             trigger=reader.choice("TRIGGER", Trigger, Trigger.AUTO),
             invoke_on=reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE),
             function_path=reader.text("FUNCTION_PATH", DEFAULT_FUNCTION_PATH)
             or DEFAULT_FUNCTION_PATH,
-            function_zip=reader.text("FUNCTION_ZIP", None) or None,
-            function_handler=reader.handler_ref("FUNCTION_HANDLER"),
+            function_zip=function_zip,
+            function_handler=handler,
             handler_timeout=handler_timeout,
-            state_key=reader.derived_key("STATE_KEY", output_key, "state"),
-            history_key=reader.derived_key("HISTORY_KEY", output_key, "history"),
+            state_key=keys.state,
+            history_key=keys.history,
             history_length=reader.integer("HISTORY_LENGTH", 1000, 1, 10_000_000),
-            error_key=reader.derived_key("ERROR_KEY", output_key, "error"),
-            lease_key=reader.derived_key("LEASE_KEY", output_key, "lease"),
+            error_key=keys.error,
+            lease_key=keys.lease,
             lease_ttl=lease_ttl,
             stream_group=reader.text("STREAM_GROUP", None) or "serverless-runtime",
             stream_consumer=reader.text("STREAM_CONSUMER", None) or socket.gethostname(),
@@ -174,9 +184,21 @@ class Settings:
         return self.trigger is Trigger.STREAM
 
     @property
+    def keys(self) -> KeyLayout:
+        """Every Redis key name of this function (serverless_runtime.keys derives them)."""
+        return KeyLayout(
+            self.output_key,
+            self.input_key,
+            self.state_key,
+            self.history_key,
+            self.error_key,
+            self.lease_key,
+        )
+
+    @property
     def digest_key(self) -> str:
         """Where the digest of the last processed input is kept."""
-        return f"{self.output_key}:input-digest"
+        return self.keys.input_digest
 
 
 # Every variable Settings.from_env reads; manifests are checked against this set.
@@ -296,23 +318,8 @@ class _Reader:
             raise ConfigError(name, redact_url(raw), expected) from None
         return raw.strip()
 
-    def handler_ref(self, name: str) -> str | None:
-        def parse(raw: str) -> str:
-            module, colon, attr = raw.partition(":")
-            if not all(part.isidentifier() for part in module.split(".")):
-                raise ValueError(raw)
-            if colon and not attr.isidentifier():
-                raise ValueError(raw)
-            return raw
-
-        return self._parse(name, None, "package.module or package.module:function", parse)
-
-    def derived_key(self, name: str, output_key: str, suffix: str) -> str | None:
-        """A key named after the output key by default; set empty to disable it."""
-        raw = self._env.get(name)
-        if raw is None:
-            return f"{output_key}:{suffix}"
-        return raw.strip() or None
+    def handler_ref(self, name: str) -> HandlerRef:
+        return self._parse(name, HandlerRef(), FORMS, HandlerRef.parse)
 
 
 def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import redis
 
+from serverless_runtime.keys import lease_released_channel, lease_token_key
+
 log = logging.getLogger(__name__)
 
 # Renew the lease if we hold it; take it if nobody does (with a new fencing token); else nil.
@@ -36,17 +38,12 @@ return 0
 """
 
 
-def released_channel(key: str) -> str:
-    """The pub/sub channel a leader announces the release of lease `key` on."""
-    return f"{key}:released"
-
-
 class Lease:
     """This replica's claim to be the one that invokes; `value` is held while leader."""
 
     def __init__(self, client: redis.Redis, key: str, holder: str, ttl: float) -> None:
         self.key = key
-        self.token_key = f"{key}:token"
+        self.token_key = lease_token_key(key)
         self.holder = holder
         self.ttl_ms = max(1, int(ttl * 1000))
         self.value: str | None = None
@@ -108,7 +105,7 @@ class Lease:
         if self.value is None:
             return
         try:
-            self._release(keys=[self.key], args=[self.value, released_channel(self.key)])
+            self._release(keys=[self.key], args=[self.value, lease_released_channel(self.key)])
             log.info("released lease %r", self.key)
         except redis.RedisError as exc:
             log.warning("could not release lease %r (%s); it lapses by itself", self.key, exc)

@@ -18,29 +18,91 @@ MODULE_NAME = "usermodule"
 
 
 class FunctionLoadError(Exception):
-    """The function could not be loaded; the message names the path and the cause."""
+    """The function could not be loaded; the message names the path and the cause.
+
+    Each subclass is one fault, recorded under its own `kind` in the error key and the metrics.
+    """
 
     kind = "load-error"
 
 
 class FunctionMissing(FunctionLoadError):
-    """The function file does not exist or cannot be read."""
+    """The function file (or zip) does not exist or cannot be read."""
+
+    kind = "function-missing"
 
 
 class FunctionSyntaxError(FunctionLoadError):
-    """The function file is not valid Python."""
+    """The function (or a module it imports) is not valid Python."""
+
+    kind = "syntax-error"
 
 
 class FunctionImportError(FunctionLoadError):
-    """Running the module raised, e.g. a dependency failed to import."""
+    """Running the module raised (anything but a missing dependency)."""
+
+    kind = "import-error"
+
+
+class DependencyMissing(FunctionImportError):
+    """The module imports another module that cannot be imported."""
+
+    kind = "dependency-missing"
+
+
+class ModuleMissing(FunctionImportError):
+    """The handler's module named in FUNCTION_HANDLER is not in the package."""
+
+    kind = "module-not-found"
 
 
 class HandlerMissing(FunctionLoadError):
     """The module has no attribute of the handler's name."""
 
+    kind = "handler-not-found"
+
 
 class HandlerNotCallable(FunctionLoadError):
     """The handler attribute exists but cannot be called."""
+
+    kind = "handler-not-callable"
+
+
+def import_failure(
+    exc: BaseException, source: Path, module_name: str, root: Path | None = None
+) -> FunctionLoadError:
+    """The typed error for what importing `module_name` from `source` raised.
+
+    Shared by the file and zip loaders; `root` is where a zip was extracted (None for a file).
+    """
+    where = str(source) if root is None else f"{source}: {module_name}"
+    if isinstance(exc, SyntaxError):
+        line = f"line {exc.lineno}" if exc.lineno else "unknown line"
+        if root is None:
+            file = exc.filename or str(source)
+        else:
+            file = f"{source} member {_inner_path(root, exc.filename)}"
+        return FunctionSyntaxError(f"syntax error in {file} at {line}: {exc.msg}")
+    if isinstance(exc, ImportError) and exc.name is not None:
+        # As uvicorn's importer: the name says whether the module itself or a dependency is
+        # missing; only the first is a wrong FUNCTION_HANDLER.
+        if root is not None and (exc.name == module_name or module_name.startswith(f"{exc.name}.")):
+            return ModuleMissing(
+                f"{source} contains no module {exc.name!r} (handler module {module_name!r})"
+            )
+        return DependencyMissing(
+            f"{where} failed to import a dependency (module {exc.name!r}): {exc}"
+        )
+    if isinstance(exc, ImportError):
+        return FunctionImportError(f"{where} failed to import a dependency: {exc}")
+    return FunctionImportError(f"{where} raised while being imported: {type(exc).__name__}: {exc}")
+
+
+def _inner_path(root: Path, filename: str | None) -> str:
+    if filename is None:
+        return "?"
+    path = Path(filename)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +115,8 @@ class LoadedFunction:
     mtime: float
 
     @property
-    def getmtime(self) -> str:
-        """The source's modification time as the course runtime formats it."""
+    def mtime_text(self) -> str:
+        """The source's modification time as text, as the course's `context.function_getmtime`."""
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.mtime))
 
 
@@ -73,8 +135,7 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
     try:
         code = compile(source, str(path), "exec")
     except SyntaxError as exc:
-        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        raise FunctionSyntaxError(f"syntax error in {path} at {where}: {exc.msg}") from exc
+        raise import_failure(exc, path, MODULE_NAME) from exc
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     assert spec is not None  # a file location always yields a spec
     module = importlib.util.module_from_spec(spec)
@@ -94,15 +155,9 @@ def _execute(module: ModuleType, code: Any, path: Path) -> None:
     sys.modules[module.__name__] = module
     try:
         exec(code, module.__dict__)  # noqa: S102 - running the user's function module is the job
-    except ImportError as exc:
-        _restore(module.__name__, previous)
-        missing = f" (module {exc.name!r})" if exc.name else ""
-        raise FunctionImportError(f"{path} failed to import a dependency{missing}: {exc}") from exc
     except (Exception, SystemExit) as exc:  # a module body may raise anything, exit included
         _restore(module.__name__, previous)
-        raise FunctionImportError(
-            f"{path} raised while being imported: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise import_failure(exc, path, module.__name__) from exc
 
 
 def _restore(name: str, previous: ModuleType | None) -> None:

@@ -238,14 +238,14 @@ class Runner:
         try:
             changed = self.source.refresh()
         except FunctionLoadError as exc:
-            self.telemetry.reloaded(ok=False)
+            self.telemetry.reloaded(ok=False, kind=exc.kind)
             running = " (the previous version keeps running)" if self.source.current else ""
             self._record(exc.kind, f"{exc}{running}", None, exc)
             return
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         if changed and self.source.current is not None:
-            self.context.function_getmtime = self.source.current.getmtime
+            self.context.function_getmtime = self.source.current.mtime_text
             self.state.function = self.source.current.digest
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 import redis
@@ -59,6 +59,75 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
     return HTTPStatus.OK, "ok"
 
 
+Reading = float | dict[str, int] | None
+
+
+class _Series(NamedTuple):
+    """One exported figure: read from the Telemetry under its lock, by label when `label` is set."""
+
+    name: str
+    type: str  # "counter" or "gauge"
+    help: str
+    read: Callable[[Telemetry], Reading]
+    label: str | None = None
+
+
+# Everything /metrics exports but the duration histogram; a figure left None has no sample.
+SERIES = (
+    _Series(
+        "invocations",
+        "counter",
+        "Handler invocations by outcome.",
+        lambda t: dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes,
+        "outcome",
+    ),
+    _Series(
+        "input_age_seconds",
+        "gauge",
+        "Age of the input (from its timestamp) when the latest call ran.",
+        lambda t: t.input_age,
+    ),
+    _Series(
+        "last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the latest successful call.",
+        lambda t: t.last_success,
+    ),
+    _Series(
+        "leader", "gauge", "1 if this replica holds the lease and invokes.", lambda t: int(t.leader)
+    ),
+    _Series(
+        "reloads",
+        "counter",
+        "Function reloads by result.",
+        lambda t: dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads,
+        "result",
+    ),
+    _Series(
+        "load_failures",
+        "counter",
+        "Failed function loads by kind.",
+        lambda t: dict(t.load_failures),
+        "kind",
+    ),
+    _Series(
+        "state_bytes", "gauge", "Size of the JSON-encoded context.env.", lambda t: t.state_bytes
+    ),
+    _Series(
+        "redis_up",
+        "gauge",
+        "1 if the loop's last Redis operation worked.",
+        lambda t: int(t.redis_ok),
+    ),
+    _Series(
+        "function_loaded",
+        "gauge",
+        "1 if a handler is loaded and callable.",
+        lambda t: int(t.function_loaded),
+    ),
+)
+
+
 class TelemetryCollector:
     """A Prometheus collector that reads the Telemetry at scrape time."""
 
@@ -76,21 +145,20 @@ class TelemetryCollector:
         t = self.telemetry
         # One consistent snapshot: the loop's thread updates these under the same lock.
         with t.lock:
-            outcomes = dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes
-            reloads = dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads
+            readings = [series.read(t) for series in SERIES]
             counts = list(t.duration_counts)
             duration_sum = t.duration_sum
-            input_age = t.input_age
-            last_success = t.last_success
-            leader, state_bytes = t.leader, t.state_bytes
-            redis_ok, function_loaded = t.redis_ok, t.function_loaded
 
-        invocations = CounterMetricFamily(
-            PREFIX + "invocations", "Handler invocations by outcome.", labels=["outcome"]
-        )
-        for outcome, n in sorted(outcomes.items()):
-            invocations.add_metric([outcome], n)
-        yield invocations
+        families = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
+        for series, reading in zip(SERIES, readings, strict=True):
+            labels = None if series.label is None else [series.label]
+            family = families[series.type](PREFIX + series.name, series.help, labels=labels)
+            if isinstance(reading, dict):
+                for label, n in sorted(reading.items()):
+                    family.add_metric([label], n)
+            elif reading is not None:
+                family.add_metric([], reading)
+            yield family
 
         # Telemetry counts per bucket; Prometheus buckets are cumulative, the last one is +Inf.
         bounds = [str(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
@@ -104,43 +172,6 @@ class TelemetryCollector:
             "Handler call duration.",
             buckets=cumulative,
             sum_value=duration_sum,
-        )
-
-        age = GaugeMetricFamily(
-            PREFIX + "input_age_seconds",
-            "Age of the input (from its timestamp) when the latest call ran.",
-        )
-        if input_age is not None:
-            age.add_metric([], input_age)
-        yield age
-
-        success = GaugeMetricFamily(
-            PREFIX + "last_success_timestamp_seconds",
-            "Unix time of the latest successful call.",
-        )
-        if last_success is not None:
-            success.add_metric([], last_success)
-        yield success
-
-        yield GaugeMetricFamily(
-            PREFIX + "leader", "1 if this replica holds the lease and invokes.", value=int(leader)
-        )
-        reload_family = CounterMetricFamily(
-            PREFIX + "reloads", "Function reloads by result.", labels=["result"]
-        )
-        for result, n in sorted(reloads.items()):
-            reload_family.add_metric([result], n)
-        yield reload_family
-        yield GaugeMetricFamily(
-            PREFIX + "state_bytes", "Size of the JSON-encoded context.env.", value=state_bytes
-        )
-        yield GaugeMetricFamily(
-            PREFIX + "redis_up", "1 if the loop's last Redis operation worked.", value=int(redis_ok)
-        )
-        yield GaugeMetricFamily(
-            PREFIX + "function_loaded",
-            "1 if a handler is loaded and callable.",
-            value=int(function_loaded),
         )
 
 

@@ -1,4 +1,4 @@
-"""All Redis I/O of the runtime; the only module that knows the key names."""
+"""All Redis I/O of the runtime (the key names come from serverless_runtime.keys)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from redis.retry import Retry
 
 from serverless_runtime import json_codec
 from serverless_runtime.config import RedisConfig, Settings
+from serverless_runtime.keys import journal_key, seq_key
 from serverless_runtime.lease import Lease
 
 # Every command gives up after this long; the loop backs off and tries again, so a frozen Redis
@@ -203,22 +204,21 @@ class Store:
         self.lease = lease
         self.consumer = consumer
         self.group = settings.stream_group
+        keys = settings.keys
         # In stream mode each replica keeps its own state: they share the entries, not the window.
-        self.state_key = settings.state_key
-        self.digest_key = settings.digest_key
-        if settings.state_key and settings.stream_mode:
-            self.state_key = f"{settings.state_key}:{consumer}"
+        self.state_key = keys.state_for(consumer if settings.stream_mode else None)
+        self.digest_key = keys.input_digest
         # The snapshot lives at the state key; the inputs committed after it in its journal; the
         # sequence number of the last commit at its head.
-        self.journal_key = f"{self.state_key}:journal" if self.state_key else None
-        self.head_key = f"{self.state_key}:seq" if self.state_key else None
+        self.journal_key = journal_key(self.state_key) if self.state_key else None
+        self.head_key = seq_key(self.state_key) if self.state_key else None
         self._read_keys = [settings.input_key, self.head_key or self.digest_key, self.digest_key]
         self._read = client.register_script(_READ)
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
         self._dead_letter = client.register_script(_DEAD_LETTER)
-        self.dead_key = f"{settings.output_key}:dead"
-        self.poison_key = f"{settings.output_key}:poison"
+        self.dead_key = keys.dead
+        self.poison_key = keys.poison
 
     def ping(self) -> bool:
         """True when Redis answers."""

@@ -25,6 +25,7 @@ class Telemetry:
     last_success: float | None = None
     leader: bool = True
     reloads: dict[str, int] = field(default_factory=dict)
+    load_failures: dict[str, int] = field(default_factory=dict)  # failed reloads by kind
     state_bytes: int = 0
     redis_ok: bool = False
     function_loaded: bool = False
@@ -52,10 +53,13 @@ class Telemetry:
                 self.last_success = time.time()
         self.busy_since = None
 
-    def reloaded(self, ok: bool) -> None:
+    def reloaded(self, ok: bool, kind: str | None = None) -> None:
+        """A new function version loaded, or failed to with the failure `kind`."""
         key = "success" if ok else "failure"
         with self.lock:
             self.reloads[key] = self.reloads.get(key, 0) + 1
+            if kind is not None:
+                self.load_failures[kind] = self.load_failures.get(kind, 0) + 1
 
     def heartbeat_age(self) -> float:
         """Seconds since the loop last showed it was alive."""

@@ -10,7 +10,7 @@ from typing import Protocol
 import redis
 
 from serverless_runtime.config import Settings, Trigger
-from serverless_runtime.lease import released_channel
+from serverless_runtime.keys import lease_released_channel
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class NotifyWaiter:
         db = client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"__keyspace@{db}__:{input_key}"
         # A standby also wakes when the leader releases the lease, to take over at once.
-        self._channels = [self.channel] + ([released_channel(lease_key)] if lease_key else [])
+        self._channels = [self.channel] + ([lease_released_channel(lease_key)] if lease_key else [])
         self._pubsub: redis.client.PubSub | None = None
         self._woken = False
         self._subscriptions = 0

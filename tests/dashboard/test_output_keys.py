@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from monitoring_dashboard.metrics import cpu_index, cpu_label, display_order, numeric_values
+from monitoring_dashboard.output_keys import cpu_index, cpu_label, display_order, numeric_values
 
 
 def test_cpu_index_reads_only_the_contract_key_shape():

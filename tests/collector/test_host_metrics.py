@@ -1,4 +1,4 @@
-"""The metrics collector: the snapshot's schema, and writing it to a real Valkey on schedule."""
+"""Host metrics (`collect`): the sample's schema, and writing it to a real Valkey on schedule."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any, cast
 import psutil
 import pytest
 import redis
-from serverless_runtime import collector
+from serverless_runtime import host_metrics
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "metrics-5s.jsonl"
 CPU_STATS = ["ctx_switches", "interrupts", "soft_interrupts", "syscalls"]
@@ -77,7 +77,7 @@ def running(client: redis.Redis, key: str, period: float) -> Iterator[threading.
     """The collector in a thread; stopped and joined on exit."""
     stop = threading.Event()
     thread = threading.Thread(
-        target=collector.run, args=(client, key, period, existing_interface(), stop), daemon=True
+        target=host_metrics.run, args=(client, key, period, existing_interface(), stop), daemon=True
     )
     thread.start()
     try:
@@ -98,7 +98,7 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
 
 def test_sample_has_every_design_key_with_its_type():
     interface = existing_interface()
-    snapshot = collector.sample(interface)
+    snapshot = host_metrics.sample(interface)
     expected = design_types(interface)
     assert set(snapshot) == set(expected)
     for key, kind in expected.items():
@@ -109,7 +109,7 @@ def test_sample_has_every_design_key_with_its_type():
 
 def test_sample_keys_match_the_course_recording():
     recorded = json.loads(RECORDING.read_text().splitlines()[0])
-    snapshot = collector.sample("eth0")
+    snapshot = host_metrics.sample("eth0")
     recorded_keys = {key for key in recorded if not key.startswith(("net_io", "cpu_percent-"))}
     assert recorded_keys <= set(snapshot)
     if "eth0" in psutil.net_io_counters(pernic=True):
@@ -117,7 +117,7 @@ def test_sample_keys_match_the_course_recording():
 
 
 def test_sample_unknown_interface_writes_every_interface_but_lo():
-    snapshot = collector.sample("no-such-interface0")
+    snapshot = host_metrics.sample("no-such-interface0")
     written = {
         key.split("-")[0].removeprefix("net_io_counters_")
         for key in snapshot
@@ -127,13 +127,13 @@ def test_sample_unknown_interface_writes_every_interface_but_lo():
 
 
 def test_sample_named_interface_writes_only_that_one():
-    snapshot = collector.sample("lo")
+    snapshot = host_metrics.sample("lo")
     net_keys = {key for key in snapshot if key.startswith("net_io_counters_")}
     assert net_keys == {f"net_io_counters_lo-{name}" for name in NET}
 
 
 def test_sample_is_json_serializable_with_the_timestamp_format_of_the_course():
-    snapshot = collector.sample()
+    snapshot = host_metrics.sample()
     assert json.loads(json.dumps(snapshot, allow_nan=False)) == snapshot
     at = datetime.fromisoformat(cast(str, snapshot["timestamp"]))
     assert at.tzinfo is None
@@ -166,7 +166,7 @@ def test_run_writes_parseable_values_at_the_period(redis_client):
 def test_run_stops_promptly_when_stop_is_set(redis_client):
     stop = threading.Event()
     thread = threading.Thread(
-        target=collector.run, args=(redis_client, "metrics", 3600.0, "lo", stop), daemon=True
+        target=host_metrics.run, args=(redis_client, "metrics", 3600.0, "lo", stop), daemon=True
     )
     thread.start()
     stop.set()
@@ -178,7 +178,7 @@ def test_run_stops_promptly_when_stop_is_set(redis_client):
 
 def test_run_keeps_going_while_redis_is_down(own_valkey, caplog):
     client = redis.Redis(port=own_valkey.port, socket_timeout=1, socket_connect_timeout=1)
-    caplog.set_level(logging.WARNING, logger=collector.__name__)
+    caplog.set_level(logging.WARNING, logger=host_metrics.__name__)
     try:
         with running(client, "metrics", 0.1):
             wait_for(lambda: client.get("metrics") is not None)
@@ -235,7 +235,7 @@ def test_run_schedule_does_not_drift_with_slow_writes():
     clock = FakeClock()
     writer = SlowWriter(clock, [1.5] * 10)  # each write eats 30 % of the period
     stop = ClockedStop(clock, 10, writer.writes)
-    collector.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
+    host_metrics.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
     assert writer.writes == [1000.0 + 5.0 * tick for tick in range(1, 11)]
 
 
@@ -243,10 +243,10 @@ def test_run_skips_ticks_missed_during_a_hung_write_instead_of_bursting():
     clock = FakeClock()
     writer = SlowWriter(clock, [1.0, 12.0, 1.0, 1.0, 1.0])  # the 2nd write hangs 12 s
     stop = ClockedStop(clock, 5, writer.writes)
-    collector.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
+    host_metrics.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
     assert writer.writes == [1005.0, 1010.0, 1025.0, 1030.0, 1035.0]
 
 
 def test_run_rejects_a_period_that_is_not_positive(redis_client):
     with pytest.raises(ValueError, match="period"):
-        collector.run(redis_client, "metrics", 0, "lo", threading.Event())
+        host_metrics.run(redis_client, "metrics", 0, "lo", threading.Event())

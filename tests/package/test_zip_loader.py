@@ -18,16 +18,24 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverless_runtime import package
+from serverless_runtime import zip_loader
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import (
+    DependencyMissing,
     FunctionImportError,
     FunctionLoadError,
     FunctionMissing,
     FunctionSyntaxError,
     HandlerMissing,
     HandlerNotCallable,
+    ModuleMissing,
 )
-from serverless_runtime.package import InvalidPackage, UnsafePackage, load_zip
+from serverless_runtime.zip_loader import (
+    InvalidPackage,
+    UnsafePackage,
+    WorkdirUnavailable,
+    load_zip,
+)
 
 # A package spread over modules: an absolute and a relative import, and a call-time import.
 PACKAGE_V1 = {
@@ -146,7 +154,7 @@ def test_load_zip_multi_module_package_returns_what_modules_compute(
     tmp_path: Path, workdir: Path
 ) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    loaded = load_zip(zip_path, "pkg.main", workdir)
+    loaded = load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
     assert loaded.handler({"part": 1, "whole": 4}, None) == {"percent": 25.0, "version": 1}
     assert loaded.path == zip_path
     assert loaded.digest == hashlib.blake2b(zip_path.read_bytes(), digest_size=16).hexdigest()
@@ -155,7 +163,7 @@ def test_load_zip_multi_module_package_returns_what_modules_compute(
 
 def test_load_zip_named_function_is_used(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    loaded = load_zip(zip_path, "pkg.main:late", workdir)
+    loaded = load_zip(zip_path, HandlerRef.parse("pkg.main:late"), workdir)
     assert loaded.handler({}, None) == {"share": 0.25, "calls": 1}
 
 
@@ -167,14 +175,18 @@ def test_load_zip_without_handler_ref_loads_usermodule_handler(
         "lib/__init__.py": "",
         "lib/names.py": "def greet():\n    return {'hello': 'zip'}\n",
     }
-    loaded = load_zip(make_zip(tmp_path / "function.zip", files), None, workdir)
+    loaded = load_zip(make_zip(tmp_path / "function.zip", files), HandlerRef(), workdir)
     assert loaded.handler({}, None) == {"hello": "zip"}
 
 
 def test_load_zip_reload_runs_new_code_without_stale_modules(tmp_path: Path, workdir: Path) -> None:
-    first = load_zip(make_zip(tmp_path / "v1.zip", PACKAGE_V1), "pkg.main", workdir)
+    first = load_zip(
+        make_zip(tmp_path / "v1.zip", PACKAGE_V1), HandlerRef.parse("pkg.main"), workdir
+    )
     [first_dir] = extraction_dirs(workdir)
-    second = load_zip(make_zip(tmp_path / "v2.zip", PACKAGE_V2), "pkg.main", workdir)
+    second = load_zip(
+        make_zip(tmp_path / "v2.zip", PACKAGE_V2), HandlerRef.parse("pkg.main"), workdir
+    )
     assert second.handler({"part": 1, "whole": 4}, None) == {"percent": 12.5, "version": 2}
     assert second.digest != first.digest
     # The old version's files go once the new one took over, and it is off the import path.
@@ -193,23 +205,30 @@ def test_load_zip_reload_of_namespace_package_runs_new_code(tmp_path: Path, work
             "nspkg/data.py": f"N = {n}\n",
         }
 
-    load_zip(make_zip(tmp_path / "v1.zip", version(1)), "nspkg.main", workdir)
-    loaded = load_zip(make_zip(tmp_path / "v2.zip", version(2)), "nspkg.main", workdir)
+    load_zip(make_zip(tmp_path / "v1.zip", version(1)), HandlerRef.parse("nspkg.main"), workdir)
+    loaded = load_zip(
+        make_zip(tmp_path / "v2.zip", version(2)), HandlerRef.parse("nspkg.main"), workdir
+    )
     assert loaded.handler({}, None) == {"n": 2}
 
 
 def test_load_zip_failed_reload_keeps_previous_version_working(
     tmp_path: Path, workdir: Path
 ) -> None:
-    running = load_zip(make_zip(tmp_path / "v1.zip", PACKAGE_V1), "pkg.main:late", workdir)
+    running = load_zip(
+        make_zip(tmp_path / "v1.zip", PACKAGE_V1), HandlerRef.parse("pkg.main:late"), workdir
+    )
     assert running.handler({}, None) == {"share": 0.25, "calls": 1}
     broken = {**PACKAGE_V2, "pkg/helpers.py": "raise RuntimeError('half-written')\n"}
-    with pytest.raises(FunctionImportError, match="half-written"):
-        load_zip(make_zip(tmp_path / "v2.zip", broken), "pkg.main:late", workdir)
+    with pytest.raises(FunctionImportError, match="half-written") as caught:
+        load_zip(make_zip(tmp_path / "v2.zip", broken), HandlerRef.parse("pkg.main:late"), workdir)
+    assert caught.value.kind == "import-error"
     # The running handler imports at call time; it still gets its own modules, state and all.
     assert running.handler({}, None) == {"share": 0.25, "calls": 2}
     assert len(extraction_dirs(workdir)) == 1
-    fixed = load_zip(make_zip(tmp_path / "v3.zip", PACKAGE_V2), "pkg.main", workdir)
+    fixed = load_zip(
+        make_zip(tmp_path / "v3.zip", PACKAGE_V2), HandlerRef.parse("pkg.main"), workdir
+    )
     assert fixed.handler({"part": 1, "whole": 4}, None)["version"] == 2
 
 
@@ -230,7 +249,8 @@ def test_load_zip_rejects_escaping_member_before_writing(
     zip_path = make_zip(tmp_path / "function.zip", {"usermodule.py": "", member: "pwned = 1\n"})
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage) as caught:
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
+    assert caught.value.kind == "unsafe-package"
     message = str(caught.value)
     assert str(zip_path) in message
     assert repr(member) in message
@@ -243,7 +263,7 @@ def test_load_zip_rejects_symlink_member(tmp_path: Path, workdir: Path) -> None:
     zip_path.write_bytes(special_entry("pkg/link.py", stat.S_IFLNK | 0o777, "/etc/passwd"))
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage, match=r"'pkg/link\.py': symbolic links are not allowed"):
-        load_zip(zip_path, "pkg.link", workdir)
+        load_zip(zip_path, HandlerRef.parse("pkg.link"), workdir)
     assert tree(tmp_path) == before
 
 
@@ -252,25 +272,25 @@ def test_load_zip_rejects_device_or_fifo_member(tmp_path: Path, workdir: Path) -
     zip_path.write_bytes(special_entry("pkg/pipe", stat.S_IFIFO | 0o644))
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage, match="'pkg/pipe': only regular files and directories"):
-        load_zip(zip_path, "pkg.main", workdir)
+        load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
     assert tree(tmp_path) == before
 
 
 def test_load_zip_rejects_too_many_files(tmp_path: Path, workdir: Path) -> None:
-    files = {f"pkg/m{n}.py": "" for n in range(package.MAX_FILES + 1)}
+    files = {f"pkg/m{n}.py": "" for n in range(zip_loader.MAX_FILES + 1)}
     zip_path = make_zip(tmp_path / "function.zip", files)
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage) as caught:
-        load_zip(zip_path, "pkg.m0", workdir)
-    assert f"'pkg/m{package.MAX_FILES}.py'" in str(caught.value)
-    assert f"limit of {package.MAX_FILES} entries" in str(caught.value)
+        load_zip(zip_path, HandlerRef.parse("pkg.m0"), workdir)
+    assert f"'pkg/m{zip_loader.MAX_FILES}.py'" in str(caught.value)
+    assert f"limit of {zip_loader.MAX_FILES} entries" in str(caught.value)
     assert tree(tmp_path) == before
 
 
 def test_load_zip_rejects_real_bytes_over_bound(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(package, "MAX_BYTES", 1000)
+    monkeypatch.setattr(zip_loader, "MAX_BYTES", 1000)
     # Each data member fits under the bound; together they do not.
     files: dict[str, str | bytes] = {
         "usermodule.py": "def handler(i, c):\n    return {}\n",
@@ -280,7 +300,7 @@ def test_load_zip_rejects_real_bytes_over_bound(
     zip_path = make_zip(tmp_path / "function.zip", files)
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage) as caught:
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert "'data/b.bin'" in str(caught.value)
     assert "limit of 1000 bytes" in str(caught.value)
     assert tree(tmp_path) == before
@@ -288,12 +308,12 @@ def test_load_zip_rejects_real_bytes_over_bound(
 
 def test_load_zip_rejects_member_declaring_size_over_bound(tmp_path: Path, workdir: Path) -> None:
     # Small on disk, but the headers claim one byte more than the default bound.
-    data = patch_sizes(stored_zip("usermodule.py", b"x = 1\n"), package.MAX_BYTES + 1)
+    data = patch_sizes(stored_zip("usermodule.py", b"x = 1\n"), zip_loader.MAX_BYTES + 1)
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(data)
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage, match=r"'usermodule\.py' declares \d+ bytes"):
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
 
@@ -303,7 +323,7 @@ def test_load_zip_rejects_member_larger_than_its_header_says(tmp_path: Path, wor
     zip_path.write_bytes(patch_sizes(stored_zip("usermodule.py", b"#" * 5000), 100))
     before = tree(tmp_path)
     with pytest.raises(InvalidPackage, match=r"'usermodule\.py' cannot be extracted"):
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
 
@@ -312,7 +332,7 @@ def test_load_zip_stops_writing_once_real_bytes_pass_bound(
 ) -> None:
     # An archive reader that trusted the data over the header would hand out more bytes than
     # declared; the bytes written are bounded on their own, not only the headers.
-    monkeypatch.setattr(package, "MAX_BYTES", 1000)
+    monkeypatch.setattr(zip_loader, "MAX_BYTES", 1000)
     zip_path = make_zip(tmp_path / "function.zip", {"usermodule.py": "x = 1\n"})
     real_open = zipfile.ZipFile.open
 
@@ -323,7 +343,7 @@ def test_load_zip_stops_writing_once_real_bytes_pass_bound(
     monkeypatch.setattr(zipfile.ZipFile, "open", oversize_open)
     before = tree(tmp_path)
     with pytest.raises(UnsafePackage, match="past the limit of 1000 bytes while extracting"):
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
 
@@ -334,8 +354,9 @@ def test_load_zip_rejects_file_that_is_not_a_zip(
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(content)
     before = tree(tmp_path)
-    with pytest.raises(InvalidPackage, match="is not a readable zip archive"):
-        load_zip(zip_path, None, workdir)
+    with pytest.raises(InvalidPackage, match="is not a readable zip archive") as caught:
+        load_zip(zip_path, HandlerRef(), workdir)
+    assert caught.value.kind == "bad-package"
     assert tree(tmp_path) == before
 
 
@@ -344,7 +365,7 @@ def test_load_zip_rejects_duplicate_member(tmp_path: Path, workdir: Path) -> Non
     with pytest.warns(UserWarning, match="Duplicate name"):
         make_zip_twice(zip_path, "usermodule.py")
     with pytest.raises(InvalidPackage, match=r"'usermodule\.py' cannot be extracted"):
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert extraction_dirs(workdir) == []
 
 
@@ -356,7 +377,7 @@ def test_load_zip_damaged_archive_is_a_load_error(tmp_path: Path, workdir: Path,
     zip_path.write_bytes(damaged(kind))
     before = tree(tmp_path)
     with pytest.raises(InvalidPackage, match=re.escape(str(zip_path))):
-        load_zip(zip_path, None, workdir)
+        load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
 
@@ -377,7 +398,7 @@ def test_load_zip_damaged_archive_loads_or_fails_as_load_error(
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(bytes(raw[: len(raw) - cut % len(raw)]))
     with contextlib.suppress(FunctionLoadError):
-        load_zip(zip_path, "pkg.main", workdir)
+        load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
     # Whatever happened, only the running version (if any) is left in the workdir.
     assert len(extraction_dirs(workdir)) <= 1
     outside = {p for p in tree(tmp_path) if not p.startswith("work/functions/")}
@@ -392,15 +413,16 @@ def make_zip_twice(path: Path, name: str) -> None:
 
 def test_load_zip_missing_file_names_path(tmp_path: Path, workdir: Path) -> None:
     with pytest.raises(FunctionMissing, match=r"absent\.zip"):
-        load_zip(tmp_path / "absent.zip", None, workdir)
+        load_zip(tmp_path / "absent.zip", HandlerRef(), workdir)
 
 
 def test_load_zip_unusable_workdir_is_a_load_error(tmp_path: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    with pytest.raises(FunctionLoadError, match="cannot create a directory in"):
-        load_zip(zip_path, "pkg.main", blocker / "work")
+    with pytest.raises(WorkdirUnavailable, match="cannot create a directory in") as caught:
+        load_zip(zip_path, HandlerRef.parse("pkg.main"), blocker / "work")
+    assert caught.value.kind == "workdir-unavailable"
 
 
 def test_load_zip_missing_dependency_names_it_not_the_package(
@@ -408,8 +430,9 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 ) -> None:
     files = {**PACKAGE_V1, "pkg/helpers.py": "import not_installed_anywhere\n"}
     zip_path = make_zip(tmp_path / "function.zip", files)
-    with pytest.raises(FunctionImportError) as caught:
-        load_zip(zip_path, "pkg.main", workdir)
+    with pytest.raises(DependencyMissing) as caught:
+        load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
+    assert caught.value.kind == "dependency-missing"
     message = str(caught.value)
     assert "failed to import a dependency (module 'not_installed_anywhere')" in message
     assert str(zip_path) in message
@@ -418,16 +441,17 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 
 def test_load_zip_handler_module_absent_from_zip_says_so(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(FunctionImportError, match=r"contains no module 'pkg\.absent'"):
-        load_zip(zip_path, "pkg.absent:handler", workdir)
+    with pytest.raises(ModuleMissing, match=r"contains no module 'pkg\.absent'") as caught:
+        load_zip(zip_path, HandlerRef.parse("pkg.absent:handler"), workdir)
+    assert caught.value.kind == "module-not-found"
 
 
 def test_load_zip_package_named_like_imported_module_is_refused(
     tmp_path: Path, workdir: Path
 ) -> None:
     files = {"json/__init__.py": "", "json/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(FunctionImportError, match="'json' has the name of a module"):
-        load_zip(make_zip(tmp_path / "function.zip", files), "json.main", workdir)
+    with pytest.raises(UnsafePackage, match="'json' has the name of a module"):
+        load_zip(make_zip(tmp_path / "function.zip", files), HandlerRef.parse("json.main"), workdir)
     assert "loads" in dir(sys.modules["json"])  # the real json module is untouched
 
 
@@ -447,7 +471,9 @@ def test_load_zip_cannot_shadow_modules_the_runtime_imports(
         # As in a runtime that has not served /metrics yet: not imported so far.
         monkeypatch.delitem(sys.modules, name, raising=False)
     files = {**PACKAGE_V1, **SHADOWS, "pkg/main.py": "import json\n" + PACKAGE_V1["pkg/main.py"]}
-    loaded = load_zip(make_zip(tmp_path / "function.zip", files), "pkg.main", workdir)
+    loaded = load_zip(
+        make_zip(tmp_path / "function.zip", files), HandlerRef.parse("pkg.main"), workdir
+    )
     assert loaded.handler({"part": 1, "whole": 4}, None) == {"percent": 25.0, "version": 1}
     for name in ("prometheus_client", "orjson", "redis", "json"):
         origin = importlib.import_module(name).__file__
@@ -461,30 +487,26 @@ def test_load_zip_package_named_like_a_module_the_runtime_can_import_is_refused(
 ) -> None:
     monkeypatch.delitem(sys.modules, name, raising=False)
     files = {f"{name}/__init__.py": "", f"{name}/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(FunctionImportError, match=f"'{name}' has the name of a module"):
-        load_zip(make_zip(tmp_path / "function.zip", files), f"{name}.main", workdir)
+    with pytest.raises(UnsafePackage, match=f"'{name}' has the name of a module"):
+        load_zip(
+            make_zip(tmp_path / "function.zip", files), HandlerRef.parse(f"{name}.main"), workdir
+        )
     assert extraction_dirs(workdir) == []
 
 
 def test_load_zip_syntax_error_names_member_and_line(tmp_path: Path, workdir: Path) -> None:
     files = {**PACKAGE_V1, "pkg/helpers.py": "def share(part, whole):\n    return (part\n"}
     with pytest.raises(FunctionSyntaxError, match=r"member pkg/helpers\.py at line 2"):
-        load_zip(make_zip(tmp_path / "function.zip", files), "pkg.main", workdir)
+        load_zip(make_zip(tmp_path / "function.zip", files), HandlerRef.parse("pkg.main"), workdir)
 
 
 def test_load_zip_missing_function_says_so(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
     with pytest.raises(HandlerMissing, match="defines no 'absent'"):
-        load_zip(zip_path, "pkg.main:absent", workdir)
+        load_zip(zip_path, HandlerRef.parse("pkg.main:absent"), workdir)
 
 
 def test_load_zip_function_not_callable_says_what_it_is(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
     with pytest.raises(HandlerNotCallable, match="'VERSION' is a int, not a function"):
-        load_zip(zip_path, "pkg:VERSION", workdir)
-
-
-def test_load_zip_malformed_handler_ref_is_a_load_error(tmp_path: Path, workdir: Path) -> None:
-    zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(FunctionLoadError, match=r"is not package\.module"):
-        load_zip(zip_path, "pkg..main", workdir)
+        load_zip(zip_path, HandlerRef.parse("pkg:VERSION"), workdir)

@@ -1,4 +1,4 @@
-"""The metrics collector: host metrics via psutil, written to one Redis key every period."""
+"""Host metrics via psutil, written to one Redis key every period (`serverless-runtime collect`)."""
 
 from __future__ import annotations
 

@@ -16,14 +16,14 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import (
     MODULE_NAME,
-    FunctionImportError,
     FunctionLoadError,
     FunctionMissing,
-    FunctionSyntaxError,
     Handler,
     LoadedFunction,
+    import_failure,
     resolve_handler,
 )
 
@@ -40,16 +40,26 @@ _active: list[Path] = []
 
 
 class UnsafePackage(FunctionLoadError):
-    """A zip member breaks a safety rule (path, link, file count or size)."""
+    """The zip breaks a safety rule (path, link, file count, size, or a runtime module's name)."""
+
+    kind = "unsafe-package"
 
 
 class InvalidPackage(FunctionLoadError):
     """The file is not a readable zip archive, or a member cannot be extracted."""
 
+    kind = "bad-package"
 
-def load_zip(zip_path: Path, handler_ref: str | None, workdir: Path) -> LoadedFunction:
+
+class WorkdirUnavailable(FunctionLoadError):
+    """No directory can be made to extract the package in."""
+
+    kind = "workdir-unavailable"
+
+
+def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
     """Check, extract and import a zip function package; return its handler."""
-    module_name, attr = _parse_ref(zip_path, handler_ref)
+    module_name, attr = ref.module or MODULE_NAME, ref.function
     try:
         data = zip_path.read_bytes()
         mtime = zip_path.stat().st_mtime
@@ -80,22 +90,9 @@ def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
         workdir.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="function-", dir=workdir)).absolute()
     except OSError as exc:
-        raise FunctionLoadError(
+        raise WorkdirUnavailable(
             f"cannot create a directory in {workdir} to extract {zip_path}: {exc}"
         ) from exc
-
-
-def _parse_ref(zip_path: Path, handler_ref: str | None) -> tuple[str, str]:
-    if handler_ref is None:
-        return MODULE_NAME, "handler"
-    module_name, _, attr = handler_ref.partition(":")
-    attr = attr or "handler"
-    if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
-        raise FunctionLoadError(
-            f"handler {handler_ref!r} for {zip_path} is not "
-            "package.module or package.module:function"
-        )
-    return module_name, attr
 
 
 def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -209,31 +206,14 @@ def _import(zip_path: Path, root: Path, module_name: str) -> ModuleType:
     clash = _outside_module(top, root)
     if clash is not None:
         # An import would quietly return that module instead of the package's.
-        raise FunctionImportError(
+        raise UnsafePackage(
             f"{zip_path}: package {top!r} has the name of a module the runtime already "
             f"imported or can import ({clash}); rename the package"
         )
     try:
         return importlib.import_module(module_name)
-    except SyntaxError as exc:
-        where = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        inner = _inner_path(root, exc.filename)
-        raise FunctionSyntaxError(
-            f"syntax error in {zip_path} member {inner} at {where}: {exc.msg}"
-        ) from exc
-    except ImportError as exc:
-        if exc.name is not None and _is_self_or_parent(exc.name, module_name):
-            raise FunctionImportError(
-                f"{zip_path} contains no module {exc.name!r} (handler module {module_name!r})"
-            ) from exc
-        missing = f" (module {exc.name!r})" if exc.name else ""
-        raise FunctionImportError(
-            f"{zip_path}: {module_name} failed to import a dependency{missing}: {exc}"
-        ) from exc
     except (Exception, SystemExit) as exc:  # a module body may raise anything, exit included
-        raise FunctionImportError(
-            f"{zip_path}: {module_name} raised while being imported: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise import_failure(exc, zip_path, module_name, root) from exc
 
 
 def _outside_module(name: str, root: Path) -> str | None:
@@ -251,17 +231,6 @@ def _outside_module(name: str, root: Path) -> str | None:
     if any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places):
         return None
     return spec.origin or "a namespace package"
-
-
-def _is_self_or_parent(name: str, module_name: str) -> bool:
-    return module_name == name or module_name.startswith(f"{name}.")
-
-
-def _inner_path(root: Path, filename: str | None) -> str:
-    if filename is None:
-        return "?"
-    path = Path(filename)
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else filename
 
 
 def _unload(folders: list[Path]) -> dict[str, ModuleType]:
