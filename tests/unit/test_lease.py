@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from serverless_runtime.lease import Lease, released_channel
+from serverless_runtime.keys import lease_released_channel
+from serverless_runtime.lease import Lease
 
 
 def refresh(client, lease: Lease) -> bool:
@@ -35,7 +36,7 @@ def test_lease_release_hands_over_and_tells_the_standbys(client) -> None:
     a = Lease(client, "out:lease", "a/1", 10)
     refresh(client, a)
     listener = client.pubsub()
-    listener.subscribe(released_channel("out:lease"))
+    listener.subscribe(lease_released_channel("out:lease"))
     listener.get_message(timeout=1)  # the subscription's confirmation
     a.release(client)
     assert client.get("out:lease") is None
