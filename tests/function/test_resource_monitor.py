@@ -134,6 +134,16 @@ def test_handler_state_stays_bounded_over_a_long_run(usermodule, context):
     assert len(context.env[usermodule.STATE_KEY]["rows"]) == 60
 
 
+def test_handler_state_of_sparse_cpus_holds_no_null(usermodule, context):
+    # The runtime's snapshot encoder walks the whole state in Python when it meets a null.
+    for second in range(90):
+        cpus = {f"cpu_percent_{cpu}": 50.0 for cpu in range(4) if (second + cpu) % 3}
+        usermodule.handler(
+            snapshot(f"2026-11-27 23:{second // 60:02d}:{second % 60:02d}", **cpus), context
+        )
+        assert "null" not in json.dumps(context.env, allow_nan=False)
+
+
 def test_handler_zero_totals_give_zero(usermodule, context):
     data = snapshot(
         **{
