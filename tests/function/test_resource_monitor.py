@@ -317,9 +317,9 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
     [
         "garbage",
         {"version": 2},
-        {"version": 2, "rows": [[1, {"0": "x"}]], "sums": {"0": ["x", 1]}, "added": 0},
-        {"version": 2, "rows": [[1, {"0": 50.0}]], "sums": {}, "added": 0},
-        {"version": 2, "rows": [None], "sums": [], "added": None},
+        {"version": 2, "rows": [[1, {"0": "x"}]], "sums": {"0": ["x", 1]}, "new_rows": 0},
+        {"version": 2, "rows": [[1, {"0": 50.0}]], "sums": {}, "new_rows": 0},
+        {"version": 2, "rows": [None], "sums": [], "new_rows": None},
         {
             # The layout of version 1 (parallel lists).
             "version": 1,

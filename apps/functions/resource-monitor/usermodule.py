@@ -54,7 +54,8 @@ def handler(input: Any, context: Any) -> dict[str, Any]:
 
 def number(value: Any, most: float = sys.float_info.max) -> float | None:
     """The value as a float if it is a JSON number from 0 to `most`, else None."""
-    # type(), not isinstance(): True is not a number. NaN fails every comparison.
+    # type(), not isinstance(): True is not a number. NaN fails every comparison, and infinity
+    # or an integer too large for a float is above `most`.
     return float(value) if type(value) in (int, float) and 0 <= value <= most else None
 
 
@@ -137,15 +138,16 @@ def cpu_averages(env: dict[str, Any], at: int, samples: dict[str, float]) -> dic
 
 
 def update_window(env: dict[str, Any], at: int, samples: dict[str, float]) -> dict[str, float]:
+    """The work of cpu_averages; raises on a damaged state."""
     window = env.get(STATE_KEY)
     is_ours = isinstance(window, dict) and window.get("version") == STATE_VERSION
     if not is_ours or (window["rows"] and at < window["rows"][-1][0]):
         # The first call, another version's state, or time went backwards: a fresh window.
-        window = env[STATE_KEY] = {"version": STATE_VERSION, "rows": [], "sums": {}, "added": 0}
+        window = env[STATE_KEY] = {"version": STATE_VERSION, "rows": [], "sums": {}, "new_rows": 0}
     rows, sums = window["rows"], window["sums"]
     if not rows or at > rows[-1][0]:  # a repeated snapshot (same timestamp) is not counted again
         while rows and rows[0][0] <= at - WINDOW:
-            _, old = rows.pop(0)  # JSON has no deque; moving the list's pointers costs nanoseconds
+            _, old = rows.pop(0)  # JSON has no deque; pop(0) shifts the rest in one memmove
             for cpu, value in old.items():
                 total = sums[cpu]
                 total[0] -= value
@@ -159,11 +161,11 @@ def update_window(env: dict[str, Any], at: int, samples: dict[str, float]) -> di
             total[1] += 1
         # Each float addition or subtraction may round a little: once every row has been
         # replaced, recompute the sums exactly from the window so that errors cannot build up.
-        window["added"] += 1
-        if window["added"] >= len(rows):
+        window["new_rows"] += 1
+        if window["new_rows"] >= len(rows):
             for cpu, total in sums.items():
                 total[0] = math.fsum(row[cpu] for _, row in rows if cpu in row)
-            window["added"] = 0
+            window["new_rows"] = 0
     return {
         f"avg-util-cpu{cpu}-60sec": sums[cpu][0] / sums[cpu][1] for cpu in samples if cpu in sums
     }
