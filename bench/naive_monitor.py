@@ -1,36 +1,18 @@
-"""The naive resource-monitor the real one is measured against: filter the whole list each call.
+"""The baseline the resource-monitor is measured against: the tests' reference, as a handler.
 
-Same outputs as `apps/functions/resource-monitor/usermodule.py` for well-formed input; the
-window is a list of every sample, filtered again and averaged again on every call, so a call
-costs O(window length x CPUs).
+`tests/function/reference.py` keeps the window's samples in a list and filters and averages the
+whole list again on every call, so a call costs O(window length x CPUs). It validates its input as
+the function does, so the two are compared doing the same work.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
-WINDOW = timedelta(seconds=60)
-CPU_PREFIX = "cpu_percent-"
+from tests.function.reference import Reference
 
 
-def handler(input: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Egress, caching and 60 s CPU averages, recomputed from every kept sample."""
-    now = datetime.fromisoformat(input["timestamp"])
-    cpus = {key: value for key, value in input.items() if key.startswith(CPU_PREFIX)}
-    samples = context.env.setdefault("samples", [])
-    samples.append((now, cpus))
-    samples[:] = [(at, values) for at, values in samples if now - WINDOW < at <= now]
-    sent = input["net_io_counters_eth0-bytes_sent"]
-    received = input["net_io_counters_eth0-bytes_recv"]
-    cached = input["virtual_memory-cached"] + input["virtual_memory-buffers"]
-    total = input["virtual_memory-total"]
-    output: dict[str, Any] = {
-        "percent-network-egress": sent / (sent + received) * 100 if sent + received else 0.0,
-        "percent-memory-caching": cached / total * 100 if total else 0.0,
-        "timestamp": input["timestamp"],
-    }
-    for key in cpus:
-        values = [values[key] for _, values in samples if key in values]
-        output[f"avg-util-cpu{key.removeprefix(CPU_PREFIX)}-60sec"] = sum(values) / len(values)
-    return output
+def handler(input: Any, context: Any) -> dict[str, Any]:
+    """The reference's output for the next input; its sample list lives in `context.env`."""
+    reference: Reference = context.env.setdefault("reference", Reference())
+    return reference.output(input)

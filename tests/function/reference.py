@@ -1,4 +1,8 @@
-"""A deliberately naive resource-monitor: every call filters the whole sample list again."""
+"""The one independent resource-monitor: every call filters and averages the whole window again.
+
+Written from DESIGN §5 without the function's running sums, so that the tests (and the benchmark,
+through `bench/naive_monitor.py`) compare the function with the obvious computation.
+"""
 
 from __future__ import annotations
 
@@ -46,28 +50,39 @@ def cpu_samples(data: dict[str, Any]) -> dict[str, float]:
     return samples
 
 
-def ratio(part: float, whole: float) -> float:
-    return 0.0 if whole == 0 else part / whole * 100
+def size(value: Any) -> float | None:
+    """A byte count or memory size: a number that is not negative, else None."""
+    result = number(value)
+    return None if result is None or result < 0 else result
+
+
+def ratio(part: float, whole: float) -> float | None:
+    """part / whole in percent; 0.0 for a zero whole, None when it overflows a float."""
+    if whole == 0:
+        return 0.0
+    result = part / whole * 100
+    return result if math.isfinite(result) else None
 
 
 def egress(data: dict[str, Any]) -> float | None:
     """Egress share of eth0, or of all interfaces but lo when eth0 is absent."""
     prefix = "net_io_counters_"
-    if any(key.startswith(prefix + "eth0-") for key in data):
+    keys = [key for key in data if isinstance(key, str)]
+    if any(key.startswith(prefix + "eth0-") for key in keys):
         interfaces = ["eth0"]
     else:
         interfaces = sorted(
             {
                 key.removeprefix(prefix).rsplit("-", 1)[0]
-                for key in data
+                for key in keys
                 if key.startswith(prefix) and "-" in key.removeprefix(prefix)
             }
             - {"lo", ""}
         )
     pairs = [
         (
-            number(data.get(f"{prefix}{name}-bytes_sent")),
-            number(data.get(f"{prefix}{name}-bytes_recv")),
+            size(data.get(f"{prefix}{name}-bytes_sent")),
+            size(data.get(f"{prefix}{name}-bytes_recv")),
         )
         for name in interfaces
     ]
@@ -82,7 +97,7 @@ def egress(data: dict[str, Any]) -> float | None:
 def caching(data: dict[str, Any]) -> float | None:
     """(cached + buffers) / total in percent."""
     cached, buffers, total = (
-        number(data.get(f"virtual_memory-{name}")) for name in ("cached", "buffers", "total")
+        size(data.get(f"virtual_memory-{name}")) for name in ("cached", "buffers", "total")
     )
     if cached is None or buffers is None or total is None:
         return None
@@ -90,7 +105,7 @@ def caching(data: dict[str, Any]) -> float | None:
 
 
 class Reference:
-    """Keeps every accepted sample and recomputes each average from scratch."""
+    """Keeps every accepted sample of the window and recomputes each average from scratch."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[datetime, dict[str, float]]] = []
@@ -105,10 +120,11 @@ class Reference:
             self.samples = []
         if not self.samples or now > self.samples[-1][0]:
             self.samples.append((now, current))
-        in_window = [values for at, values in self.samples if now - WINDOW < at <= now]
+        # Time only moves on (or the list starts over), so a sample that left stays out.
+        self.samples = [(at, values) for at, values in self.samples if now - WINDOW < at <= now]
         averages = {}
         for cpu in current:
-            values = [sample[cpu] for sample in in_window if cpu in sample]
+            values = [sample[cpu] for _, sample in self.samples if cpu in sample]
             if values:
                 averages[f"avg-util-cpu{cpu}-60sec"] = math.fsum(values) / len(values)
         return averages

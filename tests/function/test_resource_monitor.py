@@ -121,18 +121,27 @@ def test_handler_disappeared_cpu_leaves_the_state(usermodule, context):
     for second in range(1, 400):
         at = f"2026-11-27 23:{second // 60:02d}:{second % 60:02d}"
         usermodule.handler(snapshot(at, cpu_percent_0=1.0), context)
-    state = json.dumps(context.env)
-    assert "cpu_percent-7" not in state
-    assert "cpu_percent-0" in state
+    window = context.env[usermodule.STATE_KEY]
+    assert set(window["sums"]) == {"0"}
+    assert all(set(samples) == {"0"} for _, samples in window["rows"])
 
 
 def test_handler_state_stays_bounded_over_a_long_run(usermodule, context):
     for second in range(3000):
         at = f"2026-11-27 {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
         usermodule.handler(snapshot(at, cpu_percent_0=float(second % 100)), context)
-    state = context.env[usermodule.STATE_KEY]
-    # 60 live rows at 1 s; dead rows are cut off once they outnumber the live ones.
-    assert len(state["rows"]) <= 2 * 60 + 1
+    # At 1 s the window (t - 60 s, t] holds 60 snapshots, and the state no more.
+    assert len(context.env[usermodule.STATE_KEY]["rows"]) == 60
+
+
+def test_handler_state_of_sparse_cpus_holds_no_null(usermodule, context):
+    # The runtime's snapshot encoder walks the whole state in Python when it meets a null.
+    for second in range(90):
+        cpus = {f"cpu_percent_{cpu}": 50.0 for cpu in range(4) if (second + cpu) % 3}
+        usermodule.handler(
+            snapshot(f"2026-11-27 23:{second // 60:02d}:{second % 60:02d}", **cpus), context
+        )
+        assert "null" not in json.dumps(context.env, allow_nan=False)
 
 
 def test_handler_zero_totals_give_zero(usermodule, context):
@@ -307,30 +316,24 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
     "state",
     [
         "garbage",
-        {"version": 1},
+        {"version": 2},
+        {"version": 2, "rows": [[1, {"0": "x"}]], "sums": {"0": ["x", 1]}, "new_rows": 0},
+        {"version": 2, "rows": [[1, {"0": 50.0}]], "sums": {}, "new_rows": 0},
+        {"version": 2, "rows": [None], "sums": [], "new_rows": None},
         {
-            "version": 1,
-            "columns": ["cpu_percent-0"],
-            "names": [],
-            "sums": [],
-            "absent": [],
-            "times": [],
-            "rows": [],
-            "head": 0,
-        },
-        {
+            # The layout of version 1 (parallel lists).
             "version": 1,
             "columns": ["cpu_percent-0"],
             "names": ["avg-util-cpu0-60sec"],
-            "sums": ["x"],
+            "sums": [10.0],
             "absent": [0],
             "times": [1],
-            "rows": [["x"]],
+            "rows": [[10.0]],
             "head": 0,
         },
         {"version": 99},
     ],
-    ids=["string", "partial", "mismatched-lengths", "bad-values", "other-version"],
+    ids=["string", "partial", "bad-values", "sums-missing", "bad-types", "version-1", "other"],
 )
 def test_handler_damaged_state_starts_a_fresh_window(usermodule, context, state):
     context.env[usermodule.STATE_KEY] = state

@@ -87,7 +87,7 @@ def test_window_matches_naive_reference(sequence, persist):
 
 @pytest.mark.slow
 def test_window_long_run_with_flapping_cpus_matches_reference():
-    # Long enough for many compactions, and for rounding of the running sums to show if it grew.
+    # Long enough for many exact recomputations of the sums, and for rounding to show if it grew.
     rng = random.Random(20261127)
     usermodule = load_function()
     context = CourseContext()
