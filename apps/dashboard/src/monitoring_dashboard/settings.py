@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
+from serverless_runtime import redis_url
 from serverless_runtime.keys import KeyLayout
 
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -19,7 +19,6 @@ MAX_REFRESH_SECONDS = 3600.0
 MAX_HISTORY_MINUTES = 7 * 24 * 60.0
 # As the runtime: Redis allows a db below the server's `databases` (16 by default), which a
 # client cannot know; past 65535 it is a typo.
-MAX_REDIS_DB = 65_535
 # Where create_app leaves the settings for page layouts (Flask's app config).
 SETTINGS_CONFIG_KEY = "MONITORING_DASHBOARD_SETTINGS"
 
@@ -149,46 +148,8 @@ def _redis_url(raw: str) -> str | None:
     if not url:
         return None
     try:
-        _check_redis_url(url)
+        redis_url.check(url)
     except ValueError:
-        expected = (
-            "redis://[user:password@]host[:port][/db], rediss://… or unix://path[?db=N], "
-            f"with a port from 1 to 65535 and a db from 0 to {MAX_REDIS_DB}"
-        )
         # Shown without its password: this line goes to the pod's log.
-        raise SettingsError("REDIS_URL", redact_url(url), expected) from None
+        raise SettingsError("REDIS_URL", redis_url.redact(url), redis_url.EXPECTED) from None
     return url
-
-
-def _check_redis_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(url)
-    if not (parts.hostname or parts.path):
-        raise ValueError(url)
-    if parts.scheme != "unix":
-        if parts.port == 0:  # .port itself raises ValueError past 65535 or on a non-number
-            raise ValueError(url)
-        # redis-py reads the path as the db and falls back to db 0 on anything not a number.
-        if db := parts.path.removeprefix("/"):
-            _check_db(db)
-    # ?db=N overrides the path in redis-py, for unix:// sockets too.
-    for value in parse_qs(parts.query).get("db", [])[:1]:
-        _check_db(value)
-
-
-def _check_db(text: str) -> None:
-    if not re.fullmatch(r"[0-9]{1,5}", text) or int(text) > MAX_REDIS_DB:
-        raise ValueError(text)
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (and any `password=` query value) replaced by ***."""
-    # Works on malformed URLs too, and hides everything up to the last "@": an unescaped "@" or
-    # "/" in a password must not make part of it show.
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        userinfo, _, location = rest.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        rest = f"{user}:***@{location}" if colon else f"***@{location}"
-    return scheme + sep + re.sub(r"([?&]password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
-from urllib.parse import parse_qs, urlsplit
 
+from serverless_runtime import redis_url
 from serverless_runtime.handler_ref import FORMS, HandlerRef
 from serverless_runtime.keys import KeyLayout
 
@@ -24,9 +24,6 @@ DEFAULT_FUNCTION_PATH = "/opt/usermodule.py"
 # (2 x INTERVAL + HANDLER_TIMEOUT) can reach.
 MAX_SECONDS = 86_400.0
 MAX_LEASE_SECONDS = 3 * MAX_SECONDS
-# Redis accepts a db below the server's `databases` (16 by default, settable to 2**31 - 1), which
-# a client cannot know; a number past 65535 is a typo, not a server configured that large.
-MAX_REDIS_DB = 65_535
 # Sized for the pods' 128 MiB memory limit: a JSON document takes several times its size once
 # parsed into Python objects.
 DEFAULT_MAX_INPUT_BYTES = 1 << 20
@@ -308,14 +305,10 @@ class _Reader:
         if raw is None or not raw.strip():
             return None
         try:
-            _check_redis_url(raw.strip())
+            redis_url.check(raw.strip())
         except ValueError:
-            expected = (
-                "redis://[user:password@]host[:port][/db], rediss://… or unix://path[?db=N], "
-                f"with a port from 1 to 65535 and a db from 0 to {MAX_REDIS_DB}"
-            )
             # The value is shown without its password: this line goes to the pod's log.
-            raise ConfigError(name, redact_url(raw), expected) from None
+            raise ConfigError(name, redis_url.redact(raw), redis_url.EXPECTED) from None
         return raw.strip()
 
     def handler_ref(self, name: str) -> HandlerRef:
@@ -328,22 +321,7 @@ def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:
     return reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT), reader.log_level("LOG_LEVEL")
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password (and any `password=` query value) replaced by ***."""
-    # Works on malformed URLs too, and hides everything up to the last "@": an unescaped "@" or
-    # "/" in a password must not make part of it show.
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        userinfo, _, location = rest.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        # A lone userinfo is a user name by the URL rules, but may well be a password.
-        rest = f"{user}:***@{location}" if colon else f"***@{location}"
-    return scheme + sep + _QUERY_PASSWORD.sub(r"\1***", rest)
-
-
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_DB_NUMBER = re.compile(r"[0-9]{1,5}")
 
 
 def _seconds(raw: str, maximum: float) -> float:
@@ -366,30 +344,3 @@ def _is_host(text: str) -> bool:
             and not labels[-1].isdigit()
         )
     return True
-
-
-def _check_redis_url(url: str) -> None:
-    """Raise ValueError unless redis-py would connect where the URL says (no silent db 0)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(url)
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError(url)
-    else:
-        if not (parts.hostname or parts.path):
-            raise ValueError(url)
-        if parts.port == 0:  # .port itself raises ValueError past 65535 or on a non-number
-            raise ValueError(url)
-        # redis-py reads the path as the db and falls back to db 0 on anything not a number.
-        db = parts.path.removeprefix("/")
-        if db:
-            _check_db(db)
-    # ?db=N overrides the path in redis-py, for unix:// sockets too.
-    for value in parse_qs(parts.query).get("db", [])[:1]:
-        _check_db(value)
-
-
-def _check_db(text: str) -> None:
-    if not _DB_NUMBER.fullmatch(text) or int(text) > MAX_REDIS_DB:
-        raise ValueError(text)
