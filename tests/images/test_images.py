@@ -177,6 +177,9 @@ def test_image_venv_holds_only_the_app_and_its_lock(image: str, app: str) -> Non
     project = tomllib.loads((REPO_ROOT / "apps" / app / "pyproject.toml").read_text())["project"]
     # No pip, no build backend, no sources: the app and exactly the locked versions.
     assert installed.pop(project["name"]) == project["version"]
+    if app == "dashboard":  # the runtime package, without its dependencies, for its key layout
+        runtime = tomllib.loads((REPO_ROOT / "apps/runtime/pyproject.toml").read_text())["project"]
+        assert installed.pop(runtime["name"]) == runtime["version"]
     assert {name: pins.get(name) for name in installed} == installed
     assert unconditional <= installed.keys()
     assert leftovers == "False"
