@@ -111,7 +111,10 @@ SERIES = (
         "kind",
     ),
     _Series(
-        "state_bytes", "gauge", "Size of the JSON-encoded context.env.", lambda t: t.state_bytes
+        "state_bytes",
+        "gauge",
+        "Bytes of the last snapshot of context.env.",
+        lambda t: t.state_bytes,
     ),
     _Series(
         "redis_up",
