@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.http import get
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.valkey import ValkeyProcess, free_port
 
@@ -367,14 +366,6 @@ def ended_or_echoed(proc: Process, client: redis.Redis, n: int) -> bool:
     return not proc.alive or echoed(client) == n
 
 
-def http_status(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
-            return int(reply.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def test_frozen_redis_keeps_liveness_drops_readiness_and_sigterm_works(
     own_valkey: ValkeyProcess, start
 ) -> None:
@@ -382,14 +373,14 @@ def test_frozen_redis_keeps_liveness_drops_readiness_and_sigterm_works(
     client = own_valkey.client()
     proc = start(own_valkey.port, HTTP_PORT=str(port), INTERVAL="1")
     goes_on(client, proc, 1)
-    wait_for(lambda: http_status(port, "/readyz") == 200, what="ready")
+    wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready")
     own_valkey.signal(signal.SIGSTOP)
     try:
-        wait_for(lambda: http_status(port, "/readyz") == 503, what="not ready")
+        wait_for(lambda: get(port, "/readyz")[0] == 503, what="not ready")
         # Longer than the 10 s after which a stuck loop counts as dead: still alive.
         wait_for(lambda: proc.output().count("Redis unreachable") >= 1, what="the warning")
         for _ in range(7):
-            assert http_status(port, "/healthz") == 200
+            assert get(port, "/healthz")[0] == 200
             time.sleep(2)
         proc.signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

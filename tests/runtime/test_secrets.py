@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.http import get
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.valkey import ValkeyProcess, free_port
 
@@ -25,16 +24,6 @@ def protected_valkey(tmp_path: Path) -> Iterator[ValkeyProcess]:
     server.start()
     yield server
     server.stop()
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
