@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import fakeredis
@@ -110,3 +112,17 @@ def test_registry_functions_key_setting_default_and_disabled() -> None:
     assert Settings.from_env({"REDIS_OUTPUT_KEY": "a", "FUNCTIONS_KEY": ""}).functions_key is None
     custom = Settings.from_env({"REDIS_OUTPUT_KEY": "a", "FUNCTIONS_KEY": " team:fns "})
     assert custom.functions_key == "team:fns"
+
+
+def test_registry_module_imports_only_the_standard_library() -> None:
+    # The dashboard image installs the runtime package without its dependencies.
+    code = (
+        "import json, sys; import serverless_runtime.registry; "
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    # __main__ is the -c script; _distutils_hack is setuptools' hook, loaded by site in a venv.
+    others = set(json.loads(result.stdout)) - set(sys.stdlib_module_names)
+    assert others - {"__main__", "_distutils_hack"} == {"serverless_runtime"}
