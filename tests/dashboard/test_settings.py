@@ -32,6 +32,14 @@ def test_settings_history_key_and_error_key_as_the_runtime_reads_them():
     assert (settings.keys.history, settings.keys.error) == ("h", None)
 
 
+def test_settings_functions_key_as_the_runtime_reads_it():
+    base = {"REDIS_OUTPUT_KEY": "out"}
+    assert Settings.from_env(base).functions_key == "serverless:functions"
+    assert Settings.from_env({**base, "FUNCTIONS_KEY": " team:fns "}).functions_key == "team:fns"
+    # Empty: no registry read; the Functions page lists the configured function only.
+    assert Settings.from_env({**base, "FUNCTIONS_KEY": ""}).functions_key is None
+
+
 def test_settings_read_every_variable():
     settings = Settings.from_env(
         {

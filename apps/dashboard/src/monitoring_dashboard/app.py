@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dash import Dash
 
-from monitoring_dashboard import callbacks
+from monitoring_dashboard import callbacks, functions_callbacks
 from monitoring_dashboard.layout import shell
-from monitoring_dashboard.reading import Reader
+from monitoring_dashboard.reading import FunctionsSource, Reader
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 
-def create_app(settings: Settings, reader: Reader) -> Dash:
-    """Build the dashboard for settings, reading Redis through reader."""
+def create_app(
+    settings: Settings, reader: Reader, functions: FunctionsSource | None = None
+) -> Dash:
+    """Build the dashboard for settings, reading Redis through reader (and functions)."""
     app = Dash(
         # The package name, so Dash finds assets/ and pages/ beside this file.
         "monitoring_dashboard",
@@ -31,4 +33,5 @@ def create_app(settings: Settings, reader: Reader) -> Dash:
     app.server.config[SETTINGS_CONFIG_KEY] = settings
     app.layout = shell(settings)
     callbacks.register(app, settings, reader)
+    functions_callbacks.register(app, settings, functions)
     return app

@@ -36,13 +36,9 @@ class DashboardServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         """Build the WSGI app with one Redis client for this worker process."""
         # Imported here so `--help` and settings errors stay fast.
-        from monitoring_dashboard.app import create_app
-        from monitoring_dashboard.connection import connect
-        from monitoring_dashboard.reader import RedisReader
+        from monitoring_dashboard.wsgi import server_for
 
-        settings = self.settings
-        reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
-        return create_app(self.settings, reader).server
+        return server_for(self.settings)
 
 
 # Client, request, status, size and the server time in ms (what a refresh costs the server).

@@ -111,6 +111,30 @@ def series_figure(
     }
 
 
+def number_series_figure(
+    name: str, times_ms: Sequence[int], values: Sequence[float | None], height: int = 220
+) -> Figure:
+    """Any numeric key of a function's output over time, as a plain line."""
+    if not any(value is not None for value in values):
+        return empty_figure(f"No history of {name} yet", height)
+    trace = {
+        "type": "scatter",
+        "mode": "lines+markers" if len(values) < 30 else "lines",
+        "x": list(times_ms),
+        "y": list(values),
+        "name": escape(name),
+        "connectgaps": False,
+        "line": {"color": EGRESS_COLOR, "width": 2},
+        "hovertemplate": "%{y}<extra></extra>",
+    }
+    return {
+        "data": [trace],
+        "layout": _layout(
+            height, xaxis=_time_axis(), yaxis={"gridcolor": "#e9ecef"}, showlegend=False
+        ),
+    }
+
+
 def cpu_figure_height(cpu_count: int) -> int:
     """Height of the per-CPU graphs: enough for one heatmap row per CPU."""
     return max(260, min(640, 60 + 8 * cpu_count))

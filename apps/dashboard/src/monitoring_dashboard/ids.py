@@ -18,3 +18,12 @@ GRAPH_CACHING = "graph-caching"
 GRAPH_CPU_LINES = "graph-cpu-lines"
 GRAPH_CPU_HEATMAP = "graph-cpu-heatmap"
 GRAPH_LATEST = "graph-latest"
+
+# Functions page.
+FUNCTIONS_REFRESH = "functions-refresh-interval"
+FUNCTIONS_SELECTED = "functions-selected"
+FUNCTIONS_VERSION = "functions-rendered-version"
+FUNCTIONS_NOTICES = "functions-notices"
+FUNCTIONS_LIST = "functions-list"
+FUNCTION_HEAD = "function-head"
+FUNCTION_BODY = "function-body"

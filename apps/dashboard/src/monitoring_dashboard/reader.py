@@ -6,18 +6,29 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from serverless_runtime.keys import KeyLayout
+from serverless_runtime.registry import FunctionRecord
 
+from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.history_cache import HistoryCache
 from monitoring_dashboard.output_keys import numeric_values
-from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
+from monitoring_dashboard.reading import (
+    FunctionError,
+    FunctionList,
+    FunctionSnapshot,
+    FunctionSummary,
+    Point,
+    ReadError,
+    Snapshot,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class RedisReader:
@@ -221,3 +232,247 @@ def _redis_ms(reply: Any) -> int:
         return int(seconds) * 1000 + int(micros) // 1000
     # TIME may be renamed or denied by ACLs; the local clock is then the best estimate.
     return int(time.time() * 1000)
+
+
+# The Functions page lists at most this many functions (the registry is sorted by output key).
+MAX_LISTED = 200
+# Per refresh of one function: at most this many history entries, and about this many bytes of
+# them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
+MAX_FUNCTION_ENTRIES = 300
+HISTORY_BYTES_BUDGET = 4 << 20
+# The latest output is shown only up to this size.
+MAX_OUTPUT_CHARS = 4 << 20
+
+
+class FunctionsReader:
+    """Reads the function registry and any listed function's keys, pipelined."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        functions_key: str | None,
+        configured: KeyLayout,
+        history_ms: int,
+    ) -> None:
+        self.client = client
+        self.functions_key = functions_key
+        self.configured = FunctionRecord(
+            output=configured.output,
+            input=configured.input,
+            history=configured.history,
+            error=configured.error,
+            state=configured.state,
+            trigger="",
+            invoke_on="",
+            handler="",
+        )
+        self.history_ms = history_ms
+        self._failing = False
+
+    def list_functions(self) -> FunctionList:
+        """The registry's functions plus the configured one; raise ReadError."""
+        return self._guard(self._list)
+
+    def read_function(self, output_key: str) -> FunctionSnapshot | None:
+        """The latest output, newest history and error of a listed function; raise ReadError."""
+        return self._guard(lambda: self._read(output_key))
+
+    def _guard(self, read: Callable[[], T]) -> T:
+        try:
+            result = read()
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
+            self._failing = True
+            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
+        self._failing = False
+        return result
+
+    def _list(self) -> FunctionList:
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        if self.functions_key is not None:
+            pipe.hgetall(self.functions_key)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        now_ms = _redis_ms(replies[0])
+        records = self._records(replies[1] if len(replies) > 1 else {}, problems)
+        omitted = max(0, len(records) - MAX_LISTED)
+        listed = [(record, True) for record in records[:MAX_LISTED]]
+        if not any(record.output == self.configured.output for record in records):
+            listed.insert(0, (self.configured, False))
+        pipe = self.client.pipeline(transaction=False)
+        for record, _ in listed:
+            pipe.exists(record.output)
+            if record.history:
+                pipe.xrevrange(record.history, count=1)
+            if record.error:
+                pipe.get(record.error)
+        answers = iter(_checked(pipe.execute(raise_on_error=False)))
+        summaries = []
+        for record, registered in listed:
+            exists = next(answers)
+            newest = next(answers) if record.history else None
+            error_raw = next(answers) if record.error else None
+            last_write_ms = None
+            if isinstance(newest, list) and newest:
+                last_write_ms = entry_ms(newest[0][0])
+            summaries.append(
+                FunctionSummary(
+                    record,
+                    registered,
+                    output_exists=exists == 1,
+                    last_write_ms=last_write_ms,
+                    error=_error_record(error_raw),
+                )
+            )
+        return FunctionList(now_ms, summaries, omitted, problems)
+
+    def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
+        if isinstance(raw, Exception):
+            problems.append(f"Key {self.functions_key} (FUNCTIONS_KEY) is not a hash: {raw}")
+            return []
+        records = []
+        for output in sorted(raw):
+            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
+            if record is None:
+                problems.append(
+                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
+                    "does not hold a function record; it is not listed."
+                )
+            else:
+                records.append(record)
+        return records
+
+    def _find(self, output_key: str) -> tuple[FunctionRecord, bool, int] | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        if self.functions_key is not None:
+            pipe.hget(self.functions_key, output_key)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        now_ms = _redis_ms(replies[0])
+        record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
+        if record is not None:
+            return record, True, now_ms
+        if output_key == self.configured.output:
+            return self.configured, False, now_ms
+        return None
+
+    def _read(self, output_key: str) -> FunctionSnapshot | None:
+        found = self._find(output_key)
+        if found is None:
+            return None
+        record, registered, now_ms = found
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(record.output)
+        if record.history:
+            pipe.xrevrange(record.history, count=1)
+        if record.error:
+            pipe.get(record.error)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        output_raw = replies[0]
+        newest = replies[1] if record.history else []
+        error_raw = replies[-1] if record.error else None
+        has_output, output = self._output(record.output, output_raw, problems)
+        entries: list[Any] = []
+        has_history = bool(record.history) and _stream_reply(newest, record.history or "", problems)
+        has_history = has_history and bool(newest)
+        if has_history and record.history:
+            # The newest entry always; older ones inside the window, within the budget.
+            entries = list(newest)
+            count = self._entry_count(newest[0])
+            since = max(now_ms - self.history_ms, 0)
+            if count > 1 and entry_ms(newest[0][0]) >= since:
+                # Exclusive end "(": the newest entry is already here.
+                older = self.client.xrevrange(
+                    record.history, max=f"({newest[0][0]}", min=str(since), count=count - 1
+                )
+                entries.extend(older if isinstance(older, list) else [])
+        history, skipped = _numbers_over_time(entries)
+        if skipped:
+            problems.append(
+                f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
+                "`output`; they are left out of the charts."
+            )
+        return FunctionSnapshot(
+            record,
+            registered,
+            now_ms,
+            output=output,
+            has_output=has_output,
+            output_raw=output_raw if has_output else None,
+            history=history,
+            has_history=has_history,
+            last_write_ms=entry_ms(newest[0][0]) if has_history else None,
+            last_entry_id=newest[0][0] if has_history else None,
+            error=_error_record(error_raw, problems, record.error),
+            problems=problems,
+        )
+
+    def _output(self, key: str, raw: Any, problems: list[str]) -> tuple[bool, Any]:
+        if raw is None:
+            return False, None
+        if isinstance(raw, Exception):
+            problems.append(f"Key {key} cannot be read: {raw}")
+            return False, None
+        if not _is_text(raw):
+            problems.append(f"Key {key} does not hold UTF-8 text.")
+            return False, None
+        if len(raw) > MAX_OUTPUT_CHARS:
+            problems.append(f"Key {key} holds {len(raw)} characters, too many to show.")
+            return False, None
+        try:
+            return True, json.loads(raw)
+        except (ValueError, RecursionError):
+            problems.append(f"Key {key} does not hold JSON.")
+            return False, None
+
+    @staticmethod
+    def _entry_count(newest: Any) -> int:
+        fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
+        size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
+        return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
+
+
+def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
+    """The numbers of each entry's `output`, oldest first, and how many entries had none."""
+    points: list[tuple[int, dict[str, float]]] = []
+    skipped = 0
+    for entry_id, fields in sorted(entries, key=lambda entry: _id_order(entry[0])):
+        raw = fields.get("output") if isinstance(fields, dict) else None
+        try:
+            value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
+        except (ValueError, RecursionError):
+            value = None
+        if value is None:
+            skipped += 1
+            continue
+        points.append((entry_ms(entry_id), numbers(value)))
+    return points, skipped
+
+
+def _id_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _error_record(
+    raw: Any, problems: list[str] | None = None, key: str | None = None
+) -> FunctionError | None:
+    if raw is None:
+        return None
+    record = None if isinstance(raw, Exception) else _json_object(raw)
+    if record is None:
+        if problems is not None:
+            problems.append(f"Key {key} does not hold an error record.")
+        return None
+    return parse_error(record)
+
+
+def _checked(replies: list[Any]) -> list[Any]:
+    """Raise a lost connection (per command in a pipeline); other errors stay per key."""
+    for reply in replies:
+        if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
+            raise reply
+    return replies

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from serverless_runtime.registry import FunctionRecord
+
 
 class ReadError(Exception):
     """Redis could not be read; the message is fit for the page."""
@@ -50,4 +52,58 @@ class Reader(Protocol):
 
     def read(self) -> Snapshot:
         """Return the current snapshot or raise ReadError."""
+        ...
+
+
+@dataclass(frozen=True)
+class FunctionSummary:
+    """One function of the Functions page's list: its record and what its keys show now."""
+
+    record: FunctionRecord
+    # False for the function the dashboard is configured for when the registry lacks it.
+    registered: bool
+    output_exists: bool = False
+    last_write_ms: int | None = None
+    error: FunctionError | None = None
+
+
+@dataclass(frozen=True)
+class FunctionList:
+    """Every function found; `omitted` counts registry entries beyond the listed ones."""
+
+    now_ms: int
+    functions: list[FunctionSummary] = field(default_factory=list)
+    omitted: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FunctionSnapshot:
+    """One function's latest output (any JSON) and its numbers over the newest history."""
+
+    record: FunctionRecord
+    registered: bool
+    now_ms: int
+    # The parsed output when `has_output`; its text (for a version) in `output_raw`.
+    output: Any = None
+    has_output: bool = False
+    output_raw: str | None = None
+    # (write time in ms, numbers by path), oldest first; at most a bounded number of entries.
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    has_history: bool = False
+    last_write_ms: int | None = None
+    last_entry_id: str | None = None
+    error: FunctionError | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class FunctionsSource(Protocol):
+    """Anything that lists functions and reads one: the Redis reader, or a stub in tests."""
+
+    def list_functions(self) -> FunctionList:
+        """Every function found, or raise ReadError."""
+        ...
+
+    def read_function(self, output_key: str) -> FunctionSnapshot | None:
+        """One function's snapshot; None when no listed function has this output key."""
         ...

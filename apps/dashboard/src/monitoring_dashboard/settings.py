@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from serverless_runtime import redis_url
 from serverless_runtime.keys import KeyLayout
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
 
 DEFAULT_REFRESH_SECONDS = 5.0
 DEFAULT_HISTORY_MINUTES = 60.0
@@ -36,6 +37,7 @@ ENV_VARS = frozenset(
         "REFRESH_SECONDS",
         "HISTORY_MINUTES",
         "LOG_LEVEL",
+        "FUNCTIONS_KEY",
     }
 )
 
@@ -62,6 +64,8 @@ class Settings:
     history_minutes: float = DEFAULT_HISTORY_MINUTES
     # The runtime's key names (HISTORY_KEY, ERROR_KEY); None: all named after output_key.
     layout: KeyLayout | None = None
+    # The runtimes' registry hash (FUNCTIONS_KEY, as for the runtime); None: not read.
+    functions_key: str | None = DEFAULT_FUNCTIONS_KEY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -88,6 +92,7 @@ class Settings:
             history_minutes=_positive(
                 "HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0, MAX_HISTORY_MINUTES
             ),
+            functions_key=_optional_key(environ.get("FUNCTIONS_KEY"), DEFAULT_FUNCTIONS_KEY),
         )
 
     @property
@@ -114,6 +119,11 @@ class Settings:
     def history_ms(self) -> int:
         """The history window in milliseconds."""
         return int(self.history_minutes * 60_000)
+
+
+def _optional_key(raw: str | None, default: str) -> str | None:
+    """Unset: the default; set empty: None (disabled), as the runtime reads it."""
+    return default if raw is None else raw.strip() or None
 
 
 def _port(raw: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import RedisReader
+from monitoring_dashboard.reader import FunctionsReader, RedisReader
 from monitoring_dashboard.settings import Settings
 
 _server: Any = None
@@ -15,9 +15,15 @@ _server: Any = None
 
 def build_server(environ: dict[str, str] | None = None) -> Any:
     """Create the app from the environment and return its WSGI server (a Flask app)."""
-    settings = Settings.from_env(os.environ if environ is None else environ)
-    reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
-    return create_app(settings, reader).server
+    return server_for(Settings.from_env(os.environ if environ is None else environ))
+
+
+def server_for(settings: Settings) -> Any:
+    """The WSGI server for settings: one Redis client, shared by the Live and Functions pages."""
+    client = connect(settings)
+    reader = RedisReader(client, settings.keys, settings.history_ms)
+    functions = FunctionsReader(client, settings.functions_key, settings.keys, settings.history_ms)
+    return create_app(settings, reader, functions).server
 
 
 def __getattr__(name: str) -> Any:

@@ -154,6 +154,11 @@ def run_command(environ: Mapping[str, str]) -> int:
         runner.record_stuck,
     ).start()
     server = _start_probes(settings, telemetry) if settings.http_port else None
+    if settings.functions_key:
+        from serverless_runtime import registry
+
+        record = registry.FunctionRecord.from_settings(settings)
+        registry.register(client, settings.functions_key, record)
     log.info(
         "watching %r -> %r (trigger=%s, invoke_on=%s)",
         settings.input_key,

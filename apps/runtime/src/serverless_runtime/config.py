@@ -14,6 +14,7 @@ from typing import TypeVar
 from serverless_runtime import redis_url
 from serverless_runtime.handler_ref import FORMS, HandlerRef
 from serverless_runtime.keys import KeyLayout
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -118,6 +119,8 @@ class Settings:
     stream_max_deliveries: int = 3
     shutdown_timeout: float = 20.0
     load_timeout: float = 30.0
+    # The registry hash the dashboard lists functions from; None: not recorded.
+    functions_key: str | None = DEFAULT_FUNCTIONS_KEY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -173,6 +176,7 @@ class Settings:
             stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
             shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
+            functions_key=reader.optional_text("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY),
         )
 
     @property
@@ -233,6 +237,7 @@ ENV_VARS = frozenset(
         "STREAM_MAX_DELIVERIES",
         "SHUTDOWN_TIMEOUT",
         "LOAD_TIMEOUT",
+        "FUNCTIONS_KEY",
     }
 )
 
@@ -248,6 +253,11 @@ class _Reader:
     def text(self, name: str, default: str | None) -> str | None:
         value = self._env.get(name)
         return default if value is None else value.strip()
+
+    def optional_text(self, name: str, default: str) -> str | None:
+        """Unset: the default; set empty (or blank): None, which disables what it names."""
+        value = self._env.get(name)
+        return default if value is None else value.strip() or None
 
     def _parse(self, name: str, default: T, expected: str, parse: Callable[[str], T]) -> T:
         raw = self._env.get(name)

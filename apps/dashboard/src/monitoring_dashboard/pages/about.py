@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path="/about", name="About", title="About · Resource monitor", order=1
+    __name__, path="/about", name="About", title="About · Resource monitor", order=2
 )
 
 SOURCES = """

@@ -1,0 +1,220 @@
+"""The Functions page's refresh callback: list, then the selected function; fetch, decide, render.
+
+Every string from Redis reaches the page as a component's text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from monitoring_dashboard import ids
+from monitoring_dashboard.components import notice_alert
+from monitoring_dashboard.functions_view import (
+    FunctionView,
+    ListView,
+    build_function_view,
+    build_list,
+)
+from monitoring_dashboard.reading import FunctionList, FunctionSnapshot, FunctionsSource, ReadError
+from monitoring_dashboard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# create_app without a functions reader (tests of the Live page): the page says so.
+NO_SOURCE = "This dashboard was started without a reader of the function registry."
+GRAPH_CONFIG = dcc.Graph.Config(displaylogo=False)
+OUTPUTS = [
+    Output(ids.FUNCTIONS_NOTICES, "children"),
+    Output(ids.FUNCTIONS_LIST, "children"),
+    Output(ids.FUNCTION_HEAD, "children"),
+    Output(ids.FUNCTION_BODY, "children"),
+    Output(ids.FUNCTIONS_VERSION, "data"),
+]
+
+
+def register(app: Dash, settings: Settings, source: FunctionsSource | None) -> None:
+    """Attach the Functions page's refresh callback to app."""
+
+    @app.callback(
+        *OUTPUTS,
+        Input(ids.FUNCTIONS_REFRESH, "n_intervals"),
+        State(ids.FUNCTIONS_SELECTED, "data"),
+        State(ids.FUNCTIONS_VERSION, "data"),
+    )
+    def refresh(_ticks: Any, selected: Any, rendered_version: Any) -> tuple[Any, ...]:
+        """Read Redis and update the Functions page; never lets an exception reach the page."""
+        chosen = selected if isinstance(selected, str) and selected else None
+        try:
+            listing = build_list(_list(source), chosen, settings.redis_location)
+            view = None
+            if chosen is not None:
+                view = build_function_view(
+                    _read(source, chosen),
+                    chosen,
+                    location=settings.redis_location,
+                    rendered_version=rendered_version,
+                )
+        except Exception:
+            # The one boundary: odd data must cost a message, not the page.
+            log.exception("cannot render the functions page")
+            alert = dbc.Alert(
+                "The dashboard could not render this page; details are in its log. "
+                "It keeps trying on every refresh.",
+                color="danger",
+                fade=False,
+            )
+            return alert, no_update, no_update, no_update, no_update
+        return render(listing, view)
+
+
+def _list(source: FunctionsSource | None) -> FunctionList | ReadError:
+    if source is None:
+        return FunctionList(0, problems=[NO_SOURCE])
+    try:
+        return source.list_functions()
+    except ReadError as exc:
+        return exc
+
+
+def _read(source: FunctionsSource | None, output_key: str) -> FunctionSnapshot | ReadError | None:
+    if source is None:
+        return None
+    try:
+        return source.read_function(output_key)
+    except ReadError as exc:
+        return exc
+
+
+def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
+    """Map the list and the view onto the callback's outputs."""
+    notices = [notice_alert(notice) for notice in listing.notices]
+    if view is None:
+        return notices, list_table(listing), None, no_update, None
+    body = no_update if view.version is None else function_body(view)
+    version = no_update if view.version is None else view.version
+    return notices, list_table(listing), function_head(view), body, version
+
+
+def list_table(listing: ListView) -> Any:
+    """The functions as a table; each output key links to its generic view."""
+    if not listing.rows:
+        return html.P(listing.placeholder or "", className="text-body-secondary")
+    header = html.Thead(
+        html.Tr([html.Th(name) for name in ("output key", "input", "trigger", "last output", "")])
+    )
+    rows = []
+    for row in listing.rows:
+        link = dcc.Link(row.output, href=row.href, className="fw-semibold text-break")
+        badges: list[Any] = []
+        if not row.registered:
+            badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
+        status: Any = (
+            html.Span(row.error, className="text-danger small text-break") if row.error else ""
+        )
+        rows.append(
+            html.Tr(
+                [
+                    html.Td([link, *badges]),
+                    html.Td(html.Code(row.input), className="text-break"),
+                    html.Td(row.trigger),
+                    html.Td(row.last_output),
+                    html.Td(status),
+                ],
+                className="table-active" if row.selected else None,
+            )
+        )
+    return dbc.Table(
+        [header, html.Tbody(rows)],
+        hover=True,
+        responsive=True,
+        size="sm",
+        class_name="bg-white mb-0",
+        id="functions-table",
+    )
+
+
+def function_head(view: FunctionView) -> Any:
+    """The selected function's name, facts and notices (refreshed every time)."""
+    facts = [
+        html.Div(
+            [html.Span(name, className="text-body-secondary me-1"), html.Span(value)],
+            className="me-4 small",
+        )
+        for name, value in view.facts
+    ]
+    return html.Div(
+        [
+            html.H2(view.title, className="h4 text-break", id="function-title"),
+            html.Div(facts, className="d-flex flex-wrap mb-2"),
+            *(notice_alert(notice) for notice in view.notices),
+        ]
+    )
+
+
+def function_body(view: FunctionView) -> Any:
+    """The latest output as a table of key paths, then one chart per numeric key."""
+    parts: list[Any] = [html.H3("Latest output", className="h5")]
+    if view.table_placeholder is not None:
+        parts.append(html.P(view.table_placeholder, className="text-body-secondary"))
+    else:
+        table_rows = [
+            html.Tr(
+                [
+                    html.Td(html.Code(row.path), className="text-break"),
+                    html.Td(
+                        row.text, className="text-break" + (" text-end" if row.numeric else "")
+                    ),
+                ]
+            )
+            for row in view.rows
+        ]
+        parts.append(
+            dbc.Table(
+                [html.Thead(html.Tr([html.Th("key"), html.Th("value")])), html.Tbody(table_rows)],
+                size="sm",
+                hover=True,
+                responsive=True,
+                class_name="bg-white",
+                id="function-output-table",
+            )
+        )
+        if view.truncated:
+            parts.append(html.P("More values are not shown.", className="text-body-secondary"))
+    parts.append(html.H3("Numbers over time", className="h5 mt-3"))
+    if view.chart_placeholder is not None:
+        parts.append(html.P(view.chart_placeholder, className="text-body-secondary"))
+    cards = [
+        dbc.Col(
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.Code(chart.path, className="fw-semibold"),
+                            html.Span("times in UTC", className="text-body-secondary small ms-2"),
+                        ]
+                    ),
+                    dbc.CardBody(
+                        dcc.Graph(figure=chart.figure, config=GRAPH_CONFIG), className="p-1"
+                    ),
+                ],
+                className="h-100 shadow-sm",
+            ),
+            lg=6,
+        )
+        for chart in view.charts
+    ]
+    if cards:
+        parts.append(dbc.Row(cards, className="g-3", id="function-charts"))
+    if view.omitted_charts:
+        parts.append(
+            html.P(
+                f"{view.omitted_charts} more numeric keys are not charted (their latest values "
+                "are in the table).",
+                className="text-body-secondary mt-2",
+            )
+        )
+    return html.Div(parts)

@@ -1,0 +1,254 @@
+"""What the Functions page shows, decided without Dash (pure, unit-tested).
+
+The list: every function the registry holds (and the one the dashboard is configured for). The
+generic view of one: its latest output as rows of key paths, and each numeric key over its
+history as a chart. Any JSON shape gets a table or a placeholder that says why there is none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+from monitoring_dashboard import figures
+from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
+from monitoring_dashboard.freshness import format_age
+from monitoring_dashboard.reading import (
+    FunctionError,
+    FunctionList,
+    FunctionSnapshot,
+    FunctionSummary,
+    ReadError,
+)
+from monitoring_dashboard.view import Notice
+
+PATH = "/functions"
+# Charts per function; the rest are counted, and the table still shows every value.
+MAX_CHARTS = 24
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """One function in the list, every field plain text."""
+
+    output: str
+    href: str
+    input: str
+    trigger: str
+    last_output: str
+    error: str | None
+    registered: bool
+    selected: bool
+
+
+@dataclass(frozen=True)
+class ListView:
+    """The list part of the page; `placeholder` when there is no row to show."""
+
+    notices: list[Notice] = field(default_factory=list)
+    rows: list[ListRow] = field(default_factory=list)
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One numeric key over time."""
+
+    path: str
+    figure: figures.Figure
+
+
+@dataclass(frozen=True)
+class FunctionView:
+    """The generic view of one function; `version` None means "keep the body as shown"."""
+
+    title: str
+    notices: list[Notice] = field(default_factory=list)
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    table_placeholder: str | None = None
+    truncated: bool = False
+    charts: list[Chart] = field(default_factory=list)
+    chart_placeholder: str | None = None
+    omitted_charts: int = 0
+    version: str | None = None
+
+
+def href(output_key: str) -> str:
+    """The page address that selects a function (any key name, percent-encoded)."""
+    return f"{PATH}?output={quote(output_key, safe='')}"
+
+
+def build_list(result: FunctionList | ReadError, selected: str | None, location: str) -> ListView:
+    """The list of functions for one refresh."""
+    if isinstance(result, ReadError):
+        return ListView(
+            [Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")],
+            placeholder="The list appears once Redis answers.",
+        )
+    notices = [
+        Notice("warning", "Unexpected data in Redis", problem) for problem in result.problems
+    ]
+    if result.omitted:
+        notices.append(
+            Notice("info", "Not every function is listed", f"{result.omitted} more not shown.")
+        )
+    rows = [_list_row(summary, result.now_ms, selected) for summary in result.functions]
+    return ListView(notices, rows, None if rows else "No function found.")
+
+
+def _list_row(summary: FunctionSummary, now_ms: int, selected: str | None) -> ListRow:
+    record = summary.record
+    if summary.last_write_ms is not None:
+        last = f"{format_age(max(0.0, (now_ms - summary.last_write_ms) / 1000))} ago"
+    elif summary.output_exists:
+        last = "written (time unknown: no history)"
+    else:
+        last = "never written"
+    trigger = " · ".join(part for part in (record.trigger, record.invoke_on) if part) or "—"
+    error = None
+    if summary.error is not None and _error_is_current(summary.error, summary.last_write_ms):
+        error = safe_text(f"{summary.error.kind}: {summary.error.message}")
+    return ListRow(
+        output=safe_text(record.output),
+        href=href(record.output),
+        input=_input_text(record.input, record.input_kind),
+        trigger=trigger,
+        last_output=last,
+        error=error,
+        registered=summary.registered,
+        selected=record.output == selected,
+    )
+
+
+def build_function_view(
+    result: FunctionSnapshot | ReadError | None,
+    selected: str,
+    *,
+    location: str,
+    rendered_version: object = None,
+) -> FunctionView:
+    """The generic view of the selected function for one refresh."""
+    title = safe_text(selected)
+    if isinstance(result, ReadError):
+        notice = Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")
+        return FunctionView(title, [notice])
+    if result is None:
+        body = "No listed function has this output key. Pick one from the list above."
+        return FunctionView(title, [Notice("warning", "Unknown function", body)], version="unknown")
+    snap = result
+    record = snap.record
+    notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
+    if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms):
+        notices.append(_error_notice(snap.error))
+    facts = _facts(snap)
+    version = _version(snap)
+    if version == rendered_version:
+        return FunctionView(title, notices, facts)
+    if not snap.has_output:
+        placeholder = f"Key {safe_text(record.output)} holds no output yet."
+        view = FunctionView(title, notices, facts, table_placeholder=placeholder, version=version)
+        return _with_charts(view, snap, [])
+    flat = flatten(snap.output)
+    latest_paths = list(numbers(snap.output))
+    view = FunctionView(title, notices, facts, rows=flat.rows, truncated=flat.truncated)
+    return _with_charts(view, snap, latest_paths, version)
+
+
+def _with_charts(
+    view: FunctionView, snap: FunctionSnapshot, latest_paths: list[str], version: str | None = None
+) -> FunctionView:
+    charts, omitted, placeholder = _charts(snap, latest_paths)
+    return replace(
+        view,
+        charts=charts,
+        chart_placeholder=placeholder,
+        omitted_charts=omitted,
+        version=version or view.version,
+    )
+
+
+def series(
+    history: list[tuple[int, dict[str, float]]], first: list[str] | None = None
+) -> list[tuple[str, list[int], list[float | None]]]:
+    """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
+    order = list(dict.fromkeys(first or []))
+    seen = set(order)
+    for _, values in history:
+        for path in values:
+            if path not in seen:
+                seen.add(path)
+                order.append(path)
+    times = [at_ms for at_ms, _ in history]
+    return [(path, times, [values.get(path) for _, values in history]) for path in order]
+
+
+def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart], int, str | None]:
+    if snap.record.history is None:
+        return [], 0, "This function writes no history (HISTORY_KEY empty): nothing to chart."
+    if not snap.has_history:
+        return [], 0, "No history yet: the charts appear with the function's first output."
+    found = [
+        item for item in series(snap.history, latest_paths) if any(v is not None for v in item[2])
+    ]
+    if not found:
+        return [], 0, "The outputs hold no numbers to chart."
+    charts = [
+        Chart(safe_text(path), figures.number_series_figure(safe_text(path), times, values))
+        for path, times, values in found[:MAX_CHARTS]
+    ]
+    return charts, max(0, len(found) - MAX_CHARTS), None
+
+
+def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
+    record = snap.record
+    if snap.last_write_ms is not None:
+        age = format_age(max(0.0, (snap.now_ms - snap.last_write_ms) / 1000))
+        last = f"{age} ago"
+    else:
+        last = "written (time unknown: no history)" if snap.has_output else "never written"
+    facts = [
+        ("input", _input_text(record.input, record.input_kind)),
+        ("last output", last),
+        ("history", safe_text(record.history or "none (HISTORY_KEY empty)")),
+    ]
+    if record.trigger:
+        facts.append(("trigger", f"{record.trigger} · invoke on {record.invoke_on}"))
+    if record.function:
+        facts.append(("function", safe_text(f"{record.function} {record.handler}".strip())))
+    if record.registered_at:
+        facts.append(("registered", safe_text(record.registered_at)))
+    if not snap.registered:
+        facts.append(("registry", "not registered: the function this dashboard is set up for"))
+    return facts
+
+
+def _input_text(input_key: str, kind: str) -> str:
+    if not input_key:
+        return "—"
+    return safe_text(f"stream {input_key}" if kind == "stream" else input_key)
+
+
+def _error_notice(error: FunctionError) -> Notice:
+    return Notice(
+        "danger",
+        f"The function's last call failed ({safe_text(error.kind, 60)})",
+        safe_text(f"{error.message} — at {error.at}", 600),
+        safe_text(error.traceback, 20_000) or None,
+    )
+
+
+def _error_is_current(error: FunctionError, last_write_ms: int | None) -> bool:
+    """An error is shown while it is newer than the last output (as on the Live page)."""
+    if last_write_ms is None:
+        return True
+    return error.at_ms is not None and error.at_ms > last_write_ms
+
+
+def _version(snap: FunctionSnapshot) -> str:
+    """What the body shows: changes when an output, a history entry or the record changes."""
+    raw = snap.output_raw or ""
+    digest = hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+    record = hashlib.blake2b(snap.record.to_json().encode(), digest_size=8).hexdigest()
+    return f"{snap.last_entry_id}:{len(snap.history)}:{digest}:{record}:{snap.has_output}"

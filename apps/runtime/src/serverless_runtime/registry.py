@@ -1,0 +1,124 @@
+"""The function registry: each runtime records its key layout in one hash the dashboard lists.
+
+Standard library only at import time: the dashboard image installs this package without its
+dependencies and imports this module to read the records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from serverless_runtime.keys import KeyLayout
+
+if TYPE_CHECKING:
+    import redis
+
+    from serverless_runtime.config import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FUNCTIONS_KEY = "serverless:functions"
+# A record is a few hundred bytes; anything far larger in the hash is not one of ours.
+MAX_RECORD_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRecord:
+    """One function as the registry holds it: field = output key, value = this as JSON."""
+
+    output: str
+    input: str
+    # "key" (a JSON document read on change or tick) or "stream" (TRIGGER=stream).
+    input_kind: str = "key"
+    history: str | None = None
+    error: str | None = None
+    state: str | None = None
+    trigger: str = "auto"
+    invoke_on: str = "change"
+    # FUNCTION_PATH, or FUNCTION_ZIP for a package; `handler` as FUNCTION_HANDLER names it.
+    function: str = ""
+    handler: str = ":handler"
+    registered_at: str = ""
+
+    @property
+    def keys(self) -> KeyLayout:
+        """The key layout this record describes (without the lease, which is not recorded)."""
+        return KeyLayout(self.output, self.input, self.state, self.history, self.error)
+
+    def to_json(self) -> str:
+        """The compact JSON value stored in the hash."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, now: datetime | None = None) -> FunctionRecord:
+        """The record of the function these settings run."""
+        moment = now or datetime.now(UTC)
+        return cls(
+            output=settings.output_key,
+            input=settings.input_key,
+            input_kind="stream" if settings.stream_mode else "key",
+            history=settings.history_key,
+            error=settings.error_key,
+            state=settings.state_key,
+            trigger=str(settings.trigger),
+            invoke_on=str(settings.invoke_on),
+            function=settings.function_zip or settings.function_path,
+            handler=str(settings.function_handler),
+            registered_at=moment.isoformat(timespec="seconds"),
+        )
+
+    @classmethod
+    def parse(cls, output: str, raw: Any) -> FunctionRecord | None:
+        """Read a hash value leniently; None when it is not a record for `output`."""
+        if not isinstance(raw, str) or len(raw) > MAX_RECORD_BYTES:
+            return None
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(value, dict) or value.get("output") != output:
+            return None
+        text = _texts(value)
+        return cls(
+            output=output,
+            input=text.get("input") or "",
+            input_kind=text.get("input_kind") or "key",
+            history=text.get("history"),
+            error=text.get("error"),
+            state=text.get("state"),
+            trigger=text.get("trigger") or "",
+            invoke_on=text.get("invoke_on") or "",
+            function=text.get("function") or "",
+            handler=text.get("handler") or "",
+            registered_at=text.get("registered_at") or "",
+        )
+
+
+def register(client: redis.Redis, functions_key: str, record: FunctionRecord) -> bool:
+    """HSET the record; a Redis error is logged, never raised (the next start tries again)."""
+    import redis  # the runtime's dependency; the dashboard never calls this
+
+    try:
+        client.hset(functions_key, record.output, record.to_json())
+    except redis.RedisError as exc:
+        log.warning(
+            "cannot record %r in the function registry %r (%s: %s); running anyway, "
+            "the next start records it",
+            record.output,
+            functions_key,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    log.info("recorded %r in the function registry %r", record.output, functions_key)
+    return True
+
+
+def _texts(value: Mapping[str, Any]) -> dict[str, str]:
+    # Only string values are taken: a record written by hand with odd types must not crash a reader.
+    return {name: item for name, item in value.items() if isinstance(item, str)}

@@ -1,0 +1,71 @@
+"""A real runtime process records itself in the function registry at start (real Valkey)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serverless_runtime.registry import FunctionRecord
+
+from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+
+FUNCTIONS = Path(__file__).parent / "functions"
+COUNTER = str(FUNCTIONS / "counter.py")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[object]:
+    started: list[Process] = []
+
+    def _start(env: dict[str, str], name: str = "runtime") -> Process:
+        proc = Process([RUNTIME], env, tmp_path / f"{name}.log")
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        proc.close()
+
+
+def test_runtime_records_its_layout_in_the_registry(valkey, redis_client, start) -> None:
+    env = runtime_env(
+        valkey.port, "word-count", FUNCTION_PATH=COUNTER, TRIGGER="poll", INTERVAL="1"
+    )
+    start(env)
+    raw = wait_for(
+        lambda: redis_client.hget("serverless:functions", "word-count"), what="registry entry"
+    )
+    record = FunctionRecord.parse("word-count", raw)
+    assert record is not None
+    assert (record.input, record.input_kind, record.history, record.error, record.state) == (
+        "metrics",
+        "key",
+        "word-count:history",
+        "word-count:error",
+        "word-count:state",
+    )
+    assert (record.trigger, record.invoke_on) == ("poll", "change")
+    assert (record.function, record.handler) == (COUNTER, ":handler")
+    assert record.registered_at.endswith("+00:00")
+
+
+def test_runtime_without_registry_or_with_a_broken_one_still_runs(
+    valkey, redis_client, start
+) -> None:
+    redis_client.set("metrics", json.dumps({"value": "a"}))
+    # Disabled: nothing written, the function runs.
+    plain = runtime_env(valkey.port, "quiet", FUNCTION_PATH=COUNTER, TRIGGER="poll", INTERVAL="1")
+    start({**plain, "FUNCTIONS_KEY": ""}, "quiet")
+    # The registry key holds a string: one warning, and the function runs all the same.
+    redis_client.set("team:functions", "not a hash")
+    broken = runtime_env(valkey.port, "loud", FUNCTION_PATH=COUNTER, TRIGGER="poll", INTERVAL="1")
+    proc = start({**broken, "FUNCTIONS_KEY": "team:functions"}, "loud")
+    wait_for(lambda: redis_client.get("quiet"), timeout=30, what="output of quiet")
+    wait_for(lambda: redis_client.get("loud"), timeout=30, what="output of loud")
+    assert not redis_client.exists("serverless:functions")
+    assert redis_client.get("team:functions") == "not a hash"
+    assert "cannot record 'loud' in the function registry 'team:functions'" in proc.output()
+    assert proc.alive

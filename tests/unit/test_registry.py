@@ -1,0 +1,128 @@
+"""The registry record: what a runtime writes for the dashboard, and how a reader takes it back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import fakeredis
+import pytest
+import redis
+from serverless_runtime.config import Settings
+from serverless_runtime.keys import KeyLayout
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
+
+MOMENT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_registry_record_holds_the_key_layout_trigger_and_function() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_OUTPUT_KEY": "cpu-stats",
+            "REDIS_INPUT_KEY": "metrics",
+            "TRIGGER": "notify",
+            "INVOKE_ON": "interval",
+            "FUNCTION_PATH": "/opt/function/usermodule.py",
+            "ERROR_KEY": "",
+        }
+    )
+    record = FunctionRecord.from_settings(settings, MOMENT)
+    value = json.loads(record.to_json())
+    assert value == {
+        "output": "cpu-stats",
+        "input": "metrics",
+        "input_kind": "key",
+        "history": "cpu-stats:history",
+        "error": None,
+        "state": "cpu-stats:state",
+        "trigger": "notify",
+        "invoke_on": "interval",
+        "function": "/opt/function/usermodule.py",
+        "handler": ":handler",
+        "registered_at": "2026-12-01T12:00:00+00:00",
+    }
+    # Compact: no spaces after separators.
+    assert ": " not in record.to_json() and ", " not in record.to_json()
+    assert record.keys == KeyLayout("cpu-stats", "metrics", "cpu-stats:state", "cpu-stats:history")
+
+
+def test_registry_record_of_a_stream_function_and_a_zip() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_OUTPUT_KEY": "orders-out",
+            "REDIS_INPUT_KEY": "orders",
+            "TRIGGER": "stream",
+            "FUNCTION_ZIP": "/opt/function/function.zip",
+            "FUNCTION_HANDLER": "shop.main:handle",
+        }
+    )
+    record = FunctionRecord.from_settings(settings, MOMENT)
+    assert (record.input, record.input_kind) == ("orders", "stream")
+    assert (record.function, record.handler) == ("/opt/function/function.zip", "shop.main:handle")
+
+
+def test_registry_record_round_trips_and_refuses_what_is_not_one() -> None:
+    record = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "é.x"}), MOMENT)
+    assert FunctionRecord.parse("é.x", record.to_json()) == record
+    # Another field's record, not JSON, not an object, too large, bytes: not a record.
+    assert FunctionRecord.parse("other", record.to_json()) is None
+    assert FunctionRecord.parse("é.x", "{") is None
+    assert FunctionRecord.parse("é.x", "[1]") is None
+    assert FunctionRecord.parse("é.x", " " * 20_000 + record.to_json()) is None
+    assert FunctionRecord.parse("é.x", record.to_json().encode()) is None
+    assert FunctionRecord.parse("é.x", "[" * 100_000) is None
+    # Fields of the wrong type are dropped, not trusted.
+    odd = json.dumps({"output": "é.x", "history": 5, "input": ["x"], "error": "é.x:error"})
+    parsed = FunctionRecord.parse("é.x", odd)
+    assert parsed is not None
+    assert (parsed.history, parsed.input, parsed.error) == (None, "", "é.x:error")
+
+
+def test_registry_register_writes_one_field_per_output_key() -> None:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    first = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "a"}), MOMENT)
+    second = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "b"}), MOMENT)
+    assert register(client, DEFAULT_FUNCTIONS_KEY, first)
+    assert register(client, DEFAULT_FUNCTIONS_KEY, second)
+    assert register(client, DEFAULT_FUNCTIONS_KEY, first)
+    stored = fakeredis.FakeRedis(
+        server=client.connection_pool.connection_kwargs["server"], decode_responses=True
+    ).hgetall(DEFAULT_FUNCTIONS_KEY)
+    assert sorted(stored) == ["a", "b"]
+    assert FunctionRecord.parse("b", stored["b"]) == second
+
+
+def test_registry_register_logs_a_redis_error_and_returns(caplog) -> None:
+    client = fakeredis.FakeRedis()
+    client.set(DEFAULT_FUNCTIONS_KEY, "not a hash")
+    record = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "a"}), MOMENT)
+    with caplog.at_level(logging.WARNING):
+        assert not register(client, DEFAULT_FUNCTIONS_KEY, record)
+    assert "cannot record 'a' in the function registry" in caplog.text
+    assert "the next start records it" in caplog.text
+    with pytest.raises(redis.ResponseError):
+        client.hgetall(DEFAULT_FUNCTIONS_KEY)
+
+
+def test_registry_functions_key_setting_default_and_disabled() -> None:
+    assert Settings.from_env({"REDIS_OUTPUT_KEY": "a"}).functions_key == "serverless:functions"
+    assert Settings.from_env({"REDIS_OUTPUT_KEY": "a", "FUNCTIONS_KEY": ""}).functions_key is None
+    custom = Settings.from_env({"REDIS_OUTPUT_KEY": "a", "FUNCTIONS_KEY": " team:fns "})
+    assert custom.functions_key == "team:fns"
+
+
+def test_registry_module_imports_only_the_standard_library() -> None:
+    # The dashboard image installs the runtime package without its dependencies.
+    code = (
+        "import json, sys; import serverless_runtime.registry; "
+        "print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    # __main__ is the -c script; _distutils_hack is setuptools' hook, loaded by site in a venv.
+    others = set(json.loads(result.stdout)) - set(sys.stdlib_module_names)
+    assert others - {"__main__", "_distutils_hack"} == {"serverless_runtime"}
