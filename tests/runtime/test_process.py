@@ -129,6 +129,27 @@ def test_runtime_broken_function_is_reported_and_process_stays_up(
     assert proc.alive
 
 
+def test_runtime_annotation_naming_an_unimported_type_is_a_load_error(
+    valkey, redis_client, start, tmp_path: Path
+) -> None:
+    # As under a plain import: the runtime's own future imports do not reach the function.
+    function = tmp_path / "usermodule.py"
+    annotated = "def handler(input: dict, context: Context) -> dict:\n    return {'ok': 1}\n"
+    function.write_text(annotated)
+    proc = start(runtime_env(valkey.port, "out", FUNCTION_PATH=str(function), INTERVAL="0.05"))
+    redis_client.set("metrics", json.dumps({"value": "a"}))
+    record = wait_for(lambda: error(redis_client), what="load error")
+    assert record["kind"] == "import-error"
+    assert record["message"] == (
+        f"{function} raised while being imported: NameError: name 'Context' is not defined"
+    )
+    assert output(redis_client) is None
+    # The same file with its own `from __future__ import annotations` loads and runs.
+    function.write_text("from __future__ import annotations\n\n" + annotated)
+    assert wait_for(lambda: output(redis_client), what="output") == {"ok": 1}
+    assert proc.alive
+
+
 def test_runtime_resumes_after_redis_restart(own_valkey, start) -> None:
     client = own_valkey.client()
     client.set("metrics", json.dumps({"value": 1}))
