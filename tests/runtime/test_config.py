@@ -91,6 +91,7 @@ def test_settings_are_immutable() -> None:
         ({"INTERVAL": "nan"}, "INTERVAL", "greater than 0"),
         ({"TRIGGER": "sometimes"}, "TRIGGER", "auto|notify|poll|stream"),
         ({"INVOKE_ON": "always"}, "INVOKE_ON", "change|interval"),
+        ({"TRIGGER": "stream", "INVOKE_ON": "interval"}, "INVOKE_ON", "each entry is handled once"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "redis://"),
         ({"FUNCTION_HANDLER": "pkg.mod:"}, "FUNCTION_HANDLER", "package.module"),
         ({"FUNCTION_HANDLER": "pkg.mod:fn"}, "FUNCTION_HANDLER", "only for a FUNCTION_ZIP"),

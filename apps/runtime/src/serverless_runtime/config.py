@@ -142,13 +142,20 @@ class Settings:
         if lease_ttl <= interval:
             expected = f"more seconds than INTERVAL ({interval:g}): it is renewed once per tick"
             raise ConfigError("LEASE_TTL", environ.get("LEASE_TTL"), expected)
+        trigger = reader.choice("TRIGGER", Trigger, Trigger.AUTO)
+        invoke_on = reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE)
+        if trigger is Trigger.STREAM and invoke_on is InvokeOn.INTERVAL:
+            # Each stream entry is one input, handled once: there is no "current input" to
+            # call again on a tick.
+            expected = "change (or unset) with TRIGGER=stream: each entry is handled once"
+            raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
         return cls(
             output_key=output_key,
             redis=RedisConfig.from_env(environ),
             input_key=keys.input,
             interval=interval,
-            trigger=reader.choice("TRIGGER", Trigger, Trigger.AUTO),
-            invoke_on=reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE),
+            trigger=trigger,
+            invoke_on=invoke_on,
             function_path=reader.text("FUNCTION_PATH", DEFAULT_FUNCTION_PATH)
             or DEFAULT_FUNCTION_PATH,
             function_zip=function_zip,
