@@ -29,6 +29,8 @@ MAX_LEASE_SECONDS = 3 * MAX_SECONDS
 DEFAULT_MAX_INPUT_BYTES = 1 << 20
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
 DEFAULT_MAX_STATE_BYTES = 8 << 20
+# pip downloading and unpacking NEW_REQUERIMENTS at start (numpy and pandas: tens of MB).
+DEFAULT_NEW_REQUIREMENTS_TIMEOUT = 300.0
 
 
 class Trigger(StrEnum):
@@ -118,6 +120,9 @@ class Settings:
     stream_max_deliveries: int = 3
     shutdown_timeout: float = 20.0
     load_timeout: float = 30.0
+    new_requirements: tuple[str, ...] = ()
+    new_requirements_dir: str | None = None
+    new_requirements_timeout: float = DEFAULT_NEW_REQUIREMENTS_TIMEOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -180,6 +185,11 @@ class Settings:
             stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
             shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
+            new_requirements=reader.requirements("NEW_REQUERIMENTS"),
+            new_requirements_dir=reader.text("NEW_REQUERIMENTS_DIR", None) or None,
+            new_requirements_timeout=reader.seconds(
+                "NEW_REQUERIMENTS_TIMEOUT", DEFAULT_NEW_REQUIREMENTS_TIMEOUT
+            ),
         )
 
     @property
@@ -240,6 +250,9 @@ ENV_VARS = frozenset(
         "STREAM_MAX_DELIVERIES",
         "SHUTDOWN_TIMEOUT",
         "LOAD_TIMEOUT",
+        "NEW_REQUERIMENTS",
+        "NEW_REQUERIMENTS_DIR",
+        "NEW_REQUERIMENTS_TIMEOUT",
     }
 )
 
@@ -317,6 +330,21 @@ class _Reader:
             # The value is shown without its password: this line goes to the pod's log.
             raise ConfigError(name, redis_url.redact(raw), redis_url.EXPECTED) from None
         return raw.strip()
+
+    def requirements(self, name: str) -> tuple[str, ...]:
+        """Requirement specifiers separated by white space, as `pip install $NAME` took them."""
+
+        def parse(raw: str) -> tuple[str, ...]:
+            specifiers = tuple(raw.split())
+            if any(specifier.startswith("-") for specifier in specifiers):
+                raise ValueError(raw)  # pip options would change where and how it installs
+            return specifiers
+
+        expected = (
+            "requirement specifiers separated by spaces, such as 'numpy pandas==2.2.3' "
+            "(no pip options: pip reads its PIP_* variables, such as PIP_INDEX_URL)"
+        )
+        return self._parse(name, (), expected, parse)
 
     def handler_ref(self, name: str) -> HandlerRef:
         return self._parse(name, HandlerRef(), FORMS, HandlerRef.parse)
