@@ -79,7 +79,7 @@ def test_runtime_interval_policy_calls_every_tick(valkey, redis_client, start) -
     wait_for(lambda: (output(redis_client) or {}).get("calls", 0) >= 5, what="5 calls")
 
 
-@pytest.mark.parametrize("trigger", ["auto", "notify"])
+@pytest.mark.parametrize("trigger", ["auto", "notify", "poll"])
 def test_runtime_interval_policy_calls_once_per_tick_whatever_the_trigger(
     valkey, redis_client, start, trigger: str
 ) -> None:
