@@ -53,3 +53,4 @@ lock:  ## re-compile the hash-pinned requirements from the pyproject files
 	uv pip compile $(LOCK_FLAGS) apps/runtime/pyproject.toml apps/dashboard/pyproject.toml \
 		--group pyproject.toml:dev -o requirements/dev.txt
 	uv pip compile $(LOCK_FLAGS) requirements/build.in -o requirements/build.txt
+	uv pip compile $(LOCK_FLAGS) requirements/pip.in -o requirements/pip.txt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,36 @@ def test_dockerfile_final_stage_is_non_root_and_holds_only_the_venv(image: str) 
     assert int(user) > 0 and int(group) > 0
     final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]
     assert final[0] == ("FROM", "${PYTHON_IMAGE}")
-    # Nothing runs in the final stage, and the only thing copied in is the built venv.
-    assert [args for keyword, args in final if keyword in ("COPY", "ADD", "RUN")] == [
-        "--from=build /opt/venv /opt/venv"
-    ]
+    # Nothing runs in the final stage; copied in: the built venv (and the runtime's pip).
+    copied = [args for keyword, args in final if keyword in ("COPY", "ADD", "RUN")]
+    pip = ["--from=build /opt/pip /opt/pip"] if image == "serverless-runtime" else []
+    assert copied == ["--from=build /opt/venv /opt/venv", *pip]
+
+
+def test_runtime_image_ships_hash_pinned_pip_outside_its_venv() -> None:
+    # NEW_REQUERIMENTS runs `python -m pip` from /opt/pip (serverless_runtime.new_requirements).
+    from serverless_runtime.new_requirements import BUNDLED_PIP
+
+    steps = instructions(DOCKERFILES["serverless-runtime"])
+    runs = [" ".join(args.split()) for keyword, args in steps if keyword == "RUN"]
+    (install,) = [run for run in runs if f"--target {BUNDLED_PIP}" in run]
+    assert "--require-hashes" in install
+    assert install.endswith("-r /tmp/requirements/pip.txt")
+    pinned = (REPO_ROOT / "requirements" / "pip.txt").read_text()
+    assert "pip==" in pinned and "--hash=sha256:" in pinned
+
+
+@pytest.mark.parametrize("image", sorted(DOCKERFILES))
+def test_dockerfile_copies_only_what_the_build_context_sends(image: str) -> None:
+    # .dockerignore sends only what it lets through with `!`: a file copied but not let through
+    # fails the build.
+    lines = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    sent = [Path(line[1:]) for line in lines if line.startswith("!")]
+    for instruction, args in instructions(DOCKERFILES[image]):
+        if instruction != "COPY" or "--from" in args:
+            continue
+        for source in map(Path, shlex.split(args)[:-1]):
+            if (REPO_ROOT / source).is_dir():
+                assert any(source in path.parents for path in sent), source
+            else:
+                assert any(path == source or path in source.parents for path in sent), source

@@ -185,6 +185,20 @@ def test_image_venv_holds_only_the_app_and_its_lock(image: str, app: str) -> Non
     assert leftovers == "False"
 
 
+def test_runtime_image_pip_for_new_requerimients_is_the_pinned_one() -> None:
+    # Outside the venv (which has no pip), run the way serverless_runtime.new_requirements does.
+    result = subprocess.run(
+        [*RUN, "--env", "PYTHONPATH=/opt/pip", "--entrypoint", "/opt/venv/bin/python",
+         RUNTIME_IMAGE, "-m", "pip", "--version"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    pins, _ = _locked(REPO_ROOT / "requirements" / "pip.txt")
+    assert result.stdout.startswith(f"pip {pins['pip']} from /opt/pip/pip ")
+
+
 def test_runtime_image_runs_the_course_deployment(
     valkey: ValkeyProcess, redis_client: redis.Redis, containers: Callable[..., Container]
 ) -> None:

@@ -23,7 +23,8 @@ def test_course_runtime_env_is_the_course_env() -> None:
 def test_course_function_is_mounted_by_sub_path_from_pyfile() -> None:
     docs = render_overlay("course")
     runtime = find(docs, "Deployment", "serverless-runtime")
-    (mount,) = container(runtime, "runtime")["volumeMounts"]
+    mount, tmp = container(runtime, "runtime")["volumeMounts"]
+    assert tmp["mountPath"] == "/tmp"  # the emptyDir NEW_REQUERIMENTS are installed in
     assert mount["mountPath"] == "/opt/usermodule.py"
     assert mount["subPath"] == "pyfile"
     volume = next(v for v in pod_spec(runtime)["volumes"] if v["name"] == mount["name"])

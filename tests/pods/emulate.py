@@ -103,8 +103,12 @@ class EmulatedPod:
         workdir: Path,
         overrides: Mapping[str, str] | None = None,
         args: Callable[[list[str]], list[str]] | None = None,
+        binds: Mapping[str, Path] | None = None,
     ) -> None:
         self.spec = pod_spec(workload)
+        # Extra read-only paths in the container (its path -> the host's), for what an image
+        # would hold besides the venv.
+        self.binds = dict(binds or {})
         self.ctr = next(c for c in self.spec["containers"] if c["name"] == container_name)
         self.docs = docs
         self.workdir = workdir
@@ -135,6 +139,9 @@ class EmulatedPod:
             destination = PurePosixPath(mount["mountPath"])
             destinations.append(destination)
             binds += self._volume_binds(volumes[mount["name"]], mount)
+        for destination_path, source in self.binds.items():
+            destinations.append(PurePosixPath(destination_path))
+            binds += ["--ro-bind", str(source), destination_path]
         # A mount point that the host lacks needs a writable parent to be created in: a tmpfs
         # over its nearest existing ancestor (the image's own /opt would hold only its venv).
         parents = sorted(

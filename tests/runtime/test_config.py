@@ -76,6 +76,19 @@ def test_settings_file_mode_function_name_is_the_handler_called(tmp_path) -> Non
     assert source.current.handler({}, None) == {"via": "main"}
 
 
+def test_settings_new_requerimients_are_the_specifiers_pip_install_took() -> None:
+    # The course's spelling; `pip install $NEW_REQUERIMENTS` split the value at white space.
+    env = {"REDIS_OUTPUT_KEY": "out", "NEW_REQUERIMENTS": " numpy\tpandas==2.2.3\n scipy>=1 "}
+    settings = Settings.from_env(env)
+    assert settings.new_requirements == ("numpy", "pandas==2.2.3", "scipy>=1")
+    assert settings.new_requirements_dir is None  # the temporary directory's new-requirements
+    assert settings.new_requirements_timeout == 300.0
+    assert (
+        Settings.from_env({"REDIS_OUTPUT_KEY": "out", "NEW_REQUERIMENTS": " "}).new_requirements
+        == ()
+    )
+
+
 def test_settings_are_immutable() -> None:
     settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out"})
     with pytest.raises(AttributeError):
@@ -91,6 +104,10 @@ def test_settings_are_immutable() -> None:
         ({"INTERVAL": "nan"}, "INTERVAL", "greater than 0"),
         ({"TRIGGER": "sometimes"}, "TRIGGER", "auto|notify|poll|stream"),
         ({"INVOKE_ON": "always"}, "INVOKE_ON", "change|interval"),
+        ({"TRIGGER": "stream", "INVOKE_ON": "interval"}, "INVOKE_ON", "each entry is handled once"),
+        ({"NEW_REQUERIMENTS": "numpy -r x.txt"}, "NEW_REQUERIMENTS", "no pip options"),
+        ({"NEW_REQUERIMENTS": "--index-url=x numpy"}, "NEW_REQUERIMENTS", "no pip options"),
+        ({"NEW_REQUERIMENTS_TIMEOUT": "0"}, "NEW_REQUERIMENTS_TIMEOUT", "greater than 0"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL", "redis://"),
         ({"FUNCTION_HANDLER": "pkg.mod:"}, "FUNCTION_HANDLER", "package.module"),
         ({"FUNCTION_HANDLER": "pkg.mod:fn"}, "FUNCTION_HANDLER", "only for a FUNCTION_ZIP"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+from serverless_runtime.handler_ref import HandlerRef
 from serverless_runtime.loader import (
     DependencyMissing,
     FunctionImportError,
@@ -19,6 +22,7 @@ from serverless_runtime.loader import (
     HandlerNotCallable,
     load_file,
 )
+from serverless_runtime.zip_loader import load_zip
 
 FUNCTIONS = Path(__file__).parent / "functions"
 
@@ -63,6 +67,57 @@ def test_load_file_import_error_of_its_own_is_an_import_error(tmp_path: Path) ->
         load_file(path)
     assert caught.value.kind == "import-error"
     assert "needs a GPU" in str(caught.value)
+
+
+ANNOTATED = "def handler(input: dict, context: Context) -> dict:\n    return {'ok': True}\n"
+
+
+def test_load_file_annotation_naming_an_unimported_type_fails_as_a_plain_import(
+    tmp_path: Path,
+) -> None:
+    # The runtime's own `from __future__ import annotations` must not reach the user's code.
+    path = write(tmp_path, ANNOTATED)
+    plain = subprocess.run(
+        [sys.executable, "-c", "import usermodule"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.returncode != 0
+    assert "NameError: name 'Context' is not defined" in plain.stderr
+    with pytest.raises(FunctionImportError) as caught:
+        load_file(path)
+    assert caught.value.kind == "import-error"
+    assert str(caught.value) == (
+        f"{path} raised while being imported: NameError: name 'Context' is not defined"
+    )
+
+
+def test_load_file_honours_the_files_own_future_import(tmp_path: Path) -> None:
+    path = write(tmp_path, "from __future__ import annotations\n\n" + ANNOTATED)
+    loaded = load_file(path)
+    assert loaded.handler({}, None) == {"ok": True}
+    assert loaded.handler.__annotations__["context"] == "Context"  # postponed: a string
+
+
+@pytest.mark.parametrize("future", [False, True])
+def test_zip_module_gets_only_its_own_future_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, future: bool
+) -> None:
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # the package's module goes with it
+    archive = tmp_path / "function.zip"
+    with zipfile.ZipFile(archive, "w") as package:
+        header = "from __future__ import annotations\n\n" if future else ""
+        package.writestr("annotated_zip_function.py", header + ANNOTATED)
+    ref = HandlerRef("annotated_zip_function")
+    if future:
+        assert load_zip(archive, ref, tmp_path / "work").handler({}, None) == {"ok": True}
+        return
+    with pytest.raises(FunctionImportError) as caught:
+        load_zip(archive, ref, tmp_path / "work")
+    assert caught.value.kind == "import-error"
+    assert "NameError: name 'Context' is not defined" in str(caught.value)
 
 
 def test_load_file_syntax_error_in_a_neighbour_module_names_that_file(tmp_path: Path) -> None:

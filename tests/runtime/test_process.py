@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ def error(client: redis.Redis, key: str = "out:error") -> Any:
     return None if raw is None else json.loads(raw)
 
 
+def _equals(client: redis.Redis, expected: dict[str, Any]) -> bool:
+    return bool(output(client) == expected)
+
+
 def counter_env(valkey: ValkeyProcess, **extra: str) -> dict[str, str]:
     return runtime_env(valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "counter.py"), **extra)
 
@@ -72,6 +77,29 @@ def test_runtime_interval_policy_calls_every_tick(valkey, redis_client, start) -
     redis_client.set("metrics", json.dumps({"value": "same"}))
     start(counter_env(valkey, TRIGGER="poll", INTERVAL="0.05", INVOKE_ON="interval"))
     wait_for(lambda: (output(redis_client) or {}).get("calls", 0) >= 5, what="5 calls")
+
+
+@pytest.mark.parametrize("trigger", ["auto", "notify", "poll"])
+def test_runtime_interval_policy_calls_once_per_tick_whatever_the_trigger(
+    valkey, redis_client, start, trigger: str
+) -> None:
+    # The course cadence: keyspace events add no calls. Each round writes a burst of inputs
+    # right after a tick's output (ticks are 2 s apart, a burst takes milliseconds), so the next
+    # tick alone sees them: one call per round, with the latest input.
+    redis_client.set("metrics", json.dumps({"value": "start"}))
+    proc = start(counter_env(valkey, TRIGGER=trigger, INTERVAL="2", INVOKE_ON="interval"))
+    wait_for(lambda: output(redis_client), what="first output")
+    assert output(redis_client) == {"calls": 1, "value": "start"}
+    for round_ in range(1, 4):
+        for n in range(5):
+            redis_client.set("metrics", json.dumps({"value": f"round {round_} write {n}"}))
+        latest = {"calls": round_ + 1, "value": f"round {round_} write 4"}
+        wait_for(partial(_equals, redis_client, latest), what=f"round {round_}", timeout=30)
+    # No write at all: the next tick still calls, with the current (unchanged) input.
+    wait_for(lambda: output(redis_client)["calls"] == 5, what="an unchanged tick", timeout=30)
+    assert output(redis_client) == {"calls": 5, "value": "round 3 write 4"}
+    assert redis_client.xlen("out:history") == 5
+    assert proc.alive
 
 
 @pytest.mark.parametrize(
@@ -126,6 +154,27 @@ def test_runtime_broken_function_is_reported_and_process_stays_up(
     assert record["kind"] == "dependency-missing"
     assert str(function) in record["message"]
     assert "missing_dependency_xyz" in record["message"]
+    assert proc.alive
+
+
+def test_runtime_annotation_naming_an_unimported_type_is_a_load_error(
+    valkey, redis_client, start, tmp_path: Path
+) -> None:
+    # As under a plain import: the runtime's own future imports do not reach the function.
+    function = tmp_path / "usermodule.py"
+    annotated = "def handler(input: dict, context: Context) -> dict:\n    return {'ok': 1}\n"
+    function.write_text(annotated)
+    proc = start(runtime_env(valkey.port, "out", FUNCTION_PATH=str(function), INTERVAL="0.05"))
+    redis_client.set("metrics", json.dumps({"value": "a"}))
+    record = wait_for(lambda: error(redis_client), what="load error")
+    assert record["kind"] == "import-error"
+    assert record["message"] == (
+        f"{function} raised while being imported: NameError: name 'Context' is not defined"
+    )
+    assert output(redis_client) is None
+    # The same file with its own `from __future__ import annotations` loads and runs.
+    function.write_text("from __future__ import annotations\n\n" + annotated)
+    assert wait_for(lambda: output(redis_client), what="output") == {"ok": 1}
     assert proc.alive
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serverless_runtime import new_requirements
 from serverless_runtime.loader import FunctionSource, load_file
 from serverless_runtime.loop import Runner
+from serverless_runtime.new_requirements import Requirements, RequirementsFailed
 from serverless_runtime.store import Store
 from serverless_runtime.telemetry import Telemetry
 from serverless_runtime.triggers import PollWaiter
@@ -25,7 +27,7 @@ def handler(input, context):
 
 @pytest.fixture
 def runner(client, settings, tmp_path: Path):
-    def make(**env: str) -> Runner:
+    def make(requirements: Requirements | None = None, **env: str) -> Runner:
         function = tmp_path / "usermodule.py"
         function.write_text(COUNTER)
         config = settings(FUNCTION_PATH=str(function), LEASE_KEY="", **env)
@@ -37,6 +39,7 @@ def runner(client, settings, tmp_path: Path):
             lambda: PollWaiter(stop),
             stop,
             Telemetry(stale_after=10),
+            requirements,
         )
 
     return make
@@ -90,3 +93,56 @@ def test_runner_unusable_input_is_recorded_once(runner, client) -> None:
     run.step()
     assert json.loads(client.get("out:error"))["kind"] == "invalid-input"
     assert run.telemetry.outcomes == {"invalid-input": 1}
+
+
+def test_runner_installs_new_requerimients_once_before_loading(
+    runner, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installs: list[Requirements] = []
+    loaded_before: list[bool] = []
+
+    def install(requirements: Requirements, stop: threading.Event) -> bool:
+        installs.append(requirements)
+        loaded_before.append(run.source.current is not None)
+        return True
+
+    monkeypatch.setattr(new_requirements, "install", install)
+    wanted = Requirements(("numpy",), tmp_path / "installed", 60.0)
+    run = runner(wanted, INVOKE_ON="interval")
+    client.set("metrics", json.dumps({"n": 1}))
+    for _ in range(3):
+        run.step()
+    assert installs == [wanted]
+    assert loaded_before == [False]
+    assert output(client) == {"calls": 3, "n": 1}
+
+
+def test_runner_failed_requirements_are_recorded_once_and_nothing_runs(
+    runner,
+    client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    attempts: list[Requirements] = []
+
+    def install(requirements: Requirements, stop: threading.Event) -> bool:
+        attempts.append(requirements)
+        raise RequirementsFailed("NEW_REQUERIMENTS='nope': pip install failed (exit code 1)")
+
+    monkeypatch.setattr(new_requirements, "install", install)
+    run = runner(Requirements(("nope",), tmp_path / "installed", 60.0), INVOKE_ON="interval")
+    client.set("metrics", json.dumps({"n": 1}))
+    for _ in range(3):
+        run.step()
+    assert len(attempts) == 1  # pip is not run again on the next ticks
+    recorded = [r for r in caplog.records if getattr(r, "kind", None) == "requirements-failed"]
+    assert len(recorded) == 1
+    error = json.loads(client.get("out:error"))
+    assert (error["kind"], error["message"]) == (
+        "requirements-failed",
+        "NEW_REQUERIMENTS='nope': pip install failed (exit code 1)",
+    )
+    assert run.telemetry.load_failures == {"requirements-failed": 1}
+    assert not run.telemetry.function_loaded
+    assert client.get("out") is None

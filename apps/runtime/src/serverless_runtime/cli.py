@@ -25,6 +25,7 @@ from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_fi
 if TYPE_CHECKING:
     import argparse
 
+    from serverless_runtime.new_requirements import Requirements
     from serverless_runtime.probes import ProbeServer
     from serverless_runtime.telemetry import Telemetry
 
@@ -144,6 +145,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         lambda: make_waiter(client, settings, stop),
         stop,
         telemetry,
+        _new_requirements(settings),
     )
     watchdog.Watchdog(
         telemetry,
@@ -190,6 +192,24 @@ def _function_source(settings: Settings) -> FunctionSource:
     # Settings refuse a module part without FUNCTION_ZIP: a file is always `usermodule`.
     function = settings.function_handler.function
     return FunctionSource(Path(settings.function_path), lambda path: load_file(path, function))
+
+
+def _new_requirements(settings: Settings) -> Requirements | None:
+    """NEW_REQUERIMENTS to pip-install before the function loads (the course's variable)."""
+    if not settings.new_requirements:
+        return None
+    from serverless_runtime.new_requirements import DIR_NAME, Requirements
+
+    target = settings.new_requirements_dir
+    if not target:
+        # An emptyDir under a read-only root filesystem, like the zip packages' directory. Without
+        # one no temporary directory is usable: the install then fails, saying where it tried.
+        try:
+            temporary = tempfile.gettempdir()
+        except OSError:
+            temporary = "/tmp"  # noqa: S108 - only named in the error; nothing is written there
+        target = str(Path(temporary) / DIR_NAME)
+    return Requirements(settings.new_requirements, Path(target), settings.new_requirements_timeout)
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:

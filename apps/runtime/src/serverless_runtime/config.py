@@ -30,6 +30,8 @@ MAX_LEASE_SECONDS = 3 * MAX_SECONDS
 DEFAULT_MAX_INPUT_BYTES = 1 << 20
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
 DEFAULT_MAX_STATE_BYTES = 8 << 20
+# pip downloading and unpacking NEW_REQUERIMENTS at start (numpy and pandas: tens of MB).
+DEFAULT_NEW_REQUIREMENTS_TIMEOUT = 300.0
 
 
 class Trigger(StrEnum):
@@ -121,6 +123,9 @@ class Settings:
     load_timeout: float = 30.0
     # The registry hash the dashboard lists functions from; None: not recorded.
     functions_key: str | None = DEFAULT_FUNCTIONS_KEY
+    new_requirements: tuple[str, ...] = ()
+    new_requirements_dir: str | None = None
+    new_requirements_timeout: float = DEFAULT_NEW_REQUIREMENTS_TIMEOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -145,13 +150,20 @@ class Settings:
         if lease_ttl <= interval:
             expected = f"more seconds than INTERVAL ({interval:g}): it is renewed once per tick"
             raise ConfigError("LEASE_TTL", environ.get("LEASE_TTL"), expected)
+        trigger = reader.choice("TRIGGER", Trigger, Trigger.AUTO)
+        invoke_on = reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE)
+        if trigger is Trigger.STREAM and invoke_on is InvokeOn.INTERVAL:
+            # Each stream entry is one input, handled once: there is no "current input" to
+            # call again on a tick.
+            expected = "change (or unset) with TRIGGER=stream: each entry is handled once"
+            raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
         return cls(
             output_key=output_key,
             redis=RedisConfig.from_env(environ),
             input_key=keys.input,
             interval=interval,
-            trigger=reader.choice("TRIGGER", Trigger, Trigger.AUTO),
-            invoke_on=reader.choice("INVOKE_ON", InvokeOn, InvokeOn.CHANGE),
+            trigger=trigger,
+            invoke_on=invoke_on,
             function_path=reader.text("FUNCTION_PATH", DEFAULT_FUNCTION_PATH)
             or DEFAULT_FUNCTION_PATH,
             function_zip=function_zip,
@@ -177,6 +189,11 @@ class Settings:
             shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
             functions_key=reader.optional_text("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY),
+            new_requirements=reader.requirements("NEW_REQUERIMENTS"),
+            new_requirements_dir=reader.text("NEW_REQUERIMENTS_DIR", None) or None,
+            new_requirements_timeout=reader.seconds(
+                "NEW_REQUERIMENTS_TIMEOUT", DEFAULT_NEW_REQUIREMENTS_TIMEOUT
+            ),
         )
 
     @property
@@ -238,6 +255,9 @@ ENV_VARS = frozenset(
         "SHUTDOWN_TIMEOUT",
         "LOAD_TIMEOUT",
         "FUNCTIONS_KEY",
+        "NEW_REQUERIMENTS",
+        "NEW_REQUERIMENTS_DIR",
+        "NEW_REQUERIMENTS_TIMEOUT",
     }
 )
 
@@ -320,6 +340,21 @@ class _Reader:
             # The value is shown without its password: this line goes to the pod's log.
             raise ConfigError(name, redis_url.redact(raw), redis_url.EXPECTED) from None
         return raw.strip()
+
+    def requirements(self, name: str) -> tuple[str, ...]:
+        """Requirement specifiers separated by white space, as `pip install $NAME` took them."""
+
+        def parse(raw: str) -> tuple[str, ...]:
+            specifiers = tuple(raw.split())
+            if any(specifier.startswith("-") for specifier in specifiers):
+                raise ValueError(raw)  # pip options would change where and how it installs
+            return specifiers
+
+        expected = (
+            "requirement specifiers separated by spaces, such as 'numpy pandas==2.2.3' "
+            "(no pip options: pip reads its PIP_* variables, such as PIP_INDEX_URL)"
+        )
+        return self._parse(name, (), expected, parse)
 
     def handler_ref(self, name: str) -> HandlerRef:
         return self._parse(name, HandlerRef(), FORMS, HandlerRef.parse)

@@ -133,7 +133,9 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
     except OSError as exc:
         raise FunctionMissing(f"cannot read function file {path}: {exc.strerror or exc}") from exc
     try:
-        code = compile(source, str(path), "exec")
+        # dont_inherit: only the file's own `from __future__` imports apply, never this module's
+        # (its postponed annotations would let an annotation name an unimported type).
+        code = compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise import_failure(exc, path, MODULE_NAME) from exc
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)

@@ -14,12 +14,13 @@ from typing import Any
 
 import redis
 
-from serverless_runtime import json_codec
+from serverless_runtime import json_codec, new_requirements
 from serverless_runtime.backoff import Backoff
 from serverless_runtime.config import Settings
 from serverless_runtime.context import Context
 from serverless_runtime.key_step import KeyStep
 from serverless_runtime.loader import FunctionLoadError, FunctionSource
+from serverless_runtime.new_requirements import Requirements, RequirementsFailed
 from serverless_runtime.state import DurableState, ReplayError
 from serverless_runtime.store import Append, CommitRefused, Journaled, Outcome, Store
 from serverless_runtime.stream_step import StreamStep
@@ -105,6 +106,7 @@ class Runner:
         make_waiter: Callable[[], Waiter],
         stop: threading.Event,
         telemetry: Telemetry,
+        requirements: Requirements | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -136,6 +138,11 @@ class Runner:
         self._look_again = False
         self._last_redis_error: str | None = None
         self._started = False
+        # NEW_REQUERIMENTS: installed once, before the first load; a failure is final for this
+        # process (recorded once, like a broken function; a restart tries again).
+        self._requirements = requirements
+        self._requirements_failure: RequirementsFailed | None = None
+        self._requirements_recorded = False
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -199,6 +206,8 @@ class Runner:
         """One pass: start once, reload the function if changed, process what there is."""
         if not self._started:
             self._start()
+        if not self._requirements_installed():
+            return
         self._reload()
         if self.source.current is None:
             return
@@ -232,6 +241,31 @@ class Runner:
             self.waiter = self._make_waiter()
             self.waiter.prepare()
         self._started = True
+
+    def _requirements_installed(self) -> bool:
+        """Install NEW_REQUERIMENTS once; False while they are not (failed, or stopping)."""
+        if self._requirements_failure is not None:
+            failure = self._requirements_failure
+            if not self._requirements_recorded:
+                self._record(failure.kind, str(failure), None, None)
+                self._requirements_recorded = True
+            return False
+        if self._requirements is None:
+            return True
+        # pip runs in a child process bounded by its own timeout, not the import's watchdog;
+        # the heartbeat covers that time, so liveness does not restart a pod that installs.
+        self.telemetry.beat(pause=self._requirements.timeout)
+        try:
+            installed = new_requirements.install(self._requirements, self.stop)
+        except RequirementsFailed as exc:
+            self.telemetry.reloaded(ok=False, kind=exc.kind)
+            self._requirements_failure = exc
+            return self._requirements_installed()
+        finally:
+            self.telemetry.beat()
+        if installed:
+            self._requirements = None
+        return installed
 
     def _reload(self) -> None:
         self.telemetry.busy_since, self.telemetry.loading = time.monotonic(), True

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import redis
 
-from serverless_runtime.config import Settings, Trigger
+from serverless_runtime.config import InvokeOn, Settings, Trigger
 from serverless_runtime.keys import lease_released_channel
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,19 @@ def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
 
 
 def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
-    """Choose the waiter for TRIGGER; `auto` falls back to polling with one warning."""
+    """Choose the waiter for TRIGGER; `auto` falls back to polling with one warning.
+
+    INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
+    only sleeps, so a keyspace event never adds a call.
+    """
+    if settings.invoke_on is InvokeOn.INTERVAL:
+        if settings.trigger is not Trigger.POLL:
+            log.info(
+                "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
+                settings.interval,
+                settings.trigger,
+            )
+        return PollWaiter(stop)
     if settings.trigger is Trigger.POLL:
         return PollWaiter(stop)
     enabled = enable_keyspace_events(client)
