@@ -97,7 +97,7 @@ def test_new_refuses_an_existing_folder_or_a_bad_name(
 ) -> None:
     index = tree / "apps/functions/kustomization.yaml"
     before = index.read_text()
-    for name in ("resource-monitor", "Bad_Name", "x-", "a" * 41, "redis"):
+    for name in ("resource-monitor", "Bad_Name", "x-", "a" * 41, "redis", "runtime"):
         assert new(tree, name) == 2, name
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("serverless-runtime new: "), err

@@ -14,8 +14,18 @@ import re
 from pathlib import Path
 
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
-# Names the environments already give to other objects of the same kind.
-RESERVED = frozenset({"redis", "metrics-collector", "monitoring-dashboard", "serverless-runtime"})
+# Names whose Deployment (NAME) or ConfigMaps (NAME-code, NAME-settings) would clash with what
+# the environments already render (redis, the collector, the dashboard, runtime-settings, …).
+RESERVED = frozenset(
+    {
+        "redis",
+        "metrics-collector",
+        "monitoring-dashboard",
+        "serverless-runtime",
+        "runtime",
+        "dashboard",
+    }
+)
 INDEX = "kustomization.yaml"
 
 
