@@ -108,7 +108,7 @@ def set_digests(kustomization: Path, digests: dict[str, str]) -> None:
     text = function_entry.sub("", text)
     for name in IMAGES:
         entry = re.compile(
-            rf"(^(\s*)-\s+name:\s+{re.escape(name)}\s*\n\s+digest:\s+)sha256:[0-9a-f]{{64}}\n",
+            rf"(^([ \t]*)-\s+name:\s+{re.escape(name)}\s*\n\s+digest:\s+)sha256:[0-9a-f]{{64}}\n",
             re.MULTILINE,
         )
         match = entry.search(text)
