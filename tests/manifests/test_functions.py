@@ -115,34 +115,40 @@ def _pod_patch() -> Doc:
     return patch
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_function_pod_carries_the_hardening(overlay: str) -> None:
-    docs = render_overlay(overlay)
+def assert_hardened(deployment: Doc, course: bool = False) -> None:
+    """The Deployment's pod is gitops/components/function-pod's, field for field."""
     wanted = _pod_patch()["spec"]
     (wanted_ctr,) = wanted["template"]["spec"]["containers"]
-    for deployment in function_runtimes(docs):
-        name = deployment["metadata"]["name"]
-        spec, pod = deployment["spec"], pod_spec(deployment)
-        assert spec["strategy"] == wanted["strategy"], name
-        for field in (
-            "automountServiceAccountToken",
-            "enableServiceLinks",
-            "securityContext",
-            "terminationGracePeriodSeconds",
-        ):
-            assert pod[field] == wanted["template"]["spec"][field], (name, field)
-        assert pod["enableServiceLinks"] is False
-        ctr = container(deployment, "runtime")
-        for field in ("livenessProbe", "readinessProbe", "resources", "securityContext", "args"):
-            assert ctr[field] == wanted_ctr[field], (name, field)
-        labels = deployment["spec"]["template"]["metadata"]["labels"]
-        assert labels["app.kubernetes.io/name"] == "serverless-runtime"
-        if overlay != "course":  # the course's env is exactly the course's (test_course.py)
-            (password,) = [v for v in ctr["env"] if v["name"] == "REDIS_PASSWORD"]
-            assert password["valueFrom"]["secretKeyRef"]["name"] == "redis-auth"
-            sources = [s["configMapRef"]["name"] for s in ctr["envFrom"]]
-            assert sources[0].startswith("runtime-settings-")
-            assert sources[-1].startswith("redis-connection-"), "the environment's Redis wins"
+    name = deployment["metadata"]["name"]
+    spec, pod = deployment["spec"], pod_spec(deployment)
+    assert spec["strategy"] == wanted["strategy"], name
+    for field in (
+        "automountServiceAccountToken",
+        "enableServiceLinks",
+        "securityContext",
+        "terminationGracePeriodSeconds",
+    ):
+        assert pod[field] == wanted["template"]["spec"][field], (name, field)
+    assert pod["enableServiceLinks"] is False
+    ctr = container(deployment, "runtime")
+    for field in ("livenessProbe", "readinessProbe", "resources", "securityContext", "args"):
+        assert ctr[field] == wanted_ctr[field], (name, field)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "serverless-runtime"
+    if not course:  # the course's env is exactly the course's (test_course.py)
+        (password,) = [v for v in ctr["env"] if v["name"] == "REDIS_PASSWORD"]
+        assert password["valueFrom"]["secretKeyRef"]["name"] == "redis-auth"
+        sources = [s["configMapRef"]["name"] for s in ctr["envFrom"]]
+        assert sources[0].startswith("runtime-settings-")
+        assert sources[-1].startswith("redis-connection-"), "the environment's Redis wins"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_function_pod_carries_the_hardening(overlay: str) -> None:
+    deployments = function_runtimes(render_overlay(overlay))
+    assert deployments
+    for deployment in deployments:
+        assert_hardened(deployment, course=overlay == "course")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -23,7 +23,7 @@ from tests.manifests.rendered import (
     kustomize_build,
     resolve_env,
 )
-from tests.manifests.test_functions import assert_deployed
+from tests.manifests.test_functions import assert_deployed, assert_hardened
 
 PROMOTE = REPO_ROOT / "scripts" / "promote.py"
 DIGEST = "sha256:" + "3c" * 32
@@ -80,6 +80,7 @@ def test_new_function_renders_into_dev_then_prod_once_promoted(tree: Path) -> No
     dev = kustomize_build(tree / "gitops/overlays/dev")
     assert_deployed(dev, folder)
     assert_deployed(dev, tree / "apps/functions/resource-monitor")
+    assert_hardened(find(dev, "Deployment", "cpu-summary"))
     env = resolve_env(container(find(dev, "Deployment", "cpu-summary"), "runtime"), dev)
     assert env["REDIS_OUTPUT_KEY"] == "cpu-summary"  # its own key, not resource-monitor's
     # prod runs it once promoted (its verbatim copy, at another depth), and course never.
@@ -87,6 +88,7 @@ def test_new_function_renders_into_dev_then_prod_once_promoted(tree: Path) -> No
     assert promote(tree, "prod").returncode == 0
     prod = kustomize_build(tree / "gitops/overlays/prod")
     assert_deployed(prod, tree / "gitops/overlays/prod/functions/cpu-summary")
+    assert_hardened(find(prod, "Deployment", "cpu-summary"))
     assert promote(tree, "course").returncode == 0
     course = kustomize_build(tree / "gitops/overlays/course")
     assert [d["metadata"]["name"] for d in function_runtimes(course)] == ["serverless-runtime"]
