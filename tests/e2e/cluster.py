@@ -27,7 +27,7 @@ class E2ESettings:
     namespace: str = "serverless-dev"
     application: str = "serverless-dev"
     argocd_namespace: str = "argocd"
-    output_key: str = "resource-monitor-dev"
+    output_key: str = "resource-monitor"
     dashboard_url: str = "http://localhost:31001"
     redis_selector: str = "app.kubernetes.io/name=redis"
     runtime_selector: str = "app.kubernetes.io/name=serverless-runtime"

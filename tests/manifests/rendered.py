@@ -17,16 +17,22 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GITOPS = REPO_ROOT / "gitops"
-FUNCTION_DIR = REPO_ROOT / "apps" / "functions" / "resource-monitor"
+FUNCTIONS_DIR = REPO_ROOT / "apps" / "functions"
+FUNCTION_DIR = FUNCTIONS_DIR / "resource-monitor"
 COURSE_DEPLOYMENT = REPO_ROOT / "tests" / "fixtures" / "course-deployment.yaml"
 
 OVERLAYS = ("dev", "prod", "course")
 NAMESPACES = {"dev": "serverless-dev", "prod": "serverless-prod", "course": "serverless-course"}
 OUTPUT_KEYS = {
-    "dev": "resource-monitor-dev",
+    "dev": "resource-monitor",
     "prod": "resource-monitor",
     "course": "resource-monitor-course",
 }
+# The Deployment that runs resource-monitor (the dashboard's function) in each overlay: the
+# function's own name, except in course, which keeps the course deployment's contract.
+RUNTIMES = {"dev": "resource-monitor", "prod": "resource-monitor", "course": "serverless-runtime"}
+# Every function's Deployment carries this label (gitops/components/function-pod selects by it).
+RUNTIME_LABEL = ("app.kubernetes.io/name", "serverless-runtime")
 # Kustomize's generator suffix: a dash and ten characters of the content hash.
 _HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 
@@ -102,6 +108,16 @@ def workloads(docs: list[Doc]) -> Iterator[Doc]:
     for doc in docs:
         if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"):
             yield doc
+
+
+def function_runtimes(docs: list[Doc]) -> list[Doc]:
+    """Every Deployment that runs a function (labelled as the runtime)."""
+    key, value = RUNTIME_LABEL
+    return [
+        d
+        for d in docs
+        if d["kind"] == "Deployment" and d["metadata"].get("labels", {}).get(key) == value
+    ]
 
 
 def pod_spec(workload: Doc) -> Doc:

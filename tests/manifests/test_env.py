@@ -11,6 +11,7 @@ from serverless_runtime.config import ENV_VARS, RedisConfig, Settings
 from tests.manifests.rendered import (
     OUTPUT_KEYS,
     OVERLAYS,
+    RUNTIMES,
     Doc,
     container,
     find,
@@ -39,7 +40,7 @@ def _declared_names(ctr: Doc, docs: list[Doc]) -> set[str]:
 
 def _runtime(overlay: str) -> tuple[Doc, list[Doc]]:
     docs = render_overlay(overlay)
-    return container(find(docs, "Deployment", "serverless-runtime"), "runtime"), docs
+    return container(find(docs, "Deployment", RUNTIMES[overlay]), "runtime"), docs
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -63,7 +64,7 @@ def test_runtime_finds_the_function_where_it_is_mounted(overlay: str) -> None:
     ctr, docs = _runtime(overlay)
     function_path = PurePosixPath(Settings.from_env(resolve_env(ctr, docs)).function_path)
     volumes = {
-        v["name"]: v for v in pod_spec(find(docs, "Deployment", "serverless-runtime"))["volumes"]
+        v["name"]: v for v in pod_spec(find(docs, "Deployment", RUNTIMES[overlay]))["volumes"]
     }
     mounted = set()
     for mount in ctr["volumeMounts"]:

@@ -26,6 +26,7 @@ from tests.manifests.netpol import (
 from tests.manifests.rendered import (
     NAMESPACES,
     OVERLAYS,
+    RUNTIMES,
     Doc,
     container,
     find,
@@ -66,7 +67,7 @@ def _clients(overlay: str) -> dict[str, Endpoint]:
 def _redis_connection(overlay: str) -> tuple[str, int]:
     """REDIS_HOST and REDIS_PORT as the runtime resolves them."""
     docs = _docs(overlay)
-    ctr = container(find(docs, "Deployment", "serverless-runtime"), "runtime")
+    ctr = container(find(docs, "Deployment", RUNTIMES[overlay]), "runtime")
     redis = Settings.from_env(resolve_env(ctr, docs)).redis
     return redis.host, redis.port
 
@@ -143,16 +144,17 @@ def test_network_dev_redis_only_from_our_pods() -> None:
     policies = _policies("dev")
     redis = _pods("dev")["redis"]
     namespace = NAMESPACES["dev"]
-    for name in ("serverless-runtime", "metrics-collector", "monitoring-dashboard"):
-        assert allowed(policies, _pods("dev")[name], redis, 6379), name
+    for name in (RUNTIMES["dev"], "metrics-collector", "monitoring-dashboard"):
+        client = _pods("dev")[name]
+        assert allowed(policies, client, redis, 6379), name
         # Same labels, other namespace: refused.
-        elsewhere = pod("serverless-prod", {NAME: name})
+        elsewhere = pod("serverless-prod", client.labels or {})
         assert not allowed(policies, elsewhere, redis, 6379), name
     assert not allowed(policies, pod(namespace, {NAME: "debug-shell"}), redis, 6379)
     assert not allowed(policies, BROWSER, redis, 6379)
     # Redis itself connects nowhere but DNS.
     assert not allowed(policies, redis, INTERNET, 443)
-    assert not allowed(policies, redis, _pods("dev")["serverless-runtime"], 8080)
+    assert not allowed(policies, redis, _pods("dev")[RUNTIMES["dev"]], 8080)
 
 
 def test_network_course_allows_exactly_the_course_redis_address() -> None:
@@ -187,7 +189,7 @@ def test_network_runtime_http_port_is_for_the_node_only(overlay: str) -> None:
     # /healthz, /readyz and /metrics: the kubelet reaches them from the node, which no policy
     # filters; no pod and no outside address may.
     policies = _policies(overlay)
-    runtime = _pods(overlay)["serverless-runtime"]
+    runtime = _pods(overlay)[RUNTIMES[overlay]]
     port = runtime.ports["http"]
     assert not allowed(policies, BROWSER, runtime, port)
     assert not allowed(
@@ -199,7 +201,7 @@ def test_network_runtime_http_port_is_for_the_node_only(overlay: str) -> None:
 def test_runtime_probe_server_listens_on_the_pod_address(overlay: str) -> None:
     # The kubelet probes the pod's IP: the server must not bind loopback only.
     docs = _docs(overlay)
-    ctr = container(find(docs, "Deployment", "serverless-runtime"), "runtime")
+    ctr = container(find(docs, "Deployment", RUNTIMES[overlay]), "runtime")
     host = Settings.from_env(resolve_env(ctr, docs)).http_host
     assert host in ("0.0.0.0", "::"), host
 
@@ -224,7 +226,7 @@ def test_network_evaluator_catches_an_open_namespace() -> None:
     assert allowed(open_policies, intruder, redis, 6379)
     closed = [p for p in _policies("dev") if p["metadata"]["name"] != "redis-ingress"]
     assert not allowed(closed, intruder, redis, 6379)
-    assert not allowed(closed, _pods("dev")["serverless-runtime"], redis, 6379)
+    assert not allowed(closed, _pods("dev")[RUNTIMES["dev"]], redis, 6379)
     # And without the egress allowance, the runtime could not reach it.
     no_egress = [p for p in _policies("dev") if p["metadata"]["name"] != "redis-egress"]
-    assert not allowed(no_egress, _pods("dev")["serverless-runtime"], redis, 6379)
+    assert not allowed(no_egress, _pods("dev")[RUNTIMES["dev"]], redis, 6379)

@@ -1,5 +1,5 @@
 """scripts/promote.py: dev gets the digests CI pushed; prod and course get exactly what dev runs,
-images and function, in a change a pull request carries."""
+images and functions, in a change a pull request carries."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ DASHBOARD = "sha256:" + "2b" * 32
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of what the overlays render from."""
-    for part in ("gitops", "apps/functions/resource-monitor"):
-        shutil.copytree(REPO_ROOT / part, tmp_path / part)
+    for part in ("gitops", "apps/functions"):
+        shutil.copytree(REPO_ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__py*"))
     return tmp_path
 
 
@@ -47,7 +47,11 @@ def images(docs: list[Doc]) -> set[str]:
 
 
 def function_text(docs: list[Doc]) -> str:
-    text: str = find(docs, "ConfigMap", "pyfile")["data"]["pyfile"]
+    """resource-monitor's code as deployed (course keeps the course's ConfigMap `pyfile`)."""
+    try:
+        text: str = find(docs, "ConfigMap", "resource-monitor-code")["data"]["usermodule.py"]
+    except LookupError:
+        text = find(docs, "ConfigMap", "pyfile")["data"]["pyfile"]
     return text
 
 
@@ -90,19 +94,65 @@ def test_promotion_prod_gets_dev_images_and_function_only_when_promoted(tree: Pa
         ["git", "hash-object", str(function)], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert f"git blob `{blob}`" in result.stdout
+    assert "apps/functions/resource-monitor" in result.stdout
 
 
 @pytest.mark.parametrize("env", ["prod", "course"])
-def test_promotion_copies_are_complete_function_components(env: str) -> None:
-    # In the repository: each promoted copy generates `pyfile` from the module beside it, as the
-    # function's own Component does (the copy may lag behind it: that is what promotion is for).
-    copy = REPO_ROOT / "gitops/overlays" / env / "function"
-    assert sorted(p.name for p in copy.iterdir()) == ["kustomization.yaml", "usermodule.py"]
-    component = yaml.safe_load((copy / "kustomization.yaml").read_text())
-    assert component["kind"] == "Component"
-    (generator,) = component["configMapGenerator"]
-    assert generator["name"] == "pyfile"
-    assert generator["files"] == ["pyfile=usermodule.py"]
+def test_promotion_copies_are_complete_function_folders(env: str) -> None:
+    # In the repository: each promoted copy is a whole function folder in the format dev deploys
+    # (prod with its index). The copies may lag behind apps/functions, even in which folders
+    # exist: that is what promotion is for.
+    copies = REPO_ROOT / "gitops/overlays" / env / "functions"
+    names = sorted(p.name for p in copies.iterdir() if p.is_dir())
+    if env == "course":
+        assert names == ["resource-monitor"]
+    else:
+        index = yaml.safe_load((copies / "kustomization.yaml").read_text())
+        assert index["kind"] == "Component"
+        assert sorted(index["components"]) == names
+    for name in names:
+        copy = copies / name
+        for file in ("kustomization.yaml", "deployment.yaml", "function.env", "usermodule.py"):
+            assert (copy / file).is_file(), (name, file)
+        component = yaml.safe_load((copy / "kustomization.yaml").read_text())
+        assert component["kind"] == "Component"
+        assert "../" not in (copy / "kustomization.yaml").read_text(), "no path out of the folder"
+        deployment = yaml.safe_load((copy / "deployment.yaml").read_text())
+        assert deployment["metadata"]["name"] == name
+
+
+def test_promotion_copies_every_folder_verbatim_and_removes_deleted_ones(tree: Path) -> None:
+    source = tree / "apps/functions"
+    extra = source / "extra-fn"
+    shutil.copytree(source / "resource-monitor", extra)
+    for name in ("kustomization.yaml", "deployment.yaml"):
+        path = extra / name
+        path.write_text(path.read_text().replace("resource-monitor", "extra-fn"))
+    (extra / "__pycache__").mkdir()
+    (extra / "__pycache__" / "x.pyc").write_bytes(b"cache")
+    index = source / "kustomization.yaml"
+    index.write_text(index.read_text() + "  - extra-fn\n")
+    assert promote(tree, "prod").returncode == 0
+    copies = tree / "gitops/overlays/prod/functions"
+    for folder in (source / "resource-monitor", extra):
+        files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+        files = [f for f in files if "__pycache__" not in f.parts]
+        copied = sorted(
+            p.relative_to(copies / folder.name) for p in (copies / folder.name).rglob("*")
+        )
+        assert copied == files
+        for file in files:
+            assert (copies / folder.name / file).read_bytes() == (folder / file).read_bytes()
+    assert (copies / "kustomization.yaml").read_text() == index.read_text()
+    names = {d["metadata"]["name"] for d in kustomize_build(tree / "gitops/overlays/prod")}
+    assert {"resource-monitor", "extra-fn"} <= names
+    # Deleted in dev, deleted in prod by the next promotion.
+    shutil.rmtree(extra)
+    index.write_text(index.read_text().replace("  - extra-fn\n", ""))
+    assert promote(tree, "prod").returncode == 0
+    assert not (copies / "extra-fn").exists()
+    names = {d["metadata"]["name"] for d in kustomize_build(tree / "gitops/overlays/prod")}
+    assert "extra-fn" not in names and "resource-monitor" in names
 
 
 @pytest.mark.parametrize(

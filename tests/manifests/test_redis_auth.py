@@ -22,7 +22,7 @@ from tests.manifests.rendered import (
 from tests.pods.redis_pod import redis_argv, requirepass
 
 DEV_CLIENTS = {
-    "serverless-runtime": "runtime",
+    "resource-monitor": "runtime",
     "metrics-collector": "collector",
     "monitoring-dashboard": "dashboard",
 }

@@ -6,6 +6,7 @@ import pytest
 
 from tests.manifests.rendered import (
     OVERLAYS,
+    RUNTIMES,
     Doc,
     container,
     find,
@@ -96,7 +97,7 @@ def _port_number(ctr: Doc, port: int | str) -> int:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_runtime_probes_hit_its_http_endpoints(overlay: str) -> None:
     docs = render_overlay(overlay)
-    ctr = container(find(docs, "Deployment", "serverless-runtime"), "runtime")
+    ctr = container(find(docs, "Deployment", RUNTIMES[overlay]), "runtime")
     # The runtime serves its probes on HTTP_PORT (8080 unless the pod says otherwise).
     http_port = int(resolve_env(ctr, docs).get("HTTP_PORT", "8080"))
     liveness, readiness = ctr["livenessProbe"]["httpGet"], ctr["readinessProbe"]["httpGet"]
@@ -119,7 +120,7 @@ def test_dashboard_probes_hit_its_bound_port(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_runtime_rollout_never_drops_below_its_replicas(overlay: str) -> None:
-    runtime = find(render_overlay(overlay), "Deployment", "serverless-runtime")
+    runtime = find(render_overlay(overlay), "Deployment", RUNTIMES[overlay])
     strategy = runtime["spec"]["strategy"]
     # The surge pod waits as a standby for the Redis lease, so one extra pod is safe.
     assert strategy["type"] == "RollingUpdate"
@@ -134,5 +135,5 @@ def test_runtime_rollout_never_drops_below_its_replicas(overlay: str) -> None:
 
 
 def test_prod_runs_a_standby_runtime() -> None:
-    runtime = find(render_overlay("prod"), "Deployment", "serverless-runtime")
+    runtime = find(render_overlay("prod"), "Deployment", RUNTIMES["prod"])
     assert runtime["spec"]["replicas"] == 2

@@ -13,6 +13,7 @@ import redis
 from tests.conftest import FIXTURES, FUNCTION_FILE
 from tests.manifests.rendered import (
     OUTPUT_KEYS,
+    RUNTIMES,
     Doc,
     course_deployment,
     find,
@@ -58,7 +59,7 @@ def _runtime_pod(source: str) -> tuple[Doc, list[Doc], str]:
         deployment, docs = _course_deployment_objects()
         return deployment, docs, COURSE_OUTPUT_KEY
     docs = render_overlay(source)
-    return find(docs, "Deployment", "serverless-runtime"), docs, OUTPUT_KEYS[source]
+    return find(docs, "Deployment", RUNTIMES[source]), docs, OUTPUT_KEYS[source]
 
 
 def _snapshots(count: int) -> list[Doc]:

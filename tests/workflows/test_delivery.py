@@ -95,7 +95,7 @@ def test_delivery_images_are_built_once_and_named_from_the_registry_folder() -> 
         tags = build["with"]["tags"].splitlines()
         assert [re.sub(r"\$\{\{[^}]*\}\}", "X", t) for t in tags] == ["X:src-X", "X:sha-X"]
         assert "no-cache" not in build["with"]
-    names = step_with("images.yml", "publish", "gitops/registry")["run"]
+    (names,) = [s["run"] for s in publish["steps"] if s.get("id") == "names"]
     for path in ("gitops/registry/runtime.yaml", "gitops/registry/dashboard.yaml"):
         assert path in str(names) and (REPO / path).is_file()
 
@@ -137,9 +137,11 @@ def test_delivery_dev_is_pinned_by_a_pull_request_with_the_published_digests() -
         "RUNTIME_DIGEST": "${{ needs.publish.outputs.runtime-digest }}",
         "DASHBOARD_DIGEST": "${{ needs.publish.outputs.dashboard-digest }}",
         "BASE_IMAGE": "${{ needs.publish.outputs.base-image }}",
+        "FUNCTION_DIGESTS": "${{ needs.publish.outputs.function-digests }}",
     }
     outputs = workflow("images.yml").jobs["publish"]["outputs"]
-    assert set(outputs) == {"runtime-digest", "dashboard-digest", "base-image"}
+    assert set(outputs) == {"runtime-digest", "dashboard-digest", "base-image", "function-digests"}
+    assert '--function-digest "${pair}"' in str(pin["run"])
     # The pull request says which base the images it pins are built on.
     assert '"$BASE_IMAGE" >> "${RUNNER_TEMP}/body.md"' in str(pin["run"])
     pr = step_with("images.yml", "pin-dev", "scripts/pull-request.sh")
@@ -232,3 +234,26 @@ def test_delivery_images_are_built_on_a_base_pinned_by_digest() -> None:
     names = step_with("images.yml", "publish", "git ls-tree HEAD --")
     assert names["env"] == {"BASE_DIGEST": "${{ steps.base.outputs.digest }}"}
     assert '"${tree}" "${BASE_DIGEST}" | git hash-object --stdin' in str(names["run"])
+
+
+def test_delivery_function_images_are_built_from_the_pinned_runtime_and_registry() -> None:
+    publish = workflow("images.yml").jobs["publish"]
+    (step,) = [s for s in publish["steps"] if s.get("id") == "functions"]
+    run = str(step["run"])
+    assert step["env"] == {
+        "RUNTIME": "${{ steps.names.outputs.runtime }}",
+        "RUNTIME_DIGEST": "${{ steps.runtime-digest.outputs.digest }}",
+    }
+    # One per folder with requirements.txt, FROM the runtime just pinned, context the repo root.
+    assert "apps/functions/*/requirements.txt" in run
+    assert "--file apps/runtime/Function.Dockerfile" in run
+    assert '--build-arg "RUNTIME_IMAGE=${RUNTIME}@${RUNTIME_DIGEST}"' in run
+    assert '--build-arg "FUNCTION=${name}"' in run
+    assert run.count("--push .") == 1
+    # Named from the registry folder, keyed by what it is built from, digest checked.
+    assert 'registry="gitops/registry/serverless-function-${name}.yaml"' in run
+    assert '"${RUNTIME_DIGEST}" "${dockerfile}" "${folder}"' in run
+    assert "^sha256:[0-9a-f]{64}$" in run
+    order = [s.get("id") for s in publish["steps"]]
+    assert order.index("runtime-digest") < order.index("functions")
+    assert publish["outputs"]["function-digests"] == "${{ steps.functions.outputs.digests }}"

@@ -46,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return invoke_command(args.function, args.input, args.state, args.handler)
         if command == "collect":
             return collect_command(os.environ, args.key, args.period, args.interface)
+        if command == "new":
+            return new_command(args.name, args.dir, args.keda)
         return run_command(os.environ)
     except ConfigError as exc:
         sys.stderr.write(f"serverless-runtime: {exc}\n")
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="serverless-runtime",
         description="Run a Python handler(input, context) whenever a Redis key changes.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{run,invoke,collect}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,invoke,collect,new}")
     commands.add_parser("run", help="run the function on Redis input (default; settings from env)")
     invoke = commands.add_parser("invoke", help="call a function once on a JSON file, no Redis")
     invoke.add_argument("--function", required=True, type=Path, help="the function's .py file")
@@ -72,7 +74,31 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--key", help="Redis key (default: $REDIS_INPUT_KEY or metrics)")
     collect.add_argument("--period", type=_positive, default=5.0, help="seconds (default: 5)")
     collect.add_argument("--interface", default="eth0", help="network interface (default: eth0)")
+    new = commands.add_parser("new", help="create a function folder with an example and its test")
+    new.add_argument("name", help="the function's name: a DNS label, at most 40 characters")
+    new.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("apps/functions"),
+        help="the functions' folder (default: apps/functions); its index gets the new folder",
+    )
+    new.add_argument(
+        "--keda", action="store_true", help="read a Redis Stream and scale with KEDA (keda/)"
+    )
     return parser
+
+
+def new_command(name: str, parent: Path, keda: bool) -> int:
+    """Create the function folder parent/name; one line on stdout or stderr."""
+    from serverless_runtime.scaffold import ScaffoldError, create
+
+    try:
+        folder = create(name, parent, keda=keda)
+    except (ScaffoldError, OSError) as exc:
+        sys.stderr.write(f"serverless-runtime new: {exc}\n")
+        return EXIT_CONFIG
+    sys.stdout.write(f"created {folder}: edit usermodule.py and function.env, then push\n")
+    return EXIT_OK
 
 
 def _positive(raw: str) -> float:
