@@ -81,7 +81,7 @@ def test_writable_paths_are_bounded_empty_dirs(overlay: str) -> None:
 def test_runtime_has_a_writable_temporary_directory(overlay: str) -> None:
     # NEW_REQUERIMENTS (pip) and FUNCTION_ZIP write under the temporary directory; the root
     # filesystem is read-only.
-    runtime = find(render_overlay(overlay), "Deployment", "serverless-runtime")
+    runtime = find(render_overlay(overlay), "Deployment", RUNTIMES[overlay])
     volumes = {volume["name"]: volume for volume in pod_spec(runtime)["volumes"]}
     mounts = {m["mountPath"]: m for m in container(runtime, "runtime")["volumeMounts"]}
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
