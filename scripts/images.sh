@@ -65,5 +65,6 @@ for requirements in apps/functions/*/requirements.txt; do
   "${podman[@]}" build --quiet --pull=never --network host "${trust[@]}" \
     --build-arg "RUNTIME_IMAGE=localhost/serverless-runtime:$tag" \
     --build-arg "FUNCTION=$function" \
+    --ignorefile apps/runtime/Function.Dockerfile.dockerignore \
     -f apps/runtime/Function.Dockerfile -t "localhost/serverless-function-$function:$tag" . >/dev/null
 done

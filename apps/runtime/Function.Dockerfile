@@ -3,6 +3,8 @@
 # Build from the repository root, after the runtime image:
 #   docker build -f apps/runtime/Function.Dockerfile --build-arg FUNCTION=cpu-stats \
 #     --build-arg RUNTIME_IMAGE=serverless-runtime -t serverless-function-cpu-stats .
+# Its context is cut down by Function.Dockerfile.dockerignore (Docker finds it beside this file;
+# podman and buildah need --ignorefile), not by the root .dockerignore.
 # The packages go to /opt/function-packages, which a .pth file in the runtime venv's site-packages
 # puts on sys.path AFTER site-packages: the runtime's own dependencies always win. A requirement
 # that pins a package the runtime already ships at another version would be shadowed silently, so

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
+import shlex
 import subprocess
 
 from tests.images.test_dockerfiles import _hadolint
+from tests.manifests.rendered import REPO_ROOT
 from tests.pods.dockerfile import (
     DOCKERFILES,
     FUNCTION_DOCKERFILE,
@@ -55,3 +58,19 @@ def test_function_packages_are_hash_checked_wheels_in_their_own_directory() -> N
     assert "--target /opt/function-packages" in install
     # Refused when the runtime ships one of the packages at another version.
     assert "function_packages.py check /opt/function-packages" in install
+
+
+def test_function_build_context_holds_what_it_copies_and_the_root_one_stays_clean() -> None:
+    ignore = FUNCTION_DOCKERFILE.with_name(FUNCTION_DOCKERFILE.name + ".dockerignore")
+    allowed = [line[1:] for line in ignore.read_text().splitlines() if line.startswith("!")]
+    copied = [
+        shlex.split(args)[0]
+        for keyword, args in instructions(FUNCTION_DOCKERFILE)
+        if keyword == "COPY" and "--from" not in args
+    ]
+    assert [c.replace("${FUNCTION}", "*") for c in copied] == allowed
+    # Every function's requirements match the pattern; the runtime's and dashboard's context
+    # (.dockerignore, their images' source key) lets in no function file.
+    for requirements in (REPO_ROOT / "apps" / "functions").glob("*/requirements.txt"):
+        assert fnmatch.fnmatch(str(requirements.relative_to(REPO_ROOT)), allowed[0])
+    assert "functions" not in (REPO_ROOT / ".dockerignore").read_text()

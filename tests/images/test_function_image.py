@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -166,3 +168,52 @@ def test_function_image_runs_cpu_stats_under_the_pod_layout(
         assert result[f"max-util-cpu{cpu}-60sec"] == max(values)
     assert redis_client.get(f"{output_key}:error") is None, redis_client.get(f"{output_key}:error")
     assert runtime.stop() == 0, runtime.logs()
+
+
+# A pin of a package the runtime ships (prometheus-client), at another version than its lock's.
+SHADOWED_REQUIREMENTS = """\
+prometheus-client==0.20.0 \\
+    --hash=sha256:287629d00b147a32dcb2be0b9df905da599b2d82f80377083ec8463309a4bb89 \\
+    --hash=sha256:cde524a85bce83ca359cc837f28b8c0db5cac7aa653a588fd7e84ba061c329e7
+"""
+
+
+def _pip_trust(tmp_path: Path) -> list[str]:
+    """The volumes scripts/images.sh gives a build when the host's pip trusts an extra CA."""
+    cert = os.environ.get("PIP_CERT")
+    if not cert or not Path(cert).is_file():
+        return []
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\ncert = /etc/pip-ca.crt\n")
+    return [
+        f"--volume={Path(cert).resolve()}:/etc/pip-ca.crt:ro",
+        f"--volume={conf}:/etc/pip.conf:ro",
+    ]
+
+
+def test_function_image_build_refuses_a_package_the_runtime_ships_at_another_version(
+    tmp_path: Path,
+) -> None:
+    # The repository's layout in a context of its own: one function, and the check script.
+    context = tmp_path / "context"
+    folder = context / "apps" / "functions" / "shadowed"
+    folder.mkdir(parents=True)
+    (folder / "requirements.txt").write_text(SHADOWED_REQUIREMENTS)
+    (context / "scripts").mkdir()
+    shutil.copy(REPO_ROOT / "scripts" / "function_packages.py", context / "scripts")
+    image = f"localhost/serverless-function-shadowed:{TAG}"
+    build = subprocess.run(
+        [*PODMAN, "build", "--pull=never", "--layers=false", "--network=host",
+         *_pip_trust(tmp_path),
+         f"--build-arg=RUNTIME_IMAGE={RUNTIME_IMAGE}", "--build-arg=FUNCTION=shadowed",
+         "-f", str(REPO_ROOT / "apps" / "runtime" / "Function.Dockerfile"), "-t", image,
+         str(context)],
+        capture_output=True, text=True, check=False, timeout=900,
+    )  # fmt: skip
+    shipped = _pins_for(REPO_ROOT / "requirements" / "runtime.txt", "3.11.2")["prometheus-client"]
+    assert build.returncode != 0, build.stdout
+    assert (
+        f"prometheus-client: the function pins 0.20.0, the runtime ships {shipped}"
+        in build.stdout + build.stderr
+    ), build.stderr
+    assert subprocess.run([*PODMAN, "image", "exists", image], check=False).returncode == 1
