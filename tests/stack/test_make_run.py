@@ -34,6 +34,8 @@ def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
         "DEV_REDIS_PORT": str(redis_port),
         "DEV_DASHBOARD_PORT": str(dashboard_port),
         "DEV_RUNTIME_HTTP_PORT": str(free_port()),
+        # The user's TLS trust and uv settings: uv may fetch cpu-stats' packages for its venv.
+        **{k: v for k, v in os.environ.items() if k.startswith(("SSL_CERT_", "UV_"))},
     }
     stack = Process(["make", "--no-print-directory", "run"], env, tmp_path / "run.log", cwd=REPO)
     sid = stack.proc.pid
