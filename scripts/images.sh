@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds both container images with podman from a Debian base made here, so no registry is needed:
+# Builds the container images with podman from a Debian base made here, so no registry is needed:
 # debootstrap a minimal bookworm with python3, import it, pass it as the PYTHON_IMAGE build
-# argument, and build apps/runtime/Dockerfile and apps/dashboard/Dockerfile from the repository root.
+# argument, and build apps/runtime/Dockerfile and apps/dashboard/Dockerfile from the repository root;
+# then, FROM that runtime image, one localhost/serverless-function-<name> image with
+# apps/runtime/Function.Dockerfile for every apps/functions/<name>/ that holds a requirements.txt.
 # Needs root, debootstrap, podman (vfs storage) and a Debian mirror. The base is made once: its
 # tarball is kept in build/images/ and the imported image in podman's storage.
 set -euo pipefail
@@ -53,4 +55,16 @@ for app in runtime:serverless-runtime dashboard:monitoring-dashboard; do
   "${podman[@]}" build --quiet --pull=never --network host "${trust[@]}" \
     --build-arg "PYTHON_IMAGE=$base_image" \
     -f "apps/$dir/Dockerfile" -t "localhost/$name:$tag" . >/dev/null
+done
+
+# Functions with their own packages: the runtime image just built plus their requirements.
+for requirements in apps/functions/*/requirements.txt; do
+  [ -f "$requirements" ] || continue
+  function=$(basename "$(dirname "$requirements")")
+  echo "images: building localhost/serverless-function-$function:$tag" >&2
+  "${podman[@]}" build --quiet --pull=never --network host "${trust[@]}" \
+    --build-arg "RUNTIME_IMAGE=localhost/serverless-runtime:$tag" \
+    --build-arg "FUNCTION=$function" \
+    --ignorefile apps/runtime/Function.Dockerfile.dockerignore \
+    -f apps/runtime/Function.Dockerfile -t "localhost/serverless-function-$function:$tag" . >/dev/null
 done

@@ -89,6 +89,15 @@ def image_config(dockerfile: Path) -> ImageConfig:
     return config
 
 
+# A function's image (apps/runtime/Function.Dockerfile) is the runtime image plus packages: the
+# runtime's ENTRYPOINT, CMD, ENV and USER (tests/images/test_function_dockerfile.py checks that).
+FUNCTION_IMAGE_PREFIX = "serverless-function-"
+FUNCTION_DOCKERFILE = REPO_ROOT / "apps" / "runtime" / "Function.Dockerfile"
+
+
 def config_for_image(image: str) -> ImageConfig:
     """The configuration of one of our images, by the image reference a pod uses."""
-    return image_config(DOCKERFILES[image_name(image)])
+    name = image_name(image)
+    if name.startswith(FUNCTION_IMAGE_PREFIX):
+        name = "serverless-runtime"
+    return image_config(DOCKERFILES[name])

@@ -34,6 +34,8 @@ def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
         "DEV_REDIS_PORT": str(redis_port),
         "DEV_DASHBOARD_PORT": str(dashboard_port),
         "DEV_RUNTIME_HTTP_PORT": str(free_port()),
+        # The user's TLS trust and uv settings: uv may fetch cpu-stats' packages for its venv.
+        **{k: v for k, v in os.environ.items() if k.startswith(("SSL_CERT_", "UV_"))},
     }
     stack = Process(["make", "--no-print-directory", "run"], env, tmp_path / "run.log", cwd=REPO)
     sid = stack.proc.pid
@@ -54,8 +56,18 @@ def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
         expected = {"percent-network-egress", "percent-memory-caching", "timestamp"}
         expected |= {f"avg-util-cpu{n}-60sec" for n in range(cpus)}
         assert expected <= set(result), stack.output()
+
+        # Every function folder runs: cpu-stats, from its venv with numpy (made on first use).
+        def cpu_stats() -> dict[str, object] | None:
+            raw = client.get("cpu-stats")
+            return None if raw is None else json.loads(raw)
+
+        stats = wait_for(cpu_stats, timeout=180, what="the first output of cpu-stats")
+        assert {f"p95-util-cpu{n}-60sec" for n in range(cpus)} <= set(stats), stack.output()
         log = stack.output()
         assert f"redis://127.0.0.1:{redis_port}/0" in log
+        assert "metrics -> cpu-stats" in log
+        assert "metrics -> resource-monitor" in log
         assert "scripts/watch.py" in log
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(sid, signal.SIGINT)
