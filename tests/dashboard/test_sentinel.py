@@ -3,6 +3,7 @@ a failover, from real servers (a master, its replica and one sentinel)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
 
 from tests.dashboard.runtime_writes import resource_output, write_output
+from tests.dashboard.server import clean_environ, dashboard_command
 from tests.support.processes import wait_for
 from tests.support.sentinel import MASTER_NAME, Topology, topology
 
@@ -59,3 +61,24 @@ def test_dashboard_reads_the_master_the_sentinel_names(servers: Topology) -> Non
     servers.fail_over()
     write_output(replica, KEY, resource_output([2.0], egress=2.0))
     wait_for(lambda: egress(reader) == 2.0, what="the new master's output")
+
+
+def test_cli_bad_sentinel_setting_exits_2_with_one_line() -> None:
+    result = subprocess.run(
+        [*dashboard_command(), "--bind", "127.0.0.1:1"],
+        env=clean_environ(
+            REDIS_OUTPUT_KEY="out",
+            REDIS_SENTINELS="s1:26379",
+            REDIS_SENTINEL_MASTER="mymaster",
+            REDIS_URL=f"redis://:{PASSWORD}@redis:6379/0",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "monitoring-dashboard: REDIS_URL='redis://:***@redis:6379/0': expected unset when "
+        "REDIS_SENTINELS is set: the sentinels say where the master is\n"
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import RUNTIME, runtime_env
+from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.valkey import ValkeyProcess, free_port
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -67,3 +67,23 @@ def test_cluster_node_by_url_is_named_without_its_password(cluster_node: ValkeyP
         f": {REFUSAL}"
     )
     assert "s3cret" not in done.stderr + done.stdout
+
+
+def test_server_that_refuses_info_is_taken_for_a_single_server(tmp_path: Path) -> None:
+    server = ValkeyProcess(tmp_path / "node", extra_args=("--rename-command", "INFO", '""'))
+    server.start()
+    client = server.client()
+    try:
+        client.set("metrics", '{"value": 1}')
+        proc = Process(
+            [RUNTIME],
+            runtime_env(server.port, "out", FUNCTION_PATH=str(FUNCTIONS / "counter.py")),
+            tmp_path / "runtime.log",
+        )
+        try:
+            wait_for(lambda: client.get("out"), what="an output")
+        finally:
+            proc.close()
+    finally:
+        client.close()
+        server.stop()
