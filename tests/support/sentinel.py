@@ -18,9 +18,13 @@ from tests.support.valkey import ValkeyProcess, free_port
 MASTER_NAME = "mymaster"
 
 
+# A master stopped in teardown does not wait for its replicas to catch up.
+_QUICK_STOP = ("--shutdown-on-sigterm", "now")
+
+
 def replica_of(master: ValkeyProcess, workdir: Path) -> ValkeyProcess:
     """A replica of `master` (not started), with the master's password for both roles."""
-    extra: tuple[str, ...] = ("--replicaof", "127.0.0.1", str(master.port))
+    extra: tuple[str, ...] = (*_QUICK_STOP, "--replicaof", "127.0.0.1", str(master.port))
     if master.password:
         extra += ("--masterauth", master.password)
     return ValkeyProcess(workdir, password=master.password, extra_args=extra)
@@ -28,7 +32,7 @@ def replica_of(master: ValkeyProcess, workdir: Path) -> ValkeyProcess:
 
 def primary(workdir: Path, password: str | None = None) -> ValkeyProcess:
     """A server that may become a replica after a failover, so it carries `masterauth` too."""
-    extra = ("--masterauth", password) if password else ()
+    extra = _QUICK_STOP + (("--masterauth", password) if password else ())
     return ValkeyProcess(workdir, password=password, extra_args=extra)
 
 
