@@ -21,10 +21,17 @@ def free_port() -> int:
 class ValkeyProcess:
     """One valkey-server on 127.0.0.1, without persistence, restartable on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        password: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.password = password
+        self.extra_args = extra_args  # e.g. ("--replicaof", "127.0.0.1", "6379")
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +56,7 @@ class ValkeyProcess:
                 "--protected-mode",
                 "yes",
                 *(["--requirepass", self.password] if self.password else []),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -29,6 +29,8 @@ def connect(settings: Settings) -> redis.Redis:
         "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
         "health_check_interval": 30,
     }
+    if settings.sentinels is not None:
+        return _master(settings, options)
     if settings.redis_url is not None:
         if settings.redis_password is not None:
             options["password"] = settings.redis_password
@@ -39,3 +41,22 @@ def connect(settings: Settings) -> redis.Redis:
         password=settings.redis_password,
         **options,
     )
+
+
+def _master(settings: Settings, options: dict[str, Any]) -> redis.Redis:
+    """A client on the master the sentinels name now; it asks them again after a failover."""
+    from redis.sentinel import Sentinel  # only with REDIS_SENTINELS
+
+    assert settings.sentinels is not None
+    sentinel_options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+    }
+    if settings.sentinels.password is not None:
+        sentinel_options["password"] = settings.sentinels.password
+    addresses = list(settings.sentinels.addresses)
+    sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        settings.sentinels.master, password=settings.redis_password, **options
+    )
+    return master

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from serverless_runtime import redis_url
+from serverless_runtime import redis_sentinel, redis_url
 from serverless_runtime.keys import KeyLayout
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
 
@@ -34,6 +34,7 @@ ENV_VARS = frozenset(
         "REDIS_HOST",
         "REDIS_PORT",
         "REDIS_PASSWORD",
+        *redis_sentinel.VARIABLES,
         "REFRESH_SECONDS",
         "HISTORY_MINUTES",
         "LOG_LEVEL",
@@ -60,6 +61,8 @@ class Settings:
     redis_host: str = "localhost"
     redis_port: int = 6379
     redis_password: str | None = field(default=None, repr=False)
+    # REDIS_SENTINELS and REDIS_SENTINEL_MASTER: the master is asked of the sentinels.
+    sentinels: redis_sentinel.Sentinels | None = None
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     history_minutes: float = DEFAULT_HISTORY_MINUTES
     # The runtime's key names (HISTORY_KEY, ERROR_KEY); None: all named after output_key.
@@ -75,10 +78,16 @@ class Settings:
             raise SettingsError(
                 "REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY", ""), "a non-empty key name"
             )
+        url = _redis_url(environ.get("REDIS_URL", ""))
+        try:
+            sentinels = redis_sentinel.from_env(environ)
+        except redis_sentinel.Invalid as exc:
+            raise SettingsError(exc.name, exc.value or "", exc.expected) from None
         return cls(
             output_key=output_key,
             layout=KeyLayout.from_env(environ),
-            redis_url=_redis_url(environ.get("REDIS_URL", "")),
+            redis_url=url,
+            sentinels=sentinels,
             redis_host=environ.get("REDIS_HOST", "").strip() or "localhost",
             redis_port=_port(environ.get("REDIS_PORT", "6379")),
             redis_password=environ.get("REDIS_PASSWORD") or None,
@@ -102,7 +111,9 @@ class Settings:
 
     @property
     def redis_location(self) -> str:
-        """Where Redis is, for messages: host:port or the URL without its credentials."""
+        """Where Redis is, for messages: host:port, the URL without credentials, or the master."""
+        if self.sentinels is not None:
+            return self.sentinels.describe()
         if self.redis_url is None:
             return f"{self.redis_host}:{self.redis_port}"
         parts = urlsplit(self.redis_url)

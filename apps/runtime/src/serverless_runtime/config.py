@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from serverless_runtime import redis_url
+from serverless_runtime import redis_sentinel, redis_url
 from serverless_runtime.handler_ref import FORMS, HandlerRef
 from serverless_runtime.keys import KeyLayout
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
@@ -68,24 +66,43 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class RedisConfig:
-    """Where Redis is: REDIS_URL if set, else REDIS_HOST/REDIS_PORT; REDIS_PASSWORD for both."""
+    """Where Redis is: REDIS_SENTINELS or REDIS_URL if set, else REDIS_HOST/REDIS_PORT.
+
+    REDIS_PASSWORD applies to each form (with Sentinel: to the master, not the sentinels).
+    """
 
     host: str = "localhost"
     port: int = 6379
     # Kept out of repr(): the URL may hold a password, and a repr can end up in a log.
     url: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
+    sentinels: redis_sentinel.Sentinels | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RedisConfig:
         """Parse the connection variables; raise ConfigError naming a bad one."""
         reader = _Reader(environ)
+        url = reader.redis_url("REDIS_URL")
+        try:
+            sentinels = redis_sentinel.from_env(environ)
+        except redis_sentinel.Invalid as exc:
+            raise ConfigError(exc.name, exc.value, exc.expected) from None
         return cls(
             host=reader.text("REDIS_HOST", "localhost") or "localhost",
             port=reader.integer("REDIS_PORT", 6379, 1, 65535),
-            url=reader.redis_url("REDIS_URL"),
+            url=url,
             password=reader.text("REDIS_PASSWORD", None) or None,
+            sentinels=sentinels,
         )
+
+    @property
+    def location(self) -> tuple[str, str]:
+        """The variable that says where Redis is, and its value as it may be shown."""
+        if self.sentinels is not None:
+            return redis_sentinel.SENTINELS, self.sentinels.listed()
+        if self.url:
+            return "REDIS_URL", redis_url.redact(self.url)
+        return "REDIS_HOST/REDIS_PORT", f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +246,7 @@ ENV_VARS = frozenset(
         "INTERVAL",
         "REDIS_URL",
         "REDIS_PASSWORD",
+        *redis_sentinel.VARIABLES,
         "TRIGGER",
         "INVOKE_ON",
         "FUNCTION_PATH",
@@ -311,7 +329,7 @@ class _Reader:
 
     def host(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
-            if not _is_host(raw):
+            if not redis_sentinel.is_host(raw):
                 raise ValueError(raw)
             return raw
 
@@ -366,26 +384,8 @@ def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:
     return reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT), reader.log_level("LOG_LEVEL")
 
 
-_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-
-
 def _seconds(raw: str, maximum: float) -> float:
     value = float(raw)
     if not math.isfinite(value) or not 0 < value <= maximum:
         raise ValueError(raw)
     return value
-
-
-def _is_host(text: str) -> bool:
-    """An IP address literal, or a host name (RFC 1123) whose last label is not all digits."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        # All-digit last label: a malformed IPv4 address such as 999.1.1.1 (RFC 3696 section 2).
-        labels = text.removesuffix(".").split(".")
-        return (
-            len(text) <= 253
-            and all(_HOST_LABEL.fullmatch(label) for label in labels)
-            and not labels[-1].isdigit()
-        )
-    return True

@@ -55,7 +55,11 @@ class KeyStep:
             return
         # State follows the lease: before its first call as leader (again), and whenever another
         # replica committed since, this one brings its state up to the last commit.
+        before = self.state.seq
         self.state.sync(reading.head)
+        if self.state.seq < before:
+            # Redis lost commits (a failover): an input tried here is judged again against them.
+            self.seen = None
         if reading.unusable is not None:
             self._unusable(runner, reading.unusable)
             return

@@ -103,9 +103,22 @@ class DurableState:
         if head.seq == self.seq:
             self.digest = head.digest
             return
+        if 0 < head.seq < self.seq:
+            # Redis holds an older commit: a failover to a replica that had not received the last
+            # ones (replication is asynchronous), or a restart from an older dump. Its commits,
+            # outputs and input digest agree with each other: the state follows them, so that an
+            # input whose commit was lost is processed again and no input is applied twice.
+            log.warning(
+                "Redis holds commit %d but this replica's state is at commit %d (a failover lost "
+                "the last commits?): rebuilding the state from Redis",
+                head.seq,
+                self.seq,
+            )
+            self.load(self.store.read_committed())
+            return
         if head.seq < self.seq:
-            # Redis went back in time (restarted without persistence, or from an older dump):
-            # this replica's state is the newest copy there is; the next commit snapshots it.
+            # Redis lost everything (restarted without persistence): this replica's state is the
+            # newest copy there is; the next commit snapshots it.
             log.warning(
                 "Redis holds commit %d but this replica's state is at commit %d (Redis lost "
                 "data?): keeping this state and writing it back with the next commit",

@@ -7,10 +7,12 @@ from typing import Any, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from serverless_runtime import json_codec
-from serverless_runtime.config import RedisConfig, Settings
+from serverless_runtime.config import ConfigError, RedisConfig, Settings
 from serverless_runtime.keys import journal_key, seq_key
 from serverless_runtime.lease import Lease
 
@@ -20,6 +22,11 @@ SOCKET_TIMEOUT = 5.0
 # Blocking reads wait at most this long, well below the socket timeout (redis-py #2807).
 MAX_BLOCK = 1.0
 STREAM_FIELD = b"data"
+CLUSTER_EXPECTED = (
+    "a single Redis server or a Sentinel-managed master (REDIS_SENTINELS), not a Redis Cluster "
+    "node (cluster_enabled:1): a commit writes several keys in one script, which a cluster "
+    "refuses across hash slots"
+)
 
 # The input (unless it is over the size limit or not a string) with the head, in one round trip.
 _READ = """
@@ -116,18 +123,55 @@ return 1
 
 
 def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
-    """A client from REDIS_URL or host/port, with REDIS_PASSWORD applied."""
+    """A client from REDIS_SENTINELS, REDIS_URL or host/port, with REDIS_PASSWORD applied.
+
+    Every new connection first checks that Redis is not a cluster node (see `refuse_cluster`).
+    """
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": min(timeout, 3.0),
         "health_check_interval": 30,
         "retry": Retry(NoBackoff(), retries),
+        "redis_connect_func": lambda connection: refuse_cluster(connection, config),
     }
     if config.password is not None:
         options["password"] = config.password
+    if config.sentinels is not None:
+        # The sentinels are asked for the master at every new connection, so a client follows a
+        # failover by itself; they get the same timeouts, and their own password.
+        sentinel_options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": options["socket_connect_timeout"],
+        }
+        if config.sentinels.password is not None:
+            sentinel_options["password"] = config.sentinels.password
+        addresses = list(config.sentinels.addresses)
+        sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            config.sentinels.master, **options
+        )
+        return master
     if config.url:
         return redis.Redis.from_url(config.url, **options)
     return redis.Redis(host=config.host, port=config.port, **options)
+
+
+def refuse_cluster(connection: AbstractConnection, config: RedisConfig) -> None:
+    """Set up a new connection; stop the runtime (ConfigError, exit 2) on a Redis Cluster node.
+
+    A commit writes several keys in one script, which a cluster refuses unless they share a hash
+    slot; a cluster is not a passing fault, so the process stops instead of retrying forever.
+    """
+    connection.on_connect()  # type: ignore[no-untyped-call]
+    connection.send_command("INFO", "cluster")  # type: ignore[no-untyped-call]
+    try:
+        info = connection.read_response()
+    except redis.ResponseError:  # INFO renamed or not allowed: not a cluster node we could tell
+        return
+    text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+    if "cluster_enabled:1" in text.split():
+        name, shown = config.location
+        raise ConfigError(name, shown, CLUSTER_EXPECTED)
 
 
 class CommitRefused(redis.RedisError):
