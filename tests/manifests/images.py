@@ -9,7 +9,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = REPO_ROOT / "gitops" / "registry"
-OUR_IMAGES = ("serverless-runtime", "monitoring-dashboard")
+FUNCTIONS = REPO_ROOT / "apps" / "functions"
+# The two app images, and one image per function folder with a requirements.txt.
+OUR_IMAGES = ("serverless-runtime", "monitoring-dashboard") + tuple(
+    sorted(f"serverless-function-{p.parent.name}" for p in FUNCTIONS.glob("*/requirements.txt"))
+)
 
 # The distribution reference grammar, lower case only: [host[:port]/]path[:tag][@digest].
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

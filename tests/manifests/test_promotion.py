@@ -17,6 +17,14 @@ from tests.manifests.rendered import REPO_ROOT, Doc, find, kustomize_build
 SCRIPT = REPO_ROOT / "scripts" / "promote.py"
 RUNTIME = "sha256:" + "1a" * 32
 DASHBOARD = "sha256:" + "2b" * 32
+FUNCTION = "sha256:" + "3c" * 32  # every function image gets this one here
+
+
+def dev_pins(tree: Path) -> list[str]:
+    """promote.py dev's arguments: the two app digests and one per function with requirements."""
+    functions = sorted(p.parent.name for p in (tree / "apps/functions").glob("*/requirements.txt"))
+    pins = [arg for name in functions for arg in ("--function-digest", f"{name}={FUNCTION}")]
+    return ["dev", "--runtime-digest", RUNTIME, "--dashboard-digest", DASHBOARD, *pins]
 
 
 @pytest.fixture
@@ -58,12 +66,13 @@ def function_text(docs: list[Doc]) -> str:
 def test_promotion_dev_pins_the_new_digests_and_keeps_comments(tree: Path) -> None:
     overlay = tree / "gitops/overlays/dev/kustomization.yaml"
     comments = [line for line in overlay.read_text().splitlines() if line.lstrip().startswith("#")]
-    result = promote(tree, "dev", "--runtime-digest", RUNTIME, "--dashboard-digest", DASHBOARD)
+    result = promote(tree, *dev_pins(tree))
     assert result.returncode == 0, result.stderr
     rendered = images(kustomize_build(tree / "gitops/overlays/dev"))
     assert {i.rsplit("/", 1)[-1] for i in rendered} == {
         f"serverless-runtime@{RUNTIME}",
         f"monitoring-dashboard@{DASHBOARD}",
+        f"serverless-function-cpu-stats@{FUNCTION}",
     }
     assert [
         line for line in overlay.read_text().splitlines() if line.lstrip().startswith("#")
@@ -73,7 +82,7 @@ def test_promotion_dev_pins_the_new_digests_and_keeps_comments(tree: Path) -> No
 
 def test_promotion_prod_gets_dev_images_and_function_only_when_promoted(tree: Path) -> None:
     function = tree / "apps/functions/resource-monitor/usermodule.py"
-    assert promote(tree, "dev", "--runtime-digest", RUNTIME, "--dashboard-digest", DASHBOARD)
+    assert promote(tree, *dev_pins(tree)).returncode == 0
     function.write_text(function.read_text() + "\n# version 2\n")
     before = kustomize_build(tree / "gitops/overlays/prod")
     # The edit reached dev at once, and prod not yet: neither its function nor its images.

@@ -23,6 +23,7 @@ from tests.pods.redis_pod import redis_argv, requirepass
 
 DEV_CLIENTS = {
     "resource-monitor": "runtime",
+    "cpu-stats": "runtime",
     "metrics-collector": "collector",
     "monitoring-dashboard": "dashboard",
 }

@@ -32,7 +32,7 @@ DIGEST = "sha256:" + "3c" * 32
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A copy of the repository's rendering inputs and the functions' pytest setup."""
-    for part in ("gitops", "apps/functions"):
+    for part in ("gitops", "apps/functions", "tests/fixtures"):
         shutil.copytree(REPO_ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__py*"))
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
@@ -63,15 +63,17 @@ def test_new_function_passes_its_own_test(tree: Path) -> None:
         "usermodule.py",
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "apps/functions"],
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "apps/functions"],
         cwd=tree,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # Both folders' tests ran, each its own test_usermodule.py.
-    assert "3 passed" in result.stdout
+    # Every folder's tests ran, each its own test_usermodule.py, the new one's among them.
+    assert "cpu-summary/test_usermodule.py::" in result.stdout
+    assert "resource-monitor/test_usermodule.py::" in result.stdout
+    assert " failed" not in result.stdout and " skipped" not in result.stdout
 
 
 def test_new_function_renders_into_dev_then_prod_once_promoted(tree: Path) -> None:
@@ -174,6 +176,10 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
     index.write_text(index.read_text() + "  - serverless-function-needs-numpy.yaml\n")
     runtime, dashboard = "sha256:" + "1a" * 32, "sha256:" + "2b" * 32
     pin = ["dev", "--runtime-digest", runtime, "--dashboard-digest", dashboard]
+    # The functions that already have their own image (cpu-stats) are pinned as usual.
+    for existing in sorted((tree / "apps/functions").glob("*/requirements.txt")):
+        if existing.parent.name != "needs-numpy":
+            pin += ["--function-digest", f"{existing.parent.name}={DIGEST}"]
     # Every function image must be pinned with the others: refused without it, file untouched.
     dev_overlay = tree / "gitops/overlays/dev/kustomization.yaml"
     before = dev_overlay.read_text()
