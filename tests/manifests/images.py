@@ -11,9 +11,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = REPO_ROOT / "gitops" / "registry"
 FUNCTIONS = REPO_ROOT / "apps" / "functions"
 # The two app images, and one image per function folder with a requirements.txt.
-OUR_IMAGES = ("serverless-runtime", "monitoring-dashboard") + tuple(
-    sorted(f"serverless-function-{p.parent.name}" for p in FUNCTIONS.glob("*/requirements.txt"))
+FUNCTION_IMAGES = sorted(
+    f"serverless-function-{p.parent.name}" for p in FUNCTIONS.glob("*/requirements.txt")
 )
+OUR_IMAGES = ("serverless-runtime", "monitoring-dashboard", *FUNCTION_IMAGES)
 
 # The distribution reference grammar, lower case only: [host[:port]/]path[:tag][@digest].
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
