@@ -22,9 +22,17 @@ from tests.e2e.served_repo import (
 )
 
 URL = "git://git-server.gitops-e2e.svc.cluster.local/serverless.git"
+# As e2e.yml loads them: the two apps and one image per function with a requirements.txt.
 IMAGES = {
-    "serverless-runtime": ("serverless-runtime", "e2e"),
-    "monitoring-dashboard": ("monitoring-dashboard", "e2e"),
+    name: (name, "e2e")
+    for name in (
+        "serverless-runtime",
+        "monitoring-dashboard",
+        *(
+            f"serverless-function-{p.parent.name}"
+            for p in (REPO / "apps" / "functions").glob("*/requirements.txt")
+        ),
+    )
 }
 
 
@@ -59,14 +67,14 @@ def test_served_repo_changes_only_repository_registry_and_dev_pins(served: Path)
         and ".git" not in p.relative_to(served).parts
         and p.read_bytes() != (REPO / p.relative_to(served)).read_bytes()
     )
-    assert changed == sorted(
-        [
-            str(REPOSITORY_FILE),
-            str(DEV_OVERLAY),
-            str(REGISTRY / "runtime.yaml"),
-            str(REGISTRY / "dashboard.yaml"),
-        ]
-    )
+    # Every registry file names one image of ours, and each is replaced by a loaded one.
+    registry = [
+        str(path.relative_to(REPO))
+        for path in (REPO / REGISTRY).glob("*.yaml")
+        if path.name != "kustomization.yaml"
+    ]
+    assert len(registry) == len(IMAGES)
+    assert changed == sorted([str(REPOSITORY_FILE), str(DEV_OVERLAY), *registry])
 
 
 def test_served_repo_leaves_out_ignored_files(served: Path) -> None:
@@ -95,7 +103,8 @@ def test_served_repo_dev_overlay_runs_the_loaded_images(served: Path) -> None:
         if d["kind"] == "Deployment"
         for c in d["spec"]["template"]["spec"]["containers"]
     }
-    assert images == {"serverless-runtime:e2e", "monitoring-dashboard:e2e", "redis:8.10"}
+    assert images == {f"{name}:e2e" for name in IMAGES} | {"redis:8.10"}
+    assert "serverless-function-cpu-stats:e2e" in images
 
 
 def test_served_repo_refuses_an_existing_destination(tmp_path: Path) -> None:
