@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -12,25 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.processes import runtime_env, wait_for
 from tests.support.valkey import ValkeyProcess
 
 FUNCTIONS = Path(__file__).parent / "functions"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
-    started: list[Process] = []
-
-    def _start(env: dict[str, str], name: str = "runtime") -> Process:
-        proc = Process([RUNTIME], env, tmp_path / f"{name}.log")
-        started.append(proc)
-        return proc
-
-    yield _start
-    for proc in started:
-        proc.close()
 
 
 def output(client: redis.Redis, key: str = "out") -> Any:

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from serverless_runtime.registry import FunctionRecord
 
-from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.processes import runtime_env, wait_for
 
 FUNCTIONS = Path(__file__).parent / "functions"
 COUNTER = str(FUNCTIONS / "counter.py")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
-    started: list[Process] = []
-
-    def _start(env: dict[str, str], name: str = "runtime") -> Process:
-        proc = Process([RUNTIME], env, tmp_path / f"{name}.log")
-        started.append(proc)
-        return proc
-
-    yield _start
-    for proc in started:
-        proc.close()
 
 
 def test_runtime_records_its_layout_in_the_registry(valkey, redis_client, start) -> None:
