@@ -3,14 +3,19 @@ one line naming the variable (never showing a password), the same rules in both 
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 
 import pytest
+import redis
+from monitoring_dashboard.connection import connect as dashboard_connect
 from monitoring_dashboard.settings import ENV_VARS as DASHBOARD_VARS
 from monitoring_dashboard.settings import Settings as DashboardSettings
 from monitoring_dashboard.settings import SettingsError
 from serverless_runtime.config import ENV_VARS, ConfigError, Settings
 from serverless_runtime.redis_sentinel import Sentinels
+from serverless_runtime.store import connect
 
 from tests.support.processes import RUNTIME
 
@@ -165,3 +170,43 @@ def test_run_bad_sentinel_setting_exits_2_with_one_line(env: dict[str, str], sho
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"serverless-runtime: invalid setting {shown}: expected ")
     assert PASSWORD not in done.stderr + done.stdout
+
+
+class _CountingListener:
+    """A TCP port that accepts and at once closes connections, counting them: a broken sentinel."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+
+def test_a_broken_sentinel_is_asked_once_per_connection_in_both_apps() -> None:
+    # redis-py retries a sentinel three times with backoff by default, which held the runtime's
+    # start and its first "Redis unreachable" for seconds; the loop's own backoff is the retry.
+    broken = _CountingListener()
+    env = {
+        "REDIS_SENTINELS": f"127.0.0.1:{broken.port}",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+        "REDIS_OUTPUT_KEY": "out",
+    }
+    runtime = connect(Settings.from_env(env).redis)
+    with pytest.raises(redis.ConnectionError):
+        runtime.ping()
+    assert broken.accepted == 1
+    dashboard = dashboard_connect(DashboardSettings.from_env(env))
+    with pytest.raises(redis.ConnectionError):
+        dashboard.ping()
+    # The dashboard: its one quick retry of a dropped connection, for the sentinel and the command.
+    assert broken.accepted - 1 <= 4
+    broken.sock.close()

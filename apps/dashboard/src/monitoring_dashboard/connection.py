@@ -48,9 +48,11 @@ def _master(settings: Settings, options: dict[str, Any]) -> redis.Redis:
     from redis.sentinel import Sentinel  # only with REDIS_SENTINELS
 
     assert settings.sentinels is not None
+    # The sentinels fail as fast as the servers (redis-py's default would retry for seconds).
     sentinel_options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        "retry": options["retry"],
     }
     if settings.sentinels.password is not None:
         sentinel_options["password"] = settings.sentinels.password

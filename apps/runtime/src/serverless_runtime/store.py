@@ -138,10 +138,13 @@ def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int =
         options["password"] = config.password
     if config.sentinels is not None:
         # The sentinels are asked for the master at every new connection, so a client follows a
-        # failover by itself; they get the same timeouts, and their own password.
+        # failover by itself; they get the same timeouts and retries (none hidden: redis-py's
+        # default would retry a dead sentinel for seconds before the loop's backoff sees it),
+        # and their own password.
         sentinel_options: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": options["socket_connect_timeout"],
+            "retry": options["retry"],
         }
         if config.sentinels.password is not None:
             sentinel_options["password"] = config.sentinels.password
