@@ -197,3 +197,16 @@ def test_a_function_edit_rolls_only_its_deployment(tree: Path) -> None:
     assert find(after, "Deployment", "monitoring-dashboard") == find(
         before, "Deployment", "monitoring-dashboard"
     )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_two_functions_share_an_output_key(overlay: str) -> None:
+    # Two Deployments on one output key would share its lease (one of them never runs), its state
+    # and its history: a copied folder that kept the key must not deploy.
+    docs = render_overlay(overlay)
+    owners: dict[str, str] = {}
+    for deployment in function_runtimes(docs):
+        name = deployment["metadata"]["name"]
+        key = resolve_env(container(deployment, "runtime"), docs)["REDIS_OUTPUT_KEY"]
+        assert key not in owners, f"{owners.get(key)} and {name} both write output key {key!r}"
+        owners[key] = name
