@@ -3,7 +3,9 @@ synced from Git runs, computes, is visible in the dashboard, and follows a new c
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,6 +88,32 @@ def test_gitops_output_holds_resource_monitor_keys_and_changes(
         accept=lambda o: complete(o) and o is not None and o["timestamp"] != first["timestamp"],
     )
     assert later is not None and later["timestamp"] > first["timestamp"]
+
+
+def _output_keys() -> dict[str, str]:
+    """Each function folder of this tree and the output key its function.env names."""
+    keys = {}
+    for settings in sorted(Path(__file__).parents[2].glob("apps/functions/*/function.env")):
+        for line in settings.read_text().splitlines():
+            if line.startswith("REDIS_OUTPUT_KEY="):
+                keys[settings.parent.name] = line.partition("=")[2].strip()
+    return keys
+
+
+@pytest.mark.parametrize(("function", "output_key"), sorted(_output_keys().items()))
+def test_gitops_every_function_folder_writes_its_output(
+    core: Any, e2e_settings: E2ESettings, function: str, output_key: str
+) -> None:
+    # Every folder of apps/functions runs in dev, each in its own Deployment and image (cpu-stats
+    # in its numpy image) and writes a JSON object to its own key.
+    settings = dataclasses.replace(e2e_settings, output_key=output_key)
+    output = wait_until(
+        lambda: read_output(core, settings),
+        timeout=240,
+        what=f"{function}'s output at {output_key}",
+        accept=lambda o: isinstance(o, dict) and bool(o),
+    )
+    assert isinstance(output, dict) and output
 
 
 def test_gitops_dashboard_page_served_on_the_node_port(e2e_settings: E2ESettings) -> None:
