@@ -61,5 +61,6 @@ lock:  ## re-compile the hash-pinned requirements from the pyproject files
 		--group pyproject.toml:dev $(FUNCTION_REQUIREMENTS) -o requirements/dev.txt
 	for req in $(FUNCTION_REQUIREMENTS); do \
 		uv pip compile $(LOCK_FLAGS) -c requirements/runtime.txt $$req -o $${req%.in}.txt; done
+	python3 scripts/function_images.py
 	uv pip compile $(LOCK_FLAGS) requirements/build.in -o requirements/build.txt
 	uv pip compile $(LOCK_FLAGS) requirements/pip.in -o requirements/pip.txt

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from serverless_runtime.cli import main
 
-from tests.manifests.images import registry_names
+from tests.manifests.images import INITIAL_DIGEST, registry_names
 from tests.manifests.rendered import (
     REPO_ROOT,
     Doc,
@@ -26,6 +25,7 @@ from tests.manifests.rendered import (
 from tests.manifests.test_functions import assert_deployed, assert_hardened
 
 PROMOTE = REPO_ROOT / "scripts" / "promote.py"
+FUNCTION_IMAGES = REPO_ROOT / "scripts" / "function_images.py"
 DIGEST = "sha256:" + "3c" * 32
 
 
@@ -151,29 +151,29 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
     assert new(tree, "needs-numpy") == 0
     folder = tree / "apps/functions/needs-numpy"
     (folder / "requirements.txt").write_text("# hash-pinned packages\n")
-    deployment = folder / "deployment.yaml"
-    deployment.write_text(
-        deployment.read_text().replace(
-            "image: serverless-runtime", "image: serverless-function-needs-numpy"
-        )
-    )
     owner = registry_names()["serverless-runtime"].rsplit("/", 1)[0]
-    registry = tree / "gitops/registry"
-    (registry / "serverless-function-needs-numpy.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "builtin",
-                "kind": "ImageTagTransformer",
-                "metadata": {"name": "serverless-function-needs-numpy-registry"},
-                "imageTag": {
-                    "name": "serverless-function-needs-numpy",
-                    "newName": f"{owner}/serverless-function-needs-numpy",
-                },
-            }
-        )
+    # `make lock` wires the image in (scripts/function_images.py): Deployment, registry, dev pin.
+    wired = subprocess.run(
+        [sys.executable, str(FUNCTION_IMAGES), "--root", str(tree)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    index = registry / "kustomization.yaml"
-    index.write_text(index.read_text() + "  - serverless-function-needs-numpy.yaml\n")
+    assert "needs-numpy: deployment.yaml runs its image" in wired.stderr
+    dev = kustomize_build(tree / "gitops/overlays/dev")
+    image = container(find(dev, "Deployment", "needs-numpy"), "runtime")["image"]
+    assert image == f"{owner}/serverless-function-needs-numpy@{INITIAL_DIGEST}"
+    # Run again: nothing left to do, nothing changed.
+    files = [folder / "deployment.yaml", tree / "gitops/registry/kustomization.yaml"]
+    files.append(tree / "gitops/overlays/dev/kustomization.yaml")
+    before_again = [f.read_text() for f in files]
+    again = subprocess.run(
+        [sys.executable, str(FUNCTION_IMAGES), "--root", str(tree)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert again.stderr == "" and [f.read_text() for f in files] == before_again
     runtime, dashboard = "sha256:" + "1a" * 32, "sha256:" + "2b" * 32
     pin = ["dev", "--runtime-digest", runtime, "--dashboard-digest", dashboard]
     # The functions that already have their own image (cpu-stats) are pinned as usual.

@@ -262,8 +262,8 @@ resources:
 """
 
 DEPLOYMENT = """\
-# What is {name}'s own in its Deployment: name, replicas, image, settings and code. The image is
-# serverless-function-{name} once this folder has a requirements.txt (gitops/README.md).
+# What is {name}'s own in its Deployment: name, replicas, image, settings and code. `make lock`
+# switches the image to serverless-function-{name} once the folder has a requirements.in.
 apiVersion: apps/v1
 kind: Deployment
 metadata:
