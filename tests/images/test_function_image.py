@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from packaging.markers import Marker
 
 from scripts.devstack import parse_function_env
 from tests.conftest import FIXTURES, REPO_ROOT
-from tests.images.test_images import PODMAN, RUN, RUNTIME_IMAGE, TAG, Container, pytestmark
+from tests.images.podman import PODMAN, RUN, RUNTIME_IMAGE, TAG, Container, pytestmark
 from tests.support.valkey import ValkeyProcess, free_port
 
 __all__ = ["pytestmark"]  # slow, and only with SERVERLESS_IMAGE_TESTS=1
@@ -54,20 +54,6 @@ print(json.dumps({
 def _function_image_built() -> None:
     exists = subprocess.run([*PODMAN, "image", "exists", IMAGE], check=False)
     assert exists.returncode == 0, f"{IMAGE} is not built: run `make images`"
-
-
-@pytest.fixture
-def containers(tmp_path: Path) -> Iterator[Callable[[list[str]], Container]]:
-    started: list[Container] = []
-
-    def start(args: list[str]) -> Container:
-        container = Container(args, tmp_path / f"container-{len(started)}.log")
-        started.append(container)
-        return container
-
-    yield start
-    for container in started:
-        container.stop()
 
 
 def _probe(image: str) -> dict[str, Any]:

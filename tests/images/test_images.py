@@ -7,15 +7,12 @@ them takes minutes, so the everyday `make test` leaves this module out.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import time
 import tomllib
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +20,17 @@ import pytest
 import redis
 
 from tests.conftest import FIXTURES, FUNCTION_FILE, REPO_ROOT
+from tests.images.podman import (
+    DASHBOARD_IMAGE,
+    PODMAN,
+    RUN,
+    RUNTIME_IMAGE,
+    Container,
+    pytestmark,
+)
 from tests.support.valkey import ValkeyProcess, free_port
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("SERVERLESS_IMAGE_TESTS") != "1",
-        reason="image tests build and run podman images: run `make test-images`",
-    ),
-]
-
-TAG = os.environ.get("IMAGE_TAG", "dev")
-RUNTIME_IMAGE = f"localhost/serverless-runtime:{TAG}"
-DASHBOARD_IMAGE = f"localhost/monitoring-dashboard:{TAG}"
-PODMAN = ["podman", "--storage-driver", "vfs"]
-# runc here refuses the rlimits podman would copy from the host; the pod's user, read-only root,
-# no capabilities and no privilege escalation as in the manifests. Host networking, so that the
-# container reaches the test's Valkey on 127.0.0.1; what it serves binds 127.0.0.1 too.
-RUN = [
-    *PODMAN,
-    "--runtime",
-    "runc",
-    "run",
-    "--rm",
-    "--pull=never",
-    "--network=host",
-    "--ulimit=nofile=1024:1024",
-    "--ulimit=nproc=1024:1024",
-    "--read-only",
-    "--cap-drop=ALL",
-    "--security-opt=no-new-privileges",
-]
+__all__ = ["pytestmark"]  # slow, and only with SERVERLESS_IMAGE_TESTS=1
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,58 +40,6 @@ def _images_built() -> None:
     for image in (RUNTIME_IMAGE, DASHBOARD_IMAGE):
         exists = subprocess.run([*PODMAN, "image", "exists", image], check=False)
         assert exists.returncode == 0, f"{image} is not built: run `make images`"
-
-
-class Container:
-    """A podman container in the foreground; its output goes to a log file."""
-
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.name = f"serverless-test-{uuid.uuid4().hex[:12]}"
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [*RUN, "--name", self.name, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{what}: exited with {self.proc.returncode}\n{self.logs()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {timeout} s\n{self.logs()}")
-            time.sleep(0.2)
-
-    def stop(self) -> int:
-        """SIGTERM to the container's PID 1, as the kubelet does; its exit code."""
-        if self.proc.poll() is None:
-            subprocess.run(
-                [*PODMAN, "stop", "--time", "20", self.name], check=False, capture_output=True
-            )
-        return self.proc.wait(timeout=60)
-
-
-@pytest.fixture
-def containers(tmp_path: Path) -> Iterator[Callable[[list[str]], Container]]:
-    started: list[Container] = []
-
-    def start(args: list[str]) -> Container:
-        container = Container(args, tmp_path / f"container-{len(started)}.log")
-        started.append(container)
-        return container
-
-    yield start
-    for container in started:
-        container.stop()
 
 
 def _get(url: str) -> tuple[int, str] | None:
