@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from scripts.devstack import parse_function_env
 from tests.e2e.cluster import (
     E2ESettings,
     application,
@@ -92,12 +93,8 @@ def test_gitops_output_holds_resource_monitor_keys_and_changes(
 
 def _output_keys() -> dict[str, str]:
     """Each function folder of this tree and the output key its function.env names."""
-    keys = {}
-    for settings in sorted(Path(__file__).parents[2].glob("apps/functions/*/function.env")):
-        for line in settings.read_text().splitlines():
-            if line.startswith("REDIS_OUTPUT_KEY="):
-                keys[settings.parent.name] = line.partition("=")[2].strip()
-    return keys
+    folders = sorted(Path(__file__).parents[2].glob("apps/functions/*/function.env"))
+    return {f.parent.name: parse_function_env(f)["REDIS_OUTPUT_KEY"] for f in folders}
 
 
 @pytest.mark.parametrize(("function", "output_key"), sorted(_output_keys().items()))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.devstack import parse_function_env
 from tests.manifests.images import registry_names
 from tests.manifests.rendered import (
     FUNCTIONS_DIR,
@@ -37,13 +38,8 @@ def folders(root: Path) -> list[Path]:
 
 
 def settings(folder: Path) -> dict[str, str]:
-    """function.env as KEY=VALUE pairs (comments and blank lines skipped)."""
-    pairs = {}
-    for line in (folder / "function.env").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = value
-    return pairs
+    """function.env as `make run` reads it (which also refuses what the environment sets)."""
+    return parse_function_env(folder / "function.env")
 
 
 def code_volume(deployment: Doc) -> str:
