@@ -1,4 +1,4 @@
-"""A real runtime process records itself in the function registry at start (real Valkey)."""
+"""A real runtime process records itself in the function registry whenever Redis answers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from serverless_runtime.registry import FunctionRecord
 
 from tests.support.processes import runtime_env, wait_for
+from tests.support.valkey import ValkeyProcess
 
 FUNCTIONS = Path(__file__).parent / "functions"
 COUNTER = str(FUNCTIONS / "counter.py")
@@ -54,3 +55,27 @@ def test_runtime_without_registry_or_with_a_broken_one_still_runs(
     assert redis_client.get("team:functions") == "not a hash"
     assert "cannot record 'loud' in the function registry 'team:functions'" in proc.output()
     assert proc.alive
+
+
+def test_a_restarted_redis_gets_the_record_back(tmp_path: Path, start) -> None:
+    # Redis restarted without its data: the runtime records itself again once it reconnects, so
+    # the dashboard keeps listing the function.
+    server = ValkeyProcess(tmp_path / "valkey")
+    server.start()
+    try:
+        client = server.client()
+        env = runtime_env(server.port, "word-count", FUNCTION_PATH=COUNTER, TRIGGER="poll")
+        proc = start({**env, "INTERVAL": "0.2"})
+        wait_for(lambda: client.hexists("serverless:functions", "word-count"), what="record")
+        server.stop()
+        wait_for(lambda: "Redis unreachable" in proc.output(), what="the outage noticed")
+        server.start()
+        wait_for(
+            lambda: client.hexists("serverless:functions", "word-count"),
+            timeout=30,
+            what="the record written again",
+        )
+        assert proc.output().count("recorded 'word-count' in the function registry") == 2
+        assert proc.alive
+    finally:
+        server.stop()

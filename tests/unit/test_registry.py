@@ -102,7 +102,7 @@ def test_registry_register_logs_a_redis_error_and_returns(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         assert not register(client, DEFAULT_FUNCTIONS_KEY, record)
     assert "cannot record 'a' in the function registry" in caplog.text
-    assert "the next start records it" in caplog.text
+    assert "tried again when Redis next answers" in caplog.text
     with pytest.raises(redis.ResponseError):
         client.hgetall(DEFAULT_FUNCTIONS_KEY)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import logging
@@ -12,7 +13,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_fi
 
 if TYPE_CHECKING:
     import argparse
+
+    import redis
 
     from serverless_runtime.new_requirements import Requirements
     from serverless_runtime.probes import ProbeServer
@@ -172,6 +175,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         stop,
         telemetry,
         _new_requirements(settings),
+        _registration(settings, client),
     )
     watchdog.Watchdog(
         telemetry,
@@ -182,11 +186,6 @@ def run_command(environ: Mapping[str, str]) -> int:
         runner.record_stuck,
     ).start()
     server = _start_probes(settings, telemetry) if settings.http_port else None
-    if settings.functions_key:
-        from serverless_runtime import registry
-
-        record = registry.FunctionRecord.from_settings(settings)
-        registry.register(client, settings.functions_key, record)
     log.info(
         "watching %r -> %r (trigger=%s, invoke_on=%s)",
         settings.input_key,
@@ -236,6 +235,16 @@ def _new_requirements(settings: Settings) -> Requirements | None:
             temporary = "/tmp"  # noqa: S108 - only named in the error; nothing is written there
         target = str(Path(temporary) / DIR_NAME)
     return Requirements(settings.new_requirements, Path(target), settings.new_requirements_timeout)
+
+
+def _registration(settings: Settings, client: redis.Redis) -> Callable[[], object] | None:
+    """The write of this function's record in FUNCTIONS_KEY, made whenever Redis answers again."""
+    if not settings.functions_key:
+        return None
+    from serverless_runtime import registry
+
+    record = registry.FunctionRecord.from_settings(settings)
+    return functools.partial(registry.register, client, settings.functions_key, record)
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:

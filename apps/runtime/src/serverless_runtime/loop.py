@@ -107,8 +107,12 @@ class Runner:
         stop: threading.Event,
         telemetry: Telemetry,
         requirements: Requirements | None = None,
+        on_connect: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
+        # Called on the loop's thread whenever Redis answers after not answering (the start, or
+        # the end of an outage): the function registry's write.
+        self._on_connect = on_connect
         self.store = store
         self.source = source
         self.stop = stop
@@ -166,6 +170,8 @@ class Runner:
                 log.info("Redis reachable again; resuming" if recovered else "connected to Redis")
                 self.telemetry.redis_ok = True
                 self._last_redis_error = None
+                if self._on_connect is not None:
+                    self._on_connect()
             backoff.reset()
             if self._look_again:  # the last commit was refused: judge the input again now
                 self._look_again = False

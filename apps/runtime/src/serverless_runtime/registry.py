@@ -100,7 +100,7 @@ class FunctionRecord:
 
 
 def register(client: redis.Redis, functions_key: str, record: FunctionRecord) -> bool:
-    """HSET the record; a Redis error is logged, never raised (the next start tries again)."""
+    """HSET the record; a Redis error is logged, never raised (tried again at the next connect)."""
     import redis  # the runtime's dependency; the dashboard never calls this
 
     try:
@@ -108,7 +108,7 @@ def register(client: redis.Redis, functions_key: str, record: FunctionRecord) ->
     except redis.RedisError as exc:
         log.warning(
             "cannot record %r in the function registry %r (%s: %s); running anyway, "
-            "the next start records it",
+            "tried again when Redis next answers after not answering",
             record.output,
             functions_key,
             type(exc).__name__,
