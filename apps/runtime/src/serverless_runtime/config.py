@@ -28,6 +28,9 @@ MAX_LEASE_SECONDS = 3 * MAX_SECONDS
 DEFAULT_MAX_INPUT_BYTES = 1 << 20
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
 DEFAULT_MAX_STATE_BYTES = 8 << 20
+# Rebuilding the state after a node loss replays the journal: a few seconds at most, so that the
+# next input is not held up for long (the snapshot policy keeps the replay's estimate under it).
+DEFAULT_MAX_REPLAY_SECONDS = 5.0
 # pip downloading and unpacking NEW_REQUERIMENTS at start (numpy and pandas: tens of MB).
 DEFAULT_NEW_REQUIREMENTS_TIMEOUT = 300.0
 
@@ -135,7 +138,13 @@ class Settings:
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
+    # A snapshot is written before replaying the journal would take longer than this.
+    max_replay_seconds: float = DEFAULT_MAX_REPLAY_SECONDS
+    # A token: when it differs from the one recorded with the state, the state starts empty once.
+    state_reset: str | None = None
     stream_max_deliveries: int = 3
+    # Key mode: an input whose call ended the process this many times is poison.
+    max_deaths: int = 3
     shutdown_timeout: float = 20.0
     load_timeout: float = 30.0
     # The registry hash the dashboard lists functions from; None: not recorded.
@@ -202,7 +211,10 @@ class Settings:
             max_input_bytes=reader.integer("MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES, 1, 2**31),
             max_output_bytes=reader.integer("MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES, 1, 2**31),
             max_state_bytes=reader.integer("MAX_STATE_BYTES", DEFAULT_MAX_STATE_BYTES, 1, 2**31),
+            max_replay_seconds=reader.seconds("MAX_REPLAY_SECONDS", DEFAULT_MAX_REPLAY_SECONDS),
+            state_reset=reader.text("STATE_RESET", None) or None,
             stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
+            max_deaths=reader.integer("MAX_DEATHS", 3, 1, 1000),
             shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
             functions_key=reader.optional_text("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY),
@@ -269,7 +281,10 @@ ENV_VARS = frozenset(
         "MAX_INPUT_BYTES",
         "MAX_OUTPUT_BYTES",
         "MAX_STATE_BYTES",
+        "MAX_REPLAY_SECONDS",
+        "STATE_RESET",
         "STREAM_MAX_DELIVERIES",
+        "MAX_DEATHS",
         "SHUTDOWN_TIMEOUT",
         "LOAD_TIMEOUT",
         "FUNCTIONS_KEY",

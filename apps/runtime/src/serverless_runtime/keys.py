@@ -92,6 +92,11 @@ class KeyLayout:
         """The hash of inputs and function versions that hung."""
         return derived(self.output, "poison")
 
+    @property
+    def in_flight(self) -> str:
+        """The hash naming the input a call is running on (key mode), with its death count."""
+        return derived(self.output, "in-flight")
+
     def state_for(self, consumer: str | None) -> str | None:
         """The state snapshot key; in stream mode (`consumer` given) one per consumer."""
         if self.state is None or consumer is None:

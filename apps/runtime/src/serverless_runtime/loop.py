@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 # Deeper inputs are refused: a function (or the standard library) recursing over them would
 # exhaust Python's stack.
 MAX_INPUT_DEPTH = 500
+# An error record's message and traceback are cut to these sizes (UTF-8 bytes): an exception
+# carrying megabytes would otherwise be copied into Redis, the log and every dashboard refresh.
+MAX_MESSAGE_BYTES = 4 << 10
+MAX_TRACEBACK_BYTES = 16 << 10
+# A commit refused as stale is judged again at most this many times per tick, with backoff.
+STALE_RETRIES = 5
 
 
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
@@ -85,14 +91,34 @@ def _redis_message(exc: redis.RedisError) -> str:
 
 
 def error_record(kind: str, message: str, tb: str, input_timestamp: str | None) -> dict[str, Any]:
-    """The JSON document written to the error key."""
-    return {
+    """The JSON document written to the error key; message and traceback cut to their bounds."""
+    record: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
         "kind": kind,
         "message": message,
         "traceback": tb,
         "input_timestamp": input_timestamp,
     }
+    for field, limit in (("message", MAX_MESSAGE_BYTES), ("traceback", MAX_TRACEBACK_BYTES)):
+        text: str = record[field]
+        if len(text) * 4 <= limit:  # surely within bounds: UTF-8 takes at most 4 bytes a char
+            continue
+        size = len(text.encode(errors="replace"))
+        if size > limit:
+            record[field] = _cut(text, limit, size)
+            record[f"{field}_bytes"] = size
+    return record
+
+
+def _cut(text: str, limit: int, size: int) -> str:
+    """The start and end of text within limit UTF-8 bytes, saying how much was left out."""
+    note = f"\n… {size} bytes in all, cut to {limit} …\n"
+    room = limit - len(note.encode())
+    # A traceback's last lines name the exception: keep a quarter of the room for the end.
+    head = text[:room].encode(errors="replace")[: room - room // 4].decode(errors="ignore")
+    tail_bytes = text[-room:].encode(errors="replace")[-(room // 4) :]
+    tail = tail_bytes.decode(errors="ignore") if room // 4 else ""
+    return head + note + tail
 
 
 class Runner:
@@ -140,6 +166,10 @@ class Runner:
         self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
         self.stream_step = StreamStep(settings, store, self.state) if settings.stream_mode else None
         self._look_again = False
+        # Commits refused as stale in a row, and the retries of this tick: bounded, backed off.
+        self._refusals = 0
+        self._retries = 0
+        self._retry_backoff = Backoff(initial=0.05, cap=settings.interval)
         self._last_redis_error: str | None = None
         self._started = False
         # NEW_REQUERIMENTS: installed once, before the first load; a failure is final for this
@@ -173,9 +203,12 @@ class Runner:
                 if self._on_connect is not None:
                     self._on_connect()
             backoff.reset()
-            if self._look_again:  # the last commit was refused: judge the input again now
+            if self._look_again:  # the last commit was refused: judge the input again soon
                 self._look_again = False
-            elif not (self.settings.stream_mode and self.source.current):
+                self._pause_before_retry()
+                continue
+            self._retries = 0
+            if not (self.settings.stream_mode and self.source.current):
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
         if not self.telemetry.redis_ok:
@@ -241,6 +274,7 @@ class Runner:
             self.key_step.poisoned = poison.get("input")
         if poison:
             log.warning("not trying again what hung before: %s", poison)
+            self.telemetry.poison = ", ".join(f"{k}={v}" for k, v in sorted(poison.items()))
         if self.settings.stream_mode:
             self.store.ensure_group()
         else:
@@ -298,6 +332,8 @@ class Runner:
         try:
             value = self._parse(raw or b"")
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
+            if entry_id is None and digest is not None and self._deadly(digest, stamp):
+                return
             self.telemetry.call_started()
             started = time.perf_counter()
             try:
@@ -311,6 +347,7 @@ class Runner:
                 raise Failed("redis-error", str(exc), exc) from exc
         except Failed as failure:
             if failure.kind != "invalid-input":
+                self.store.call_ended()
                 self.state.rollback()
             self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
             return
@@ -327,12 +364,62 @@ class Runner:
             self._look_again = True
             self.telemetry.invoked(outcome.name.lower(), duration, None)
             if outcome is Outcome.STALE:
+                self._look_again = self._refused_as_stale()
                 self.state.sync()
             return
+        self._went_through()
         self.state.committed(append)
         self.state.digest = digest
         self.telemetry.state_bytes = self.state.snapshot_bytes
         self.telemetry.invoked("success", duration, input_age(value))
+
+    def _deadly(self, digest: str, stamp: str | None) -> bool:
+        """Mark the input in flight; True when it ended the process MAX_DEATHS times (poison)."""
+        deaths = self.store.begin_call(digest)
+        if deaths < self.settings.max_deaths:
+            return False
+        self.store.mark_poison("input", digest, deaths)
+        if self.key_step is not None:
+            self.key_step.poisoned = digest
+        message = (
+            f"the input ended the process {deaths} times (MAX_DEATHS={self.settings.max_deaths}): "
+            "a crash in C code, the OOM killer or os._exit; recorded in "
+            f"{self.store.poison_key!r}, not tried again; the next input is processed"
+        )
+        self.telemetry.invoked("poison-input", None, None)
+        self.telemetry.poison = f"input={digest}, input-deaths={deaths}"
+        self._record("poison-input", message, stamp, None)
+        return True
+
+    def _refused_as_stale(self) -> bool:
+        """Count a refusal; True while the input may be judged again before the next tick."""
+        self._refusals += 1
+        if self._retries < STALE_RETRIES:
+            self._retries += 1
+            return True
+        if self._refusals == self._retries + 1:  # the first tick of this streak: said once
+            log.warning(
+                "%d commits refused as stale in a row: another writer moves %r (a second runtime "
+                "without a lease, or a function writing it?); the input waits until the next "
+                "tick or change",
+                self._refusals,
+                self.store.head_key,
+            )
+        return False
+
+    def _went_through(self) -> None:
+        if self._refusals > STALE_RETRIES:
+            log.info("a commit went through after %d refused as stale", self._refusals)
+        self._refusals = self._retries = 0
+        self._retry_backoff.reset()
+
+    def _pause_before_retry(self) -> None:
+        """The first retry is at once (a takeover's race); later ones back off up to INTERVAL."""
+        if self._retries <= 1:
+            return
+        delay = self._retry_backoff.next_delay()
+        self.telemetry.beat(pause=delay)
+        self.stop.wait(delay)
 
     def record_stuck(self, why: str, _elapsed: float) -> None:
         """Called by the watchdog before it ends the process: say what hung, never retry it."""
@@ -449,5 +536,11 @@ class Runner:
         self, kind: str, message: str, stamp: str | None, exc: BaseException | None
     ) -> None:
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
-        log.error("%s: %s", kind, message, exc_info=exc, extra={"kind": kind})
-        self.store.record_error(error_record(kind, message, tb, stamp))
+        record = error_record(kind, message, tb, stamp)
+        if "message_bytes" in record or "traceback_bytes" in record:
+            # The log line is bounded like the record: the cut texts, not the exception.
+            cut = record["message"], record["traceback"]
+            log.error("%s: %s\n%s", kind, *cut, extra={"kind": kind})
+        else:
+            log.error("%s: %s", kind, message, exc_info=exc, extra={"kind": kind})
+        self.store.record_error(record)

@@ -56,7 +56,9 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
         missing.append("function not loaded")
     if missing:
         return HTTPStatus.SERVICE_UNAVAILABLE, "not ready: " + "; ".join(missing)
-    return HTTPStatus.OK, "ok"
+    # A poison input is skipped, not a reason to stop a rollout: ready, and said.
+    poison = telemetry.poison
+    return HTTPStatus.OK, "ok" if poison is None else f"ok; poison: {poison}"
 
 
 Reading = float | dict[str, int] | None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -66,6 +69,7 @@ end
 if ARGV[5] ~= '' then bad = bad or wrong(KEYS[4], 'string') end
 if ARGV[8] ~= '' then bad = bad or wrong(KEYS[6], 'stream') end
 if ARGV[1] ~= '' then bad = bad or wrong(KEYS[5], 'string') end
+if ARGV[12] ~= '' then bad = bad or wrong(KEYS[9], 'hash') end
 if bad then return bad end
 if ARGV[1] ~= '' then
   if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
@@ -100,9 +104,36 @@ if ARGV[2] ~= '' then
   end
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
+-- The call ended: its input is no longer in flight (unless another process marked it since).
+if ARGV[12] ~= '' and redis.call('HGET', KEYS[9], 'owner') == ARGV[12] then
+  redis.call('DEL', KEYS[9])
+end
 -- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
 if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
 return 1
+"""
+
+# Key mode, before a call: mark the input in flight, counting the processes that started it and
+# ended before the call did (a segfault, the OOM killer, `os._exit`). A mark this process left
+# (a commit refused as stale or fenced) is not a death. Returns the deaths; at MAX_DEATHS nothing
+# is marked: the caller records the input as poison.
+_BEGIN = """
+local in_flight, digest, owner = KEYS[1], ARGV[1], ARGV[2]
+local mark = redis.call('HMGET', in_flight, 'digest', 'owner', 'deaths')
+local deaths = 0
+if mark[1] == digest then
+  deaths = tonumber(mark[3]) or 0
+  if mark[2] ~= owner then deaths = deaths + 1 end
+end
+if deaths >= tonumber(ARGV[3]) then return deaths end
+redis.call('HSET', in_flight, 'digest', digest, 'owner', owner, 'deaths', deaths)
+return deaths
+"""
+
+# A call that failed without ending the process: its input is no longer in flight.
+_END = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
@@ -266,6 +297,13 @@ class Store:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self.dead_key = keys.dead
         self.poison_key = keys.poison
+        # Key mode's in-flight mark names this process: a mark another process left behind is
+        # a death, one this process left (a refused commit) is not.
+        self.in_flight_key = keys.in_flight
+        self.owner = f"{consumer}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._in_flight = False
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
 
     def ping(self) -> bool:
         """True when Redis answers."""
@@ -350,6 +388,7 @@ class Store:
             settings.input_key,
             self.journal_key or out,
             self.head_key or out,
+            self.in_flight_key,
         ]
         journaled = append is not None and self.journal_key is not None
         args: list[str | int | bytes] = [
@@ -364,11 +403,14 @@ class Store:
             append.expected_seq if append is not None and journaled else "",
             append.raw if append is not None and journaled and not append.snapshot else "",
             append.at if append is not None and journaled else "",
+            self.owner if self._in_flight else "",
         ]
         reply = self._commit(keys=keys, args=args)
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
+        if outcome is Outcome.COMMITTED:
+            self._in_flight = False
         if self.lease is not None:
             if outcome is Outcome.COMMITTED:
                 self.lease.renewed()
@@ -384,13 +426,54 @@ class Store:
         return bool(self._snapshot(keys=keys, args=[seq, snapshot]))
 
     def record_error(self, record: dict[str, Any]) -> None:
-        """Keep the latest failure where operators and the dashboard look for it."""
-        if self.settings.error_key:
-            self.client.set(self.settings.error_key, json_codec.dumps(record))
+        """Keep the latest failure where operators and the dashboard look for it.
 
-    def mark_poison(self, what: str, digest: str) -> None:
-        """Remember that this input (or function version) hung: it is not tried again."""
-        self.client.hset(self.poison_key, what, digest)
+        Dated no later than Redis's clock, which also dates the history's entries: a machine
+        whose clock runs ahead must not make the record look newer than the outputs after it.
+        """
+        if not self.settings.error_key:
+            return
+        seconds, micros = self.client.time()
+        redis_now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+        try:
+            at = min(datetime.fromisoformat(record["at"]), redis_now)
+        except (KeyError, TypeError, ValueError):
+            at = redis_now
+        record = {**record, "at": at.isoformat()}
+        self.client.set(self.settings.error_key, json_codec.dumps(record))
+
+    def begin_call(self, digest: str) -> int:
+        """Mark the input in flight (key mode); how many processes it ended before this one.
+
+        At `MAX_DEATHS` or more the input is not marked: the caller records it as poison.
+        """
+        limit = self.settings.max_deaths
+        reply = self._begin(keys=[self.in_flight_key], args=[digest, self.owner, limit])
+        deaths = int(reply)
+        self._in_flight = deaths < limit
+        return deaths
+
+    def call_ended(self) -> None:
+        """The call failed but the process lives on: its input is no longer in flight."""
+        if self._in_flight:
+            self._end(keys=[self.in_flight_key], args=[self.owner])
+            self._in_flight = False
+
+    def mark_poison(self, what: str, digest: str, deaths: int | None = None) -> None:
+        """Remember that this input (or function version) hung or killed: not tried again.
+
+        The one way poison is recorded: by the watchdog (a hang) and after MAX_DEATHS deaths.
+        """
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.poison_key, what, digest)
+        if deaths is None:
+            pipe.hdel(self.poison_key, f"{what}-deaths")
+        else:
+            pipe.hset(self.poison_key, f"{what}-deaths", deaths)
+        if what == "input":
+            pipe.delete(self.in_flight_key)
+        pipe.execute()
+        self._in_flight = False
 
     def read_poison(self) -> dict[str, str]:
         """The input and function digests that hung before, by `input` / `function`."""

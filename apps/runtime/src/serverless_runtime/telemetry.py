@@ -31,6 +31,7 @@ class Telemetry:
     function_loaded: bool = False
     busy_since: float | None = None  # a call or an import of the function is running
     loading: bool = False  # ... and it is an import
+    poison: str | None = None  # what `<out>:poison` holds, said by /readyz (still ready)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def beat(self, pause: float = 0.0) -> None:
