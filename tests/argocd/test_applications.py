@@ -3,6 +3,7 @@ a platform Application that manage the rest."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,15 +85,27 @@ def test_applications_admin_ones_do_not_cascade_deletion(name: str) -> None:
     assert FINALIZER not in application(name)["metadata"].get("finalizers", [])
 
 
-def test_applications_platform_syncs_before_the_environments() -> None:
-    wave = int(application(PLATFORM)["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+def test_applications_use_no_sync_waves_without_an_application_health_check() -> None:
+    # A wave orders Applications only when argocd-cm has a health check for Application; that is an
+    # instance-wide setting (argocd/README.md, "Sharing an Argo CD instance"), so neither is used:
+    # the environments' retries outlast the platform's first sync.
+    waves = {
+        a["metadata"]["name"]
+        for a in all_applications()
+        if "argocd.argoproj.io/sync-wave" in a["metadata"].get("annotations", {})
+    }
+    settings = load_yaml(ARGOCD / "platform" / "argocd-cm.yaml")["data"]
+    health = "resource.customizations.health.argoproj.io_Application"
+    assert waves == set() or health in settings
+
+
+def test_applications_environments_outlast_the_platform_first_sync() -> None:
+    # Without a wave, an environment may sync before its namespace and deployer exist; its retries
+    # (backing off up to maxDuration) must last longer than the platform's own.
+    platform_retry = application(PLATFORM)["spec"]["syncPolicy"]["retry"]
     for name in ENVIRONMENTS:
-        env_wave = (
-            application(name)["metadata"]
-            .get("annotations", {})
-            .get("argocd.argoproj.io/sync-wave", "0")
-        )
-        assert wave < int(env_wave)
+        retry = application(name)["spec"]["syncPolicy"]["retry"]
+        assert retry["limit"] > platform_retry["limit"], name
 
 
 @pytest.mark.parametrize("name", application_names())
@@ -146,7 +159,12 @@ def test_applications_repository_is_a_real_lowercase_https_url() -> None:
 def test_applications_and_projects_follow_the_repository_file() -> None:
     for app in all_applications():
         assert app["spec"]["source"]["repoURL"] == REPOSITORY["url"]
-        assert app["spec"]["source"]["targetRevision"] == REPOSITORY["revision"]
+        labels = app["metadata"].get("labels", {})
+        if labels.get("serverless-redis-platform/promotion") == "revision":
+            # prod and course run the commit they were promoted to (test_promoted_revisions.py).
+            assert re.fullmatch(r"[0-9a-f]{40}", app["spec"]["source"]["targetRevision"])
+        else:
+            assert app["spec"]["source"]["targetRevision"] == REPOSITORY["revision"]
     for name, project in projects().items():
         assert project["spec"]["sourceRepos"] == ([] if name == "default" else [REPOSITORY["url"]])
 

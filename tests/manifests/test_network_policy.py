@@ -39,8 +39,6 @@ from tests.manifests.test_render import KUBERNETES_VERSIONS
 # Addresses from the documentation ranges (RFC 5737): a browser, some host on the Internet.
 BROWSER = address("198.51.100.7")
 INTERNET = address("203.0.113.50")
-# prod's REDIS_HOST is a DNS name; any address stands for it (the policy allows the port only).
-PROD_REDIS_ADDRESS = "203.0.113.10"
 
 
 def _docs(overlay: str) -> list[Doc]:
@@ -81,8 +79,21 @@ def _redis_endpoint(overlay: str) -> Endpoint:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return address(PROD_REDIS_ADDRESS)
+        # A DNS name (prod), which a policy cannot name: its address is the overlay's setting.
+        (network,) = _redis_egress_networks(overlay)
+        return address(str(network.network_address))
     return address(host)
+
+
+def _redis_egress_networks(overlay: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The ipBlock CIDRs of the overlay's redis-egress policy: where its Redis may be."""
+    (policy,) = [p for p in _policies(overlay) if p["metadata"]["name"] == "redis-egress"]
+    return [
+        ipaddress.ip_network(peer["ipBlock"]["cidr"])
+        for rule in policy["spec"]["egress"]
+        for peer in rule["to"]
+        if "ipBlock" in peer
+    ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -167,6 +178,23 @@ def test_network_course_allows_exactly_the_course_redis_address() -> None:
     # The dashboard reads the same Redis, from its own ConfigMap: one address for both.
     dashboard = container(find(_docs("course"), "Deployment", "monitoring-dashboard"))
     assert resolve_env(dashboard, _docs("course"))["REDIS_HOST"] == host
+
+
+@pytest.mark.parametrize("overlay", [o for o in OVERLAYS if o != "dev"])
+def test_network_external_redis_is_one_configured_address_and_port(overlay: str) -> None:
+    # The overlay's setting (network-policy-redis-egress.yaml): its Redis's address or subnet,
+    # never the whole Internet, and exactly the port its clients connect to.
+    networks = _redis_egress_networks(overlay)
+    assert networks
+    for network in networks:
+        assert network.prefixlen >= 8, f"{overlay}: {network} opens Redis's port to the Internet"
+    _, port = _redis_connection(overlay)
+    (policy,) = [p for p in _policies(overlay) if p["metadata"]["name"] == "redis-egress"]
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {port}
+    for name, client in _clients(overlay).items():
+        assert allowed(_policies(overlay), client, _redis_endpoint(overlay), port), name
+        assert not allowed(_policies(overlay), client, INTERNET, port), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

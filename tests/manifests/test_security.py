@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 import pytest
 
+from tests.manifests.podsecurity import violations
 from tests.manifests.rendered import (
     OVERLAYS,
     RUNTIMES,
@@ -137,3 +141,73 @@ def test_runtime_rollout_never_drops_below_its_replicas(overlay: str) -> None:
 def test_prod_runs_a_standby_runtime() -> None:
     runtime = find(render_overlay("prod"), "Deployment", RUNTIMES["prod"])
     assert runtime["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_pass_the_restricted_pod_security_profile(overlay: str) -> None:
+    # The environments' namespaces enforce `restricted` (argocd/namespaces/base/namespace.yaml):
+    # a pod that broke it would never be created, and its Deployment would never become Ready.
+    broken = {name: found for name, spec in _pod_specs(overlay) if (found := violations(spec))}
+    assert broken == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda s: s["containers"][0]["securityContext"].pop("allowPrivilegeEscalation"), "allow"),
+        (lambda s: s["securityContext"].pop("runAsNonRoot"), "runAsNonRoot"),
+        (lambda s: s["securityContext"].pop("seccompProfile"), "seccompProfile"),
+        (lambda s: s["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "hostPath"),
+        (lambda s: s["containers"][0]["ports"].append({"containerPort": 1, "hostPort": 1}), "host"),
+    ],
+)
+def test_pod_security_check_catches_what_restricted_refuses(
+    change: Callable[[Doc], object], expected: str
+) -> None:
+    # The check is alive: each of these is refused by an `enforce: restricted` namespace.
+    spec = copy.deepcopy(pod_spec(find(render_overlay("prod"), "Deployment", RUNTIMES["prod"])))
+    spec.setdefault("volumes", [])
+    spec["containers"][0].setdefault("ports", [])
+    assert violations(spec) == []
+    change(spec)
+    assert any(expected in line for line in violations(spec))
+
+
+def _selects(selector: Doc, labels: Doc) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and not (
+        selector.get("matchExpressions")
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_replicated_deployments_have_a_disruption_budget(overlay: str) -> None:
+    # A node drain may evict one replica at a time and must keep one: every Deployment that runs
+    # more than one pod has a PodDisruptionBudget selecting exactly its pods.
+    docs = render_overlay(overlay)
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        replicas = deployment["spec"].get("replicas", 1)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [b for b in budgets if _selects(b["spec"]["selector"], labels)]
+        if replicas < 2:
+            continue
+        name = deployment["metadata"]["name"]
+        assert len(covering) == 1, f"{overlay}/{name}: {replicas} replicas, no budget"
+        spec = covering[0]["spec"]
+        # One at a time may go, at least one stays.
+        assert spec.get("maxUnavailable") == 1 or spec.get("minAvailable") == replicas - 1, name
+    for budget in budgets:
+        # No budget guards nothing (it would block nothing) or a single pod (it blocks drains).
+        guarded = [
+            d
+            for d in docs
+            if d["kind"] == "Deployment"
+            and _selects(budget["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
+        ]
+        assert [d["spec"].get("replicas", 1) >= 2 for d in guarded] == [True]
+
+
+def test_prod_runs_its_standby_under_a_disruption_budget() -> None:
+    (budget,) = [d for d in render_overlay("prod") if d["kind"] == "PodDisruptionBudget"]
+    runtime = find(render_overlay("prod"), "Deployment", RUNTIMES["prod"])
+    assert _selects(budget["spec"]["selector"], runtime["spec"]["template"]["metadata"]["labels"])
