@@ -6,7 +6,8 @@
 function is: write requirements.in, `make lock`, commit. For each such folder it makes sure that
 1. its deployment.yaml runs `serverless-function-<name>`,
 2. gitops/registry names where that image is pulled from (same registry and owner as the runtime),
-3. dev pins it, with the initial digest until the image workflow's pull request replaces it.
+3. gitops/registry pins it, with the initial digest until the image workflow's pull request
+   replaces it (every environment takes its digests from there, at the revision it runs).
 It only adds what is missing (comments and other lines are kept) and prints what it changed.
 """
 
@@ -23,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 INITIAL_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 RUNTIME_IMAGE_LINE = re.compile(r"^(\s*image:\s*)serverless-runtime\s*$", re.MULTILINE)
 NEW_NAME = re.compile(r"^\s*newName:\s*(\S+)/serverless-runtime\s*$", re.MULTILINE)
-DASHBOARD_PIN = re.compile(r"^  - name: monitoring-dashboard\n    digest: \S+\n", re.MULTILINE)
+DIGEST_LINE = re.compile(r"^  digest:", re.MULTILINE)
 
 REGISTRY_FILE = """\
-# Where the {name} function image (the runtime image plus its requirements.txt) is pulled from;
-# the digest an overlay pins is kept.
+# The {name} function image (the runtime image plus its requirements.txt): where it is pulled
+# from, and the digest every environment runs at this revision (the image workflow's pull request).
 apiVersion: builtin
 kind: ImageTagTransformer
 metadata:
@@ -79,17 +80,13 @@ def name_in_registry(root: Path, function: str) -> bool:
     return changed
 
 
-def pin_in_dev(root: Path, function: str) -> bool:
-    """Pin the image in dev with the initial digest if dev does not pin it; True if changed."""
-    path = root / "gitops/overlays/dev/kustomization.yaml"
+def pin_in_registry(root: Path, function: str) -> bool:
+    """Pin the image with the initial digest if gitops/registry pins none; True if changed."""
+    path = root / "gitops/registry" / f"{image_name(function)}.yaml"
     text = path.read_text()
-    if f"  - name: {image_name(function)}\n" in text:
+    if DIGEST_LINE.search(text):
         return False
-    anchor = DASHBOARD_PIN.search(text)
-    if anchor is None:
-        raise SystemExit(f"{path}: no pin of monitoring-dashboard to add the function's after")
-    pin = f"  - name: {image_name(function)}\n    digest: {INITIAL_DIGEST}\n"
-    path.write_text(text[: anchor.end()] + pin + text[anchor.end() :])
+    path.write_text(text.rstrip("\n") + f"\n  digest: {INITIAL_DIGEST}\n")
     return True
 
 
@@ -101,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps = {
             "deployment.yaml runs its image": use_image(args.root, function),
             "gitops/registry names it": name_in_registry(args.root, function),
-            "dev pins it (initial digest)": pin_in_dev(args.root, function),
+            "gitops/registry pins it (initial digest)": pin_in_registry(args.root, function),
         }
         for step, changed in steps.items():
             if changed:

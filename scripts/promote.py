@@ -1,51 +1,74 @@
-"""Pin what an environment runs, as the change a pull request carries (the image workflows call it).
+"""Pin what an environment runs, as the change a pull request carries (the workflows call it).
 
-    python scripts/promote.py dev --runtime-digest sha256:… --dashboard-digest sha256:… \\
+    python -m scripts.promote dev --runtime-digest sha256:… --dashboard-digest sha256:… \\
         [--function-digest NAME=sha256:… for each function folder with a requirements.txt]
-    python scripts/promote.py prod      # or course: what dev runs now, images and functions
+    python -m scripts.promote prod [--revision SHA] [--allow-rollback]     # or course
 
-dev gets the digests CI just pushed; prod and course get dev's digests and verbatim copies of the
-function folders (the versions dev runs), so nothing reaches them that dev has not run. prod gets
-every folder of apps/functions and its index (a folder deleted in dev is deleted there); course
-gets only the functions the course's contract runs (COURSE_FUNCTIONS). A function with a
-requirements.txt runs in its own image, `serverless-function-<name>`, pinned like the others.
-It prints a Markdown summary for the pull request; `git diff` shows whether anything changed.
+dev follows main; its images are the digests of gitops/registry, which `dev` writes (the image
+workflow's pull request). prod and course run one commit of this repository, every layer of it:
+`prod`/`course` write a commit that dev ran into argocd/environments/<env>/application.yaml, after
+the gate (scripts/promotion_checks.py) has checked it, and print the pull request's body: what
+moves (commits, images old → new, function versions) and the rendered diff of the environment.
+Exit status: 0 done, 1 refused by the gate (one line saying why), 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import difflib
+import os
 import re
 import shutil
+import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+import tarfile
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scripts.promotion_checks import (
+    ArgoCD,
+    Cosign,
+    GitHub,
+    Http,
+    Refused,
+    Registry,
+    Runner,
+    digest_problem,
+    run_command,
+    urllib_http,
+    workflow_identity,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS = Path("apps/functions")
 OVERLAYS = Path("gitops/overlays")
+REGISTRY = Path("gitops/registry")
+ENVIRONMENTS = Path("argocd/environments")
+REPOSITORY_FILE = Path("argocd/repository/repository.yaml")
 IMAGES = ("serverless-runtime", "monitoring-dashboard")
 FUNCTION_IMAGE_PREFIX = "serverless-function-"
 PROMOTED = ("prod", "course")
-# The course's contract runs one function (gitops/overlays/course/kustomization.yaml).
+# The course's contract runs one function (gitops/overlays/course/function).
 COURSE_FUNCTIONS = ("resource-monitor",)
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+SHA = re.compile(r"[0-9a-f]{40}")
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
-# What promotion never copies: caches left by running a function's test.
-SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".venv")
+TARGET_REVISION = re.compile(r"^(\s*targetRevision:\s*)(\S+)[ \t]*$", re.MULTILINE)
+# A pull request body holds at most 65536 characters; the diff gets what the rest leaves.
+MAX_DIFF_LINES = 400
+MAX_DIFF_CHARS = 40_000
+MAX_COMMITS = 30
 
 
-@dataclass(frozen=True)
-class Release:
-    """What an environment runs: one digest per image and each function's git blob id."""
-
-    digests: dict[str, str]
-    functions: dict[str, str]
+class GitError(Exception):
+    """A git command failed (its message is one line)."""
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -78,133 +101,355 @@ def image_functions(root: Path) -> list[str]:
     return [f.name for f in function_folders(root) if (f / "requirements.txt").is_file()]
 
 
-def pinned_digests(kustomization: Path) -> dict[str, str]:
-    """The digest each of our images is pinned to in an overlay's `images:` (functions' too)."""
-    entries = _load(kustomization).get("images") or []
-    found = {
-        e["name"]: e.get("digest", "")
-        for e in entries
-        if e.get("name") in IMAGES or str(e.get("name")).startswith(FUNCTION_IMAGE_PREFIX)
+# --- dev: the digests of gitops/registry -------------------------------------------------------
+
+
+def registry_files(root: Path) -> dict[str, Path]:
+    """image name -> its file in gitops/registry (an ImageTagTransformer)."""
+    files = {}
+    for path in sorted((root / REGISTRY).glob("*.yaml")):
+        data = _load(path)
+        if data.get("kind") == "ImageTagTransformer":
+            files[data["imageTag"]["name"]] = path
+    return files
+
+
+def pinned_digests(root: Path) -> dict[str, str]:
+    """The digest gitops/registry pins for each of our images."""
+    return {
+        name: str(_load(path)["imageTag"].get("digest", ""))
+        for name, path in registry_files(root).items()
     }
-    if not set(IMAGES) <= set(found) or not all(DIGEST.fullmatch(d) for d in found.values()):
-        raise ValueError(f"{kustomization}: expected a sha256 digest for each of {IMAGES}")
-    return found
 
 
-def set_digests(kustomization: Path, digests: dict[str, str]) -> None:
-    """Pin exactly these images, editing the lines in place so comments and layout stay.
-
-    Our two images' entries are rewritten where they are; function images' entries are removed and
-    written again, sorted, after the dashboard's entry (the file's last entry of ours)."""
-    text = kustomization.read_text()
+def set_digests(root: Path, digests: Mapping[str, str]) -> None:
+    """Pin these images in gitops/registry, editing the `digest:` line so comments stay."""
+    files = registry_files(root)
     for name, digest in digests.items():
         if not DIGEST.fullmatch(digest):
             raise ValueError(f"{name}: {digest!r} is not a sha256 digest")
-    function_entry = re.compile(
-        rf"^[ \t]*-[ \t]+name:[ \t]+{FUNCTION_IMAGE_PREFIX}[a-z0-9-]+[ \t]*\n"
-        r"[ \t]+digest:[ \t]+sha256:[0-9a-f]{64}[ \t]*\n",
-        re.MULTILINE,
+        if name not in files:
+            raise ValueError(f"{REGISTRY} names no image {name} (make lock adds function images)")
+    for name, digest in digests.items():
+        path = files[name]
+        text = path.read_text()
+        line = re.compile(r"^(  digest:[ \t]*)\S*[ \t]*$", re.MULTILINE)
+        if line.search(text):
+            text = line.sub(rf"\g<1>{digest}", text, count=1)
+        else:
+            text = text.rstrip("\n") + f"\n  digest: {digest}\n"
+        path.write_text(text)
+    pinned = pinned_digests(root)
+    if any(pinned[name] != digest for name, digest in digests.items()):
+        raise AssertionError(f"{REGISTRY}: the digests did not take")
+
+
+def pin_dev(root: Path, digests: dict[str, str]) -> str:
+    """Pin dev (and so every later revision) to the image workflow's digests; the PR body."""
+    expected = {function_image(name) for name in image_functions(root / FUNCTIONS)}
+    given = {name for name in digests if name.startswith(FUNCTION_IMAGE_PREFIX)}
+    if given != expected:
+        raise ValueError(
+            "give one --function-digest for each function with a requirements.txt: "
+            f"expected {sorted(expected) or 'none'}, got {sorted(given) or 'none'}"
+        )
+    set_digests(root, digests)
+    lines = ["Pins **dev** (gitops/registry) to:", ""]
+    lines += [f"- `{name}@{digest}`" for name, digest in digests.items()]
+    return "\n".join(lines)
+
+
+# --- git ----------------------------------------------------------------------------------------
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in root; GitError with git's last line on failure."""
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=120
     )
-    text = function_entry.sub("", text)
-    for name in IMAGES:
-        entry = re.compile(
-            rf"(^([ \t]*)-\s+name:\s+{re.escape(name)}\s*\n\s+digest:\s+)sha256:[0-9a-f]{{64}}\n",
-            re.MULTILINE,
-        )
-        match = entry.search(text)
-        if match is None:
-            raise ValueError(f"{kustomization}: no `- name: {name}` entry with a digest line")
-        added = "".join(
-            f"{match[2]}- name: {image}\n{match[2]}  digest: {digests[image]}\n"
-            for image in sorted(digests)
-            if image.startswith(FUNCTION_IMAGE_PREFIX) and name == IMAGES[-1]
-        )
-        text = text[: match.start()] + f"{match[1]}{digests[name]}\n{added}" + text[match.end() :]
-    kustomization.write_text(text)
-    if pinned_digests(kustomization) != digests:
-        raise AssertionError(f"{kustomization}: the digests did not take")
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        raise GitError(f"git {' '.join(args)}: {last}")
+    return result.stdout
 
 
-def git_blob_id(path: Path) -> str:
-    """The id git gives the file's content (`git rev-parse HEAD:path` once committed)."""
-    data = path.read_bytes()
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+def commit_of(root: Path, revision: str) -> str:
+    """The full id of a commit of this clone, or GitError."""
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
+    except GitError:
+        raise GitError(
+            f"{revision} is not a commit of this clone (fetch main with its full history)"
+        ) from None
 
 
-def function_versions(root: Path, names: Sequence[str] | None = None) -> dict[str, str]:
-    """name -> git blob id of its usermodule.py (or function.zip), for the folders under root."""
-    versions = {}
-    for folder in function_folders(root):
-        if names is not None and folder.name not in names:
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    """Whether older is newer or one of its ancestors."""
+    result = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", older, newer], cwd=root, check=False, timeout=60
+    )
+    return result.returncode == 0
+
+
+def main_ref(root: Path) -> str:
+    """The main branch as this clone knows it: origin's when there is one."""
+    for ref in ("refs/remotes/origin/main", "refs/heads/main"):
+        if (
+            subprocess.run(
+                ["git", "show-ref", "--verify", "--quiet", ref], cwd=root, check=False
+            ).returncode
+            == 0
+        ):
+            return ref
+    raise GitError("this clone has no main branch (fetch origin/main)")
+
+
+def extract(root: Path, sha: str, dest: Path) -> Path:
+    """The tree of commit sha, written into dest (git archive)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", sha], cwd=root, capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise GitError(f"git archive {sha}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def kustomize(directory: Path) -> str:
+    """The rendered manifests of a kustomization (kustomize, else kubectl's built-in one)."""
+    if shutil.which("kustomize"):
+        argv = ["kustomize", "build", str(directory)]
+    elif shutil.which("kubectl"):
+        argv = ["kubectl", "kustomize", str(directory)]
+    else:
+        raise GitError("neither kustomize nor kubectl is installed: cannot render")
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    if result.returncode != 0:
+        raise GitError(f"rendering {directory.name} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+# --- what an environment runs at a revision ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One environment at one revision: its render, our images in it, its functions' versions."""
+
+    sha: str
+    rendered: str
+    images: dict[str, str]  # image name (path without registry) -> digest
+    references: dict[str, str]  # image name -> full reference as rendered
+    functions: dict[str, str]  # function name -> "tree <id>, last changed by <commit subject>"
+
+
+def _our_images(rendered: str, registry_names: set[str]) -> dict[str, str]:
+    """image name -> reference, for the images gitops/registry names (pinned or not)."""
+    found = {}
+    for doc in yaml.safe_load_all(rendered):
+        if not doc or doc.get("kind") != "Deployment":
             continue
-        code = folder / "usermodule.py"
-        if not code.is_file():
-            code = folder / "function.zip"
-        versions[folder.name] = git_blob_id(code) if code.is_file() else "(no code)"
+        for ctr in doc["spec"]["template"]["spec"]["containers"]:
+            image = str(ctr["image"])
+            name = image.partition("@")[0]
+            if ":" in name.rsplit("/", 1)[-1]:
+                name = name.rpartition(":")[0]
+            if name in registry_names:
+                found[name.rsplit("/", 1)[-1]] = image
+    return found
+
+
+def _functions(root: Path, sha: str, tree: Path, env: str) -> dict[str, str]:
+    if env == "course":
+        names: list[str] = list(COURSE_FUNCTIONS)
+    else:
+        index = tree / FUNCTIONS / "kustomization.yaml"
+        names = list(_load(index).get("components") or []) if index.is_file() else []
+    versions = {}
+    for name in sorted(names):
+        path = f"{FUNCTIONS}/{name}"
+        folder = git(root, "rev-parse", f"{sha}:{path}").strip()
+        last = git(root, "log", "-1", "--format=%h %s", sha, "--", path).strip()
+        versions[name] = f"tree `{folder[:12]}`, last changed by {last}"
     return versions
 
 
-def copy_functions(source: Path, dest: Path, names: Sequence[str] | None = None) -> None:
-    """Make dest hold verbatim copies of source's function folders (those named, or all of them
-    with the index), and nothing else: a folder deleted in source is deleted in dest."""
-    wanted = [f for f in function_folders(source) if names is None or f.name in names]
-    if names is not None and {f.name for f in wanted} != set(names):
-        raise ValueError(f"{source}: expected the function folders {sorted(names)}")
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    if names is None:
-        shutil.copyfile(source / "kustomization.yaml", dest / "kustomization.yaml")
-    for folder in wanted:
-        shutil.copytree(folder, dest / folder.name, ignore=SKIPPED)
+def snapshot(root: Path, env: str, sha: str) -> Snapshot:
+    """Render env as it is at commit sha."""
+    with tempfile.TemporaryDirectory(prefix=f"promote-{env}-") as temp:
+        tree = extract(root, sha, Path(temp))
+        overlay = tree / OVERLAYS / env
+        if not (overlay / "kustomization.yaml").is_file():
+            raise GitError(f"{sha[:12]} has no {OVERLAYS}/{env}")
+        rendered = kustomize(overlay)
+        registry = {
+            str(_load(p)["imageTag"]["newName"])
+            for p in (tree / REGISTRY).glob("*.yaml")
+            if _load(p).get("kind") == "ImageTagTransformer"
+        }
+        functions = _functions(root, sha, tree, env)
+    references = _our_images(rendered, registry)
+    images = {name: ref.partition("@")[2] for name, ref in references.items()}
+    return Snapshot(sha, rendered, images, references, functions)
 
 
-def promote(root: Path, env: str, digests: dict[str, str] | None = None) -> Release:
-    """Pin env: dev to the given digests; prod and course to what dev runs now."""
-    overlay = root / OVERLAYS / env / "kustomization.yaml"
-    functions = root / FUNCTIONS
-    if env == "dev":
-        if digests is None:
-            raise ValueError("dev needs --runtime-digest and --dashboard-digest")
-        expected = {function_image(name) for name in image_functions(functions)}
-        given = {name for name in digests if name.startswith(FUNCTION_IMAGE_PREFIX)}
-        if given != expected:
-            raise ValueError(
-                "give one --function-digest for each function with a requirements.txt: "
-                f"expected {sorted(expected) or 'none'}, got {sorted(given) or 'none'}"
+# --- the promotion -------------------------------------------------------------------------------
+
+
+@dataclass
+class Gate:
+    """Who the gate asks: GitHub, the registry, cosign, Argo CD (None: not configured)."""
+
+    github: GitHub
+    registry: Registry
+    cosign: Cosign
+    argocd: ArgoCD | None
+    dev_minutes: int
+    now: datetime
+
+
+@dataclass
+class Promotion:
+    """What a promotion moves, for the pull request."""
+
+    env: str
+    old: Snapshot | None
+    new: Snapshot
+    commits: list[str]
+    checks: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def application_file(root: Path, env: str) -> Path:
+    """The Application that names the commit env runs."""
+    return root / ENVIRONMENTS / env / "application.yaml"
+
+
+def pinned_revision(root: Path, env: str) -> str:
+    """The targetRevision env's Application names now."""
+    match = TARGET_REVISION.search(application_file(root, env).read_text())
+    if match is None:
+        raise ValueError(f"{application_file(root, env)}: no targetRevision line")
+    return match[2]
+
+
+def write_revision(root: Path, env: str, sha: str) -> None:
+    """Point env's Application at sha, editing only the targetRevision line."""
+    path = application_file(root, env)
+    path.write_text(TARGET_REVISION.sub(rf"\g<1>{sha}", path.read_text(), count=1))
+
+
+def repository(root: Path) -> str:
+    """`owner/name` of the GitHub repository Argo CD deploys from (argocd/repository)."""
+    url = str(_load(root / REPOSITORY_FILE)["data"]["url"])
+    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?", url)
+    if match is None:
+        raise ValueError(f"{REPOSITORY_FILE}: {url} is not a GitHub repository URL")
+    return match[1]
+
+
+def promote(
+    root: Path, env: str, revision: str | None, allow_rollback: bool, gate: Gate
+) -> Promotion:
+    """Check revision through the gate and pin env to it; Refused or GitError if it may not."""
+    if revision is None:
+        revision = gate.argocd.current() if gate.argocd else gate.github.newest_passed()
+    sha = commit_of(root, revision)
+    if not is_ancestor(root, sha, main_ref(root)):
+        raise Refused(f"{sha[:12]} is not on main: only a commit of main can be promoted")
+    current = pinned_revision(root, env)
+    old: str | None = None
+    if SHA.fullmatch(current):
+        old = commit_of(root, current)
+        if not is_ancestor(root, old, sha) and not allow_rollback:
+            raise Refused(
+                f"{sha[:12]} is not a descendant of {env}'s {old[:12]}: "
+                "a rollback needs --allow-rollback"
             )
-        set_digests(overlay, digests)
-        return Release(digests, function_versions(functions))
-    if env not in PROMOTED:
-        raise ValueError(f"unknown environment {env!r}")
-    if digests is not None:
-        raise ValueError(f"{env} runs what dev runs: give no digests")
-    dev = pinned_digests(root / OVERLAYS / "dev" / "kustomization.yaml")
-    names = COURSE_FUNCTIONS if env == "course" else None
-    needed = {
-        function_image(name)
-        for name in image_functions(functions)
-        if names is None or name in names
-    }
-    missing = needed - set(dev)
-    if missing:
-        raise ValueError(f"dev pins no digest for {sorted(missing)}: pin dev first")
-    pins = {name: digest for name, digest in dev.items() if name in IMAGES or name in needed}
-    dest = overlay.parent / "functions"
-    copy_functions(functions, dest, names)
-    set_digests(overlay, pins)
-    return Release(pins, function_versions(dest))
+    new = snapshot(root, env, sha)
+    for name, digest in sorted(new.images.items()):
+        problem = digest_problem(digest)
+        if problem:
+            raise Refused(f"{name} at {sha[:12]}: {problem} ({REGISTRY})")
+    promotion = Promotion(env, snapshot(root, env, old) if old else None, new, [])
+    if old:
+        log = git(root, "log", "--format=%h %s", "--no-merges", f"{old}..{sha}")
+        promotion.commits = log.splitlines()
+    promotion.checks.append(gate.github.ci_passed(sha))
+    for name, reference in sorted(new.references.items()):
+        gate.registry.serves(reference)
+        gate.cosign.verified(reference)
+        promotion.checks.append(f"`{name}` published, signed, SBOM and provenance attested")
+    if gate.argocd is None:
+        promotion.warnings.append(
+            "WARNING: ARGOCD_SERVER / ARGOCD_AUTH_TOKEN not set: not checked that dev ran "
+            f"{sha[:12]} Synced and Healthy for {gate.dev_minutes} min"
+        )
+    else:
+        promotion.checks.append(gate.argocd.ran(sha, gate.dev_minutes, gate.now))
+    write_revision(root, env, sha)
+    return promotion
 
 
-def summary(env: str, release: Release) -> str:
-    """The pull request's body: what the environment will run."""
-    lines = [f"Pins **{env}** to:", ""]
-    lines += [f"- `{name}@{digest}`" for name, digest in release.digests.items()]
-    lines += [
-        f"- function `{FUNCTIONS}/{name}` (code at git blob `{blob}`)"
-        for name, blob in release.functions.items()
+def _rendered_diff(promotion: Promotion) -> list[str]:
+    old = promotion.old.rendered if promotion.old else ""
+    label = promotion.old.sha[:12] if promotion.old else "nothing"
+    diff = list(
+        difflib.unified_diff(
+            old.splitlines(),
+            promotion.new.rendered.splitlines(),
+            f"{promotion.env}@{label}",
+            f"{promotion.env}@{promotion.new.sha[:12]}",
+            lineterm="",
+        )
+    )
+    kept: list[str] = []
+    size = 0
+    for line in diff:
+        if len(kept) >= MAX_DIFF_LINES or size + len(line) > MAX_DIFF_CHARS:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if len(kept) < len(diff):
+        kept.append(
+            f"… {len(diff) - len(kept)} more lines: render both commits to see them "
+            f"(`kubectl kustomize {OVERLAYS}/{promotion.env}` in each)"
+        )
+    return kept or ["(no change in what the environment renders)"]
+
+
+def body(promotion: Promotion) -> str:
+    """The pull request's body: the revision, the checks, what moves, the rendered diff."""
+    env, new, old = promotion.env, promotion.new, promotion.old
+    lines = [
+        f"Promotes **{env}** to `{new.sha}`"
+        + (f" (from `{old.sha}`)." if old else " (its first pinned commit)."),
+        "",
+        "### Gate",
+        "",
     ]
+    lines += [f"- {w}" for w in promotion.warnings] + [f"- {c}" for c in promotion.checks]
+    if old:
+        lines += ["", f"### Commits ({len(promotion.commits)})", ""]
+        lines += [f"- {c}" for c in promotion.commits[:MAX_COMMITS]]
+        if len(promotion.commits) > MAX_COMMITS:
+            lines.append(f"- … and {len(promotion.commits) - MAX_COMMITS} more")
+    lines += ["", "### Images", "", "| image | old digest | new digest |", "|---|---|---|"]
+    before = old.images if old else {}
+    for name in sorted(set(before) | set(new.images)):
+        was, now = before.get(name, "—"), new.images.get(name, "—")
+        lines.append(f"| `{name}` | `{was}` | `{now}`{'' if was != now else ' (unchanged)'} |")
+    lines += ["", "### Functions", "", "| function | old | new |", "|---|---|---|"]
+    was_f = old.functions if old else {}
+    for name in sorted(set(was_f) | set(new.functions)):
+        was, now = was_f.get(name, "—"), new.functions.get(name, "—")
+        lines.append(f"| `{name}` | {was} | {now if now != was else 'unchanged'} |")
+    lines += ["", f"### Rendered diff of {env}", "", "```diff", *_rendered_diff(promotion), "```"]
     return "\n".join(lines)
+
+
+# --- command line --------------------------------------------------------------------------------
 
 
 def _function_digest(raw: str) -> tuple[str, str]:
@@ -214,8 +459,7 @@ def _function_digest(raw: str) -> tuple[str, str]:
     return function_image(name), digest
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line for the image and promotion workflows."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("env", choices=("dev", *PROMOTED))
     parser.add_argument("--runtime-digest")
@@ -228,22 +472,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=DIGEST",
         help="the image of function NAME (one per folder with requirements.txt; dev only)",
     )
+    parser.add_argument("--revision", help="the commit to promote (default: the one dev runs)")
+    parser.add_argument(
+        "--allow-rollback", action="store_true", help="allow a commit older than the pinned one"
+    )
+    parser.add_argument(
+        "--dev-minutes", type=int, default=10, help="how long dev must have run the commit"
+    )
     parser.add_argument("--root", type=Path, default=REPO, help="repository root")
+    return parser
+
+
+def _gate(args: argparse.Namespace, http: Http, run: Runner, environ: Mapping[str, str]) -> Gate:
+    repo = environ.get("GITHUB_REPOSITORY") or repository(args.root)
+    server, token = environ.get("ARGOCD_SERVER", ""), environ.get("ARGOCD_AUTH_TOKEN", "")
+    return Gate(
+        github=GitHub(http, repo, environ.get("GITHUB_TOKEN", "")),
+        registry=Registry(http),
+        cosign=Cosign(run, workflow_identity(repo)),
+        argocd=ArgoCD(http, server, token) if server and token else None,
+        dev_minutes=args.dev_minutes,
+        now=datetime.now(UTC),
+    )
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    http: Http = urllib_http,
+    run: Runner = run_command,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Command line for the image and promotion workflows."""
+    parser = _parser()
     args = parser.parse_args(argv)
     given = (args.runtime_digest, args.dashboard_digest)
-    if any(given) and not all(given):
-        parser.error("give both digests or neither")
-    if args.function_digest and not all(given):
-        parser.error("--function-digest goes with --runtime-digest and --dashboard-digest")
-    digests = dict(zip(IMAGES, given, strict=True)) if all(given) else None
-    if digests is not None:
-        digests.update(args.function_digest)
+    if args.env != "dev":
+        if any(given) or args.function_digest:
+            parser.error(f"{args.env} runs a commit dev ran: give no digests")
+        try:
+            promotion = promote(
+                args.root,
+                args.env,
+                args.revision,
+                args.allow_rollback,
+                _gate(args, http, run, environ),
+            )
+        except Refused as refusal:
+            print(f"promote: refused: {refusal}", file=sys.stderr)
+            return 1
+        except (GitError, ValueError) as error:
+            print(f"promote: {error}", file=sys.stderr)
+            return 2
+        for warning in promotion.warnings:
+            print(f"promote: {warning}", file=sys.stderr)
+        print(body(promotion))
+        return 0
+    if not all(given):
+        parser.error("dev needs --runtime-digest and --dashboard-digest")
+    digests = dict(zip(IMAGES, given, strict=True))
+    digests.update(args.function_digest)
     try:
-        release = promote(args.root, args.env, digests)
+        print(pin_dev(args.root, digests))
     except ValueError as error:
         print(f"promote: {error}", file=sys.stderr)
         return 2
-    print(summary(args.env, release))
     return 0
 
 

@@ -3,8 +3,8 @@ the in-cluster git server and at the images loaded into kind, as one commit on `
 
 The e2e job cannot push to GitHub, so it serves this copy from a git daemon inside the cluster
 (tests/e2e/git-server.yaml). Only the files a fork or a deploy changes are changed: the
-repository file of argocd/ (the one place that names the URL), the image names of
-gitops/registry (the one place that names the registry) and the dev overlay's `images:` pins.
+repository file of argocd/ (the one place that names the URL) and the image names and pins of
+gitops/registry (the one place that names the registry and the digests).
 
     python -m tests.e2e.served_repo --dest DIR --url git://… --image serverless-runtime=NAME:TAG …
 """
@@ -22,7 +22,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 REPOSITORY_FILE = Path("argocd/repository/repository.yaml")
-DEV_OVERLAY = Path("gitops/overlays/dev/kustomization.yaml")
 REGISTRY = Path("gitops/registry")
 BRANCH = "main"
 # A fixed identity: the commit is made by the test, for the test.
@@ -82,34 +81,24 @@ def parse_image(spec: str) -> tuple[str, str, str]:
 
 
 def set_images(tree: Path, images: Mapping[str, tuple[str, str]]) -> list[Path]:
-    """Run dev on NEW_NAME:TAG: the registry folder names NEW_NAME, dev's overlay pins TAG instead
-    of a digest (an image loaded into kind has no registry digest). Returns the files changed."""
+    """Run NEW_NAME:TAG: the registry folder names NEW_NAME and pins TAG instead of a digest (an
+    image loaded into kind has no registry digest). Returns the files changed."""
     changed = []
     transformers = {}
     for path in sorted((tree / REGISTRY).glob("*.yaml")):
         data = _load(path)
         if data.get("kind") == "ImageTagTransformer":
             transformers[data["imageTag"]["name"]] = (path, data)
-    overlay = tree / DEV_OVERLAY
-    pins = _load(overlay)
-    entries: list[dict[str, Any]] = list(pins.get("images") or [])
     for name, (new_name, tag) in images.items():
         if name not in transformers:
             raise ValueError(f"{name}: not an image of {REGISTRY}")
         path, data = transformers[name]
+        data["imageTag"].pop("digest", None)
         data["imageTag"]["newName"] = new_name
+        data["imageTag"]["newTag"] = tag
         _dump(path, data)
         changed.append(path)
-        entry = next((e for e in entries if e.get("name") == name), None)
-        if entry is None:
-            entry = {"name": name}
-            entries.append(entry)
-        entry.pop("digest", None)
-        entry.pop("newName", None)
-        entry["newTag"] = tag
-    pins["images"] = entries
-    _dump(overlay, pins)
-    return [*changed, overlay]
+    return changed
 
 
 def commit_all(tree: Path, message: str) -> str:
@@ -137,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, required=True, help="new folder for the repository")
     parser.add_argument("--url", required=True, help="the URL Argo CD will clone it from")
     parser.add_argument(
-        "--image", action="append", default=[], help="NAME=NEW_NAME:TAG for the dev overlay"
+        "--image", action="append", default=[], help="NAME=NEW_NAME:TAG in gitops/registry"
     )
     args = parser.parse_args(argv)
     images = {name: (new_name, tag) for name, new_name, tag in map(parse_image, args.image)}

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from tests.e2e.served_repo import (
-    DEV_OVERLAY,
     REGISTRY,
     REPO,
     REPOSITORY_FILE,
@@ -59,7 +58,7 @@ def test_served_repo_is_one_commit_on_main_with_a_clean_tree(served: Path) -> No
     assert git(served, "status", "--porcelain").strip() == ""
 
 
-def test_served_repo_changes_only_repository_registry_and_dev_pins(served: Path) -> None:
+def test_served_repo_changes_only_repository_and_registry(served: Path) -> None:
     changed = sorted(
         str(p.relative_to(served))
         for p in served.rglob("*")
@@ -67,14 +66,14 @@ def test_served_repo_changes_only_repository_registry_and_dev_pins(served: Path)
         and ".git" not in p.relative_to(served).parts
         and p.read_bytes() != (REPO / p.relative_to(served)).read_bytes()
     )
-    # Every registry file names one image of ours, and each is replaced by a loaded one.
+    # Every registry file names and pins one image of ours, and each is replaced by a loaded one.
     registry = [
         str(path.relative_to(REPO))
         for path in (REPO / REGISTRY).glob("*.yaml")
         if path.name != "kustomization.yaml"
     ]
     assert len(registry) == len(IMAGES)
-    assert changed == sorted([str(REPOSITORY_FILE), str(DEV_OVERLAY), *registry])
+    assert changed == sorted([str(REPOSITORY_FILE), *registry])
 
 
 def test_served_repo_leaves_out_ignored_files(served: Path) -> None:
@@ -93,7 +92,7 @@ def test_served_repo_argocd_objects_point_at_the_git_server(served: Path) -> Non
     assert {a["spec"]["source"]["repoURL"] for a in apps} == {URL}
     assert {a["spec"]["source"]["targetRevision"] for a in apps} == {"main"}
     projects = [o for o in objects if o["kind"] == "AppProject"]
-    assert {tuple(p["spec"]["sourceRepos"]) for p in projects} == {(URL,), ()}
+    assert {tuple(p["spec"]["sourceRepos"]) for p in projects} == {(URL,)}
 
 
 def test_served_repo_dev_overlay_runs_the_loaded_images(served: Path) -> None:

@@ -1,5 +1,6 @@
 """Every function folder deploys as its own runtime: its code and settings ConfigMaps, its
-Deployment with the pod every function gets, its image; in dev as it is, in prod as promoted."""
+Deployment with the pod every function gets, its image; in dev and prod from apps/functions of the
+revision each runs (prod's is a pinned commit: tests/manifests/test_promotion_unit.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from tests.manifests.rendered import (
 )
 
 FUNCTION_POD = GITOPS / "components" / "function-pod" / "pod.yaml"
-# Where each overlay's function folders come from: dev as on the branch, prod its promoted copy.
-SOURCES = {"dev": FUNCTIONS_DIR, "prod": GITOPS / "overlays" / "prod" / "functions"}
+# Where each overlay's function folders come from: apps/functions, of the revision it renders.
+SOURCES = {"dev": FUNCTIONS_DIR, "prod": FUNCTIONS_DIR}
 
 
 def folders(root: Path) -> list[Path]:
@@ -96,14 +97,22 @@ def test_each_function_folder_runs_as_its_own_deployment(overlay: str) -> None:
     ]
 
 
-def test_course_runs_only_its_promoted_resource_monitor() -> None:
+def test_course_runs_only_resource_monitor_from_its_folder() -> None:
     docs = render_overlay("course")
     (runtime,) = function_runtimes(docs)
     assert runtime["metadata"]["name"] == RUNTIMES["course"]
     pyfile = find(docs, "ConfigMap", "pyfile")
-    promoted = GITOPS / "overlays/course/functions/resource-monitor/usermodule.py"
-    assert pyfile["data"]["pyfile"].encode() == promoted.read_bytes()
-    assert [f.name for f in folders(promoted.parent.parent)] == ["resource-monitor"]
+    code = FUNCTIONS_DIR / "resource-monitor" / "usermodule.py"
+    assert pyfile["data"]["pyfile"].encode() == code.read_bytes()
+    # The folder's own objects are not deployed: only the course's names.
+    names = {d["metadata"]["name"] for d in docs}
+    assert not {n for n in names if n.startswith("resource-monitor")}, names
+
+
+def test_no_overlay_holds_a_copy_of_a_function() -> None:
+    # One source of truth: an environment runs apps/functions at its revision, never a copy.
+    copies = [p for p in (GITOPS / "overlays").rglob("usermodule.py")]
+    assert copies == []
 
 
 def _pod_patch() -> Doc:
@@ -161,7 +170,7 @@ def test_dashboard_watches_the_resource_monitor_output(overlay: str) -> None:
 
 def test_function_images_follow_requirements_and_the_registry() -> None:
     owner = registry_names()["serverless-runtime"].rsplit("/", 1)[0]
-    for root in (FUNCTIONS_DIR, *SOURCES.values(), GITOPS / "overlays/course/functions"):
+    for root in (FUNCTIONS_DIR,):
         for folder in folders(root):
             deployment = yaml.safe_load((folder / "deployment.yaml").read_text())
             image = container(deployment, "runtime")["image"]

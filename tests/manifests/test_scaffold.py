@@ -1,6 +1,6 @@
 """`serverless-runtime new`: the folder it makes passes its own test and deploys as a second
-function in every overlay that deploys functions (dev at once, prod once promoted); with --keda it
-scales with KEDA; a function with requirements.txt runs in its own pinned image."""
+function in every overlay that deploys functions (dev, and prod at a revision that has it); with
+--keda it scales with KEDA; a function with requirements.txt runs in its own pinned image."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from tests.manifests.rendered import (
 )
 from tests.manifests.test_functions import assert_deployed, assert_hardened
 
-PROMOTE = REPO_ROOT / "scripts" / "promote.py"
 FUNCTION_IMAGES = REPO_ROOT / "scripts" / "function_images.py"
 DIGEST = "sha256:" + "3c" * 32
 
@@ -44,7 +43,8 @@ def new(tree: Path, *args: str) -> int:
 
 def promote(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(PROMOTE), *args, "--root", str(tree)],
+        [sys.executable, "-m", "scripts.promote", *args, "--root", str(tree)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=False,
@@ -76,7 +76,7 @@ def test_new_function_passes_its_own_test(tree: Path) -> None:
     assert " failed" not in result.stdout and " skipped" not in result.stdout
 
 
-def test_new_function_renders_into_dev_then_prod_once_promoted(tree: Path) -> None:
+def test_new_function_renders_into_dev_and_prod_never_course(tree: Path) -> None:
     assert new(tree, "cpu-summary") == 0
     folder = tree / "apps/functions/cpu-summary"
     dev = kustomize_build(tree / "gitops/overlays/dev")
@@ -85,13 +85,11 @@ def test_new_function_renders_into_dev_then_prod_once_promoted(tree: Path) -> No
     assert_hardened(find(dev, "Deployment", "cpu-summary"))
     env = resolve_env(container(find(dev, "Deployment", "cpu-summary"), "runtime"), dev)
     assert env["REDIS_OUTPUT_KEY"] == "cpu-summary"  # its own key, not resource-monitor's
-    # prod runs it once promoted (its verbatim copy, at another depth), and course never.
-    assert not [d for d in kustomize_build(tree / "gitops/overlays/prod") if "summary" in str(d)]
-    assert promote(tree, "prod").returncode == 0
+    # prod renders it at a revision that has it (prod runs the commit it was promoted to:
+    # test_promotion.py), and course never.
     prod = kustomize_build(tree / "gitops/overlays/prod")
-    assert_deployed(prod, tree / "gitops/overlays/prod/functions/cpu-summary")
+    assert_deployed(prod, folder)
     assert_hardened(find(prod, "Deployment", "cpu-summary"))
-    assert promote(tree, "course").returncode == 0
     course = kustomize_build(tree / "gitops/overlays/course")
     assert [d["metadata"]["name"] for d in function_runtimes(course)] == ["serverless-runtime"]
 
@@ -152,7 +150,7 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
     folder = tree / "apps/functions/needs-numpy"
     (folder / "requirements.txt").write_text("# hash-pinned packages\n")
     owner = registry_names()["serverless-runtime"].rsplit("/", 1)[0]
-    # `make lock` wires the image in (scripts/function_images.py): Deployment, registry, dev pin.
+    # `make lock` wires the image in (scripts/function_images.py): Deployment, registry and pin.
     wired = subprocess.run(
         [sys.executable, str(FUNCTION_IMAGES), "--root", str(tree)],
         capture_output=True,
@@ -165,7 +163,7 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
     assert image == f"{owner}/serverless-function-needs-numpy@{INITIAL_DIGEST}"
     # Run again: nothing left to do, nothing changed.
     files = [folder / "deployment.yaml", tree / "gitops/registry/kustomization.yaml"]
-    files.append(tree / "gitops/overlays/dev/kustomization.yaml")
+    files.append(tree / "gitops/registry/serverless-function-needs-numpy.yaml")
     before_again = [f.read_text() for f in files]
     again = subprocess.run(
         [sys.executable, str(FUNCTION_IMAGES), "--root", str(tree)],
@@ -181,11 +179,11 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
         if existing.parent.name != "needs-numpy":
             pin += ["--function-digest", f"{existing.parent.name}={DIGEST}"]
     # Every function image must be pinned with the others: refused without it, file untouched.
-    dev_overlay = tree / "gitops/overlays/dev/kustomization.yaml"
-    before = dev_overlay.read_text()
+    pins = sorted((tree / "gitops/registry").glob("*.yaml"))
+    before = [p.read_text() for p in pins]
     refused = promote(tree, *pin)
     assert refused.returncode == 2 and "needs-numpy" in refused.stderr
-    assert dev_overlay.read_text() == before
+    assert [p.read_text() for p in pins] == before
     result = promote(tree, *pin, "--function-digest", f"needs-numpy={DIGEST}")
     assert result.returncode == 0, result.stderr
     dev = kustomize_build(tree / "gitops/overlays/dev")
@@ -193,19 +191,17 @@ def test_function_with_requirements_runs_in_its_own_pinned_image(tree: Path) -> 
     assert image == f"{owner}/serverless-function-needs-numpy@{DIGEST}"
     runtime_image = container(find(dev, "Deployment", "resource-monitor"), "runtime")["image"]
     assert runtime_image == f"{owner}/serverless-runtime@{runtime}"
-    # Promotion carries the function's image pin with its folder.
-    assert promote(tree, "prod").returncode == 0
+    # prod, at this revision, runs the same pinned image.
     prod = kustomize_build(tree / "gitops/overlays/prod")
     assert container(find(prod, "Deployment", "needs-numpy"), "runtime")["image"] == image
-    # Deleted in dev: the next pin drops its image, the next promotion its folder and pin.
+    # Deleted: no environment deploys it at the next revision; its pin is no longer asked for.
     shutil.rmtree(folder)
     index = tree / "apps/functions/kustomization.yaml"
     index.write_text(index.read_text().replace("  - needs-numpy\n", ""))
     assert promote(tree, *pin).returncode == 0
-    assert "needs-numpy" not in dev_overlay.read_text()
-    assert promote(tree, "prod").returncode == 0
-    assert not (tree / "gitops/overlays/prod/functions/needs-numpy").exists()
-    prod = kustomize_build(tree / "gitops/overlays/prod")
-    deployed = [d["metadata"]["name"] for d in function_runtimes(prod)]
-    assert "needs-numpy" not in deployed and "resource-monitor" in deployed
-    assert "needs-numpy" not in (tree / "gitops/overlays/prod/kustomization.yaml").read_text()
+    for overlay in ("dev", "prod"):
+        deployed = [
+            d["metadata"]["name"]
+            for d in function_runtimes(kustomize_build(tree / "gitops/overlays" / overlay))
+        ]
+        assert "needs-numpy" not in deployed and "resource-monitor" in deployed
