@@ -47,8 +47,9 @@ return {kind, value, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 # journal behind it), and write output, history entry, input digest and the stream acknowledgement.
 # Redis runs a script as a transaction, like MULTI/EXEC, and the checks inside it need no extra
 # round trip (WATCH would add two). A script is not rolled back when a command in it fails, so
-# every key is checked for its type before the first write. Returns 1 when written, 0 when
-# fenced, -1 when stale, or the reason nothing was written.
+# every key is checked for its type before the first write, and the writes that can still fail
+# come first. Returns 1 when written, 0 when fenced, -1 when stale, or the reason nothing was
+# written.
 _COMMIT = """
 local function wrong(key, want)
   local kind = redis.call('TYPE', key)['ok']
@@ -74,34 +75,51 @@ if bad then return bad end
 if ARGV[1] ~= '' then
   if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
 end
+-- The two appends are the writes that can fail on a key of the right type (a stream at its last
+-- possible id, a journal ahead of its head, OOM): they come first, each undone if the other fails,
+-- so that a refused commit leaves nothing behind.
+local function failed(reply, what)
+  if type(reply) ~= 'table' or not reply.err then return false end
+  for _, final in ipairs({'equal or smaller', 'exhausted'}) do
+    if string.find(reply.err, final, 1, true) then return what .. ': ' .. reply.err end
+  end
+  return redis.error_reply(reply.err)  -- OOM and the like: worth trying again later
+end
+local seq = false
 if ARGV[9] ~= '' then
   local head = tonumber(redis.call('GET', KEYS[8]) or '')
-  local seq = tonumber(ARGV[9])
+  seq = tonumber(ARGV[9])
   if head and head ~= seq then return -1 end
   seq = seq + 1
+end
+local history_id, history_new = false, false
+if ARGV[2] ~= '' and ARGV[3] ~= '0' then
+  history_new = redis.call('EXISTS', KEYS[2]) == 0
+  local added = redis.pcall('XADD', KEYS[2], '*', 'output', ARGV[2])
+  local why = failed(added, 'history ' .. KEYS[2] .. ' takes no new entry')
+  if why then return why end
+  history_id = added
+end
+if seq then
   if ARGV[4] == '' then
-    -- The first write: when it fails (the journal is ahead of its head), nothing is written.
     local added = redis.pcall('XADD', KEYS[7], seq .. '-0', 'input', ARGV[10], 'at', ARGV[11])
-    if type(added) == 'table' and added.err then
-      if string.find(added.err, 'equal or smaller', 1, true) then
-        return 'journal ' .. KEYS[7] .. ' is ahead of ' .. KEYS[8] .. ': ' .. added.err
-      end
-      return redis.error_reply(added.err)  -- OOM and the like: worth trying again later
+    local why = failed(added, 'journal ' .. KEYS[7] .. ' is ahead of ' .. KEYS[8])
+    if why then
+      if history_new then redis.call('DEL', KEYS[2])
+      elseif history_id then redis.call('XDEL', KEYS[2], history_id) end
+      return why
     end
   else  -- the snapshot covers this commit: the journal keeps only what comes after it
     redis.call('SET', KEYS[3], ARGV[4])
     redis.call('XTRIM', KEYS[7], 'MINID', (seq + 1) .. '-0')
   end
-  if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
   redis.call('SET', KEYS[8], seq)
-elseif ARGV[1] ~= '' then
-  redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
+-- Nothing below can fail: every key was checked for its type.
+if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[1], ARGV[2])
-  if ARGV[3] ~= '0' then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'output', ARGV[2])
-  end
+  if history_id then redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[3]) end
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
 -- The call ended: its input is no longer in flight (unless another process marked it since).
