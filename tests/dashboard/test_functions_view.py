@@ -182,6 +182,13 @@ def test_view_unknown_function_unreachable_redis_and_errors() -> None:
     )
 
 
+def test_error_dated_in_the_future_is_not_shown_for_ever() -> None:
+    ahead = error_at(NOW + 86_400_000)
+    assert view(snapshot({"a": 1}, error=ahead)).notices == []
+    listing = FunctionList(NOW, [FunctionSummary(RECORD, True, True, NOW - 5000, ahead)])
+    assert build_list(listing, None, "here").rows[0].error is None
+
+
 def test_series_orders_latest_paths_first_then_others_as_seen() -> None:
     history = [(1, {"z": 1.0}), (2, {"a": 2.0, "y": 3.0})]
     assert [path for path, _, _ in series(history, ["a"])] == ["a", "z", "y"]

@@ -51,3 +51,8 @@ def test_display_order_puts_headline_metrics_then_cpus_by_number_then_others():
 def test_cpu_label_is_short():
     assert cpu_label("avg-util-cpu12-60sec") == "CPU 12"
     assert cpu_label("other") == "other"
+
+
+def test_numeric_values_skip_integers_beyond_float_range():
+    output = {"a": 1, "huge": 10**400, "negative": -(10**309), "big": 10**300}
+    assert numeric_values(output) == {"a": 1.0, "big": 1e300}

@@ -129,6 +129,14 @@ def test_reader_skips_history_entries_without_a_json_object(reader, redis_client
     assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [7.0]
 
 
+def test_reader_history_entry_with_an_integer_beyond_float_range(reader, redis_client):
+    write_output(redis_client, KEY, resource_output([1.0]))
+    huge = '{"avg-util-cpu0-60sec": 2.0, "count": 1' + "0" * 400 + "}"
+    redis_client.xadd(f"{KEY}:history", {"output": huge})
+    snap = reader.read()
+    assert [dict(point.values) for point in snap.history][-1] == {"avg-util-cpu0-60sec": 2.0}
+
+
 def test_reader_skips_history_entries_that_are_not_utf8(reader, redis_client, caplog):
     write_output(redis_client, KEY, resource_output([1.0]))
     redis_client.xadd(f"{KEY}:history", {"output": b'{"avg-util-cpu0-60sec": 2.0, "\xff": 1}'})

@@ -125,6 +125,26 @@ def test_view_error_older_than_the_output_is_hidden():
     assert view.notices == []
 
 
+def test_view_error_dated_in_the_future_is_not_shown_for_ever():
+    # A writer's clock a day ahead of Redis's: the record cannot be placed after the outputs.
+    view = view_of(snapshot(error=failure(NOW + 86_400_000)))
+    assert view.notices == []
+    alone = view_of(snapshot(output=None, history=False, error=failure(NOW + 86_400_000)))
+    assert any("failed" in notice.title for notice in alone.notices), "the only news is shown"
+
+
+def test_view_error_a_few_seconds_ahead_is_still_shown():
+    view = view_of(snapshot(error=failure(NOW + 5000)))
+    assert [notice.level for notice in view.notices] == ["danger"]
+
+
+def test_view_integer_beyond_float_range_still_renders():
+    huge = {**OUTPUT, "avg-util-cpu1-60sec": 10**400, "count": -(10**309)}
+    view = view_of(snapshot(output=huge))
+    assert view.kpis is not None and view.figures is not None
+    assert view.kpis.cpu_count == 1, "the value no chart can take is left out"
+
+
 def test_view_error_without_any_output_is_shown():
     view = view_of(snapshot(output=None, history=False, error=failure(NOW)))
     titles = [notice.title for notice in view.notices]

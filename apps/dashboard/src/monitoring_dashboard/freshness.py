@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 # The issue's rule: warn once three refresh periods have passed without a new output.
 STALE_AFTER_PERIODS = 3
+# How far ahead of Redis's clock an error record's time is still believed (clocks disagree).
+CLOCK_SKEW_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -40,3 +42,16 @@ def format_age(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{round(seconds / 3600)} h"
     return f"{round(seconds / 86400)} d"
+
+
+def error_is_current(error_ms: int | None, last_write_ms: int | None, now_ms: int) -> bool:
+    """An error is shown while it is newer than the last output.
+
+    One dated more than CLOCK_SKEW_MS after Redis's clock (a writer whose clock runs ahead)
+    cannot be placed among the outputs: it is shown only while there is none, never for ever.
+    """
+    if last_write_ms is None:
+        return True
+    if error_ms is None or error_ms > now_ms + CLOCK_SKEW_MS:
+        return False
+    return error_ms > last_write_ms

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from monitoring_dashboard import figures
 from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
-from monitoring_dashboard.freshness import format_age
+from monitoring_dashboard.freshness import error_is_current, format_age
 from monitoring_dashboard.reading import (
     FunctionError,
     FunctionList,
@@ -108,7 +108,9 @@ def _list_row(summary: FunctionSummary, now_ms: int, selected: str | None) -> Li
         last = "never written"
     trigger = " · ".join(part for part in (record.trigger, record.invoke_on) if part) or "—"
     error = None
-    if summary.error is not None and _error_is_current(summary.error, summary.last_write_ms):
+    if summary.error is not None and _error_is_current(
+        summary.error, summary.last_write_ms, now_ms
+    ):
         error = safe_text(f"{summary.error.kind}: {summary.error.message}")
     return ListRow(
         output=safe_text(record.output),
@@ -140,7 +142,7 @@ def build_function_view(
     snap = result
     record = snap.record
     notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
-    if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms):
+    if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms, snap.now_ms):
         notices.append(_error_notice(snap.error))
     facts = _facts(snap)
     version = _version(snap)
@@ -239,11 +241,9 @@ def _error_notice(error: FunctionError) -> Notice:
     )
 
 
-def _error_is_current(error: FunctionError, last_write_ms: int | None) -> bool:
+def _error_is_current(error: FunctionError, last_write_ms: int | None, now_ms: int) -> bool:
     """An error is shown while it is newer than the last output (as on the Live page)."""
-    if last_write_ms is None:
-        return True
-    return error.at_ms is not None and error.at_ms > last_write_ms
+    return error_is_current(error.at_ms, last_write_ms, now_ms)
 
 
 def _version(snap: FunctionSnapshot) -> str:

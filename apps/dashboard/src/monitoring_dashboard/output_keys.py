@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from monitoring_dashboard.flatten import number
 
 EGRESS = "percent-network-egress"
 CACHING = "percent-memory-caching"
@@ -22,14 +23,16 @@ def cpu_index(name: str) -> int | None:
 
 
 def numeric_values(output: Mapping[str, Any]) -> dict[str, float]:
-    """Keep the finite numbers of an output (booleans and strings are not metrics)."""
+    """Keep the finite numbers of an output (booleans and strings are not metrics).
+
+    An integer beyond a float's range (above 1.8e308) is no point on a chart: left out.
+    """
     values: dict[str, float] = {}
     for name, value in output.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
-            if math.isfinite(number):
-                # An hour of history repeats the same names thousands of times: share them.
-                values[sys.intern(name)] = number
+        parsed = number(value)
+        if parsed is not None:
+            # An hour of history repeats the same names thousands of times: share them.
+            values[sys.intern(name)] = parsed
     return values
 
 

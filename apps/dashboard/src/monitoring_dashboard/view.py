@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitoring_dashboard import browser_history, figures
-from monitoring_dashboard.freshness import STALE_AFTER_PERIODS, Freshness, assess, format_age
+from monitoring_dashboard.freshness import (
+    STALE_AFTER_PERIODS,
+    Freshness,
+    assess,
+    error_is_current,
+    format_age,
+)
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_names, numeric_values
 from monitoring_dashboard.reading import Point, ReadError, Snapshot
 from monitoring_dashboard.resample import CPU_COLUMNS, columns, grid
@@ -84,7 +90,7 @@ def build_view(
         )
     if fresh is not None and fresh.stale:
         notices.append(_stale_notice(fresh, settings))
-    if snap.error is not None and _error_is_current(snap.error.at_ms, last_write):
+    if snap.error is not None and error_is_current(snap.error.at_ms, last_write, snap.now_ms):
         error = snap.error
         notices.append(
             Notice(
@@ -179,12 +185,6 @@ def _stale_notice(fresh: Freshness, settings: Settings) -> Notice:
         f"{STALE_AFTER_PERIODS} refresh periods of {period:g} s. "
         "Check that the collector and the runtime are running.",
     )
-
-
-def _error_is_current(error_ms: int | None, last_write_ms: int | None) -> bool:
-    if last_write_ms is None:
-        return True
-    return error_ms is not None and error_ms > last_write_ms
 
 
 def _kpis(snap: Snapshot, latest: dict[str, float]) -> Kpis:
