@@ -31,16 +31,16 @@ SHAPES: dict[str, tuple[str, Callable[[redis.Redis], object]]] = {
     ),
     "history a string": (
         "out:history",
-        lambda c: c.delete("out:history") + c.set("out:history", 1),
+        lambda c: (c.delete("out:history"), c.set("out:history", 1)),
     ),
-    "output a hash": ("out", lambda c: c.delete("out") + c.hset("out", "f", 1)),
+    "output a hash": ("out", lambda c: (c.delete("out"), c.hset("out", "f", 1))),
     "digest a list": (
         "out:input-digest",
-        lambda c: c.delete("out:input-digest") + c.rpush("out:input-digest", 1),
+        lambda c: (c.delete("out:input-digest"), c.rpush("out:input-digest", 1)),
     ),
     "sequence a hash": (
         "out:state:seq",
-        lambda c: c.delete("out:state:seq") + c.hset("out:state:seq", "f", 1),
+        lambda c: (c.delete("out:state:seq"), c.hset("out:state:seq", "f", 1)),
     ),
 }
 
@@ -58,16 +58,20 @@ def everything(valkey: Any, but: str) -> dict[bytes, Any]:
     raw = redis.Redis(port=valkey.port)
     skipped = {but.encode(), b"out:error", b"out:lease", b"out:lease:token"}
     held: dict[bytes, Any] = {}
-    for key in sorted(k for k in raw.keys(b"out*") if k not in skipped):
-        kind = raw.type(key)
-        read = {b"string": raw.get, b"stream": raw.xrange, b"hash": raw.hgetall}[kind]
-        held[key] = read(key)
+    readers: dict[Any, Callable[[bytes], Any]] = {
+        b"string": raw.get,
+        b"stream": raw.xrange,
+        b"hash": raw.hgetall,
+    }
+    keys: Any = raw.keys(b"out*")
+    for key in sorted(k for k in keys if k not in skipped):
+        held[key] = readers[raw.type(key)](key)
     return held
 
 
 def refused(client: redis.Redis) -> bool:
-    record = json.loads(client.get("out:error") or "{}")
-    return record.get("kind") == "redis-error"
+    record: dict[str, Any] = json.loads(client.get("out:error") or "{}")
+    return bool(record.get("kind") == "redis-error")
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))

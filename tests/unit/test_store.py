@@ -100,3 +100,24 @@ def test_store_read_journal_returns_entries_after_a_sequence_number(store) -> No
 def test_store_poison_is_remembered(store) -> None:
     store.mark_poison("input", "abc")
     assert store.read_poison() == {"input": "abc"}
+
+
+def test_store_in_flight_mark_counts_deaths_of_other_processes_only(client, settings) -> None:
+    first, second = (Store(client, settings(MAX_DEATHS="2"), None, "pod") for _ in range(2))
+    assert first.begin_call("abc") == 0
+    assert first.begin_call("abc") == 0, "its own mark (a refused commit) is no death"
+    assert second.begin_call("abc") == 1, "the first process ended during the call"
+    third = Store(client, settings(MAX_DEATHS="2"), None, "pod")
+    assert third.begin_call("abc") == 2, "at MAX_DEATHS: not marked, the caller poisons it"
+    third.mark_poison("input", "abc", 2)
+    assert third.read_poison() == {"input": "abc", "input-deaths": "2"}
+    assert not client.exists("out:in-flight")
+
+
+def test_store_a_call_that_ends_clears_its_in_flight_mark(store, client) -> None:
+    store.begin_call("abc")
+    store.call_ended()
+    assert not client.exists("out:in-flight")
+    store.begin_call("def")
+    assert store.commit(b'{"n": 1}', "def", None, append(0, 1, b"{}")) is Outcome.COMMITTED
+    assert not client.exists("out:in-flight")
