@@ -2,7 +2,7 @@
 
 The documented fallbacks: an unreadable snapshot → an empty `context.env` plus the journal after it;
 an unusable journal entry → reported and left out; a state the running function version fails on →
-reported, and that call tried once more from an empty `context.env`.
+a handler error, the state kept; STATE_RESET → an empty `context.env`, once per token.
 """
 
 from __future__ import annotations
@@ -105,25 +105,53 @@ def test_unusable_journal_entry_is_reported_and_left_out(valkey, redis_client, t
         proc.close()
 
 
-def test_state_of_an_incompatible_function_version_is_replaced(
+def test_state_an_incompatible_function_version_fails_on_is_kept(
     valkey, redis_client, tmp_path
 ) -> None:
     # Another version kept a string where this one counts: `calls + 1` raises TypeError.
-    redis_client.set("out:state", snapshot(5, {"calls": "five"}, function="an-older-version"))
+    document = snapshot(5, {"calls": "five"}, function="an-older-version")
+    redis_client.set("out:state", document)
     redis_client.set("out:state:seq", 5)
     redis_client.set("metrics", json.dumps({"value": 1}))
     proc = start_counter(valkey, tmp_path, "first")
     try:
-        wait_for(lambda: output(redis_client).get("value") == 1, what="an output")
-        assert output(redis_client)["calls"] == 1  # from an empty context.env
+        wait_for(lambda: last_error(redis_client).get("kind"), what="the failure")
         error = last_error(redis_client)
-        assert error["kind"] == "invalid-state"
-        assert "another function version" in error["message"]
+        assert error["kind"] == "handler-error", "a failing handler is never a state verdict"
+        assert redis_client.get("out") is None, "nothing committed"
         proc.signal(signal.SIGTERM)
         assert proc.wait() == 0
     finally:
         proc.close()
-    assert json.loads(redis_client.get("out:state"))["env"] == {"calls": 1}
+    assert redis_client.get("out:state") == document, "the committed state is kept"
+
+
+def test_state_reset_starts_from_an_empty_state_once(valkey, redis_client, tmp_path) -> None:
+    redis_client.set("out:state", snapshot(5, {"calls": "five"}))
+    redis_client.xadd("out:state:journal", {"input": json.dumps({"value": 0}), "at": ""}, id="6-0")
+    redis_client.set("out:state:seq", 6)
+    redis_client.set("metrics", json.dumps({"value": 1}))
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "counter.py"), INTERVAL="0.1",
+        STATE_RESET="2026-12-06",
+    )  # fmt: skip
+    proc = Process([RUNTIME], env, tmp_path / "reset.log")
+    try:
+        wait_for(lambda: output(redis_client).get("value") == 1, what="an output")
+        assert output(redis_client)["calls"] == 1, "from an empty context.env"
+        assert "STATE_RESET='2026-12-06' differs" in proc.output()
+        assert json.loads(redis_client.get("out:state"))["reset"] == "2026-12-06"
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+    finally:
+        proc.close()
+    again = Process([RUNTIME], env, tmp_path / "again.log")  # the same token: no reset again
+    try:
+        redis_client.set("metrics", json.dumps({"value": 2}))
+        wait_for(lambda: output(redis_client).get("value") == 2, what="the next output")
+        assert output(redis_client)["calls"] == 2
+    finally:
+        again.close()
 
 
 def test_failure_of_the_same_function_version_keeps_the_state(

@@ -119,13 +119,48 @@ def test_state_unreadable_snapshot_is_reported_and_the_journal_replayed(client, 
     assert replica.reports[0][0] == "invalid-state"
 
 
-def test_state_entry_that_fails_to_replay_is_reported_and_left_out(client, settings) -> None:
+def test_state_entry_this_version_cannot_replay_blocks_until_another_version(
+    client, settings
+) -> None:
     client.xadd("out:state:journal", {"input": '{"n": 1}', "at": ""}, id="1-0")
     client.xadd("out:state:journal", {"input": '{"fail": true}', "at": ""}, id="2-0")
     client.xadd("out:state:journal", {"input": '{"n": 3}', "at": ""}, id="3-0")
     client.set("out:state:seq", 3)
     replica = Replica(client, settings)
+    replica.state.use("bad", replica._replay)
     replica.state.sync()
-    assert replica.context.env == {"seen": [1, 3]}
+    assert replica.state.blocked, "this version cannot rebuild the state"
     assert [kind for kind, _ in replica.reports] == ["replay-error"]
-    assert "journal entry 2" in replica.reports[0][1]
+    assert "commit 2 cannot be replayed by function version bad" in replica.reports[0][1]
+    replica.state.sync()  # the same version: nothing tried again, nothing reported again
+    assert len(replica.reports) == 1
+    assert client.xlen("out:state:journal") == 3, "the journal is kept"
+
+    def tolerant(entry: Journaled) -> None:  # another version, which can replay entry 2
+        value = json.loads(entry.raw or b"")
+        replica.context.env.setdefault("seen", []).append(value.get("n", "failed"))
+
+    replica.state.use("fixed", tolerant)
+    replica.state.sync()
+    assert not replica.state.blocked
+    assert replica.context.env == {"seen": [1, "failed", 3]}
+    assert replica.state.seq == 3
+
+
+def test_state_rollback_replays_each_commit_with_the_version_that_made_it(replica) -> None:
+    replica.commit(1)
+    replica.commit(2)  # journaled: the state is small, the first commit wrote the snapshot
+
+    def broken(entry: Journaled) -> None:
+        raise RuntimeError("a bad version")
+
+    replica.state.use("bad", broken)
+    replica.context.env["seen"].append("garbage")  # what the bad version's failed call left
+    replica.state.rollback()
+    assert replica.context.env == {"seen": [1, 2]}
+    assert replica.reports == []
+    replica.context.env["seen"].append("garbage")
+    replica.replayed = 0
+    replica.state.rollback()  # again: from the state kept at the last rollback, no replay
+    assert replica.context.env == {"seen": [1, 2]}
+    assert replica.replayed == 0

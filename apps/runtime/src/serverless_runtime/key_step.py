@@ -60,6 +60,8 @@ class KeyStep:
         if self.state.seq < before:
             # Redis lost commits (a failover): an input tried here is judged again against them.
             self.seen = None
+        if self.state.blocked is not None:
+            return  # this version cannot rebuild the committed state (reported): no call on it
         if reading.unusable is not None:
             self._unusable(runner, reading.unusable)
             return

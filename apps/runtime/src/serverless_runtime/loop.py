@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
+from functools import partial
 from io import StringIO
 from typing import Any
 
@@ -161,6 +162,9 @@ class Runner:
             lambda kind, message, exc: self._record(kind, message, None, exc),
             persistent=store.journal_key is not None,
             max_bytes=settings.max_state_bytes,
+            max_replay_seconds=settings.max_replay_seconds,
+            reset_token=settings.state_reset,
+            telemetry=telemetry,
         )
         # One step object per trigger: the input key under the lease, or the stream's group.
         self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
@@ -208,7 +212,7 @@ class Runner:
                 self._pause_before_retry()
                 continue
             self._retries = 0
-            if not (self.settings.stream_mode and self.source.current):
+            if not (self.settings.stream_mode and self.source.current) or self.state.blocked:
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
         if not self.telemetry.redis_ok:
@@ -320,7 +324,8 @@ class Runner:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.mtime_text
-            self.state.function = self.source.current.digest
+            handler = self.source.current.handler
+            self.state.use(self.source.current.digest, partial(self._replay_with, handler))
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
@@ -337,9 +342,10 @@ class Runner:
             self.telemetry.call_started()
             started = time.perf_counter()
             try:
-                result = self._call(value, stamp)
+                result = self._call(value)
             finally:
                 duration = time.perf_counter() - started
+            self.state.observe(duration)  # what replaying this input would cost
             output, append = self._encode(result, raw or b"")
             try:
                 outcome = self.store.commit(output, digest, entry_id, append)
@@ -446,26 +452,8 @@ class Runner:
         except ValueError as exc:
             raise Failed("invalid-input", str(exc), exc) from exc
 
-    def _call(self, value: dict[str, Any], stamp: str | None) -> Any:
-        """The handler's result, or Failed; on a state another version made, one more try on {}."""
-        try:
-            return self._call_once(value)
-        except Failed as failure:
-            if failure.kind != "handler-error" or not self.state.from_other_version:
-                raise
-            message = (
-                f"the state made by another function version fails with this one ({failure}); "
-                "trying again from an empty context.env"
-            )
-            self._record("invalid-state", message, stamp, failure.cause)
-        kept = self.state.set_aside()
-        try:
-            return self._call_once(value)
-        except Failed:
-            self.state.put_back(kept)  # not the state's fault after all: keep it
-            raise
-
-    def _call_once(self, value: dict[str, Any]) -> Any:
+    def _call(self, value: dict[str, Any]) -> Any:
+        """The handler's result, or Failed (the caller rolls the state back, never judges it)."""
         handler = self.source.current.handler if self.source.current else None
         assert handler is not None
         started = time.monotonic()
@@ -510,7 +498,14 @@ class Runner:
         handler = self.source.current.handler if self.source.current else None
         if handler is None:
             raise ReplayError("no function is loaded to replay the journal with")
-        value = parse_input(entry.raw or b"", self.settings.input_key)
+        self._replay_with(handler, entry)
+
+    def _replay_with(self, handler: Callable[[Any, Any], Any], entry: Journaled) -> None:
+        """`_replay` with one version's handler: a rollback replays each commit with its own."""
+        try:
+            value = parse_input(entry.raw or b"", self.settings.input_key)
+        except ValueError as exc:
+            raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
         try:
             with redirect_stdout(StringIO()), self.time_limit.limit():
                 handler(value, self.context)

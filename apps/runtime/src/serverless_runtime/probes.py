@@ -54,6 +54,10 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
         missing.append(reason)
     if not telemetry.function_loaded:
         missing.append("function not loaded")
+    if telemetry.recovering:
+        missing.append("rebuilding the state (replaying the journal)")
+    if telemetry.state_problem is not None:
+        missing.append(f"state not rebuilt: {telemetry.state_problem}")
     if missing:
         return HTTPStatus.SERVICE_UNAVAILABLE, "not ready: " + "; ".join(missing)
     # A poison input is skipped, not a reason to stop a rollout: ready, and said.

@@ -1,55 +1,83 @@
 """context.env as of the last commit: a snapshot plus the journal of inputs committed after it.
 
-Each commit appends its input to the journal (O(input)); a snapshot of `context.env` is written
-only once the journal's bytes reach the last snapshot's (or every SNAPSHOT_EVERY commits), and the
-journal is trimmed behind it. The state is rebuilt by loading the snapshot and replaying the
-journal's inputs through the handler with their outputs discarded — on start, whenever this replica
-finds that another one committed after it (state follows the lease), and to roll back a failed call.
+Each commit appends its input to the journal (O(input)); a snapshot of `context.env` (tagged JSON,
+see state_codec) is written only once the journal's bytes reach the last snapshot's, once
+replaying the journal would take longer than MAX_REPLAY_SECONDS (estimated from the handler's own
+call durations), or every SNAPSHOT_EVERY commits; the journal is trimmed behind it. The state is
+rebuilt by loading the snapshot and replaying the journal's inputs through the handler with their
+outputs discarded — on start, and whenever this replica finds that another one committed after it
+(state follows the lease).
+
+A failed call is rolled back from memory, never by judging the state: the base kept in memory,
+plus the inputs committed after it, each replayed by the function version that committed it — so
+a version that fails every call cannot change what it rolls back to. A version that cannot replay a
+committed input is reported and processes nothing until another version is loaded (or STATE_RESET
+asks for an empty state); the state in Redis is never rewritten because a version failed.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from serverless_runtime import json_codec
+from serverless_runtime import json_codec, state_codec
 from serverless_runtime.context import Context
 from serverless_runtime.store import Append, Committed, Head, Journaled, Store
+from serverless_runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3  # env in tagged JSON (state_codec); format 2 held plain JSON
 SNAPSHOT_EVERY = 1000  # commits; bounds the replay after a restart when the state is tiny
+DEFAULT_MAX_REPLAY_SECONDS = 5.0
+PROGRESS_EVERY = 5.0  # seconds between the log lines of a long replay
+_COST_WEIGHT = 0.2  # of the newest call in the moving average of call durations
 
 Replay = Callable[[Journaled], None]
 Report = Callable[[str, str, BaseException | None], None]
 
 
 class ReplayError(Exception):
-    """A committed input could not be applied again; the message names its sequence number."""
+    """A committed input could not be applied again; the message names its sequence number.
+
+    `damaged`: the journal entry itself is unusable (no input, not a JSON object), whatever the
+    version; otherwise the version replaying it failed.
+    """
+
+    def __init__(self, message: str, damaged: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 @dataclass(slots=True)
 class _Base:
-    """The state a rebuild starts from: the last snapshot (JSON), or an in-memory copy."""
+    """The state a rebuild starts from: encoded (state_codec), or an in-memory copy."""
 
     seq: int = 0
     text: bytes | None = b"{}"
-    obj: Any = None  # used when the state is not JSON (kept in memory only)
+    obj: Any = None  # used when the state cannot be encoded (kept in memory only)
     at: datetime | None = None
 
     def env(self) -> dict[str, Any]:
         if self.text is not None:
-            value = json_codec.loads(self.text)
+            value = state_codec.loads(self.text)
             return value if isinstance(value, dict) else {}
         try:
             return copy.deepcopy(self.obj) if isinstance(self.obj, dict) else {}
         except Exception:  # noqa: BLE001 - user objects may refuse to be copied
             return {}
+
+
+class _Step(NamedTuple):
+    """A committed input and the version that committed it (which replays it in a rollback)."""
+
+    entry: Journaled
+    replay: Replay
 
 
 class DurableState:
@@ -64,6 +92,9 @@ class DurableState:
         persistent: bool,
         max_bytes: int | None = None,
         snapshot_every: int = SNAPSHOT_EVERY,
+        max_replay_seconds: float = DEFAULT_MAX_REPLAY_SECONDS,
+        reset_token: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.context = context
         self.store = store
@@ -71,24 +102,48 @@ class DurableState:
         self.seq = 0
         self.digest: str | None = None
         self.function = ""  # the digest of the function version running now
-        self.built_by = ""  # the version that made the state, when known
         self.snapshot_bytes = 0
-        self._replay = replay
+        # Why this replica processes nothing (a version that cannot replay a commit), or None.
+        self.blocked: str | None = None
+        self._blocked_by: str | None = None
+        self._replay = replay  # with the version running now
         self._report = report
         self._snapshot_every = snapshot_every
         self._max_bytes = max_bytes
-        self._base = _Base()
-        self._tail: list[Journaled] = []  # committed after the base, in order
-        self._tail_bytes = 0
+        self._max_replay = max_replay_seconds
+        self._reset_token = reset_token
+        self._recorded_reset: str | None = None  # the STATE_RESET token the state was reset with
+        self._telemetry = telemetry
+        self._base = _Base()  # what a rollback restores (in memory)
+        self._tail: list[_Step] = []  # committed after the base, in order
+        # The journal in Redis after its snapshot: what a rebuild elsewhere replays.
+        self._journal_count = 0
+        self._journal_bytes = 0
+        self._cost: float | None = None  # seconds per call, a moving average
         self._pending: _Base | None = None  # the base a snapshot in flight will make
         self._loaded = False
         self._warned_unsaved = False
+
+    # -- versions ---------------------------------------------------------------------------------
+
+    def use(self, function: str, replay: Replay) -> None:
+        """A function version was loaded: later commits are its, and replayed by it."""
+        self.function, self._replay = function, replay
+        if self.blocked is not None and function != self._blocked_by:
+            log.info("another function version is loaded: rebuilding the state with it")
+            self._unblock()
+
+    def _unblock(self) -> None:
+        self.blocked = self._blocked_by = None
+        self._loaded = False
+        if self._telemetry is not None:
+            self._telemetry.state_problem = None
 
     # -- following the commits --------------------------------------------------------------------
 
     def ensure_loaded(self) -> None:
         """Load the committed state once, before the first call."""
-        if self.persistent and not self._loaded:
+        if self.persistent and not self._loaded and self.blocked is None:
             self.load(self.store.read_committed())
 
     def sync(self, head: Head | None = None) -> None:
@@ -97,6 +152,8 @@ class DurableState:
         if not self.persistent:
             self.digest = head.digest  # only the digest is shared; the state lives in memory
             return
+        if self.blocked is not None:
+            return  # waiting for a version that can replay the journal
         if not self._loaded:
             self.load(self.store.read_committed())
             return
@@ -133,21 +190,37 @@ class DurableState:
         if head.seq > self.seq and [entry.seq for entry in entries] == expected:
             log.info("catching up with %d commits made by another replica", len(entries))
             self._apply(entries)
-            self.digest = head.digest
+            if self.blocked is None:
+                self.digest = head.digest
         else:  # the journal was trimmed past us, or the head went back: start over
             self.load(self.store.read_committed())
 
     def load(self, committed: Committed) -> None:
         """Rebuild from a snapshot and the journal after it."""
-        self._base = self._read_snapshot(committed.snapshot)
-        self.seq = self._base.seq
+        base = self._read_snapshot(committed.snapshot)
+        later = [entry for entry in committed.journal if entry.seq > base.seq]
+        if self._reset_token is not None and self._reset_token != self._recorded_reset:
+            log.warning(
+                "STATE_RESET=%r differs from the state's (%r): starting from an empty context.env "
+                "at commit %d; the state of the commits before is not used",
+                self._reset_token,
+                self._recorded_reset,
+                committed.head.seq,
+            )
+            base, later = _Base(seq=committed.head.seq, at=base.at), []
+            self._recorded_reset = self._reset_token
+            committed = committed._replace(snapshot=None)  # the next commit writes a snapshot
+        self._base = base
+        self.seq = base.seq
         self.snapshot_bytes = len(committed.snapshot or b"")
-        self.context.env = self._base.env()
-        self.context.last_execution = self._base.at
-        self._tail, self._tail_bytes = [], 0
+        self.context.env = base.env()
+        self.context.last_execution = base.at
+        self._tail = []
+        self._journal_count = self._journal_bytes = 0
         self._loaded = True
-        later = [entry for entry in committed.journal if entry.seq > self.seq]
         self._apply(later)
+        if self.blocked is not None:
+            return
         if committed.head.seq > self.seq:
             self._missing(self.seq + 1, committed.head.seq)
             self.seq = committed.head.seq
@@ -155,7 +228,7 @@ class DurableState:
         if committed.snapshot is not None or later:
             log.info(
                 "restored function state: snapshot of commit %d (%d bytes) + %d journal entries",
-                self._base.seq,
+                base.seq,
                 self.snapshot_bytes,
                 len(later),
             )
@@ -164,33 +237,43 @@ class DurableState:
         if raw is None:
             return _Base()
         try:
-            document = json_codec.loads(raw)
+            document = state_codec.parse(raw)
         except ValueError as exc:
             self._unreadable(f"is not JSON ({exc})", exc)
             return _Base()
         if not isinstance(document, dict):
             self._unreadable(f"is a JSON {type(document).__name__}, not an object", None)
             return _Base()
-        if document.get("format") != SNAPSHOT_FORMAT:
+        version = document.get("format")
+        if version not in (2, SNAPSHOT_FORMAT):
             # A state written before snapshots had a format: the object is context.env itself.
-            return _Base(seq=0, text=json_codec.dumps(document))
+            return _Base(seq=0, text=state_codec.dumps(document))
         env, seq = document.get("env"), document.get("seq")
         if not isinstance(seq, int) or not (env is None or isinstance(env, dict)):
             self._unreadable("has no whole-number `seq` or an `env` that is not an object", None)
             return _Base()
-        built_by = document.get("function")
-        self.built_by = built_by if isinstance(built_by, str) else ""
-        if self.from_other_version:
-            log.info("the state was written by another function version; replaying with this one")
+        reset = document.get("reset")
+        self._recorded_reset = reset if isinstance(reset, str) else None
+        at = _when(document.get("at"))
         if env is None:
             log.warning(
-                "the state at commit %d was not JSON (%s) and was kept in memory only: "
+                "the state at commit %d could not be encoded (%s) and was kept in memory only: "
                 "starting from an empty context.env",
                 seq,
                 document.get("unsaved"),
             )
-            return _Base(seq=seq, text=b"{}", at=_when(document.get("at")))
-        return _Base(seq=seq, text=json_codec.dumps(env), at=_when(document.get("at")))
+            return _Base(seq=seq, text=b"{}", at=at)
+        if version == 2:  # plain JSON: encoded again, so that a "$t" key stays a key
+            return _Base(seq=seq, text=state_codec.dumps(env), at=at)
+        try:
+            value = state_codec.decode(env, tagged=state_codec.has_tags(raw))
+        except ValueError as exc:
+            self._unreadable(f"holds an `env` this runtime cannot read ({exc})", exc)
+            return _Base()
+        if not isinstance(value, dict):
+            self._unreadable(f"holds an `env` that is a {type(value).__name__}, not a dict", None)
+            return _Base()
+        return _Base(seq=seq, text=json_codec.dumps(env), at=at)
 
     def _unreadable(self, why: str, exc: BaseException | None) -> None:
         message = (
@@ -206,25 +289,51 @@ class DurableState:
         self._report("invalid-state", message, None)
 
     def _apply(self, entries: list[Journaled]) -> None:
-        """Replay committed inputs; one that fails is reported and left out of the state."""
-        for entry in entries:
-            if entry.seq > self.seq + 1:
-                self._missing(self.seq + 1, entry.seq - 1)
-            try:
-                self._replay_one(entry)
-            except ReplayError as exc:
-                self._report("replay-error", str(exc), exc.__cause__)
-                self.context.env = self._rebuild()
-            else:
-                self._remember(entry)
-            self.seq = entry.seq
-
-    def _replay_one(self, entry: Journaled) -> None:
-        if entry.raw is None:
-            raise ReplayError(f"journal entry {entry.seq} has no input")
-        self.context.replaying = True
+        """Replay committed inputs with the version running now; stop at one it fails on."""
+        progress = _Progress(len(entries), self._telemetry)
         try:
-            self._replay(entry)
+            for entry in entries:
+                if entry.seq > self.seq + 1:
+                    self._missing(self.seq + 1, entry.seq - 1)
+                self._journal_count += 1
+                self._journal_bytes += len(entry.raw or b"")
+                try:
+                    self._replay_one(entry, self._replay)
+                except ReplayError as exc:
+                    if not exc.damaged:
+                        self._block(entry, exc)
+                        return
+                    # No version could apply it: reported, and the state goes on without it.
+                    self._report("replay-error", str(exc), exc.__cause__)
+                else:
+                    self._tail.append(_Step(entry, self._replay))
+                self.seq = entry.seq
+                progress.step(entry.seq)
+        finally:
+            progress.done()
+
+    def _block(self, entry: Journaled, exc: ReplayError) -> None:
+        """This version cannot rebuild the committed state: it must not build on another one."""
+        version = self.function[:12] or "the loaded version"
+        message = (
+            f"commit {entry.seq} cannot be replayed by function version {version}: {exc}; the "
+            "state stays as committed in Redis and this replica processes nothing until a "
+            "version that can replay it is loaded (or STATE_RESET asks for an empty state)"
+        )
+        self.blocked, self._blocked_by = message, self.function
+        self._loaded = False
+        if self._telemetry is not None:
+            problem = f"function version {version} cannot replay commit {entry.seq}"
+            self._telemetry.state_problem = problem
+        self._report("replay-error", message, exc.__cause__)
+
+    def _replay_one(self, entry: Journaled, replay: Replay) -> None:
+        if entry.raw is None:
+            raise ReplayError(f"journal entry {entry.seq} has no input", damaged=True)
+        self.context.replaying = True
+        started = time.perf_counter()
+        try:
+            replay(entry)
         except ReplayError:
             raise
         except BaseException as exc:  # replay runs user code, like a call (SystemExit too)
@@ -234,63 +343,65 @@ class DurableState:
             ) from exc
         finally:
             self.context.replaying = False
+        self.observe(time.perf_counter() - started)
         self.context.last_execution = _when(entry.at)
-
-    def _rebuild(self) -> dict[str, Any]:
-        """The base state with the remembered entries applied again; a failing one is dropped."""
-        while True:
-            self.context.env = self._base.env()
-            self.context.last_execution = self._base.at
-            for index, entry in enumerate(self._tail):
-                try:
-                    self._replay_one(entry)
-                except ReplayError as exc:  # rare: the function is not deterministic
-                    self._report("replay-error", str(exc), exc.__cause__)
-                    del self._tail[index]
-                    break
-            else:
-                break
-        self._tail_bytes = sum(len(entry.raw or b"") for entry in self._tail)
-        return self.context.env
-
-    def _remember(self, entry: Journaled) -> None:
-        self._tail.append(entry)
-        self._tail_bytes += len(entry.raw or b"")
 
     # -- around a call ----------------------------------------------------------------------------
 
+    def observe(self, seconds: float) -> None:
+        """A call (or a replay) took `seconds`: the estimate of a replay's cost follows it."""
+        cost = self._cost
+        self._cost = seconds if cost is None else cost + _COST_WEIGHT * (seconds - cost)
+
     @property
-    def from_other_version(self) -> bool:
-        """The state was made by a function version other than the one running now."""
-        return bool(self.built_by) and self.built_by != self.function
-
-    def set_aside(self) -> tuple[_Base, list[Journaled], int]:
-        """Start from an empty state, keeping the old one to put back if that fails too."""
-        kept = (self._base, self._tail, self.snapshot_bytes)
-        self._base = _Base(seq=self.seq, text=b"{}", at=self._base.at)
-        self._tail, self._tail_bytes = [], 0
-        self.snapshot_bytes = 0  # the next commit writes a snapshot of the new state
-        self.context.env = {}
-        return kept
-
-    def put_back(self, kept: tuple[_Base, list[Journaled], int]) -> None:
-        """Undo `set_aside` (the state goes back to what it was after the last commit)."""
-        self._base, self._tail, self.snapshot_bytes = kept
-        self._tail_bytes = sum(len(entry.raw or b"") for entry in self._tail)
+    def replay_estimate(self) -> float:
+        """Seconds that replaying the journal in Redis would take, estimated."""
+        return self._journal_count * (self._cost or 0.0)
 
     def rollback(self) -> None:
-        """Undo what a failed call did to `context.env`: the base state plus the journal."""
+        """Undo what a failed call did to `context.env`: back to the last commit, from memory."""
         self._pending = None
-        self.context.env = self._rebuild()
+        if not self._loaded or self.blocked is not None:
+            return  # nothing was built yet: the next sync loads the committed state
+        self.context.env = self._base.env()
+        self.context.last_execution = self._base.at
+        if not self._tail:
+            return
+        progress = _Progress(len(self._tail), self._telemetry)
+        try:
+            for step in self._tail:
+                self._replay_one(step.entry, step.replay)
+                progress.step(step.entry.seq)
+        except ReplayError as exc:
+            # The version that committed it gives another state now: it breaks the replay
+            # contract. The state in Redis is rebuilt before the next call.
+            self._report("replay-error", f"rolling back a failed call: {exc}", exc.__cause__)
+            self._loaded = False
+            return
+        finally:
+            progress.done()
+        self._rebase()
+
+    def _rebase(self) -> None:
+        """Keep the state just rebuilt as the base: the next rollback restores it at once."""
+        try:
+            text = state_codec.dumps(self.context.env)
+        except json_codec.NotJSON:
+            return  # kept in memory only: the tail stays, a rollback replays it
+        self._base = _Base(seq=self.seq, text=text, at=self.context.last_execution)
+        self._tail = []
 
     def plan(self, raw: bytes) -> Append:
         """The journal part of the commit of a successful call on `raw`."""
         at = datetime.now()
-        # A snapshot once the journal would hold more bytes than it: a state smaller than its
-        # input is written whole with every commit, instead of the input.
+        # A snapshot once the journal would hold more bytes than it (a state smaller than its
+        # input is written whole with every commit, instead of the input), or take longer to
+        # replay than MAX_REPLAY_SECONDS.
+        count = self._journal_count + 1
         due = (
-            self._tail_bytes + len(raw) >= self.snapshot_bytes
-            or len(self._tail) + 1 >= self._snapshot_every
+            self._journal_bytes + len(raw) >= self.snapshot_bytes
+            or count >= self._snapshot_every
+            or count * (self._cost or 0.0) > self._max_replay
         )
         self._pending = None
         snapshot = None
@@ -301,27 +412,29 @@ class DurableState:
     def committed(self, append: Append) -> None:
         """The commit went through: the call's input is now part of the state."""
         self.seq = append.expected_seq + 1
-        self.built_by = self.function
         at = datetime.fromisoformat(append.at)
         self.context.last_execution = at
         if append.snapshot is None:
-            self._remember(Journaled(self.seq, append.raw, append.at))
+            self._tail.append(_Step(Journaled(self.seq, append.raw, append.at), self._replay))
+            self._journal_count += 1
+            self._journal_bytes += len(append.raw)
             return
         assert self._pending is not None
         self._base, self._pending = self._pending, None
         # A state kept in memory only has no size to weigh the journal against: its journal
         # grows to SNAPSHOT_EVERY inputs, which a rebuild replays.
         self.snapshot_bytes = len(append.snapshot) if self._base.text is not None else 1 << 62
-        self._tail, self._tail_bytes = [], 0
+        self._tail = []
+        self._journal_count = self._journal_bytes = 0
 
     def _snapshot(self, seq: int, at: datetime) -> tuple[bytes, _Base]:
         """The snapshot document for commit `seq`, and the base later rebuilds start from."""
         try:
-            env = json_codec.dumps(self.context.env, "context.env")
+            env = state_codec.dumps(self.context.env, "context.env")
             if self._max_bytes is not None and len(env) > self._max_bytes:
                 size, limit = len(env), self._max_bytes
                 raise json_codec.NonStandard(
-                    f"context.env is {size} bytes as JSON, over MAX_STATE_BYTES={limit}"
+                    f"context.env is {size} bytes encoded, over MAX_STATE_BYTES={limit}"
                 )
         except json_codec.NotJSON as exc:
             if not self._warned_unsaved:
@@ -332,11 +445,25 @@ class DurableState:
                 if isinstance(exc, json_codec.NonStandard):
                     self._report("invalid-state", message, None)  # a bug worth an error record
                 else:
-                    log.warning("%s", message)  # course functions keep datetimes: expected
+                    log.warning("%s", message)  # a type of the function's own: expected
                 self._warned_unsaved = True
             base = _Base(seq=seq, text=None, obj=self._copy_env(), at=at)
-            return _envelope(seq, self.function, at, b"null", str(exc)), base
-        return _envelope(seq, self.function, at, env, None), _Base(seq=seq, text=env, at=at)
+            return self._envelope(seq, at, b"null", str(exc)), base
+        return self._envelope(seq, at, env, None), _Base(seq=seq, text=env, at=at)
+
+    def _envelope(self, seq: int, at: datetime, env: bytes, unsaved: str | None) -> bytes:
+        head: dict[str, Any] = {
+            "format": SNAPSHOT_FORMAT,
+            "seq": seq,
+            "function": self.function,
+            "at": at.isoformat(),
+        }
+        if self._recorded_reset is not None:
+            head["reset"] = self._recorded_reset
+        if unsaved is not None:
+            head["unsaved"] = unsaved
+        # The state is spliced in as encoded, not parsed and encoded again.
+        return json_codec.dumps(head)[:-1] + b',"env":' + env + b"}"
 
     def _copy_env(self) -> Any:
         try:
@@ -347,24 +474,54 @@ class DurableState:
 
     def save(self) -> None:
         """Write a snapshot now (at shutdown), so that the next leader has nothing to replay."""
-        if not self.persistent or not self._tail:
+        if not self.persistent or not self._journal_count or self.blocked is not None:
+            return
+        if not self._loaded:
             return
         snapshot, base = self._snapshot(self.seq, self.context.last_execution or datetime.now())
         if base.text is None:
-            return  # not JSON: the journal rebuilds more of it than an empty snapshot would
+            return  # not encodable: the journal rebuilds more of it than an empty snapshot would
         if self.store.save_snapshot(self.seq, snapshot):
             self._base = base
             self.snapshot_bytes = len(snapshot)
-            self._tail, self._tail_bytes = [], 0
+            self._tail = []
+            self._journal_count = self._journal_bytes = 0
             log.info("saved a snapshot of commit %d (%d bytes)", self.seq, len(snapshot))
 
 
-def _envelope(seq: int, function: str, at: datetime, env: bytes, unsaved: str | None) -> bytes:
-    head = {"format": SNAPSHOT_FORMAT, "seq": seq, "function": function, "at": at.isoformat()}
-    if unsaved is not None:
-        head["unsaved"] = unsaved
-    # The state is spliced in as encoded, not parsed and encoded again.
-    return json_codec.dumps(head)[:-1] + b',"env":' + env + b"}"
+class _Progress:
+    """A long replay keeps the heartbeat fresh, says how far it is, and shows in /readyz."""
+
+    def __init__(self, total: int, telemetry: Telemetry | None) -> None:
+        self._total = total
+        self._telemetry = telemetry
+        self._done = 0
+        self._started = self._said = time.monotonic()
+        if telemetry is not None and total:
+            telemetry.recovering = True
+            telemetry.beat()
+            telemetry.busy_since = self._started  # the watchdog bounds each replayed call
+
+    def step(self, seq: int) -> None:
+        self._done += 1
+        now = time.monotonic()
+        if self._telemetry is not None:
+            self._telemetry.beat()
+            self._telemetry.busy_since = now
+        if now - self._said >= PROGRESS_EVERY:
+            self._said = now
+            log.info(
+                "rebuilding the state: %d of %d journal entries replayed (commit %d, %.0f s)",
+                self._done,
+                self._total,
+                seq,
+                now - self._started,
+            )
+
+    def done(self) -> None:
+        if self._telemetry is not None and self._total:
+            self._telemetry.recovering = False
+            self._telemetry.busy_since = None
 
 
 def _when(value: Any) -> datetime | None:

@@ -27,6 +27,8 @@ class StreamStep:
 
     def __call__(self, runner: Invoker) -> None:
         self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
+        if self.state.blocked is not None:
+            return  # this version cannot rebuild the committed state (reported): no call on it
         try:
             entries = self._entries(runner)
         except redis.ResponseError as exc:

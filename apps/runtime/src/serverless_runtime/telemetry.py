@@ -31,6 +31,8 @@ class Telemetry:
     function_loaded: bool = False
     busy_since: float | None = None  # a call or an import of the function is running
     loading: bool = False  # ... and it is an import
+    recovering: bool = False  # the state is being rebuilt (the journal replayed): not ready
+    state_problem: str | None = None  # why the state cannot be rebuilt: not ready
     poison: str | None = None  # what `<out>:poison` holds, said by /readyz (still ready)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
