@@ -274,3 +274,62 @@ def test_collect_bad_setting_exits_2_with_one_line(env: dict[str, str], name: st
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"serverless-runtime: invalid setting {name}")
     assert PASSWORD not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"REDIS_INPUT_KEY": "out"}, ("REDIS_INPUT_KEY", "REDIS_OUTPUT_KEY")),
+        ({"STATE_KEY": "metrics"}, ("STATE_KEY", "REDIS_INPUT_KEY")),
+        ({"HISTORY_KEY": "out"}, ("HISTORY_KEY", "REDIS_OUTPUT_KEY")),
+        ({"ERROR_KEY": "metrics"}, ("ERROR_KEY", "REDIS_INPUT_KEY")),
+        ({"LEASE_KEY": "out"}, ("LEASE_KEY", "REDIS_OUTPUT_KEY")),
+        ({"STATE_KEY": "s", "HISTORY_KEY": "s"}, ("HISTORY_KEY", "STATE_KEY")),
+        ({"ERROR_KEY": "x", "LEASE_KEY": "x"}, ("LEASE_KEY", "ERROR_KEY")),
+        ({"HISTORY_KEY": "out:poison"}, ("HISTORY_KEY", "REDIS_OUTPUT_KEY")),
+        # Keys named after another: the output's digest, the state's journal.
+        ({"REDIS_INPUT_KEY": "out:input-digest"}, ("REDIS_INPUT_KEY", "REDIS_OUTPUT_KEY")),
+        ({"REDIS_INPUT_KEY": "s:journal", "STATE_KEY": "s"}, ("REDIS_INPUT_KEY", "STATE_KEY")),
+        ({"REDIS_INPUT_KEY": "l:token", "LEASE_KEY": "l"}, ("REDIS_INPUT_KEY", "LEASE_KEY")),
+    ],
+)
+def test_settings_refuse_two_uses_of_one_key(env: dict[str, str], names: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"REDIS_OUTPUT_KEY": "out", **env})
+    message = str(raised.value)
+    assert message.startswith(f"invalid setting {names[0]}=")
+    assert all(name in message for name in names)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"STATE_KEY": "", "HISTORY_KEY": "", "ERROR_KEY": "", "LEASE_KEY": ""},  # all disabled
+        {"REDIS_INPUT_KEY": "out:in"},  # named like a derived key, but none is
+        {"STATE_KEY": "shared:state", "HISTORY_KEY": "shared:history"},
+    ],
+)
+def test_settings_accept_distinct_keys(env: dict[str, str]) -> None:
+    Settings.from_env({"REDIS_OUTPUT_KEY": "out", **env})
+
+
+def test_settings_refuse_stream_consumer_state_on_the_input() -> None:
+    env = {"REDIS_OUTPUT_KEY": "out", "TRIGGER": "stream", "STREAM_CONSUMER": "pod"}
+    with pytest.raises(ConfigError, match="REDIS_INPUT_KEY"):
+        Settings.from_env({**env, "REDIS_INPUT_KEY": "out:state:pod"})
+
+
+def test_run_input_key_equal_to_output_key_exits_2_with_one_line() -> None:
+    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "1", "REDIS_OUTPUT_KEY": "same"}
+    done = subprocess.run(
+        [RUNTIME],
+        env={**env, "REDIS_INPUT_KEY": "same"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "REDIS_INPUT_KEY='same'" in lines[0]
+    assert "REDIS_OUTPUT_KEY" in lines[0]

@@ -183,7 +183,7 @@ class Settings:
             # call again on a tick.
             expected = "change (or unset) with TRIGGER=stream: each entry is handled once"
             raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
-        return cls(
+        settings = cls(
             output_key=output_key,
             redis=RedisConfig.from_env(environ),
             input_key=keys.input,
@@ -224,6 +224,13 @@ class Settings:
                 "NEW_REQUERIMENTS_TIMEOUT", DEFAULT_NEW_REQUIREMENTS_TIMEOUT
             ),
         )
+        clash = settings.keys.clash(settings.stream_consumer if settings.stream_mode else None)
+        if clash is not None:
+            # Two uses of one key corrupt each other (a function writing its own input calls
+            # itself in a loop): refused before anything is written.
+            name, key, why = clash
+            raise ConfigError(name, key, f"a key no other key of this function uses ({why})")
+        return settings
 
     @property
     def stream_mode(self) -> bool:

@@ -112,3 +112,46 @@ class KeyLayout:
     def lease_released(self) -> str | None:
         """The channel the lease's release is announced on."""
         return None if self.lease is None else lease_released_channel(self.lease)
+
+    def clash(self, consumer: str | None = None) -> tuple[str, str, str] | None:
+        """Two uses of one key: (the variable to change, its value, what else uses it), or None.
+
+        `consumer` names the stream consumer whose state keys are used in stream mode.
+        """
+        state = self.state_for(consumer)
+        named = [
+            ("REDIS_INPUT_KEY", self.input),
+            ("REDIS_OUTPUT_KEY", self.output),
+            ("STATE_KEY", state),
+            ("HISTORY_KEY", self.history),
+            ("ERROR_KEY", self.error),
+            ("LEASE_KEY", self.lease),
+        ]
+        # Keys named after another, with the variable they are named after.
+        implied = [
+            ("REDIS_OUTPUT_KEY", self.input_digest, "the last input's digest"),
+            ("REDIS_OUTPUT_KEY", self.dead, "the dead letters"),
+            ("REDIS_OUTPUT_KEY", self.poison, "what hung the process"),
+            ("REDIS_OUTPUT_KEY", self.in_flight, "the input in flight"),
+        ]
+        if state is not None:
+            implied += [
+                ("STATE_KEY", journal_key(state), "the journal"),
+                ("STATE_KEY", seq_key(state), "the commit number"),
+            ]
+        if self.lease is not None:
+            implied.append(("LEASE_KEY", lease_token_key(self.lease), "the fencing counter"))
+        seen: dict[str, str] = {}
+        for variable, key in named:
+            if key is None:
+                continue
+            if key in seen:
+                if (seen[key], variable) == ("REDIS_INPUT_KEY", "REDIS_OUTPUT_KEY"):
+                    why = "REDIS_OUTPUT_KEY names it too: each output would trigger the function"
+                    return "REDIS_INPUT_KEY", key, why
+                return variable, key, f"{seen[key]} names it too"
+            seen[key] = variable
+        for owner, key, what in implied:
+            if key in seen:
+                return seen[key], key, f"it holds {what}, named after {owner}"
+        return None
