@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 import redis
+from serverless_runtime import json_codec, state_codec
 from serverless_runtime.loader import load_file
 
 from bench import stats
@@ -62,6 +63,8 @@ class SizeResult:
     input_bytes: float
     old_bytes: float  # output + json.dumps(context.env): what the old runtime wrote per call
     state_bytes: int  # the last snapshot's size
+    encoding: float  # seconds per call spent in the state encoding (state_codec), amortised
+    json_encoding: float  # the same snapshots written with today's JSON encoder, per call
 
     @property
     def label(self) -> str:
@@ -89,7 +92,23 @@ def run(bench: Bench) -> list[Row]:
         )
     )
     rows.extend(_bytes_row(result) for result in results)
+    rows.extend(_encoding_row(result) for result in results)
     return rows
+
+
+def _encoding_row(result: SizeResult) -> Row:
+    """The overhead per call against the same run with the snapshots encoded as plain JSON."""
+    today = result.overhead - result.encoding + result.json_encoding
+    ratio = result.overhead / today
+    return Row(
+        f"state encoding vs today's JSON, per call, {result.label}",
+        f"{result.calls}, {result.snapshots} snapshots",
+        f"{seconds(result.overhead)} (encoding {seconds(result.encoding)})",
+        f"{seconds(today)} (JSON {seconds(result.json_encoding)})",
+        ratio,
+        f"≤ {BUDGET}x",
+        ratio <= BUDGET,
+    )
 
 
 def _overhead_row(result: SizeResult) -> Row:
@@ -140,6 +159,7 @@ def _measure(bench: Bench, function: Path, cpus: int, window: int, calls: int) -
     floor = _Floor(bench.client(), function, f"{name}:floor")
     writer = bench.client()
     bytes_of = _NetInput(writer)
+    encoder = _EncodingClock()
     try:
         runtime.step()  # restore the (empty) state, load the function; nothing to do yet
         for raw in inputs[:warmup]:
@@ -148,6 +168,7 @@ def _measure(bench: Bench, function: Path, cpus: int, window: int, calls: int) -
             writer.set(floor.input_key, raw)
             floor.call()
         runtime.store.snapshots = 0
+        encoder.start()
         overhead, base, handler, old, sent = [], [], [], [], 0
         stride = max(1, calls // OLD_SAMPLES)
         for index, raw in enumerate(inputs[warmup:]):
@@ -157,6 +178,7 @@ def _measure(bench: Bench, function: Path, cpus: int, window: int, calls: int) -
             sent += bytes_of.since(before)
             overhead.append(step - clock.last)
             handler.append(clock.last)
+            encoder.compare()  # untimed: today's encoder on the state just snapshotted
             writer.set(floor.input_key, raw)
             base.append(_timed(floor.call) - floor.handler_time)
             if index % stride == 0:  # untimed: json.dumps of the state is what took so long
@@ -176,8 +198,11 @@ def _measure(bench: Bench, function: Path, cpus: int, window: int, calls: int) -
             input_bytes=stats.mean([len(raw) for raw in inputs[warmup:]]),
             old_bytes=stats.mean(old),
             state_bytes=state.snapshot_bytes,
+            encoding=encoder.total / calls,
+            json_encoding=encoder.json_total / calls,
         )
     finally:
+        encoder.stop()
         runtime.close()
         floor.close()
         writer.close()
@@ -195,6 +220,40 @@ def _batch_median(values: list[float]) -> float:
     if size < 10:
         return stats.mean(values)
     return stats.median([stats.mean(values[i * size : (i + 1) * size]) for i in range(BATCHES)])
+
+
+class _EncodingClock:
+    """Times state_codec.dumps inside the runtime, and json_codec.dumps on the same state after."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.json_total = 0.0
+        self._original = state_codec.dumps
+        self._pending: Any = None
+
+    def start(self) -> None:
+        original = self._original
+
+        def timed(env: Any, what: str = "context.env") -> bytes:
+            started = time.perf_counter()
+            try:
+                return original(env, what)
+            finally:
+                self.total += time.perf_counter() - started
+                self._pending = env
+
+        state_codec.dumps = timed
+
+    def compare(self) -> None:
+        """Encode the state just snapshotted (unchanged since) as the runtime did before."""
+        if self._pending is not None:
+            started = time.perf_counter()
+            json_codec.dumps(self._pending, "context.env")
+            self.json_total += time.perf_counter() - started
+            self._pending = None
+
+    def stop(self) -> None:
+        state_codec.dumps = self._original
 
 
 class _NetInput:

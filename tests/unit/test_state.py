@@ -164,3 +164,34 @@ def test_state_rollback_replays_each_commit_with_the_version_that_made_it(replic
     replica.state.rollback()  # again: from the state kept at the last rollback, no replay
     assert replica.context.env == {"seen": [1, 2]}
     assert replica.replayed == 0
+
+
+@pytest.mark.parametrize(
+    ("document", "env"),
+    [
+        (b'{"calls": 3, "$t": "kept"}', {"calls": 3, "$t": "kept"}),
+        (
+            b'{"format": 2, "seq": 0, "function": "", "at": "2026-12-01T10:00:00",'
+            b' "env": {"0": [1], "$t": "tuple", "v": [1]}}',
+            {"0": [1], "$t": "tuple", "v": [1]},
+        ),
+        (
+            b'{"format": 3, "seq": 0, "function": "", "at": "2026-12-01T10:00:00",'
+            b' "env": {"b": {"$t": "dict", "v": [[0, {"$t": "tuple", "v": [1, 2]}]]}}}',
+            {"b": {0: (1, 2)}},
+        ),
+    ],
+    ids=["format-less", "format-2", "format-3"],
+)
+def test_state_snapshots_of_every_format_load(client, settings, document, env) -> None:
+    client.set("out:state", document)
+    replica = Replica(client, settings)
+    replica.state.sync()
+    assert replica.context.env == env
+    assert replica.reports == []
+    replica.commit(1)
+    replica.state.save()  # written again in this runtime's format, read back the same
+    again = Replica(client, settings)
+    again.state.sync()
+    assert again.context.env == {**env, "seen": [1]}
+    assert json.loads(client.get("out:state"))["format"] == 3
