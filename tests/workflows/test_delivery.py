@@ -1,6 +1,7 @@
 """The delivery path in the workflows: images only after CI passed on main, built once and pinned
 by digest; dev changed by a pull request, never a push to main; no loop, whatever the token;
-prod and course promoted by a reviewed pull request carrying digests and the function."""
+prod and course promoted by a reviewed, gated pull request naming the commit they run; every image
+signed and attested keyless by the image workflow."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def test_delivery_permissions_are_the_least_each_job_needs() -> None:
         if "write" in perms.values()
     }
     assert writes == {
-        ("ci.yml", "images"): {"contents", "packages", "pull-requests"},
-        ("images.yml", "publish"): {"packages"},
+        ("ci.yml", "images"): {"contents", "packages", "pull-requests", "id-token"},
+        ("images.yml", "publish"): {"packages", "id-token"},
         ("images.yml", "pin-dev"): {"contents", "pull-requests"},
         ("promote.yml", "promote"): {"contents", "pull-requests"},
     }
@@ -130,7 +131,7 @@ def test_delivery_source_key_covers_what_the_dockerfiles_read_and_never_gitops()
 def test_delivery_dev_is_pinned_by_a_pull_request_with_the_published_digests() -> None:
     job = workflow("images.yml").jobs["pin-dev"]
     assert job["needs"] == "publish"
-    pin = step_with("images.yml", "pin-dev", "scripts/promote.py dev")
+    pin = step_with("images.yml", "pin-dev", "-m scripts.promote dev")
     env = pin["env"]
     assert isinstance(env, dict)
     assert env == {
@@ -161,24 +162,66 @@ def test_delivery_nothing_pushes_to_main_anywhere() -> None:
             assert branch.startswith(("deploy/", "promote/")), branch
 
 
-def test_delivery_pull_requests_carry_only_gitops_changes() -> None:
+def test_delivery_pull_requests_carry_only_pins() -> None:
     # So merging one changes no image input: the next run reuses the images and opens nothing.
     script = (SCRIPTS / "pull-request.sh").read_text()
-    assert "git add --all -- gitops" in script
-    assert "git status --porcelain -- gitops" in script
+    assert 'paths=("${@:-gitops}")' in script
+    assert 'git add --all -- "${paths[@]}"' in script
+    assert 'git status --porcelain -- "${paths[@]}"' in script
+    # The promotion's pull request carries the environment's Application only.
+    pr = str(step_with("promote.yml", "promote", "scripts/pull-request.sh")["run"])
+    assert pr.rstrip().endswith('"argocd/environments/${ENVIRONMENT}"')
 
 
-def test_delivery_promotion_is_a_reviewed_pull_request_from_main() -> None:
+def test_delivery_promotion_is_a_reviewed_gated_pull_request_from_main() -> None:
     promote = workflow("promote.yml")
     assert set(promote.triggers) == {"workflow_dispatch"}
-    choice = promote.triggers["workflow_dispatch"]["inputs"]["environment"]
-    assert sorted(choice["options"]) == PROMOTED
+    inputs = promote.triggers["workflow_dispatch"]["inputs"]
+    assert sorted(inputs["environment"]["options"]) == PROMOTED
+    assert inputs["revision"]["required"] is False
+    assert inputs["allow-rollback"]["default"] is False
     job = promote.jobs["promote"]
     assert job["if"] == "github.ref == 'refs/heads/main'"
-    run = str(step_with("promote.yml", "promote", "scripts/promote.py")["run"])
-    assert 'scripts/promote.py "$ENVIRONMENT"' in run
+    (checkout,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert checkout["with"]["fetch-depth"] == 0, "the gate needs main's history"
+    gate = step_with("promote.yml", "promote", "-m scripts.promote")
+    run = str(gate["run"])
+    assert '.venv/bin/python -m scripts.promote "${args[@]}"' in run
+    assert gate["env"]["ARGOCD_SERVER"] == "${{ secrets.ARGOCD_SERVER }}"
+    assert gate["env"]["ARGOCD_AUTH_TOKEN"] == "${{ secrets.ARGOCD_AUTH_TOKEN }}"
     pr = str(step_with("promote.yml", "promote", "scripts/pull-request.sh")["run"])
     assert '"promote/${ENVIRONMENT}" main' in pr
+
+
+def _cosign_installs(name: str) -> list[dict[str, Any]]:
+    return [s for _, s in workflow(name).steps() if "cosign-installer" in str(s.get("uses", ""))]
+
+
+def test_delivery_images_are_signed_and_attested_keyless_and_promotion_verifies() -> None:
+    publish = workflow("images.yml").jobs["publish"]
+    builds = [s for s in publish["steps"] if str(s.get("uses", "")).startswith("docker/build-push")]
+    for build in builds:
+        assert build["with"]["sbom"] is True and build["with"]["provenance"] == "mode=max"
+    functions = str(next(s for s in publish["steps"] if s.get("id") == "functions")["run"])
+    assert "--sbom=true --provenance=mode=max" in functions
+    sign = step_with("images.yml", "publish", "cosign sign")
+    run = str(sign["run"])
+    assert 'cosign sign --yes "${image}"' in run
+    assert "cosign attest --yes --type spdxjson" in run
+    assert "cosign attest --yes --type slsaprovenance" in run
+    assert "/.github/workflows/images.yml@${GITHUB_REF}" in run
+    assert "https://token.actions.githubusercontent.com" in run
+    # Every image: both apps and each function image.
+    assert set(sign["env"]) == {"RUNTIME", "DASHBOARD", "FUNCTION_DIGESTS"}
+    # The same cosign signs and verifies; promote.py verifies the same attestation types.
+    versions = {workflow(n).data["env"]["COSIGN_VERSION"] for n in ("images.yml", "promote.yml")}
+    assert len(versions) == 1
+    for name in ("images.yml", "promote.yml"):
+        (install,) = _cosign_installs(name)
+        assert install["with"]["cosign-release"] == "${{ env.COSIGN_VERSION }}"
+    checks = (SCRIPTS / "promotion_checks.py").read_text()
+    assert 'ATTESTATIONS = ("spdxjson", "slsaprovenance")' in checks
+    assert 'workflow: str = "images.yml"' in checks
 
 
 @pytest.mark.parametrize("name", ["images.yml", "promote.yml"])
@@ -192,7 +235,10 @@ def test_delivery_kustomize_is_a_pinned_verified_release(name: str) -> None:
     assert "sha256sum --check --strict" in install["run"]
     # Installed before any step runs kustomize, and only the verified binary is on the PATH.
     order = [s.get("run", "") for _, s in wf.steps()]
-    first_use = next(i for i, r in enumerate(order) if "kustomize build" in r)
+    # (promote.py renders with it too.)
+    first_use = next(
+        i for i, r in enumerate(order) if "kustomize build" in r or "-m scripts.promote" in r
+    )
     assert order.index(install["run"]) < first_use
 
 

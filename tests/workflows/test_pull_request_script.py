@@ -44,7 +44,9 @@ def clone(tmp_path: Path) -> Path:
     return work
 
 
-def run(clone: Path, tmp_path: Path, open_pr: str = "") -> tuple[int, list[str]]:
+def run(
+    clone: Path, tmp_path: Path, open_pr: str = "", paths: tuple[str, ...] = ()
+) -> tuple[int, list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "gh").write_text(FAKE_GH)
@@ -61,7 +63,7 @@ def run(clone: Path, tmp_path: Path, open_pr: str = "") -> tuple[int, list[str]]
         "GH_OPEN": str(tmp_path / "open"),
     }
     result = subprocess.run(
-        [str(SCRIPT), "deploy/dev", "main", "deploy(dev): images", str(body)],
+        [str(SCRIPT), "deploy/dev", "main", "deploy(dev): images", str(body), *paths],
         cwd=clone,
         env=env,
         capture_output=True,
@@ -96,3 +98,15 @@ def test_pull_request_does_nothing_when_gitops_is_unchanged(clone: Path, tmp_pat
     _, calls = run(clone, tmp_path)
     assert calls == []
     assert "deploy/dev" not in git(tmp_path / "origin.git", "branch", "--list")
+
+
+def test_pull_request_carries_only_the_paths_it_is_given(clone: Path, tmp_path: Path) -> None:
+    # The promotion changes the environment's Application, never gitops/ or anything else.
+    app = clone / "argocd" / "environments" / "prod" / "application.yaml"
+    app.parent.mkdir(parents=True)
+    app.write_text("targetRevision: abc\n")
+    (clone / "gitops" / "pins.yaml").write_text("digest: d\n")
+    _, calls = run(clone, tmp_path, paths=("argocd/environments/prod",))
+    changed = git(tmp_path / "origin.git", "diff", "--name-only", "main", "deploy/dev").split()
+    assert changed == ["argocd/environments/prod/application.yaml"]
+    assert calls[-1].startswith("pr create --head deploy/dev")

@@ -27,9 +27,11 @@ if (files.length === 0) {
   process.exit(2);
 }
 
-const lint = await createLinter();
 let problems = 0;
 for (const file of files) {
+  // A fresh linter per file: one instance reused across several large workflows runs the
+  // WebAssembly module out of memory ("RuntimeError: unreachable").
+  const lint = await createLinter();
   const results = lint(await readFile(file, "utf8"), file);
   for (const r of results.filter((r) => !isStaleLabelFinding(r))) {
     console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
