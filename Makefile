@@ -9,7 +9,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 # runs the functions' tests with their packages (tests/stack checks that the pins agree).
 FUNCTION_REQUIREMENTS := $(wildcard apps/functions/*/requirements.in)
 
-.PHONY: help setup system-deps tools run invoke test lint format lock bench images test-images
+.PHONY: help setup system-deps tools run invoke test lint format lock bench images test-images kind-up
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ images: system-deps  ## build the runtime, dashboard and function images with po
 
 test-images: setup images  ## build the images, then run them against a real Valkey (slow)
 	SERVERLESS_IMAGE_TESTS=1 $(PY) -m pytest tests/images
+
+kind-up: setup  ## a kind cluster running dev through Argo CD from this working tree (docker, kind, kubectl)
+	scripts/kind-up.sh
 
 bench: setup  ## run the benchmarks, print the table (BENCH_QUICK=1: tiny sizes; BENCH_ARGS=--markdown)
 	$(PY) -m bench $(BENCH_ARGS)

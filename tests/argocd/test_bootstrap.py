@@ -28,7 +28,8 @@ from tests.argocd.manifests import (
 CLUSTERS = clusters()
 # A cluster of a year ago, and the version the e2e's kind node runs.
 KUBERNETES_VERSIONS = ("1.30", "1.36")
-E2E_WORKFLOW = REPO / ".github" / "workflows" / "e2e.yml"
+# The script that makes the e2e cluster (and a user's): it pins the kind node image.
+KIND_UP = REPO / "scripts" / "kind-up.sh"
 
 
 def names(objs: list[Obj], kind: str) -> set[str]:
@@ -117,7 +118,7 @@ def test_bootstrap_platform_objects_match_the_kubernetes_schema(cluster: str, ve
 
 
 def test_bootstrap_validation_reaches_the_e2e_kubernetes_version() -> None:
-    node = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@", E2E_WORKFLOW.read_text())
+    node = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@", KIND_UP.read_text())
     assert node is not None and node[1] in KUBERNETES_VERSIONS
 
 

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workflows.workflows import KIND_CONFIG, PINNED_USES, REPO, Workflow, workflow, workflows
+from tests.workflows.workflows import (
+    KIND_CONFIG,
+    KIND_UP,
+    PINNED_USES,
+    REPO,
+    Workflow,
+    workflow,
+    workflows,
+)
 
 WORKFLOW_IDS = [w.name for w in workflows()]
 
@@ -131,6 +139,13 @@ def test_workflows_e2e_settings_match_the_dev_overlay() -> None:
     assert env["E2E_DASHBOARD_URL"] == f"http://localhost:{node_ports[0]}"
 
 
+def kind_up_setting(name: str) -> str:
+    """A NAME=value line of scripts/kind-up.sh, where the pinned versions live."""
+    found = re.search(rf"^{name}=(\S+)$", KIND_UP.read_text(), flags=re.MULTILINE)
+    assert found is not None, f"scripts/kind-up.sh sets no {name}"
+    return found[1]
+
+
 def test_workflows_kind_config_publishes_the_dashboard_node_port() -> None:
     config = yaml.safe_load(KIND_CONFIG.read_text())
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
@@ -143,24 +158,41 @@ def test_workflows_kind_config_publishes_the_dashboard_node_port() -> None:
     } in mappings
     e2e = workflow("e2e.yml")
     assert config["name"] == e2e.data["env"]["KIND_CLUSTER"]
+    assert kind_up_setting("KIND_CONFIG") == str(KIND_CONFIG.relative_to(REPO))
+    node_image = kind_up_setting("KIND_NODE_IMAGE")
+    assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", node_image)
+
+
+def test_workflows_e2e_installs_kind_only_and_runs_make_kind_up() -> None:
+    # The workflow brings the cluster up exactly as a user does: one make target, one script.
+    e2e = workflow("e2e.yml")
     (kind_step,) = [
         s for _, s in e2e.steps() if str(s.get("uses", "")).startswith("helm/kind-action@")
     ]
-    assert kind_step["with"]["config"] == str(KIND_CONFIG.relative_to(REPO))
-    assert re.fullmatch(
-        r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", kind_step["with"]["node_image"]
-    )
+    assert kind_step["with"]["install_only"] is True
     assert re.fullmatch(r"v\d+\.\d+\.\d+", kind_step["with"]["version"])
+    runs = [s["run"].strip() for _, s in e2e.steps() if "run" in s]
+    assert "make kind-up" in runs
+    up = runs.index("make kind-up")
+    assert any("pytest tests/e2e" in r for r in runs[up + 1 :])
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\nkind-up:", 1)[1].split("\n\n", 1)[0]
+    assert "\tscripts/kind-up.sh" in recipe
+    # Nothing the script does is done a second way in the workflow.
+    for duplicate in ("kind create", "kind load", "docker build", "kubectl apply", "served_repo"):
+        assert all(duplicate not in r for r in runs), duplicate
 
 
 def test_workflows_e2e_installs_the_argocd_version_the_readme_documents() -> None:
-    e2e = workflow("e2e.yml")
-    version = e2e.data["env"]["ARGOCD_VERSION"]
-    readme = (REPO / "argocd" / "README.md").read_text()
-    assert (
-        f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
-        in readme
-    )
+    version = kind_up_setting("ARGOCD_VERSION")
+    assert re.fullmatch(r"v3\.5\.\d+", version)
+    install = f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
+    assert install in (REPO / "argocd" / "README.md").read_text()
+    assert "argo-cd/$ARGOCD_VERSION/manifests/install.yaml" in KIND_UP.read_text()
+    # No other Argo CD version named where a reader would follow it.
+    for path in ("README.md", "argocd/README.md", "gitops/README.md"):
+        others = set(re.findall(r"\bv3\.\d+\.\d+", (REPO / path).read_text())) - {version}
+        assert others == set(), path
     git_server = list(yaml.safe_load_all((REPO / "tests" / "e2e" / "git-server.yaml").read_text()))
     images = {
         c["image"]
@@ -172,25 +204,13 @@ def test_workflows_e2e_installs_the_argocd_version_the_readme_documents() -> Non
     assert images == {f"quay.io/argoproj/argocd:{version}"}
 
 
-def test_workflows_e2e_bootstraps_as_the_readme_says() -> None:
+def test_workflows_kind_up_bootstraps_with_the_checked_script() -> None:
+    script = KIND_UP.read_text()
+    assert 'scripts/bootstrap_argocd.py kind --repo "$work/served"' in script
+    assert "apply -k" not in script  # the bootstrap applies, after its checks
     readme = (REPO / "argocd" / "README.md").read_text()
-    block = readme.split("## Bootstrap", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    commands = [line.strip() for line in block.strip().splitlines()]
-    assert commands[0] == "kubectl create namespace argocd"
-    assert commands[1].startswith("kubectl apply -n argocd --server-side --force-conflicts -f ")
-    # The CRDs must be served before the projects and Applications can be applied.
-    assert commands[2] == (
-        "kubectl wait --for=condition=Established --timeout=120s "
-        "crd/applications.argoproj.io crd/appprojects.argoproj.io"
-    )
-    assert commands[3] == "kubectl apply -k argocd/clusters/kind"
-    e2e = workflow("e2e.yml").text
-    assert "kubectl create namespace argocd" in e2e
-    assert "kubectl apply -n argocd --server-side --force-conflicts" in e2e
-    assert "kubectl wait --for=condition=Established --timeout=120s \\\n" in e2e
-    assert 'kubectl apply -k "$RUNNER_TEMP/served/argocd/clusters/kind"' in e2e
-    # The fork section (repository URL, image owner) comes before anything is applied.
-    assert readme.index("## Before you start") < readme.index("## Bootstrap")
+    assert "python3 scripts/bootstrap_argocd.py" in readme
+    assert "make kind-up" in readme and "make kind-up" in (REPO / "README.md").read_text()
 
 
 def test_workflows_e2e_dumps_the_cluster_on_failure() -> None:

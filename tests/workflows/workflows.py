@@ -13,6 +13,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 KIND_CONFIG = REPO / ".github" / "kind" / "cluster.yaml"
+# `make kind-up`: the one way a kind cluster is brought up, by users and by the e2e workflow.
+KIND_UP = REPO / "scripts" / "kind-up.sh"
 
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`
 PINNED_USES = re.compile(
