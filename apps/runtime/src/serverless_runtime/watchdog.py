@@ -3,11 +3,13 @@
 HANDLER_TIMEOUT interrupts a call with SIGALRM, which a handler can ignore, swallow or outlast in
 C code; an import can loop for ever; a SIGTERM's handler runs only between Python instructions.
 This thread sees all of that from outside: it asks the loop to record what hung (so it is not
-tried again after the restart) and ends the process, which Kubernetes restarts.
+tried again after the restart) and ends the process, which Kubernetes restarts. C code that holds
+the GIL stops this thread too: a timer in C (timeout.py) ends the process then.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import select
@@ -81,6 +83,8 @@ class Watchdog:
             os._exit(EXIT_STUCK)
 
     def _end(self, why: str, elapsed: float) -> None:
+        # Python runs, so the C timer (timeout.py) is not needed: it would cut the record short.
+        faulthandler.cancel_dump_traceback_later()
         log.error("%s and did not stop when interrupted: ending the process", why)
         try:
             self._record_stuck(why, elapsed)
