@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 from serverless_runtime.config import LogFormat
 
+# The package's loggers (`serverless_runtime.<module>`) all hang below this one.
+RUNTIME_LOGGER = "serverless_runtime"
 # Attributes every LogRecord has; anything else came in through `extra=` and is emitted as a field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -30,12 +32,18 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(log_format: LogFormat, level: str) -> None:
-    """Send the process's logs to stderr in the chosen format."""
+    """Send the runtime's own logs to stderr in the chosen format.
+
+    The root logger is the function's: left as Python starts it, as the course runtime did, so
+    that the function's warnings still reach stderr and its INFO lines (and their formatting
+    errors) are not emitted unless it configures logging itself.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format is LogFormat.JSON:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    own = logging.getLogger(RUNTIME_LOGGER)
+    own.handlers[:] = [handler]
+    own.setLevel(level)
+    own.propagate = False  # a handler the function adds to the root does not print ours twice
