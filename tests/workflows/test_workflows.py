@@ -209,7 +209,7 @@ def test_workflows_kind_up_bootstraps_with_the_checked_script() -> None:
     assert 'scripts/bootstrap_argocd.py kind --repo "$work/served"' in script
     assert "apply -k" not in script  # the bootstrap applies, after its checks
     readme = (REPO / "argocd" / "README.md").read_text()
-    assert "python3 scripts/bootstrap_argocd.py" in readme
+    assert ".venv/bin/python scripts/bootstrap_argocd.py kind" in readme
     assert "make kind-up" in readme and "make kind-up" in (REPO / "README.md").read_text()
 
 
