@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import redis
 from serverless_runtime.loop import MAX_MESSAGE_BYTES, MAX_TRACEBACK_BYTES, error_record
 from serverless_runtime.store import Store
 
@@ -39,3 +40,13 @@ def test_store_dates_an_error_no_later_than_redis_clock(client, settings) -> Non
     seconds, _ = client.time()
     assert datetime.fromisoformat(written["at"]).timestamp() <= seconds + 1
     assert datetime.fromisoformat(written["at"]).tzinfo == UTC
+
+
+def test_store_records_the_error_when_redis_denies_time(client, settings, monkeypatch) -> None:
+    def denied() -> None:
+        raise redis.ResponseError("NOPERM this user has no permissions to run the 'time' command")
+
+    store = Store(client, settings(), None, "pod")
+    monkeypatch.setattr(client, "time", denied)
+    store.record_error(error_record("handler-error", "boom", "", None))
+    assert json.loads(client.get("out:error"))["message"] == "boom"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -451,7 +452,10 @@ class Store:
         """
         if not self.settings.error_key:
             return
-        seconds, micros = self.client.time()
+        try:
+            seconds, micros = self.client.time()
+        except redis.ResponseError:  # TIME renamed or denied by an ACL: this clock it is
+            seconds, micros = divmod(int(time.time() * 1e6), 1_000_000)
         redis_now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
         try:
             at = min(datetime.fromisoformat(record["at"]), redis_now)
