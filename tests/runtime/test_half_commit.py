@@ -54,9 +54,9 @@ def output(client: redis.Redis) -> dict[str, Any]:
 
 
 def everything(valkey: Any, but: str) -> dict[bytes, Any]:
-    """What every key the commit writes holds (the forced key, error and lease aside)."""
+    """What every key the commit writes holds (the forced key, error, lease, mark aside)."""
     raw = redis.Redis(port=valkey.port)
-    skipped = {but.encode(), b"out:error", b"out:lease", b"out:lease:token"}
+    skipped = {but.encode(), b"out:error", b"out:lease", b"out:lease:token", b"out:in-flight"}
     held: dict[bytes, Any] = {}
     readers: dict[Any, Callable[[bytes], Any]] = {
         b"string": raw.get,

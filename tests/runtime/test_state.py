@@ -100,6 +100,7 @@ def test_disabled_keys_are_not_written(valkey, redis_client, tmp_path) -> None:
         wait_for(lambda: calls(redis_client) == 1)
         redis_client.set("metrics", "not json")
         wait_for(lambda: "invalid-input" in proc.output())
-        assert sorted(redis_client.keys("out*")) == ["out", "out:input-digest"]
+        # The in-flight mark has no setting: it is what keeps a deadly input from crash-looping.
+        assert sorted(redis_client.keys("out*")) == ["out", "out:in-flight", "out:input-digest"]
     finally:
         proc.close()

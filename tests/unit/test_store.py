@@ -103,21 +103,31 @@ def test_store_poison_is_remembered(store) -> None:
 
 
 def test_store_in_flight_mark_counts_deaths_of_other_processes_only(client, settings) -> None:
-    first, second = (Store(client, settings(MAX_DEATHS="2"), None, "pod") for _ in range(2))
-    assert first.begin_call("abc") == 0
-    assert first.begin_call("abc") == 0, "its own mark (a refused commit) is no death"
-    assert second.begin_call("abc") == 1, "the first process ended during the call"
-    third = Store(client, settings(MAX_DEATHS="2"), None, "pod")
-    assert third.begin_call("abc") == 2, "at MAX_DEATHS: not marked, the caller poisons it"
+    client.set("metrics", b'{"n": 1}')
+    first, second, third = (Store(client, settings(MAX_DEATHS="2"), None, "pod") for _ in "123")
+    first.read_input()
+    assert first.in_flight_deaths == 0
+    first.read_input()
+    assert first.in_flight_deaths == 0, "its own mark (a refused commit) is no death"
+    second.read_input()
+    assert second.in_flight_deaths == 1, "the first process ended during the call"
+    third.read_input()
+    assert third.in_flight_deaths == 2, "at MAX_DEATHS: not marked, the caller poisons it"
     third.mark_poison("input", "abc", 2)
     assert third.read_poison() == {"input": "abc", "input-deaths": "2"}
-    assert not client.exists("out:in-flight")
+    third.read_input()
+    assert third.in_flight_deaths == -1, "poison is not marked again"
 
 
-def test_store_a_call_that_ends_clears_its_in_flight_mark(store, client) -> None:
-    store.begin_call("abc")
-    store.call_ended()
-    assert not client.exists("out:in-flight")
-    store.begin_call("def")
-    assert store.commit(b'{"n": 1}', "def", None, append(0, 1, b"{}")) is Outcome.COMMITTED
-    assert not client.exists("out:in-flight")
+def test_store_an_input_whose_call_ended_is_not_marked_again(store, client) -> None:
+    client.set("metrics", b'{"n": 1}')
+    store.read_input()
+    assert store.commit(b'{"n": 1}', "d1", None, append(0, 1, b"{}")) is Outcome.COMMITTED
+    store.read_input()
+    assert store.in_flight_deaths == -1, "committed: read again on every tick, never marked"
+    client.set("metrics", b'{"n": 2}')
+    store.read_input()
+    assert store.in_flight_deaths == 0
+    store.call_ended()  # failed
+    store.read_input()
+    assert store.in_flight_deaths == -1

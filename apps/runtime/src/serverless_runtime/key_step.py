@@ -8,7 +8,7 @@ from typing import Protocol
 
 from serverless_runtime.config import InvokeOn, Settings
 from serverless_runtime.state import DurableState
-from serverless_runtime.store import Store
+from serverless_runtime.store import Reading, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,20 @@ class KeyStep:
         self.poisoned: str | None = None  # the digest of an input that hung the process before
         self.leader = False
         self._waiting = False
+        self._called = False
 
     def __call__(self, runner: Invoker) -> None:
         reading = self.store.read_input()
+        self._called = False
+        try:
+            self._judge(reading, runner)
+        finally:
+            if not self._called:
+                # The read marked the input in flight but it was not called (committed by
+                # another replica, failed before, poison): the mark says its call ended.
+                self.store.call_ended()
+
+    def _judge(self, reading: Reading, runner: Invoker) -> None:
         self.leader = reading.leader
         if not reading.leader:
             return
@@ -77,6 +88,7 @@ class KeyStep:
         if digest == self.poisoned:
             return  # it hung the process before (recorded then)
         self.seen = digest
+        self._called = True
         runner.invoke(reading.raw, digest)
 
     def _unusable(self, runner: Invoker, why: str) -> None:

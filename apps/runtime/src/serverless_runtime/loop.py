@@ -352,8 +352,8 @@ class Runner:
             except CommitRefused as exc:  # not retried: it would fail the same way
                 raise Failed("redis-error", str(exc), exc) from exc
         except Failed as failure:
+            self.store.call_ended()  # the input is done with: not marked in flight any more
             if failure.kind != "invalid-input":
-                self.store.call_ended()
                 self.state.rollback()
             self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
             return
@@ -365,6 +365,7 @@ class Runner:
         if outcome is not Outcome.COMMITTED:
             # FENCED: another replica took the lease during the call; its result counts, not
             # ours. STALE: another commit came first; catch up, then judge the input again.
+            self.store.call_ended(done=False)
             self.state.rollback()
             self._forget_seen()
             self._look_again = True
@@ -380,8 +381,11 @@ class Runner:
         self.telemetry.invoked("success", duration, input_age(value))
 
     def _deadly(self, digest: str, stamp: str | None) -> bool:
-        """Mark the input in flight; True when it ended the process MAX_DEATHS times (poison)."""
-        deaths = self.store.begin_call(digest)
+        """True when the input ended the process MAX_DEATHS times (poison), as the read found.
+
+        The read that brought the input marked it in flight (see store.py's `_READ`).
+        """
+        deaths = self.store.in_flight_deaths
         if deaths < self.settings.max_deaths:
             return False
         self.store.mark_poison("input", digest, deaths)

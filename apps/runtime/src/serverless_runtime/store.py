@@ -16,7 +16,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from serverless_runtime import json_codec
-from serverless_runtime.config import ConfigError, RedisConfig, Settings
+from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
 from serverless_runtime.keys import journal_key, seq_key
 from serverless_runtime.lease import Lease
 
@@ -33,6 +33,12 @@ CLUSTER_EXPECTED = (
 )
 
 # The input (unless it is over the size limit or not a string) with the head, in one round trip.
+# Key mode, when this process leads (the lease, renewed just before in the same pipeline, names
+# its holder): the input is marked in flight in the same step, before any call. The mark
+# (`sha`, `owner`, `deaths`) counts the processes that marked the input and ended before their
+# call did (a segfault, the OOM killer, `os._exit`); a mark this process left is no death; an
+# owner '' means the call ended (committed or failed). Returns the deaths as a fifth value
+# (-1: not marked); at MAX_DEATHS the input is not marked, and the caller records it as poison.
 _READ = """
 local kind = redis.call('TYPE', KEYS[1])['ok']
 local value = false
@@ -40,7 +46,25 @@ if kind == 'string' then
   local size = redis.call('STRLEN', KEYS[1])
   if size > tonumber(ARGV[1]) then value = size else value = redis.call('GET', KEYS[1]) end
 end
-return {kind, value, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+local deaths = -1
+local owner, holder = ARGV[2], ARGV[3]
+local leads = holder == '' or string.sub(redis.call('GET', KEYS[5]) or '', 1, #holder) == holder
+if type(value) == 'string' and owner ~= '' and leads then
+  -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
+  local sha = redis.sha1hex and redis.sha1hex(value) or value
+  local mark = redis.call('HMGET', KEYS[4], 'sha', 'owner', 'deaths')
+  deaths = 0
+  if mark[1] == sha and mark[2] == '' and ARGV[5] == '' then
+    deaths = -1  -- its call ended already: called again only if not committed (then marked)
+  elseif mark[1] == sha and mark[2] ~= '' then
+    deaths = tonumber(mark[3]) or 0
+    if mark[2] ~= owner then deaths = deaths + 1 end
+  end
+  if deaths >= 0 and deaths < tonumber(ARGV[4]) and (mark[2] ~= owner or mark[1] ~= sha) then
+    redis.call('HSET', KEYS[4], 'sha', sha, 'owner', owner, 'deaths', deaths)
+  end
+end
+return {kind, value, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), deaths}
 """
 
 # One atomic step: check the fencing token and that the state it builds on is the last committed
@@ -125,34 +149,20 @@ end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
 -- The call ended: its input is no longer in flight (unless another process marked it since).
 if ARGV[12] ~= '' and redis.call('HGET', KEYS[9], 'owner') == ARGV[12] then
-  redis.call('DEL', KEYS[9])
+  redis.call('HSET', KEYS[9], 'owner', '', 'deaths', 0)
 end
 -- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
 if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
 return 1
 """
 
-# Key mode, before a call: mark the input in flight, counting the processes that started it and
-# ended before the call did (a segfault, the OOM killer, `os._exit`). A mark this process left
-# (a commit refused as stale or fenced) is not a death. Returns the deaths; at MAX_DEATHS nothing
-# is marked: the caller records the input as poison.
-_BEGIN = """
-local in_flight, digest, owner = KEYS[1], ARGV[1], ARGV[2]
-local mark = redis.call('HMGET', in_flight, 'digest', 'owner', 'deaths')
-local deaths = 0
-if mark[1] == digest then
-  deaths = tonumber(mark[3]) or 0
-  if mark[2] ~= owner then deaths = deaths + 1 end
-end
-if deaths >= tonumber(ARGV[3]) then return deaths end
-redis.call('HSET', in_flight, 'digest', digest, 'owner', owner, 'deaths', deaths)
-return deaths
-"""
-
-# A call that failed without ending the process: its input is no longer in flight.
+# This process's in-flight mark: the call ended without ending the process (ARGV[2] '1': the
+# input is done with, its mark says so), or a refused commit leaves the input to judge again
+# (ARGV[2] '': the mark goes, so that the next read marks it again).
 _END = """
-if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+if ARGV[2] == '1' then return redis.call('HSET', KEYS[1], 'owner', '', 'deaths', 0) end
+return redis.call('DEL', KEYS[1])
 """
 
 # Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
@@ -321,8 +331,17 @@ class Store:
         self.in_flight_key = keys.in_flight
         self.owner = f"{consumer}:{os.getpid()}:{secrets.token_hex(4)}"
         self._in_flight = False
-        self._begin = client.register_script(_BEGIN)
+        self.in_flight_deaths = -1  # what the last read found (-1: not marked)
         self._end = client.register_script(_END)
+        lease_key = lease.key if lease is not None else self.in_flight_key
+        self._read_keys += [self.in_flight_key, lease_key]
+        self._read_args: list[str | int] = [
+            settings.max_input_bytes,
+            "" if settings.stream_mode else self.owner,
+            f"{lease.holder}:" if lease is not None else "",
+            settings.max_deaths,
+            "1" if settings.invoke_on is InvokeOn.INTERVAL else "",
+        ]
 
     def ping(self) -> bool:
         """True when Redis answers."""
@@ -332,7 +351,7 @@ class Store:
         """Renew or take the lease when due, read the input and the head, in one round trip."""
         lease = self.lease
         if lease is None or not lease.due():
-            values = self._read(keys=self._read_keys, args=[self.settings.max_input_bytes])
+            values = self._read(keys=self._read_keys, args=self._read_args)
             leader = lease is None or lease.leader
         else:
             try:
@@ -342,7 +361,9 @@ class Store:
                 self.client.script_load(_READ)
                 reply, values = self._refresh_and_read(lease)
             leader = lease.apply(reply)
-        kind, value, seq, digest = values
+        kind, value, seq, digest, deaths = values
+        self.in_flight_deaths = int(deaths)
+        self._in_flight = 0 <= self.in_flight_deaths < self.settings.max_deaths
         head = Head(_seq(seq) if self.head_key else 0, _text(digest))
         kind = _text(kind) or "none"
         if kind != "string":
@@ -356,7 +377,7 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         lease.queue_refresh(pipe)
         # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-        pipe.evalsha(self._read.sha, 3, *self._read_keys, self.settings.max_input_bytes)
+        pipe.evalsha(self._read.sha, len(self._read_keys), *self._read_keys, *self._read_args)
         return list(pipe.execute())
 
     def read_head(self) -> Head:
@@ -464,21 +485,14 @@ class Store:
         record = {**record, "at": at.isoformat()}
         self.client.set(self.settings.error_key, json_codec.dumps(record))
 
-    def begin_call(self, digest: str) -> int:
-        """Mark the input in flight (key mode); how many processes it ended before this one.
+    def call_ended(self, done: bool = True) -> None:
+        """Drop this process's in-flight mark of the input the last read marked, if any.
 
-        At `MAX_DEATHS` or more the input is not marked: the caller records it as poison.
+        `done`: the call failed, or the input was not called (already committed): the mark says
+        its call ended. Not `done`: a refused commit; the next read marks the input again.
         """
-        limit = self.settings.max_deaths
-        reply = self._begin(keys=[self.in_flight_key], args=[digest, self.owner, limit])
-        deaths = int(reply)
-        self._in_flight = deaths < limit
-        return deaths
-
-    def call_ended(self) -> None:
-        """The call failed but the process lives on: its input is no longer in flight."""
         if self._in_flight:
-            self._end(keys=[self.in_flight_key], args=[self.owner])
+            self._end(keys=[self.in_flight_key], args=[self.owner, "1" if done else ""])
             self._in_flight = False
 
     def mark_poison(self, what: str, digest: str, deaths: int | None = None) -> None:
@@ -492,8 +506,8 @@ class Store:
             pipe.hdel(self.poison_key, f"{what}-deaths")
         else:
             pipe.hset(self.poison_key, f"{what}-deaths", deaths)
-        if what == "input":
-            pipe.delete(self.in_flight_key)
+        if what == "input":  # its mark stays, as of a call that ended: not marked again
+            pipe.hset(self.in_flight_key, mapping={"owner": "", "deaths": 0})
         pipe.execute()
         self._in_flight = False
 
