@@ -23,6 +23,7 @@ from bench import (
     state_cost,
     takeover,
     throughput,
+    timeout_cost,
 )
 from bench.env import Bench
 from bench.report import Row, Table
@@ -31,6 +32,7 @@ from tests.support.valkey import ValkeyProcess
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "latency": latency.run,
     "overhead": overhead.run,
+    "timeout": timeout_cost.run,
     "state": state_cost.run,
     "recovery": recovery.run,
     "takeover": takeover.run,

@@ -20,6 +20,7 @@ EXPECTED_ROWS = [
     "latency p99, notify vs bare notify loop, trivial",
     "per-call overhead, trivial, HTTP_PORT=0",
     "per-call overhead, trivial, HTTP on + 10 scrapes/s",
+    "per-call step, HANDLER_TIMEOUT=30 (SIGALRM + C timer)",
     *(
         f"per-call overhead, resource-monitor, {size}"
         for size in ("2 CPUs x 12", "64 CPUs x 60", "64 CPUs x 600")
