@@ -210,7 +210,8 @@ def extract(root: Path, sha: str, dest: Path) -> Path:
         ["git", "archive", "--format=tar", sha], cwd=root, capture_output=True, check=False
     )
     if archive.returncode != 0:
-        raise GitError(f"git archive {sha}: {archive.stderr.decode().strip()}")
+        last = (archive.stderr.decode().strip().splitlines() or ["failed"])[-1]
+        raise GitError(f"git archive {sha}: {last}")
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest
@@ -226,7 +227,8 @@ def kustomize(directory: Path) -> str:
         raise GitError("neither kustomize nor kubectl is installed: cannot render")
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
-        raise GitError(f"rendering {directory.name} failed: {result.stderr.strip()}")
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise GitError(f"rendering {directory} failed: {last}")
     return result.stdout
 
 
