@@ -303,3 +303,10 @@ def test_delivery_function_images_are_built_from_the_pinned_runtime_and_registry
     order = [s.get("id") for s in publish["steps"]]
     assert order.index("runtime-digest") < order.index("functions")
     assert publish["outputs"]["function-digests"] == "${{ steps.functions.outputs.digests }}"
+
+
+def test_delivery_ci_checks_out_the_history_the_pinned_commits_are_in() -> None:
+    # tests/argocd/test_promoted_revisions.py renders prod's and course's pinned commits.
+    steps = workflow("ci.yml").jobs["test"]["steps"]
+    (checkout,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert checkout["with"]["fetch-depth"] == 0
