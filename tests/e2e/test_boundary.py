@@ -86,11 +86,15 @@ def test_boundary_platform_comes_from_git(
     assert "policy.default" not in rbac
     settings = core.read_namespaced_config_map("argocd-cm", ns).data or {}
     assert settings.get("application.sync.impersonation.enabled") == "true"
+    # Not enforced: other teams' projects without a service account keep syncing.
+    assert settings.get("application.sync.impersonation.enforced") == "false"
     labels = core.read_namespace(e2e_settings.namespace).metadata.labels or {}
     assert labels.get("app.kubernetes.io/part-of") == "serverless"
+    assert labels.get("pod-security.kubernetes.io/enforce") == "restricted"
+    # The install's `default` project is left as it was made, for other teams.
     group, version = "argoproj.io", "v1alpha1"
     default = custom.get_namespaced_custom_object(group, version, ns, "appprojects", "default")
-    assert not default["spec"].get("destinations") and not default["spec"].get("sourceRepos")
+    assert default["spec"].get("sourceRepos") == ["*"]
 
 
 def test_boundary_rbac_change_in_git_reaches_argocd(
