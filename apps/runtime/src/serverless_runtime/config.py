@@ -224,7 +224,8 @@ class Settings:
                 "NEW_REQUERIMENTS_TIMEOUT", DEFAULT_NEW_REQUIREMENTS_TIMEOUT
             ),
         )
-        clash = settings.keys.clash(settings.stream_consumer if settings.stream_mode else None)
+        consumer = settings.stream_consumer if settings.stream_mode else None
+        clash = settings.keys.clash(consumer, (("FUNCTIONS_KEY", settings.functions_key),))
         if clash is not None:
             # Two uses of one key corrupt each other (a function writing its own input calls
             # itself in a loop): refused before anything is written.

@@ -113,10 +113,13 @@ class KeyLayout:
         """The channel the lease's release is announced on."""
         return None if self.lease is None else lease_released_channel(self.lease)
 
-    def clash(self, consumer: str | None = None) -> tuple[str, str, str] | None:
+    def clash(
+        self, consumer: str | None = None, shared: tuple[tuple[str, str | None], ...] = ()
+    ) -> tuple[str, str, str] | None:
         """Two uses of one key: (the variable to change, its value, what else uses it), or None.
 
-        `consumer` names the stream consumer whose state keys are used in stream mode.
+        `consumer` names the stream consumer whose state keys are used in stream mode; `shared`
+        are (variable, key) pairs of keys other functions write too (the registry).
         """
         state = self.state_for(consumer)
         named = [
@@ -126,6 +129,7 @@ class KeyLayout:
             ("HISTORY_KEY", self.history),
             ("ERROR_KEY", self.error),
             ("LEASE_KEY", self.lease),
+            *shared,
         ]
         # Keys named after another, with the variable they are named after.
         implied = [
