@@ -152,3 +152,29 @@ def test_failing_version_that_cannot_replay_the_journal_waits_for_a_revert(
         wait_for(lambda: get(port, "/readyz")[0] == 200, what="ready again")
     finally:
         proc.close()
+
+
+def test_replica_that_cannot_replay_lets_another_version_lead(
+    valkey, redis_client, tmp_path: Path
+) -> None:
+    (tmp_path / "good.py").write_text(GOOD)
+    (tmp_path / "bad.py").write_text(BAD)
+    first = start(valkey, tmp_path / "good.py", tmp_path / "first.log")
+    try:
+        for i in (1, 2, 3):
+            feed(redis_client, i)
+    finally:
+        first.close()  # SIGKILL: the journal holds the last commits
+    bad = start(valkey, tmp_path / "bad.py", tmp_path / "bad.log")
+    good = None
+    try:
+        redis_client.set("metrics", json.dumps({"i": 4}))
+        wait_for(lambda: error_kind(redis_client) == "replay-error", what="the replay error")
+        good = start(valkey, tmp_path / "good.py", tmp_path / "good.log")  # e.g. the other replica
+        wait_for(lambda: output(redis_client).get("i") == 4, what="input 4 by the good replica")
+        assert output(redis_client)["count"] == 4
+        assert bad.alive
+    finally:
+        bad.close()
+        if good is not None:
+            good.close()

@@ -50,6 +50,9 @@ class KeyStep:
         self._called = False
 
     def __call__(self, runner: Invoker) -> None:
+        if self.state.blocked is not None:
+            self._stand_aside()
+            return
         reading = self.store.read_input()
         self._called = False
         try:
@@ -90,6 +93,13 @@ class KeyStep:
         self.seen = digest
         self._called = True
         runner.invoke(reading.raw, digest)
+
+    def _stand_aside(self) -> None:
+        """This version cannot rebuild the state: let a replica whose version can lead."""
+        lease = self.store.lease
+        if lease is not None and lease.leader:
+            lease.release(self.store.client)
+        self.leader = False
 
     def _unusable(self, runner: Invoker, why: str) -> None:
         """An input key of the wrong type or size: recorded once, until it changes."""
