@@ -54,6 +54,17 @@ def handler(input, context):
     return {"echo": input.get("n")}
 """
 
+UNPRINTABLE = """
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text for this one")
+
+def handler(input, context):
+    if input.get("raise"):
+        raise Unprintable()
+    return {"echo": input.get("n")}
+"""
+
 USER_LOGGING = """
 import logging
 
@@ -158,6 +169,21 @@ def test_huge_exception_message_gives_a_small_error_record(
     redis_client.set("metrics", json.dumps({"n": 2}))
     wait_for(lambda: echoed(redis_client) == 2, what="the next input processed")
     assert proc.log_path.stat().st_size < 1 << 20, "the log line is bounded too"
+
+
+def test_exception_whose_text_raises_is_recorded_and_the_loop_goes_on(
+    valkey, redis_client, start, tmp_path: Path
+) -> None:
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_PATH=function(tmp_path, UNPRINTABLE), TRIGGER="notify",
+    )  # fmt: skip
+    proc: Process = start(env)
+    redis_client.set("metrics", json.dumps({"raise": True}))
+    wait_for(lambda: error(redis_client).get("kind") == "handler-error", what="the record")
+    assert "Unprintable" in error(redis_client)["message"]
+    redis_client.set("metrics", json.dumps({"n": 2}))
+    wait_for(lambda: echoed(redis_client) == 2, what="the next input processed")
+    assert proc.alive
 
 
 def test_user_logging_is_left_to_the_function(valkey, redis_client, start, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from serverless_runtime import json_codec, new_requirements
 from serverless_runtime.backoff import Backoff
 from serverless_runtime.config import Settings
 from serverless_runtime.context import Context
+from serverless_runtime.exception_text import describe
 from serverless_runtime.key_step import KeyStep
 from serverless_runtime.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.new_requirements import Requirements, RequirementsFailed
@@ -469,7 +470,7 @@ class Runner:
         except BaseException as exc:  # the one boundary around user code
             # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
             # and those set the stop event instead of raising.
-            message = f"handler raised {type(exc).__name__}: {exc}"
+            message = f"handler raised {describe(exc)}"
             raise Failed("handler-error", message, exc) from exc
         limit = self.settings.handler_timeout
         if limit is not None and time.monotonic() - started > limit:
@@ -485,7 +486,7 @@ class Runner:
         except json_codec.NotJSON as exc:
             raise Failed("invalid-output", str(exc), exc) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
-            message = f"the result cannot be used: {type(exc).__name__}: {exc}"
+            message = f"the result cannot be used: {describe(exc)}"
             raise Failed("invalid-output", message, exc) from exc
         limit = self.settings.max_output_bytes
         if output is not None and len(output) > limit:

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from serverless_runtime import json_codec, state_codec
 from serverless_runtime.context import Context
+from serverless_runtime.exception_text import describe
 from serverless_runtime.store import Append, Committed, Head, Journaled, Store
 from serverless_runtime.telemetry import Telemetry
 
@@ -338,7 +339,7 @@ class DurableState:
             raise
         except BaseException as exc:  # replay runs user code, like a call (SystemExit too)
             raise ReplayError(
-                f"replaying journal entry {entry.seq} failed: {type(exc).__name__}: {exc} "
+                f"replaying journal entry {entry.seq} failed: {describe(exc)} "
                 "(the function's state must depend only on context.env and its input)"
             ) from exc
         finally:
