@@ -195,3 +195,25 @@ def test_state_snapshots_of_every_format_load(client, settings, document, env) -
     again.state.sync()
     assert again.context.env == {**env, "seen": [1]}
     assert json.loads(client.get("out:state"))["format"] == 3
+
+
+def test_state_snapshot_before_the_journal_takes_longer_than_max_replay_seconds(
+    client, settings
+) -> None:
+    replica = Replica(client, settings)
+    replica.state = DurableState(
+        replica.context,
+        replica.store,
+        replica._replay,
+        replica._report,
+        persistent=True,
+        max_replay_seconds=2.5,
+    )
+    replica.context.env["pad"] = "x" * 10000  # the byte rule alone would journal every input
+    lengths = []
+    for n in range(1, 12):
+        replica.state.observe(1.0)  # each call (and so each replay) takes a second
+        replica.commit(n)
+        lengths.append(client.xlen("out:state:journal"))
+    assert max(lengths) == 2, lengths  # 2 entries replay in 2 s; a third would take 3 s
+    assert replica.state.replay_estimate <= 2.5

@@ -397,12 +397,14 @@ class DurableState:
         at = datetime.now()
         # A snapshot once the journal would hold more bytes than it (a state smaller than its
         # input is written whole with every commit, instead of the input), or take longer to
-        # replay than MAX_REPLAY_SECONDS.
+        # replay than MAX_REPLAY_SECONDS. A state kept in memory only is not in its snapshot:
+        # the journal is all a rebuild has, so it is kept to SNAPSHOT_EVERY inputs.
         count = self._journal_count + 1
+        encoded = self._base.text is not None
         due = (
             self._journal_bytes + len(raw) >= self.snapshot_bytes
             or count >= self._snapshot_every
-            or count * (self._cost or 0.0) > self._max_replay
+            or (encoded and count * (self._cost or 0.0) > self._max_replay)
         )
         self._pending = None
         snapshot = None
