@@ -15,23 +15,15 @@ Exit status: 0 done, 1 refused by the gate (one line saying why), 2 bad input.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from io import BytesIO
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from scripts.promotion_body import Promotion, body
 from scripts.promotion_checks import (
     ArgoCD,
     Cosign,
@@ -45,37 +37,28 @@ from scripts.promotion_checks import (
     urllib_http,
     workflow_identity,
 )
+from scripts.revisions import (
+    FUNCTIONS,
+    REGISTRY,
+    GitError,
+    commit_of,
+    git,
+    is_ancestor,
+    load_yaml,
+    main_ref,
+    snapshot,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-FUNCTIONS = Path("apps/functions")
-OVERLAYS = Path("gitops/overlays")
-REGISTRY = Path("gitops/registry")
 ENVIRONMENTS = Path("argocd/environments")
 REPOSITORY_FILE = Path("argocd/repository/repository.yaml")
 IMAGES = ("serverless-runtime", "monitoring-dashboard")
 FUNCTION_IMAGE_PREFIX = "serverless-function-"
 PROMOTED = ("prod", "course")
-# The course's contract runs one function (gitops/overlays/course/function).
-COURSE_FUNCTIONS = ("resource-monitor",)
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 SHA = re.compile(r"[0-9a-f]{40}")
 NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 TARGET_REVISION = re.compile(r"^(\s*targetRevision:\s*)(\S+)[ \t]*$", re.MULTILINE)
-# A pull request body holds at most 65536 characters; the diff gets what the rest leaves.
-MAX_DIFF_LINES = 400
-MAX_DIFF_CHARS = 40_000
-MAX_COMMITS = 30
-
-
-class GitError(Exception):
-    """A git command failed (its message is one line)."""
-
-
-def _load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a YAML mapping")
-    return data
 
 
 def function_image(name: str) -> str:
@@ -101,14 +84,14 @@ def image_functions(root: Path) -> list[str]:
     return [f.name for f in function_folders(root) if (f / "requirements.txt").is_file()]
 
 
-# --- dev: the digests of gitops/registry -------------------------------------------------------
+# --- dev: the digests of gitops/registry ---------------------------------------------------------
 
 
 def registry_files(root: Path) -> dict[str, Path]:
     """image name -> its file in gitops/registry (an ImageTagTransformer)."""
     files = {}
     for path in sorted((root / REGISTRY).glob("*.yaml")):
-        data = _load(path)
+        data = load_yaml(path)
         if data.get("kind") == "ImageTagTransformer":
             files[data["imageTag"]["name"]] = path
     return files
@@ -117,7 +100,7 @@ def registry_files(root: Path) -> dict[str, Path]:
 def pinned_digests(root: Path) -> dict[str, str]:
     """The digest gitops/registry pins for each of our images."""
     return {
-        name: str(_load(path)["imageTag"].get("digest", ""))
+        name: str(load_yaml(path)["imageTag"].get("digest", ""))
         for name, path in registry_files(root).items()
     }
 
@@ -159,143 +142,6 @@ def pin_dev(root: Path, digests: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-# --- git ----------------------------------------------------------------------------------------
-
-
-def git(root: Path, *args: str) -> str:
-    """Run git in root; GitError with git's last line on failure."""
-    result = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=120
-    )
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
-        raise GitError(f"git {' '.join(args)}: {last}")
-    return result.stdout
-
-
-def commit_of(root: Path, revision: str) -> str:
-    """The full id of a commit of this clone, or GitError."""
-    try:
-        return git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").strip()
-    except GitError:
-        raise GitError(
-            f"{revision} is not a commit of this clone (fetch main with its full history)"
-        ) from None
-
-
-def is_ancestor(root: Path, older: str, newer: str) -> bool:
-    """Whether older is newer or one of its ancestors."""
-    result = subprocess.run(
-        ["git", "merge-base", "--is-ancestor", older, newer], cwd=root, check=False, timeout=60
-    )
-    return result.returncode == 0
-
-
-def main_ref(root: Path) -> str:
-    """The main branch as this clone knows it: origin's when there is one."""
-    for ref in ("refs/remotes/origin/main", "refs/heads/main"):
-        if (
-            subprocess.run(
-                ["git", "show-ref", "--verify", "--quiet", ref], cwd=root, check=False
-            ).returncode
-            == 0
-        ):
-            return ref
-    raise GitError("this clone has no main branch (fetch origin/main)")
-
-
-def extract(root: Path, sha: str, dest: Path) -> Path:
-    """The tree of commit sha, written into dest (git archive)."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", sha], cwd=root, capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        last = (archive.stderr.decode().strip().splitlines() or ["failed"])[-1]
-        raise GitError(f"git archive {sha}: {last}")
-    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest
-
-
-def kustomize(directory: Path) -> str:
-    """The rendered manifests of a kustomization (kustomize, else kubectl's built-in one)."""
-    if shutil.which("kustomize"):
-        argv = ["kustomize", "build", str(directory)]
-    elif shutil.which("kubectl"):
-        argv = ["kubectl", "kustomize", str(directory)]
-    else:
-        raise GitError("neither kustomize nor kubectl is installed: cannot render")
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GitError(f"rendering {directory} failed: {last}")
-    return result.stdout
-
-
-# --- what an environment runs at a revision ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One environment at one revision: its render, our images in it, its functions' versions."""
-
-    sha: str
-    rendered: str
-    images: dict[str, str]  # image name (path without registry) -> digest
-    references: dict[str, str]  # image name -> full reference as rendered
-    functions: dict[str, str]  # function name -> "tree <id>, last changed by <commit subject>"
-
-
-def _our_images(rendered: str, registry_names: set[str]) -> dict[str, str]:
-    """image name -> reference, for the images gitops/registry names (pinned or not)."""
-    found = {}
-    for doc in yaml.safe_load_all(rendered):
-        if not doc or doc.get("kind") != "Deployment":
-            continue
-        for ctr in doc["spec"]["template"]["spec"]["containers"]:
-            image = str(ctr["image"])
-            name = image.partition("@")[0]
-            if ":" in name.rsplit("/", 1)[-1]:
-                name = name.rpartition(":")[0]
-            if name in registry_names:
-                found[name.rsplit("/", 1)[-1]] = image
-    return found
-
-
-def _functions(root: Path, sha: str, tree: Path, env: str) -> dict[str, str]:
-    if env == "course":
-        names: list[str] = list(COURSE_FUNCTIONS)
-    else:
-        index = tree / FUNCTIONS / "kustomization.yaml"
-        names = list(_load(index).get("components") or []) if index.is_file() else []
-    versions = {}
-    for name in sorted(names):
-        path = f"{FUNCTIONS}/{name}"
-        folder = git(root, "rev-parse", f"{sha}:{path}").strip()
-        last = git(root, "log", "-1", "--format=%h %s", sha, "--", path).strip()
-        versions[name] = f"tree `{folder[:12]}`, last changed by {last}"
-    return versions
-
-
-def snapshot(root: Path, env: str, sha: str) -> Snapshot:
-    """Render env as it is at commit sha."""
-    with tempfile.TemporaryDirectory(prefix=f"promote-{env}-") as temp:
-        tree = extract(root, sha, Path(temp))
-        overlay = tree / OVERLAYS / env
-        if not (overlay / "kustomization.yaml").is_file():
-            raise GitError(f"{sha[:12]} has no {OVERLAYS}/{env}")
-        rendered = kustomize(overlay)
-        registry = {
-            str(_load(p)["imageTag"]["newName"])
-            for p in (tree / REGISTRY).glob("*.yaml")
-            if _load(p).get("kind") == "ImageTagTransformer"
-        }
-        functions = _functions(root, sha, tree, env)
-    references = _our_images(rendered, registry)
-    images = {name: ref.partition("@")[2] for name, ref in references.items()}
-    return Snapshot(sha, rendered, images, references, functions)
-
-
 # --- the promotion -------------------------------------------------------------------------------
 
 
@@ -309,18 +155,6 @@ class Gate:
     argocd: ArgoCD | None
     dev_minutes: int
     now: datetime
-
-
-@dataclass
-class Promotion:
-    """What a promotion moves, for the pull request."""
-
-    env: str
-    old: Snapshot | None
-    new: Snapshot
-    commits: list[str]
-    checks: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def application_file(root: Path, env: str) -> Path:
@@ -344,7 +178,7 @@ def write_revision(root: Path, env: str, sha: str) -> None:
 
 def repository(root: Path) -> str:
     """`owner/name` of the GitHub repository Argo CD deploys from (argocd/repository)."""
-    url = str(_load(root / REPOSITORY_FILE)["data"]["url"])
+    url = str(load_yaml(root / REPOSITORY_FILE)["data"]["url"])
     match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?", url)
     if match is None:
         raise ValueError(f"{REPOSITORY_FILE}: {url} is not a GitHub repository URL")
@@ -392,63 +226,6 @@ def promote(
         promotion.checks.append(gate.argocd.ran(sha, gate.dev_minutes, gate.now))
     write_revision(root, env, sha)
     return promotion
-
-
-def _rendered_diff(promotion: Promotion) -> list[str]:
-    old = promotion.old.rendered if promotion.old else ""
-    label = promotion.old.sha[:12] if promotion.old else "nothing"
-    diff = list(
-        difflib.unified_diff(
-            old.splitlines(),
-            promotion.new.rendered.splitlines(),
-            f"{promotion.env}@{label}",
-            f"{promotion.env}@{promotion.new.sha[:12]}",
-            lineterm="",
-        )
-    )
-    kept: list[str] = []
-    size = 0
-    for line in diff:
-        if len(kept) >= MAX_DIFF_LINES or size + len(line) > MAX_DIFF_CHARS:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    if len(kept) < len(diff):
-        kept.append(
-            f"… {len(diff) - len(kept)} more lines: render both commits to see them "
-            f"(`kubectl kustomize {OVERLAYS}/{promotion.env}` in each)"
-        )
-    return kept or ["(no change in what the environment renders)"]
-
-
-def body(promotion: Promotion) -> str:
-    """The pull request's body: the revision, the checks, what moves, the rendered diff."""
-    env, new, old = promotion.env, promotion.new, promotion.old
-    lines = [
-        f"Promotes **{env}** to `{new.sha}`"
-        + (f" (from `{old.sha}`)." if old else " (its first pinned commit)."),
-        "",
-        "### Gate",
-        "",
-    ]
-    lines += [f"- {w}" for w in promotion.warnings] + [f"- {c}" for c in promotion.checks]
-    if old:
-        lines += ["", f"### Commits ({len(promotion.commits)})", ""]
-        lines += [f"- {c}" for c in promotion.commits[:MAX_COMMITS]]
-        if len(promotion.commits) > MAX_COMMITS:
-            lines.append(f"- … and {len(promotion.commits) - MAX_COMMITS} more")
-    lines += ["", "### Images", "", "| image | old digest | new digest |", "|---|---|---|"]
-    before = old.images if old else {}
-    for name in sorted(set(before) | set(new.images)):
-        was, now = before.get(name, "—"), new.images.get(name, "—")
-        lines.append(f"| `{name}` | `{was}` | `{now}`{'' if was != now else ' (unchanged)'} |")
-    lines += ["", "### Functions", "", "| function | old | new |", "|---|---|---|"]
-    was_f = old.functions if old else {}
-    for name in sorted(set(was_f) | set(new.functions)):
-        was, now = was_f.get(name, "—"), new.functions.get(name, "—")
-        lines.append(f"| `{name}` | {was} | {now if now != was else 'unchanged'} |")
-    lines += ["", f"### Rendered diff of {env}", "", "```diff", *_rendered_diff(promotion), "```"]
-    return "\n".join(lines)
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import promote
+from scripts import revisions
 from tests.argocd.manifests import ARGOCD, REPO, render
 
 OVERLAYS = Path("gitops/overlays")
@@ -57,14 +57,14 @@ def test_promoted_environment_renders_its_pinned_commit_not_the_working_tree(
     sha = pinned(env)
     if not have_commit(sha):
         pytest.fail(f"{env}'s pinned {sha} is missing from this clone (see the test above)")
-    at_pin = promote.kustomize(promote.extract(REPO, sha, tmp_path / "pin") / OVERLAYS / env)
+    at_pin = revisions.kustomize(revisions.extract(REPO, sha, tmp_path / "pin") / OVERLAYS / env)
     assert "kind: Deployment" in at_pin
     # A change to the shared layers in the working tree (an unpromoted merge into main): it
     # changes what the tree renders for env, and not what env's commit renders.
     work = tmp_path / "work"
     for part in ("gitops", "apps/functions"):
         shutil.copytree(REPO / part, work / part, ignore=shutil.ignore_patterns("__py*"))
-    before = promote.kustomize(work / OVERLAYS / env)
+    before = revisions.kustomize(work / OVERLAYS / env)
     for path, old in (
         ("gitops/base/dashboard-deployment.yaml", "/healthz"),
         ("gitops/components/function-pod/pod.yaml", "/readyz"),
@@ -72,7 +72,7 @@ def test_promoted_environment_renders_its_pinned_commit_not_the_working_tree(
         text = (work / path).read_text()
         assert old in text, path
         (work / path).write_text(text.replace(old, f"{old}-unpromoted"))
-    assert promote.kustomize(work / OVERLAYS / env) != before
-    again = promote.extract(REPO, sha, tmp_path / "again")
-    assert promote.kustomize(again / OVERLAYS / env) == at_pin
+    assert revisions.kustomize(work / OVERLAYS / env) != before
+    again = revisions.extract(REPO, sha, tmp_path / "again")
+    assert revisions.kustomize(again / OVERLAYS / env) == at_pin
     assert "-unpromoted" not in at_pin

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from scripts import promote
+from scripts import promote, revisions
 from scripts.promotion_checks import EMPTY_DIGEST, Response
 from tests.manifests.rendered import REPO_ROOT, kustomize_build
 
@@ -162,8 +162,8 @@ def run(
 def render_at(repo: Repo, sha: str, env: str) -> str:
     """What Argo CD renders for env at commit sha."""
     with tempfile.TemporaryDirectory() as temp:
-        tree = promote.extract(repo.root, sha, Path(temp))
-        return promote.kustomize(tree / "gitops/overlays" / env)
+        tree = revisions.extract(repo.root, sha, Path(temp))
+        return revisions.kustomize(tree / "gitops/overlays" / env)
 
 
 def refused(code: int, err: str, repo: Repo, env: str, *words: str) -> None:
