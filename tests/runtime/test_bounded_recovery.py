@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ def output(client: Any) -> dict[str, Any]:
     return value
 
 
+def has_output(client: Any, i: int) -> bool:
+    return output(client).get("i") == i
+
+
 def test_snapshots_keep_the_journal_replay_under_max_replay_seconds(
     valkey, redis_client, tmp_path: Path
 ) -> None:
@@ -46,7 +51,7 @@ def test_snapshots_keep_the_journal_replay_under_max_replay_seconds(
     try:
         for i in range(1, 25):
             redis_client.set("metrics", json.dumps({"i": i}))
-            wait_for(lambda i=i: output(redis_client).get("i") == i, what=f"input {i}")
+            wait_for(partial(has_output, redis_client, i), what=f"input {i}")
             lengths.append(redis_client.xlen("out:state:journal"))
     finally:
         proc.close()
