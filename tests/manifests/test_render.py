@@ -13,7 +13,8 @@ from tests.manifests.images import INITIAL_DIGEST, OUR_IMAGES, reference_problem
 from tests.manifests.rendered import NAMESPACES, OVERLAYS, REPO_ROOT, render_overlay, workloads
 
 KUBERNETES_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
-E2E_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "e2e.yml"
+# The script that brings the e2e cluster up (and a user's): it pins the kind node image.
+KIND_UP = REPO_ROOT / "scripts" / "kind-up.sh"
 # Kinds without a namespace of their own; none of them may come from an overlay.
 CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
@@ -50,8 +51,8 @@ def test_overlay_validates_strictly(overlay: str, version: str) -> None:
 
 
 def test_overlay_validation_reaches_the_e2e_kubernetes_version() -> None:
-    node_image = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@", E2E_WORKFLOW.read_text())
-    assert node_image is not None, "e2e.yml names no kindest/node image"
+    node_image = re.search(r"kindest/node:v(\d+\.\d+)\.\d+@", KIND_UP.read_text())
+    assert node_image is not None, "scripts/kind-up.sh names no kindest/node image"
     assert f"{node_image[1]}.0" in KUBERNETES_VERSIONS
 
 

@@ -191,7 +191,9 @@ def test_workflows_e2e_installs_the_argocd_version_the_readme_documents() -> Non
     assert "argo-cd/$ARGOCD_VERSION/manifests/install.yaml" in KIND_UP.read_text()
     # No other Argo CD version named where a reader would follow it.
     for path in ("README.md", "argocd/README.md", "gitops/README.md"):
-        others = set(re.findall(r"\bv3\.\d+\.\d+", (REPO / path).read_text())) - {version}
+        text = (REPO / path).read_text()
+        others = set(re.findall(r"Argo CD v?(\d+\.\d+\.\d+)", text)) - {version[1:]}
+        others |= set(re.findall(r"argo-cd/(v[\d.]+)/", text)) - {version}
         assert others == set(), path
     git_server = list(yaml.safe_load_all((REPO / "tests" / "e2e" / "git-server.yaml").read_text()))
     images = {
