@@ -279,7 +279,11 @@ def test_delivery_images_are_built_on_a_base_pinned_by_digest() -> None:
     assert order.index("base") < order.index("names")
     names = step_with("images.yml", "publish", "git ls-tree HEAD --")
     assert names["env"] == {"BASE_DIGEST": "${{ steps.base.outputs.digest }}"}
-    assert '"${tree}" "${BASE_DIGEST}" | git hash-object --stdin' in str(names["run"])
+    assert '"${tree}" "${BASE_DIGEST}" "${IMAGE_BUILD}" | git hash-object --stdin' in str(
+        names["run"]
+    )
+    # Images built before they were signed and attested are rebuilt, not reused unsigned.
+    assert workflow("images.yml").data["env"]["IMAGE_BUILD"] == "attested-1"
 
 
 def test_delivery_function_images_are_built_from_the_pinned_runtime_and_registry() -> None:
