@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from serverless_runtime import json_codec, state_codec
 from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
 from serverless_runtime.context import Context
 from serverless_runtime.handler_ref import HandlerRef
@@ -276,7 +277,7 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
         return EXIT_FAILED
     try:
         value = _read_json(input_path)
-        env = _read_json(str(state)) if state is not None and state.exists() else {}
+        env = _read_state(state) if state is not None and state.exists() else {}
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"serverless-runtime: {exc}\n")
         return EXIT_FAILED
@@ -287,8 +288,19 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     result = loaded.handler(value, context)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if state is not None:
-        state.write_text(json.dumps(context.env) + "\n")
+        try:  # as the runtime keeps it: int keys, tuples, datetimes… come back as they were
+            state.write_bytes(state_codec.dumps(context.env) + b"\n")
+        except json_codec.NotJSON as exc:
+            sys.stderr.write(f"serverless-runtime: state file {state} not written: {exc}\n")
+            return EXIT_FAILED
     return EXIT_OK
+
+
+def _read_state(path: Path) -> Any:
+    try:
+        return state_codec.loads(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a state file (JSON): {exc}") from None
 
 
 def _read_json(path: str) -> Any:
