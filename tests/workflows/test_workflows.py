@@ -170,6 +170,8 @@ def test_workflows_e2e_installs_kind_only_and_runs_make_kind_up() -> None:
         s for _, s in e2e.steps() if str(s.get("uses", "")).startswith("helm/kind-action@")
     ]
     assert kind_step["with"]["install_only"] is True
+    # Its post step cleans up the cluster the script made (named in .github/kind/cluster.yaml).
+    assert kind_step["with"]["cluster_name"] == "${{ env.KIND_CLUSTER }}"
     assert re.fullmatch(r"v\d+\.\d+\.\d+", kind_step["with"]["version"])
     runs = [s["run"].strip() for _, s in e2e.steps() if "run" in s]
     assert "make kind-up" in runs
