@@ -122,7 +122,7 @@ class DurableState:
         self._journal_bytes = 0
         self._cost: float | None = None  # seconds per call, a moving average
         self._pending: _Base | None = None  # the base a snapshot in flight will make
-        self._loaded = False
+        self._loaded = not persistent  # kept in memory only: there is nothing to load
         self._warned_unsaved = False
 
     # -- versions ---------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ class DurableState:
             # The version that committed it gives another state now: it breaks the replay
             # contract. The state in Redis is rebuilt before the next call.
             self._report("replay-error", f"rolling back a failed call: {exc}", exc.__cause__)
-            self._loaded = False
+            self._loaded = not self.persistent
             return
         finally:
             progress.done()
