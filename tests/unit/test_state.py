@@ -229,3 +229,12 @@ def test_state_kept_in_memory_only_is_rolled_back_too(client, settings) -> None:
     replica.context.env["seen"].append("garbage")
     replica.state.rollback()
     assert replica.context.env == {"seen": [1, 2]}
+
+
+def test_state_snapshot_nested_too_deeply_is_reported_not_fatal(client, settings) -> None:
+    deep = "[" * 600 + "]" * 600
+    client.set("out:state", '{"calls": 1, "deep": ' + deep + "}")
+    replica = Replica(client, settings)
+    replica.state.sync()
+    assert replica.context.env == {}
+    assert [kind for kind, _ in replica.reports] == ["invalid-state"]

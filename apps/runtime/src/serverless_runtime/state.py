@@ -238,6 +238,13 @@ class DurableState:
         if raw is None:
             return _Base()
         try:
+            return self._parse_snapshot(raw)
+        except (json_codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
+            self._unreadable(f"cannot be held as a state ({exc})", exc)
+            return _Base()
+
+    def _parse_snapshot(self, raw: bytes) -> _Base:
+        try:
             document = state_codec.parse(raw)
         except ValueError as exc:
             self._unreadable(f"is not JSON ({exc})", exc)
