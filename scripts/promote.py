@@ -192,8 +192,12 @@ def promote(
     if revision is None:
         revision = gate.argocd.current() if gate.argocd else gate.github.newest_passed()
     sha = commit_of(root, revision)
-    if not is_ancestor(root, sha, main_ref(root)):
-        raise Refused(f"{sha[:12]} is not on main: only a commit of main can be promoted")
+    main = main_ref(root)
+    if not is_ancestor(root, sha, main):
+        raise Refused(
+            f"{sha[:12]} is not on main ({main.removeprefix('refs/')}): "
+            "only a commit of main can be promoted"
+        )
     current = pinned_revision(root, env)
     old: str | None = None
     if SHA.fullmatch(current):
