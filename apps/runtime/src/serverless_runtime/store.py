@@ -26,6 +26,8 @@ SOCKET_TIMEOUT = 5.0
 # Blocking reads wait at most this long, well below the socket timeout (redis-py #2807).
 MAX_BLOCK = 1.0
 STREAM_FIELD = b"data"
+# How often Redis's clock is asked again for dating error records (clocks drift slowly).
+CLOCK_CHECK_SECONDS = 60.0
 CLUSTER_EXPECTED = (
     "a single Redis server or a Sentinel-managed master (REDIS_SENTINELS), not a Redis Cluster "
     "node (cluster_enabled:1): a commit writes several keys in one script, which a cluster "
@@ -326,6 +328,9 @@ class Store:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self.dead_key = keys.dead
         self.poison_key = keys.poison
+        # Redis's clock minus this one's, for dating error records (see record_error).
+        self._offset = 0.0
+        self._offset_asked: float | None = None
         # Key mode's in-flight mark names this process: a mark another process left behind is
         # a death, one this process left (a refused commit) is not.
         self.in_flight_key = keys.in_flight
@@ -473,17 +478,26 @@ class Store:
         """
         if not self.settings.error_key:
             return
-        try:
-            seconds, micros = self.client.time()
-        except redis.ResponseError:  # TIME renamed or denied by an ACL: this clock it is
-            seconds, micros = divmod(int(time.time() * 1e6), 1_000_000)
-        redis_now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+        now = time.time()
+        redis_now = datetime.fromtimestamp(now + self._clock_offset(), UTC)
         try:
             at = min(datetime.fromisoformat(record["at"]), redis_now)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):  # no time, or one without its offset
             at = redis_now
         record = {**record, "at": at.isoformat()}
         self.client.set(self.settings.error_key, json_codec.dumps(record))
+
+    def _clock_offset(self) -> float:
+        """Redis's clock minus this machine's, asked at most once a minute (0 when denied)."""
+        asked = self._offset_asked
+        if asked is None or time.monotonic() - asked > CLOCK_CHECK_SECONDS:
+            try:
+                seconds, micros = self.client.time()
+                self._offset = seconds + micros / 1e6 - time.time()
+            except redis.ResponseError:  # TIME renamed or denied by an ACL: this clock it is
+                self._offset = 0.0
+            self._offset_asked = time.monotonic()
+        return self._offset
 
     def call_ended(self, done: bool = True) -> None:
         """Drop this process's in-flight mark of the input the last read marked, if any.
