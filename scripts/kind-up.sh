@@ -91,7 +91,7 @@ image_args=()
 for image in "${images[@]}"; do
   image_args+=(--image "$image=$image:$TAG")
 done
-"$PYTHON" -m tests.e2e.served_repo --dest "$work/served" --url "$GIT_URL" "${image_args[@]}"
+commit=$("$PYTHON" -m tests.e2e.served_repo --dest "$work/served" --url "$GIT_URL" "${image_args[@]}")
 git clone --quiet --bare "$work/served" "$work/serverless.git"
 # Replaces what a previous run served: a new history, as a force-push would.
 tar -C "$work/serverless.git" -cf - . |
@@ -101,14 +101,20 @@ tar -C "$work/serverless.git" -cf - . |
 # 5. The bootstrap, with its checks, from the served copy (its URL is the git server's).
 "$PYTHON" scripts/bootstrap_argocd.py kind --repo "$work/served"
 
-# 6. Until dev is Synced and Healthy.
-say "waiting for serverless-dev to be Synced and Healthy (up to ${WAIT_SECONDS}s)"
+# 6. Until dev runs the served commit, Synced and Healthy. On a second run Argo CD still shows the
+# previous one: ask it to look at Git now (what the GitHub webhook does) instead of polling.
+for app in serverless-root serverless-dev; do
+  kubectl --namespace argocd annotate application "$app" argocd.argoproj.io/refresh=normal \
+    --overwrite >/dev/null 2>&1 || true
+done
+say "waiting for serverless-dev to be Synced and Healthy at $commit (up to ${WAIT_SECONDS}s)"
 deadline=$((SECONDS + WAIT_SECONDS))
 state=
 while [ "$SECONDS" -lt "$deadline" ]; do
-  state=$(kubectl --namespace argocd get application serverless-dev \
-    --output jsonpath='{.status.sync.status} {.status.health.status}' 2>/dev/null || true)
-  if [ "$state" = "Synced Healthy" ]; then
+  state=$(kubectl --namespace argocd get application serverless-dev --output \
+    jsonpath='{.status.sync.revision} {.status.sync.status} {.status.health.status}' \
+    2>/dev/null || true)
+  if [ "$state" = "$commit Synced Healthy" ]; then
     say "serverless-dev is Synced and Healthy: the dashboard is at http://localhost:31001"
     say "Argo CD's UI: kubectl -n argocd port-forward svc/argocd-server 8080:443 (user admin)"
     exit 0

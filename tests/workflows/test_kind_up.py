@@ -23,8 +23,19 @@ GIT_URL = "git://git-server.gitops-e2e.svc.cluster.local/serverless.git"
 FAKE = """#!{python}
 # A stand-in for {tool}, set up by tests/workflows/test_kind_up.py: logs its arguments, answers
 # from the JSON state file, keeps what is piped into `kubectl exec`.
-import json, os, sys
+import json, os, subprocess, sys, tempfile
 tool, args = {tool!r}, sys.argv[1:]
+
+
+def served_commit():
+    # main of the repository piped into the git server: what dev should end up running.
+    with tempfile.TemporaryDirectory() as bare:
+        subprocess.run(["tar", "-C", bare, "-xf", os.environ["FAKE_SERVED"]], check=True)
+        return subprocess.run(
+            ["git", "--git-dir", bare, "rev-parse", "main"], capture_output=True, text=True
+        ).stdout.strip()
+
+
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps([tool, *args]) + "\\n")
 state = json.load(open(os.environ["FAKE_STATE"]))
@@ -42,6 +53,8 @@ if tool == "kubectl":
         key = " ".join(a for a in args if not a.startswith("-") and a not in skip)
         for name, answer in state["kubectl"].items():
             if key.startswith(name):
+                if isinstance(answer, str) and "{{served}}" in answer:
+                    answer = answer.replace("{{served}}", served_commit())
                 print(answer if isinstance(answer, str) else json.dumps(answer), end="")
                 sys.exit(0)
         sys.exit(1)
@@ -74,7 +87,7 @@ class Tools:
                 "crd applications.argoproj.io": {"kind": "CustomResourceDefinition"},
                 "applications.argoproj.io": {"items": []},
                 "configmap argocd-cm": {"data": {}},
-                "application serverless-dev": "Synced Healthy",
+                "application serverless-dev": "{served} Synced Healthy",
             },
         }
 
@@ -205,10 +218,27 @@ def test_kind_up_stops_when_the_bootstrap_refuses(tools: Tools) -> None:
 
 @pytest.mark.timeout(300)
 def test_kind_up_fails_when_dev_never_becomes_healthy(tools: Tools) -> None:
-    tools.state["kubectl"]["application serverless-dev"] = "Synced Degraded"
+    tools.state["kubectl"]["application serverless-dev"] = "{served} Synced Degraded"
     result = tools.run()
     assert result.returncode == 1
-    assert "not Synced and Healthy after 20s (last: Synced Degraded)" in result.stderr
+    assert "not Synced and Healthy after 20s" in result.stderr
+    assert "Synced Degraded)" in result.stderr
+
+
+@pytest.mark.timeout(300)
+def test_kind_up_waits_for_the_served_commit_not_the_previous_one(tools: Tools) -> None:
+    # A second run: dev is still Synced and Healthy at what the first run served. That is not
+    # the working tree of now: kind-up asks Argo CD to refresh and keeps waiting.
+    tools.state["kubectl"]["application serverless-dev"] = "0123abc Synced Healthy"
+    result = tools.run()
+    assert result.returncode == 1
+    assert "(last: 0123abc Synced Healthy)" in result.stderr
+    refreshed = [c for c in tools.calls() if "annotate" in c]
+    assert {c[c.index("application") + 1] for c in refreshed} == {
+        "serverless-root",
+        "serverless-dev",
+    }
+    assert all("argocd.argoproj.io/refresh=normal" in c for c in refreshed)
 
 
 def test_kind_up_names_what_is_missing(tools: Tools) -> None:
