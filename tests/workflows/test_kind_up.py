@@ -143,6 +143,15 @@ def test_kind_up_is_valid_bash() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_kind_up_passes_shellcheck() -> None:
+    # GitHub's runners carry shellcheck, so CI runs this; elsewhere it needs installing.
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed")
+    result = subprocess.run([shellcheck, str(KIND_UP)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
 @pytest.mark.timeout(300)
 def test_kind_up_runs_the_users_path_in_order(tools: Tools) -> None:
     result = tools.run()
