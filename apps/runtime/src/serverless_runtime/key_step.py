@@ -66,6 +66,7 @@ class KeyStep:
     def _judge(self, reading: Reading, runner: Invoker) -> None:
         self.leader = reading.leader
         if not reading.leader:
+            self.state.watch(reading.head)  # Redis reset: a newer state here is written back
             return
         # State follows the lease: before its first call as leader (again), and whenever another
         # replica committed since, this one brings its state up to the last commit.
@@ -76,6 +77,8 @@ class KeyStep:
             self.seen = None
         if self.state.blocked is not None:
             return  # this version cannot rebuild the committed state (reported): no call on it
+        if self.state.waiting:
+            return  # Redis lost the state: a replica holding it may write it back
         if reading.unusable is not None:
             self._unusable(runner, reading.unusable)
             return

@@ -34,6 +34,11 @@ def seq_key(state_key: str) -> str:
     return f"{state_key}:seq"
 
 
+def epoch_key(state_key: str) -> str:
+    """The identity of the history of commits at `state_key`, made with its first commit."""
+    return f"{state_key}:epoch"
+
+
 def lease_token_key(lease_key: str) -> str:
     """The counter that hands out fencing tokens for the lease at `lease_key`."""
     return f"{lease_key}:token"

@@ -33,6 +33,9 @@ from serverless_runtime.triggers import PollWaiter, Waiter
 log = logging.getLogger(__name__)
 
 
+# The longest backoff step after a Redis outage (backoff.Backoff's cap).
+RESET_BACKOFF = 5.0
+
 # Deeper inputs are refused: a function (or the standard library) recursing over them would
 # exhaust Python's stack.
 MAX_INPUT_DEPTH = 500
@@ -167,6 +170,9 @@ class Runner:
             reset_token=settings.state_reset,
             telemetry=telemetry,
         )
+        # After a Redis reset, a replica with no state waits this long for one holding it to
+        # write it back: every replica reads the head within a tick, or a backoff step (5 s).
+        self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
         # One step object per trigger: the input key under the lease, or the stream's group.
         self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
         self.stream_step = StreamStep(settings, store, self.state) if settings.stream_mode else None

@@ -124,6 +124,13 @@ class DurableState:
         self._pending: _Base | None = None  # the base a snapshot in flight will make
         self._loaded = not persistent  # kept in memory only: there is nothing to load
         self._warned_unsaved = False
+        # Redis resets: the epoch of the history this state belongs to (None: not known yet),
+        # and, for a replica with no state, the last head it saw and since when Redis lost it.
+        self.epoch: str | None = None
+        self.waiting = False  # no call: waiting for a replica to write back what Redis lost
+        self.reset_grace = 0.0
+        self._seen_history: Head | None = None
+        self._lost_since: float | None = None
 
     # -- versions ---------------------------------------------------------------------------------
 
@@ -156,7 +163,10 @@ class DurableState:
         if self.blocked is not None:
             return  # waiting for a version that can replay the journal
         if not self._loaded:
-            self.load(self.store.read_committed())
+            if not self._lost_elsewhere(head):
+                self.load(self.store.read_committed())
+            return
+        if self._other_history(head):
             return
         if head.seq == self.seq:
             self.digest = head.digest
@@ -196,6 +206,100 @@ class DurableState:
         else:  # the journal was trimmed past us, or the head went back: start over
             self.load(self.store.read_committed())
 
+    # -- Redis resets: the epoch ------------------------------------------------------------------
+
+    def watch(self, head: Head) -> None:
+        """A standby's read of the head: its state, if newer than Redis's, is written back."""
+        if not self.persistent or self.blocked is not None:
+            return
+        if self._loaded:
+            if self._newer_than(head):
+                self._write_back(head)
+        elif head.seq > 0:
+            self._seen_history = head
+
+    def _newer_than(self, head: Head) -> bool:
+        """Redis lost this replica's commits: it holds none, or fewer of another history."""
+        if self.seq == 0:
+            return False
+        if head.seq == 0 and head.epoch is None:
+            return True
+        other = head.epoch is not None and self.epoch is not None and head.epoch != self.epoch
+        return other and head.seq < self.seq
+
+    def _other_history(self, head: Head) -> bool:
+        """Before following the head: True when it belongs to another history (handled here).
+
+        The newest commit wins, by sequence number and epoch: this replica's state is written
+        back when Redis holds fewer commits of another history or none; when Redis holds as
+        many or more of another history, the state follows Redis, never a stale copy of an
+        equal number.
+        """
+        if self._newer_than(head):
+            self._write_back(head)
+            return True
+        if head.epoch is None or self.epoch is None or head.epoch == self.epoch:
+            if self.epoch is None and head.epoch is not None:
+                self.epoch = head.epoch  # made by the first commit (this replica's, or one after)
+            return False
+        log.warning(
+            "Redis holds commit %d of another history (epoch %s) than this replica's state "
+            "(commit %d of epoch %s): Redis was reset and holds as many commits since, or more; "
+            "rebuilding the state from Redis",
+            head.seq,
+            head.epoch,
+            self.seq,
+            self.epoch,
+        )
+        self.load(self.store.read_committed())
+        return True
+
+    def _write_back(self, head: Head) -> None:
+        """Write this replica's state back to Redis as its commit number, with a new epoch."""
+        snapshot, base = self._snapshot(self.seq, self.context.last_execution or datetime.now())
+        epoch = self.store.write_back(head, self.seq, snapshot, self.digest)
+        if epoch is None:
+            return  # Redis changed meanwhile: judged again at the next read
+        self.epoch, self._base, self._pending = epoch, base, None
+        self.snapshot_bytes = len(snapshot)
+        self._tail = []
+        self._journal_count = self._journal_bytes = 0
+        held = "no commit" if head.seq == 0 else f"commit {head.seq} of another history"
+        message = (
+            f"Redis holds {held} but this replica's state is at commit {self.seq} (Redis "
+            "restarted without persistence, or from an older copy): this state was written back "
+            f"as commit {self.seq}; outputs and history from before the reset are not restored"
+        )
+        self._report("redis-reset", message, None)
+
+    def _lost_elsewhere(self, head: Head) -> bool:
+        """A replica with no state finds Redis empty after it saw commits there: True while it
+        waits (`reset_grace` seconds) for a replica holding them to write them back."""
+        seen = self._seen_history
+        if seen is None or head.seq > 0 or head.epoch is not None:
+            self.waiting, self._lost_since = False, None
+            return False
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+            log.warning(
+                "Redis holds no commit but held commit %d before (restarted without "
+                "persistence?): waiting up to %g s for a replica holding that state to write "
+                "it back",
+                seen.seq,
+                self.reset_grace,
+            )
+        if now - self._lost_since < self.reset_grace:
+            self.waiting = True
+            return True
+        self.waiting, self._seen_history = False, None
+        message = (
+            f"Redis lost commit {seen.seq} and no replica wrote it back within "
+            f"{self.reset_grace:g} s: starting from an empty context.env"
+        )
+        self._report("redis-reset", message, None)
+        return False
+
     def load(self, committed: Committed) -> None:
         """Rebuild from a snapshot and the journal after it."""
         base = self._read_snapshot(committed.snapshot)
@@ -213,6 +317,7 @@ class DurableState:
             committed = committed._replace(snapshot=None)  # the next commit writes a snapshot
         self._base = base
         self.seq = base.seq
+        self.epoch = committed.head.epoch
         self.snapshot_bytes = len(committed.snapshot or b"")
         self.context.env = base.env()
         self.context.last_execution = base.at

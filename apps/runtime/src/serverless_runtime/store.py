@@ -17,7 +17,7 @@ from redis.sentinel import Sentinel
 
 from serverless_runtime import json_codec
 from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
-from serverless_runtime.keys import journal_key, seq_key
+from serverless_runtime.keys import epoch_key, journal_key, seq_key
 from serverless_runtime.lease import Lease
 
 # Every command gives up after this long; the loop backs off and tries again, so a frozen Redis
@@ -66,7 +66,9 @@ if type(value) == 'string' and owner ~= '' and leads then
     redis.call('HSET', KEYS[4], 'sha', sha, 'owner', owner, 'deaths', deaths)
   end
 end
-return {kind, value, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), deaths}
+local head, digest, epoch = redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), false
+if KEYS[6] ~= KEYS[3] then epoch = redis.call('GET', KEYS[6]) end
+return {kind, value, head, digest, deaths, epoch}
 """
 
 # One atomic step: check the fencing token and that the state it builds on is the last committed
@@ -98,6 +100,7 @@ if ARGV[5] ~= '' then bad = bad or wrong(KEYS[4], 'string') end
 if ARGV[8] ~= '' then bad = bad or wrong(KEYS[6], 'stream') end
 if ARGV[1] ~= '' then bad = bad or wrong(KEYS[5], 'string') end
 if ARGV[12] ~= '' then bad = bad or wrong(KEYS[9], 'hash') end
+if ARGV[13] ~= '' then bad = bad or wrong(KEYS[10], 'string') end
 if bad then return bad end
 if ARGV[1] ~= '' then
   if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
@@ -141,6 +144,10 @@ if seq then
     redis.call('XTRIM', KEYS[7], 'MINID', (seq + 1) .. '-0')
   end
   redis.call('SET', KEYS[8], seq)
+  -- The history's identity, made with its first commit (or the first after an older runtime's).
+  if ARGV[13] ~= '' and redis.call('EXISTS', KEYS[10]) == 0 then
+    redis.call('SET', KEYS[10], ARGV[13])
+  end
 end
 -- Nothing below can fail: every key was checked for its type.
 if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
@@ -155,6 +162,31 @@ if ARGV[12] ~= '' and redis.call('HGET', KEYS[9], 'owner') == ARGV[12] then
 end
 -- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
 if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
+return 1
+"""
+
+# A replica whose state is newer than what Redis holds (Redis lost it, or holds an older history)
+# writes it back: a snapshot of its state at its own commit number, with a new epoch, if Redis
+# still holds what the replica saw (ARGV[1] head, ARGV[2] epoch; '' for none). The other history's
+# journal goes: it does not apply to this snapshot.
+_WRITE_BACK = """
+local function wrong(key, want)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'none' and kind ~= want then
+    return 'key ' .. key .. ' holds a ' .. kind .. ', not a ' .. want
+  end
+  return false
+end
+local bad = wrong(KEYS[1], 'string') or wrong(KEYS[2], 'string') or wrong(KEYS[3], 'string')
+  or wrong(KEYS[4], 'stream') or wrong(KEYS[5], 'string')
+if bad then return bad end
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[3], ARGV[5])
+redis.call('DEL', KEYS[4])
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6]) end
 return 1
 """
 
@@ -252,10 +284,12 @@ class Outcome(IntEnum):
 
 
 class Head(NamedTuple):
-    """The last commit as Redis holds it: its sequence number and the digest of its input."""
+    """The last commit as Redis holds it: its sequence number, the digest of its input, and the
+    epoch of its history (None when Redis holds none: nothing committed, or an older runtime's)."""
 
     seq: int
     digest: str | None
+    epoch: str | None = None
 
 
 class Reading(NamedTuple):
@@ -321,6 +355,9 @@ class Store:
         # sequence number of the last commit at its head.
         self.journal_key = journal_key(self.state_key) if self.state_key else None
         self.head_key = seq_key(self.state_key) if self.state_key else None
+        self.epoch_key = epoch_key(self.state_key) if self.state_key else None
+        # The epoch this process gives a history it starts (the first commit, or a write-back).
+        self.new_epoch = secrets.token_hex(8)
         self._read_keys = [settings.input_key, self.head_key or self.digest_key, self.digest_key]
         self._read = client.register_script(_READ)
         self._commit = client.register_script(_COMMIT)
@@ -338,8 +375,9 @@ class Store:
         self._in_flight = False
         self.in_flight_deaths = -1  # what the last read found (-1: not marked)
         self._end = client.register_script(_END)
+        self._write_back = client.register_script(_WRITE_BACK)
         lease_key = lease.key if lease is not None else self.in_flight_key
-        self._read_keys += [self.in_flight_key, lease_key]
+        self._read_keys += [self.in_flight_key, lease_key, self.epoch_key or self.digest_key]
         self._read_args: list[str | int] = [
             settings.max_input_bytes,
             "" if settings.stream_mode else self.owner,
@@ -366,10 +404,10 @@ class Store:
                 self.client.script_load(_READ)
                 reply, values = self._refresh_and_read(lease)
             leader = lease.apply(reply)
-        kind, value, seq, digest, deaths = values
+        kind, value, seq, digest, deaths, epoch = values
         self.in_flight_deaths = int(deaths)
         self._in_flight = 0 <= self.in_flight_deaths < self.settings.max_deaths
-        head = Head(_seq(seq) if self.head_key else 0, _text(digest))
+        head = Head(_seq(seq) if self.head_key else 0, _text(digest), _text(epoch) or None)
         kind = _text(kind) or "none"
         if kind != "string":
             return Reading(leader, None, head, None if kind == "none" else f"holds a {kind}")
@@ -387,29 +425,34 @@ class Store:
 
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
-        seq, digest = self.client.mget([self.head_key or self.digest_key, self.digest_key])
-        return Head(_seq(seq) if self.head_key else 0, _text(digest))
+        head_key, epoch_key = self.head_key or self.digest_key, self.epoch_key or self.digest_key
+        seq, digest, epoch = self.client.mget([head_key, self.digest_key, epoch_key])
+        if self.head_key is None:
+            return Head(0, _text(digest))
+        return Head(_seq(seq), _text(digest), _text(epoch) or None)
 
     def read_journal(self, after: int) -> tuple[Head, list[Journaled]]:
         """The head and the journal's entries after sequence number `after`, read atomically."""
         if self.journal_key is None or self.head_key is None:
             return self.read_head(), []
         pipe = self.client.pipeline(transaction=True)
-        pipe.mget([self.head_key, self.digest_key])
+        pipe.mget([self.head_key, self.digest_key, self.epoch_key or self.digest_key])
         pipe.xrange(self.journal_key, min=f"{after}-1")  # entry ids are `<seq>-0`
-        (seq, digest), items = pipe.execute()
-        return Head(_seq(seq), _text(digest)), _journaled(items)
+        (seq, digest, epoch), items = pipe.execute()
+        return Head(_seq(seq), _text(digest), _text(epoch) or None), _journaled(items)
 
     def read_committed(self) -> Committed:
         """The snapshot, the whole journal and the head, read atomically."""
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return Committed(self.read_head(), None, [])
         pipe = self.client.pipeline(transaction=True)
-        pipe.mget([self.head_key, self.digest_key, self.state_key])
+        keys = [self.head_key, self.digest_key, self.state_key, self.epoch_key or self.digest_key]
+        pipe.mget(keys)
         pipe.xrange(self.journal_key)
-        (seq, digest, snapshot), items = pipe.execute()
+        (seq, digest, snapshot, epoch), items = pipe.execute()
         snapshot_bytes = None if snapshot is None else bytes(snapshot)
-        return Committed(Head(_seq(seq), _text(digest)), snapshot_bytes, _journaled(items))
+        head = Head(_seq(seq), _text(digest), _text(epoch) or None)
+        return Committed(head, snapshot_bytes, _journaled(items))
 
     def commit(
         self,
@@ -434,6 +477,7 @@ class Store:
             self.journal_key or out,
             self.head_key or out,
             self.in_flight_key,
+            self.epoch_key or out,
         ]
         journaled = append is not None and self.journal_key is not None
         args: list[str | int | bytes] = [
@@ -449,6 +493,7 @@ class Store:
             append.raw if append is not None and journaled and not append.snapshot else "",
             append.at if append is not None and journaled else "",
             self.owner if self._in_flight else "",
+            self.new_epoch if journaled and self.epoch_key else "",
         ]
         reply = self._commit(keys=keys, args=args)
         if isinstance(reply, bytes | str):
@@ -469,6 +514,22 @@ class Store:
             return False
         keys = [self.head_key, self.state_key, self.journal_key]
         return bool(self._snapshot(keys=keys, args=[seq, snapshot]))
+
+    def write_back(self, seen: Head, seq: int, snapshot: bytes, digest: str | None) -> str | None:
+        """Write this replica's state back as commit `seq` of a new epoch if Redis still holds
+        `seen`; the new epoch, or None when Redis changed meanwhile."""
+        if self.head_key is None or self.epoch_key is None or self.state_key is None:
+            return None
+        assert self.journal_key is not None
+        keys = [self.head_key, self.epoch_key, self.state_key, self.journal_key, self.digest_key]
+        epoch = secrets.token_hex(8)
+        seen_head = str(seen.seq) if seen.seq else ""
+        args: list[str | int | bytes] = [seen_head, seen.epoch or "", seq, epoch, snapshot]
+        args.append(digest or "")
+        reply = self._write_back(keys=keys, args=args)
+        if isinstance(reply, bytes | str):
+            raise CommitRefused(f"{_text(reply)}: the state was not written back")
+        return epoch if int(reply) == 1 else None
 
     def record_error(self, record: dict[str, Any]) -> None:
         """Keep the latest failure where operators and the dashboard look for it.
