@@ -175,3 +175,15 @@ def test_live_without_history_accumulates_outputs_in_the_browser(
         expect(page.locator("#kpi-egress")).to_have_text(f"{egress:.2f} %")
     wait_for_points(page, "graph-egress", 3)
     assert_clean(tab)
+
+
+def test_live_integer_beyond_float_range_still_renders(tab, dashboard, valkey, redis_client):
+    # One value above 1.8e308 in the output and its history entry: no chart can take it.
+    write_output(redis_client, KEY, resource_output([10.0]))
+    huge = {**resource_output([10.0, 30.0]), "avg-util-cpu1-60sec": 10**400}
+    write_output(redis_client, KEY, huge)
+    page = open_live(tab, dashboard(valkey.url, KEY))
+    expect(page.locator("#kpi-cpu")).to_have_text("1 · mean 10.00 %")
+    expect(page.locator("#live-notices")).not_to_contain_text("could not render")
+    wait_for_points(page, "graph-egress", 2)
+    assert_clean(tab)
