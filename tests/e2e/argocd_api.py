@@ -51,12 +51,18 @@ class ArgoCDApi:
             raise AssertionError(f"login as {username} failed: {status} {body}")
         return self.as_token(str(body["token"]))
 
-    def project_token(self, project: str, role: str) -> str:
-        """A JWT for a project role, as `argocd proj role create-token` makes one."""
+    def project_token(self, project: str, role: str, expires_in: int = 3600) -> str:
+        """A JWT for a project role, as `argocd proj role create-token --expires-in` makes one:
+        never one without an expiry (argocd/README.md, "Who may do what")."""
         status, body = self.call(
             "POST",
             f"/api/v1/projects/{project}/roles/{role}/token",
-            {"project": project, "role": role, "description": "e2e: the RBAC boundary"},
+            {
+                "project": project,
+                "role": role,
+                "description": "e2e: the RBAC boundary",
+                "expiresIn": expires_in,
+            },
         )
         if status != 200:
             raise AssertionError(f"token for {project}/{role}: {status} {body}")

@@ -42,7 +42,10 @@ class FakeArgoCD(BaseHTTPRequestHandler):
             ok = body == {"username": "admin", "password": "pw"}
             self.answer(200 if ok else 401, {"token": "admin-jwt"} if ok else DENIED)
         elif self.path == "/api/v1/projects/serverless-dev/roles/ci/token":
-            ok = auth == "Bearer admin-jwt" and body["role"] == "ci"
+            # A token that never expires is refused here: the e2e makes the kind it documents.
+            ok = (
+                auth == "Bearer admin-jwt" and body["role"] == "ci" and body.get("expiresIn", 0) > 0
+            )
             self.answer(200 if ok else 403, {"token": "ci-jwt"} if ok else DENIED)
         elif self.path == "/api/v1/applications/serverless-dev/sync" and auth == "Bearer ci-jwt":
             self.answer(200, {"metadata": {"name": "serverless-dev"}})
