@@ -180,6 +180,7 @@ class Runner:
         # Commits refused as stale in a row, and the retries of this tick: bounded, backed off.
         self._refusals = 0
         self._retries = 0
+        self._streak_logged = False
         self._retry_backoff = Backoff(initial=0.05, cap=settings.interval)
         self._last_redis_error: str | None = None
         self._started = False
@@ -414,7 +415,8 @@ class Runner:
         if self._retries < STALE_RETRIES:
             self._retries += 1
             return True
-        if self._refusals == self._retries + 1:  # the first tick of this streak: said once
+        if not self._streak_logged:  # said once per streak, which a commit ends
+            self._streak_logged = True
             log.warning(
                 "%d commits refused as stale in a row: another writer moves %r (a second runtime "
                 "without a lease, or a function writing it?); the input waits until the next "
@@ -425,9 +427,10 @@ class Runner:
         return False
 
     def _went_through(self) -> None:
-        if self._refusals > STALE_RETRIES:
+        if self._streak_logged:
             log.info("a commit went through after %d refused as stale", self._refusals)
         self._refusals = self._retries = 0
+        self._streak_logged = False
         self._retry_backoff.reset()
 
     def _pause_before_retry(self) -> None:
