@@ -43,3 +43,21 @@ def test_refused_stale_commits_back_off_and_are_logged_once(
     assert proc.output().count(STREAK) == 1, "one line for the streak, not one per refusal"
     assert redis_client.get("out") is None
     assert proc.alive
+
+
+def test_a_streak_over_several_ticks_is_one_line(
+    valkey, redis_client, start, tmp_path: Path
+) -> None:
+    function = tmp_path / "usermodule.py"
+    function.write_text(MOVES_THE_SEQUENCE)
+    redis_client.set("metrics", json.dumps({"n": 1}))
+    env = runtime_env(valkey.port, "out", FUNCTION_PATH=str(function), TRIGGER="poll", INTERVAL="1")
+    proc: Process = start(env)
+    ticks = 3
+    wait_for(
+        lambda: int(redis_client.get("calls") or 0) >= ticks * (1 + STALE_RETRIES),
+        timeout=60,
+        what=f"{ticks} ticks of refused commits",
+    )
+    assert proc.output().count(STREAK) == 1
+    assert proc.alive
