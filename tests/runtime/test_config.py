@@ -117,6 +117,8 @@ def test_settings_are_immutable() -> None:
         ({"LEASE_TTL": "1e300"}, "LEASE_TTL", "at most 259200"),
         ({"HANDLER_TIMEOUT": "86401"}, "HANDLER_TIMEOUT", "at most 86400"),
         ({"STREAM_CLAIM_IDLE": "inf"}, "STREAM_CLAIM_IDLE", "at most 86400"),
+        ({"MAX_REPLAY_SECONDS": "0"}, "MAX_REPLAY_SECONDS", "greater than 0"),
+        ({"MAX_REPLAY_SECONDS": "inf"}, "MAX_REPLAY_SECONDS", "at most 86400"),
         ({"HTTP_HOST": "999.1.1.1"}, "HTTP_HOST", "an IP address"),
         ({"HTTP_HOST": "bad_host!"}, "HTTP_HOST", "or a host name"),
         ({"REDIS_URL": "redis://h:6379/abc"}, "REDIS_URL", "a db from 0 to 65535"),
@@ -152,6 +154,14 @@ def test_settings_bad_value_names_variable_value_and_form(
 )
 def test_settings_accept_values_at_the_documented_bounds(env: dict[str, str]) -> None:
     Settings.from_env({"REDIS_OUTPUT_KEY": "out", **env})
+
+
+def test_settings_state_reset_and_max_replay_seconds() -> None:
+    default = Settings.from_env({"REDIS_OUTPUT_KEY": "out"})
+    assert (default.max_replay_seconds, default.state_reset) == (5.0, None)
+    env = {"REDIS_OUTPUT_KEY": "out", "MAX_REPLAY_SECONDS": "0.5", "STATE_RESET": " 2026-12-06 "}
+    settings = Settings.from_env(env)
+    assert (settings.max_replay_seconds, settings.state_reset) == (0.5, "2026-12-06")
 
 
 @pytest.mark.parametrize(
