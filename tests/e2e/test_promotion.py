@@ -126,8 +126,9 @@ def promoted(core: Any, custom: Any, kube: Any, e2e_settings: E2ESettings) -> It
     _custom(custom, "appprojects", project(repo_url))
     _custom(custom, "applications", promoted_application(repo_url, pinned))
     yield pinned
-    # Its Application goes (its finalizer deletes the ConfigMaps, as the deployer); the project,
-    # the account and the namespace stay for that deletion to use, on a throw-away cluster.
+    # Its Application goes first (its finalizer deletes the ConfigMaps as the deployer, so the
+    # project and the account must outlive it), then the rest: a second run of the e2e finds the
+    # cluster as the root left it (test_boundary.py).
     group, version = ARGOCD
     try:
         custom.delete_namespaced_custom_object(
@@ -136,10 +137,27 @@ def promoted(core: Any, custom: Any, kube: Any, e2e_settings: E2ESettings) -> It
     except ApiException as error:
         if error.status != 404:
             raise
+    wait_until(
+        lambda: application(custom, e2e_settings, APPLICATION),
+        timeout=120,
+        what=f"{APPLICATION} and what it deployed to be deleted",
+        accept=lambda app: app is None,
+    )
+    for delete in (
+        lambda: custom.delete_namespaced_custom_object(
+            group, version, "argocd", "appprojects", APPLICATION
+        ),
+        lambda: core.delete_namespace(NAMESPACE),
+    ):
+        try:
+            delete()
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
 
 @pytest.mark.e2e
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(1800)
 def test_promotion_pinned_environment_keeps_its_commit_until_promoted(
     core: Any, custom: Any, e2e_settings: E2ESettings, promoted: str
 ) -> None:
