@@ -194,7 +194,8 @@ def test_state_snapshots_of_every_format_load(client, settings, document, env) -
     again = Replica(client, settings)
     again.state.sync()
     assert again.context.env == {**env, "seen": [1]}
-    assert json.loads(client.get("out:state"))["format"] == 3
+    # Format 3 only when the state needs a tag: a plain one stays readable by earlier runtimes.
+    assert json.loads(client.get("out:state"))["format"] == (3 if b"$t" in document else 2)
 
 
 def test_state_snapshot_before_the_journal_takes_longer_than_max_replay_seconds(
@@ -238,3 +239,23 @@ def test_state_snapshot_nested_too_deeply_is_reported_not_fatal(client, settings
     replica.state.sync()
     assert replica.context.env == {}
     assert [kind for kind, _ in replica.reports] == ["invalid-state"]
+
+
+def test_state_snapshot_of_a_newer_runtime_is_kept_and_nothing_processed(client, settings) -> None:
+    document = b'{"format": 4, "seq": 2, "env": {"new": "shape"}}'
+    client.set("out:state", document)
+    client.set("out:state:seq", 2)
+    replica = Replica(client, settings)
+    replica.state.sync()
+    assert replica.state.blocked, "no call on a state this runtime cannot read"
+    assert [kind for kind, _ in replica.reports] == ["invalid-state"]
+    assert "newer runtime (format 4" in replica.reports[0][1]
+    assert client.get("out:state") == document
+    reset = Replica(client, settings)
+    reset.state = DurableState(
+        reset.context, reset.store, reset._replay, reset._report, True, reset_token="t1"
+    )
+    reset.state.sync()
+    assert not reset.state.blocked
+    assert reset.context.env == {}
+    assert reset.state.seq == 2

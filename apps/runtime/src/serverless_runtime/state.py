@@ -33,7 +33,10 @@ from serverless_runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 3  # env in tagged JSON (state_codec); format 2 held plain JSON
+SNAPSHOT_FORMAT = 3  # env in tagged JSON (state_codec)
+# env in plain JSON: still written when the state holds no tag, so that a runtime from before
+# format 3 (a rolled-back image) reads it.
+PLAIN_FORMAT = 2
 SNAPSHOT_EVERY = 1000  # commits; bounds the replay after a restart when the state is tiny
 DEFAULT_MAX_REPLAY_SECONDS = 5.0
 PROGRESS_EVERY = 5.0  # seconds between the log lines of a long replay
@@ -114,6 +117,7 @@ class DurableState:
         self._max_replay = max_replay_seconds
         self._reset_token = reset_token
         self._recorded_reset: str | None = None  # the STATE_RESET token the state was reset with
+        self._newer_format: int | None = None  # the last snapshot read came from a newer runtime
         self._telemetry = telemetry
         self._base = _Base()  # what a rollback restores (in memory)
         self._tail: list[_Step] = []  # committed after the base, in order
@@ -315,6 +319,16 @@ class DurableState:
             base, later = _Base(seq=committed.head.seq, at=base.at), []
             self._recorded_reset = self._reset_token
             committed = committed._replace(snapshot=None)  # the next commit writes a snapshot
+        elif self._newer_format is not None:
+            newer, key = self._newer_format, self.store.state_key
+            message = (
+                f"the state snapshot in {key!r} was written by a newer runtime (format {newer}, "
+                f"this one reads {PLAIN_FORMAT} and {SNAPSHOT_FORMAT}): the state stays as "
+                "committed in Redis and this replica processes nothing until a runtime that "
+                "reads it leads (or STATE_RESET asks for an empty state)"
+            )
+            self._refuse("invalid-state", message, f"snapshot format {newer} unknown", None)
+            return
         self._base = base
         self.seq = base.seq
         self.epoch = committed.head.epoch
@@ -358,7 +372,11 @@ class DurableState:
             self._unreadable(f"is a JSON {type(document).__name__}, not an object", None)
             return _Base()
         version = document.get("format")
-        if version not in (2, SNAPSHOT_FORMAT):
+        self._newer_format = None
+        if type(version) is int and version > SNAPSHOT_FORMAT and "env" in document:
+            self._newer_format = version
+            return _Base()
+        if version not in (PLAIN_FORMAT, SNAPSHOT_FORMAT):
             # A state written before snapshots had a format: the object is context.env itself.
             return _Base(seq=0, text=state_codec.dumps(document))
         env, seq = document.get("env"), document.get("seq")
@@ -376,7 +394,7 @@ class DurableState:
                 document.get("unsaved"),
             )
             return _Base(seq=seq, text=b"{}", at=at)
-        if version == 2:  # plain JSON: encoded again, so that a "$t" key stays a key
+        if version == PLAIN_FORMAT:  # plain JSON: encoded again, so that a "$t" key stays a key
             return _Base(seq=seq, text=state_codec.dumps(env), at=at)
         try:
             value = state_codec.decode(env, tagged=state_codec.has_tags(raw))
@@ -433,12 +451,16 @@ class DurableState:
             "state stays as committed in Redis and this replica processes nothing until a "
             "version that can replay it is loaded (or STATE_RESET asks for an empty state)"
         )
+        problem = f"function version {version} cannot replay commit {entry.seq}"
+        self._refuse("replay-error", message, problem, exc.__cause__)
+
+    def _refuse(self, kind: str, message: str, problem: str, cause: BaseException | None) -> None:
+        """Process nothing on a state this replica cannot rebuild; Redis is left as it is."""
         self.blocked, self._blocked_by = message, self.function
         self._loaded = False
         if self._telemetry is not None:
-            problem = f"function version {version} cannot replay commit {entry.seq}"
             self._telemetry.state_problem = problem
-        self._report("replay-error", message, exc.__cause__)
+        self._report(kind, message, cause)
 
     def _replay_one(self, entry: Journaled, replay: Replay) -> None:
         if entry.raw is None:
@@ -568,7 +590,7 @@ class DurableState:
 
     def _envelope(self, seq: int, at: datetime, env: bytes, unsaved: str | None) -> bytes:
         head: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT,
+            "format": SNAPSHOT_FORMAT if state_codec.has_tags(env) else PLAIN_FORMAT,
             "seq": seq,
             "function": self.function,
             "at": at.isoformat(),
