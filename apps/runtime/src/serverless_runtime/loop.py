@@ -373,6 +373,8 @@ class Runner:
         if outcome is not Outcome.COMMITTED:
             # FENCED: another replica took the lease during the call; its result counts, not
             # ours. STALE: another commit came first; catch up, then judge the input again.
+            # CLAIMED: another consumer took the stream entry (this one paused past
+            # STREAM_CLAIM_IDLE); its commit is the one that counts.
             self.store.call_ended(done=False)
             self.state.rollback()
             self._forget_seen()

@@ -105,6 +105,13 @@ if bad then return bad end
 if ARGV[1] ~= '' then
   if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
 end
+-- Stream mode: the entry must still be pending for this consumer; another one claimed it when
+-- this one paused past STREAM_CLAIM_IDLE, and its commit is the one that counts (a group
+-- deleted meanwhile claims nothing).
+if ARGV[8] ~= '' then
+  local mine = redis.pcall('XPENDING', KEYS[6], ARGV[7], ARGV[8], ARGV[8], 1, ARGV[14])
+  if type(mine) == 'table' and not mine.err and #mine == 0 then return 2 end
+end
 -- The two appends are the writes that can fail on a key of the right type (a stream at its last
 -- possible id, a journal ahead of its head, OOM): they come first, each undone if the other fails,
 -- so that a refused commit leaves nothing behind.
@@ -199,6 +206,14 @@ if ARGV[2] == '1' then return redis.call('HSET', KEYS[1], 'owner', '', 'deaths',
 return redis.call('DEL', KEYS[1])
 """
 
+# A long call keeps its entry: idle again, without a new delivery, if still this consumer's.
+_KEEP_CLAIM = """
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #mine == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+return 1
+"""
+
 # Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
 _DEAD_LETTER = """
 redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'data', ARGV[3], 'deliveries', ARGV[4],
@@ -281,6 +296,7 @@ class Outcome(IntEnum):
     STALE = -1  # another commit came first: the state the call built on is out of date
     FENCED = 0  # the lease was lost: nothing written
     COMMITTED = 1
+    CLAIMED = 2  # stream mode: another consumer claimed the entry; nothing written
 
 
 class Head(NamedTuple):
@@ -363,6 +379,7 @@ class Store:
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
         self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._keep_claim = client.register_script(_KEEP_CLAIM)
         self.dead_key = keys.dead
         self.poison_key = keys.poison
         # Redis's clock minus this one's, for dating error records (see record_error).
@@ -494,6 +511,7 @@ class Store:
             append.at if append is not None and journaled else "",
             self.owner if self._in_flight else "",
             self.new_epoch if journaled and self.epoch_key else "",
+            self.consumer,
         ]
         reply = self._commit(keys=keys, args=args)
         if isinstance(reply, bytes | str):
@@ -639,6 +657,11 @@ class Store:
             count=len(entries),
         )
         return {_text(item["message_id"]) or "": int(item["times_delivered"]) for item in reply}
+
+    def keep_claim(self, entry_id: str) -> bool:
+        """Reset the entry's idle time if this consumer still owns it; False if it does not."""
+        keys = [self.settings.input_key]
+        return bool(self._keep_claim(keys=keys, args=[self.group, entry_id, self.consumer]))
 
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
         """Move an entry to `<out>:dead` and acknowledge it, in one step."""

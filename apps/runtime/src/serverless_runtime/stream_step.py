@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from serverless_runtime.claims import ClaimKeeper
 from serverless_runtime.config import Settings
 from serverless_runtime.key_step import Invoker
 from serverless_runtime.state import DurableState
@@ -24,6 +25,7 @@ class StreamStep:
         self.state = state
         self._read_pending = True  # entries read before a restart come first
         self._next_claim = 0.0
+        self._keeper = ClaimKeeper(store, settings.stream_claim_idle)
 
     def __call__(self, runner: Invoker) -> None:
         self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
@@ -40,7 +42,8 @@ class StreamStep:
         for entry in entries:
             if runner.stopping():
                 return  # unacknowledged entries stay pending and are read again
-            runner.invoke(entry.raw, None, entry.entry_id)
+            with self._keeper.holding(entry.entry_id):
+                runner.invoke(entry.raw, None, entry.entry_id)
 
     def _entries(self, runner: Invoker) -> list[Entry]:
         entries: list[Entry] = []
