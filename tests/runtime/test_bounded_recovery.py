@@ -89,3 +89,48 @@ def test_healthz_stays_200_while_a_long_journal_is_replayed(
         assert "journal entries replayed" in proc.output()  # the progress line
     finally:
         proc.close()
+
+
+HANGS_ON_REPLAY = """
+import time
+
+def handler(input, context):
+    while context.replaying:  # ignores every interruption
+        try:
+            time.sleep(0.1)
+        except BaseException:
+            pass
+    context.env["n"] = context.env.get("n", 0) + 1
+    return {"n": context.env["n"], "i": input["i"]}
+"""
+
+
+def test_a_replay_that_hangs_poisons_no_input(valkey, redis_client, tmp_path: Path) -> None:
+    function = tmp_path / "hangs.py"
+    function.write_text(HANGS_ON_REPLAY)
+    redis_client.set("out:state", json.dumps({"format": 2, "seq": 0, "env": {}}))
+    redis_client.xadd("out:state:journal", {"input": json.dumps({"i": 0})}, id="1-0")
+    redis_client.set("out:state:seq", 1)
+    redis_client.set("out:input-digest", "digest-of-input-0")
+    redis_client.set("metrics", json.dumps({"i": 1}))
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_PATH=str(function), HANDLER_TIMEOUT="0.5", INTERVAL="0.1"
+    )
+    proc = Process([RUNTIME], env, tmp_path / "runtime.log")
+    try:
+        assert proc.wait(timeout=20) == 3  # the watchdog ended it
+        record = json.loads(redis_client.get("out:error"))
+        assert "replaying the journal" in record["message"]
+        assert redis_client.hget("out:poison", "input") is None, "no input is to blame"
+        assert redis_client.hget("out:poison", "function"), "this version cannot rebuild it"
+    finally:
+        proc.close()
+    again = Process([RUNTIME], env, tmp_path / "again.log")  # restarted: the version is refused
+    try:
+        wait_for(lambda: "not trying again what hung before" in again.output(), what="refusal")
+        assert again.alive
+        function.write_text(HANGS_ON_REPLAY.replace("while context.replaying", "while False"))
+        wait_for(lambda: json.loads(redis_client.get("out") or "{}").get("i") == 1, what="out")
+        assert json.loads(redis_client.get("out"))["n"] == 2, "input 0 replayed, then input 1"
+    finally:
+        again.close()

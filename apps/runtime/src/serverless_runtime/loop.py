@@ -446,6 +446,18 @@ class Runner:
     def record_stuck(self, why: str, _elapsed: float) -> None:
         """Called by the watchdog before it ends the process: say what hung, never retry it."""
         loading = self.telemetry.loading
+        current = self.source.current
+        if self.telemetry.recovering and not loading and current is not None:
+            # A committed input hung while replayed: no input is to blame, this version cannot
+            # rebuild the state. It is not loaded again (the state stays as committed).
+            self.store.mark_poison("function", current.digest)
+            message = (
+                f"{why} while replaying the journal (a committed input) and ignored the "
+                "interruption: the process ends so that it is restarted; this function version "
+                "is not loaded again, another version rebuilds the state"
+            )
+            self.store.record_error(error_record("timeout", message, "", None))
+            return
         seen = self.key_step.seen if self.key_step is not None else None
         digest = self.source.loading_digest if loading else seen
         if digest is not None:
