@@ -20,6 +20,7 @@ from bench import (
     monitor_cost,
     overhead,
     recovery,
+    replicas,
     state_cost,
     takeover,
     throughput,
@@ -32,6 +33,7 @@ from tests.support.valkey import ValkeyProcess
 BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "latency": latency.run,
     "overhead": overhead.run,
+    "replicas": replicas.run,
     "timeout": timeout_cost.run,
     "state": state_cost.run,
     "recovery": recovery.run,

@@ -21,6 +21,7 @@ EXPECTED_ROWS = [
     "per-call overhead, trivial, HTTP_PORT=0",
     "per-call overhead, trivial, HTTP on + 10 scrapes/s",
     "per-call step, HANDLER_TIMEOUT=30 (SIGALRM + C timer)",
+    "per-call time, COMMIT_REPLICAS=1 (one local replica)",
     *(
         f"per-call overhead, resource-monitor, {size}"
         for size in ("2 CPUs x 12", "64 CPUs x 60", "64 CPUs x 600")

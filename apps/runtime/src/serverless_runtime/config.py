@@ -145,6 +145,9 @@ class Settings:
     stream_max_deliveries: int = 3
     # Key mode: an input whose call ended the process this many times is poison.
     max_deaths: int = 3
+    # WAIT after each commit for this many replicas (0: not asked), at most this long.
+    commit_replicas: int = 0
+    commit_replicas_timeout: float = 1.0
     shutdown_timeout: float = 20.0
     load_timeout: float = 30.0
     # The registry hash the dashboard lists functions from; None: not recorded.
@@ -169,10 +172,13 @@ class Settings:
             raise ConfigError("FUNCTION_HANDLER", environ.get("FUNCTION_HANDLER"), expected)
         interval = reader.seconds("INTERVAL", 5.0)
         handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
-        # A call does not renew the lease, so the lease must outlast the longest call.
-        lease_ttl = reader.seconds(
-            "LEASE_TTL", 2 * interval + (handler_timeout or 0), MAX_LEASE_SECONDS
-        )
+        commit_replicas = reader.integer("COMMIT_REPLICAS", 0, 0, 100)
+        # Below the 5 s socket timeout, which would otherwise cut the WAIT short.
+        commit_wait = reader.seconds("COMMIT_REPLICAS_TIMEOUT", 1.0, 4.0)
+        # A call does not renew the lease, so the lease must outlast the longest call (and the
+        # WAIT for replicas after its commit).
+        longest = (handler_timeout or 0) + (commit_wait if commit_replicas else 0)
+        lease_ttl = reader.seconds("LEASE_TTL", 2 * interval + longest, MAX_LEASE_SECONDS)
         if lease_ttl <= interval:
             expected = f"more seconds than INTERVAL ({interval:g}): it is renewed once per tick"
             raise ConfigError("LEASE_TTL", environ.get("LEASE_TTL"), expected)
@@ -215,6 +221,8 @@ class Settings:
             state_reset=reader.text("STATE_RESET", None) or None,
             stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
             max_deaths=reader.integer("MAX_DEATHS", 3, 1, 1000),
+            commit_replicas=commit_replicas,
+            commit_replicas_timeout=commit_wait,
             shutdown_timeout=reader.seconds("SHUTDOWN_TIMEOUT", 20.0),
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
             functions_key=reader.optional_text("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY),
@@ -293,6 +301,8 @@ ENV_VARS = frozenset(
         "STATE_RESET",
         "STREAM_MAX_DELIVERIES",
         "MAX_DEATHS",
+        "COMMIT_REPLICAS",
+        "COMMIT_REPLICAS_TIMEOUT",
         "SHUTDOWN_TIMEOUT",
         "LOAD_TIMEOUT",
         "FUNCTIONS_KEY",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -19,6 +20,8 @@ from serverless_runtime import json_codec
 from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
 from serverless_runtime.keys import epoch_key, journal_key, seq_key
 from serverless_runtime.lease import Lease
+
+log = logging.getLogger(__name__)
 
 # Every command gives up after this long; the loop backs off and tries again, so a frozen Redis
 # costs seconds, not minutes (redis-py's own retries are off: they multiplied the wait).
@@ -380,6 +383,7 @@ class Store:
         self._snapshot = client.register_script(_SNAPSHOT)
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._keep_claim = client.register_script(_KEEP_CLAIM)
+        self.under_replicated = 0  # commits in a row that fewer than COMMIT_REPLICAS acknowledged
         self.dead_key = keys.dead
         self.poison_key = keys.poison
         # Redis's clock minus this one's, for dating error records (see record_error).
@@ -513,18 +517,59 @@ class Store:
             self.new_epoch if journaled and self.epoch_key else "",
             self.consumer,
         ]
-        reply = self._commit(keys=keys, args=args)
+        if settings.commit_replicas:
+            reply, acknowledged = self._commit_and_wait(keys, args)
+        else:
+            reply, acknowledged = self._commit(keys=keys, args=args), None
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
         if outcome is Outcome.COMMITTED:
             self._in_flight = False
+            if acknowledged is not None:
+                self._replicated(acknowledged)
         if self.lease is not None:
             if outcome is Outcome.COMMITTED:
                 self.lease.renewed()
             elif outcome is Outcome.FENCED:
                 self.lease.lost()
         return outcome
+
+    def _commit_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> tuple[Any, int]:
+        """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
+        timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            pipe.wait(self.settings.commit_replicas, timeout_ms)
+            try:
+                reply, acknowledged = pipe.execute()
+            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+                if attempt == 2:
+                    raise
+                self.client.script_load(_COMMIT)
+                continue
+            return reply, int(acknowledged)
+        raise AssertionError("unreachable")
+
+    def _replicated(self, acknowledged: int) -> None:
+        """Fewer replicas than COMMIT_REPLICAS hold the commit: it stands (it is applied and
+        visible on the master); said once until enough replicas acknowledge again."""
+        wanted = self.settings.commit_replicas
+        if acknowledged >= wanted:
+            if self.under_replicated:
+                log.info("commits reach COMMIT_REPLICAS=%d replicas again", wanted)
+            self.under_replicated = 0
+            return
+        if not self.under_replicated:
+            log.warning(
+                "a commit reached %d of COMMIT_REPLICAS=%d replicas within %g s: it stands on the "
+                "master, and a failover now could lose it (said once until they catch up)",
+                acknowledged,
+                wanted,
+                self.settings.commit_replicas_timeout,
+            )
+        self.under_replicated += 1
 
     def save_snapshot(self, seq: int, snapshot: bytes) -> bool:
         """Write a snapshot taken at commit `seq` if that is still the head; trim the journal."""
