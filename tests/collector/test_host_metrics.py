@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +18,9 @@ import psutil
 import pytest
 import redis
 from serverless_runtime import host_metrics
+
+from tests.conftest import FUNCTION_FILE
+from tests.support.processes import VENV_BIN
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "metrics-5s.jsonl"
 CPU_STATS = ["ctx_switches", "interrupts", "soft_interrupts", "syscalls"]
@@ -251,3 +256,36 @@ def test_run_skips_ticks_missed_during_a_hung_write_instead_of_bursting():
 def test_run_rejects_a_period_that_is_not_positive(redis_client):
     with pytest.raises(ValueError, match="period"):
         host_metrics.run(redis_client, "metrics", 0, "lo", threading.Event())
+
+
+def test_collect_once_writes_one_snapshot_an_input_for_invoke(tmp_path: Path) -> None:
+    # No Redis anywhere: a file (or stdout) holding this machine's snapshot.
+    out = tmp_path / "snapshot.json"
+    done = subprocess.run(
+        [VENV_BIN / "serverless-runtime", "collect", "--once", "--output", str(out)],
+        env={"PATH": os.environ["PATH"], "REDIS_URL": "redis://127.0.0.1:1/0"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    snapshot = json.loads(out.read_text())
+    recorded = json.loads(RECORDING.read_text().splitlines()[0])
+    assert {k for k in recorded if not k.startswith(("net_io", "cpu_percent-"))} <= set(snapshot)
+    assert f"cpu_percent-{psutil.cpu_count() - 1}" in snapshot
+    printed = subprocess.run(
+        [VENV_BIN / "serverless-runtime", "collect", "--once"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert set(json.loads(printed.stdout)) == set(snapshot)
+    # The snapshot is what a function takes: resource-monitor's output for it.
+    called = subprocess.run(
+        [VENV_BIN / "serverless-runtime", "invoke", "--function", str(FUNCTION_FILE),
+         "--input", str(out)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(called.stdout)["timestamp"] == snapshot["timestamp"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.devstack import parse_function_env
+from scripts.function_folders import parse_function_env
 from tests.e2e.cluster import (
     E2ESettings,
     application,

@@ -21,7 +21,7 @@ import pytest
 import redis
 from packaging.markers import Marker
 
-from scripts.devstack import parse_function_env
+from scripts.function_folders import parse_function_env
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.images.podman import PODMAN, RUN, RUNTIME_IMAGE, TAG, Container, pytestmark
 from tests.support.valkey import ValkeyProcess, free_port

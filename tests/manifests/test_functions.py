@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.devstack import parse_function_env
+from scripts.function_folders import parse_function_env
 from tests.manifests.images import registry_names
 from tests.manifests.rendered import (
     FUNCTIONS_DIR,

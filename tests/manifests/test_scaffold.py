@@ -76,6 +76,25 @@ def test_new_function_passes_its_own_test(tree: Path) -> None:
     assert " failed" not in result.stdout and " skipped" not in result.stdout
 
 
+def test_new_ends_with_the_commands_that_test_and_run_it_locally(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert new(tree, "cpu-summary") == 0
+    said = capsys.readouterr().out
+    folder = tree / "apps/functions/cpu-summary"
+    assert said.startswith(f"created {folder}")
+    assert "make invoke FUNCTION=cpu-summary INPUT=examples/metrics.json\n" in said.replace(
+        "   # one call, no Redis", ""
+    )
+    assert f".venv/bin/python -m pytest {folder}" in said
+    assert "make invoke FUNCTION=cpu-summary INPUT=examples/metrics.json LIVE=1" in said
+    assert "make logs FUNCTION=cpu-summary FOLLOW=1" in said
+    # What they name exists: the make targets and the sample input.
+    targets = (REPO_ROOT / "Makefile").read_text()
+    assert all(f"\n{target}: " in targets for target in ("run", "invoke", "logs"))
+    assert (REPO_ROOT / "examples" / "metrics.json").is_file()
+
+
 def test_new_function_renders_into_dev_and_prod_never_course(tree: Path) -> None:
     assert new(tree, "cpu-summary") == 0
     folder = tree / "apps/functions/cpu-summary"

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from scripts.devstack import (
+from scripts.function_folders import (
     FUNCTIONS,
     PACKAGES_DIR,
+    RUNTIME_VENV,
+    Function,
     FunctionFolderError,
     discover,
     function_venv,
     parse_function_env,
+    scan,
 )
 from tests.conftest import FIXTURES, REPO_ROOT
 
@@ -68,6 +71,12 @@ def test_function_env_takes_comments_and_blank_lines(tmp_path: Path) -> None:
         ),
         ("TRIGGER=poll\n", "REDIS_OUTPUT_KEY is required"),
         ("REDIS_OUTPUT_KEY=\n", "REDIS_OUTPUT_KEY is required"),
+        (
+            "REDIS_OUTPUT_KEY=out\nHANDLER_TIMOUT=10\n",
+            r"function.env:2: HANDLER_TIMOUT is not a runtime setting "
+            r"\(did you mean HANDLER_TIMEOUT\?\)",
+        ),
+        ("REDIS_OUTPUT_KEY=out\nCOLOUR=blue\n", "COLOUR is not a runtime setting"),
     ],
 )
 def test_a_bad_function_env_is_refused_naming_file_and_line(
@@ -92,6 +101,19 @@ def test_a_folder_that_cannot_run_is_refused(
 ) -> None:
     _folder(tmp_path, name, env)
     with pytest.raises(FunctionFolderError, match=message):
+        discover(tmp_path)
+
+
+def test_one_folder_that_cannot_run_leaves_the_others_running(tmp_path: Path) -> None:
+    _folder(tmp_path, "good", "REDIS_OUTPUT_KEY=good\n")
+    _folder(tmp_path, "typo", "REDIS_OUTPUT_KEY=typo\nINVOKE_ONN=change\n")
+    _folder(tmp_path, "bad-value", "REDIS_OUTPUT_KEY=bad\nINTERVAL=soon\n")
+    functions, problems = scan(tmp_path)
+    assert [f.name for f in functions] == ["good"]
+    messages = sorted(str(p) for p in problems)
+    assert "bad-value/function.env: invalid setting INTERVAL='soon'" in messages[0]
+    assert "did you mean INVOKE_ON?" in messages[1]
+    with pytest.raises(FunctionFolderError, match="bad-value"):
         discover(tmp_path)
 
 
@@ -164,20 +186,20 @@ def test_function_venv_runs_the_function_with_its_packages_after_the_runtimes(
     assert (venv / ".installed").stat().st_mtime_ns == stamp
 
 
-def test_make_invoke_calls_a_function_without_packages_from_the_dev_venv(tmp_path: Path) -> None:
+def test_make_invoke_calls_a_function_without_packages(tmp_path: Path) -> None:
     snapshot = (FIXTURES / "metrics-5s.jsonl").read_text().splitlines()[0]
     (tmp_path / "in.json").write_text(snapshot)
     called = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "devstack.py"), "invoke",
+        [sys.executable, "-m", "scripts.devstack", "invoke",
          "resource-monitor", "--input", str(tmp_path / "in.json")],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
     )  # fmt: skip
     assert called.returncode == 0, called.stderr
     assert json.loads(called.stdout)["timestamp"] == json.loads(snapshot)["timestamp"]
     unknown = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "devstack.py"), "invoke", "nope",
+        [sys.executable, "-m", "scripts.devstack", "invoke", "nope",
          "--input", str(tmp_path / "in.json")],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
     )  # fmt: skip
     assert unknown.returncode == 2
     assert "no function 'nope'" in unknown.stderr
@@ -202,3 +224,30 @@ def test_dev_lock_holds_each_functions_pins_so_make_test_runs_its_test() -> None
         assert pins, function.requirements
         # `make lock` compiles both; a function lock re-compiled alone would drift from the dev one.
         assert pins <= locked, function.name
+
+
+@pytest.mark.slow
+def test_a_function_without_requirements_cannot_import_what_it_does_not_declare(
+    tmp_path: Path,
+) -> None:
+    # The dev venv holds numpy (cpu-stats' tests need it); the function's image would not.
+    folder = _folder(tmp_path / "functions", "sneaky", "REDIS_OUTPUT_KEY=sneaky\n")
+    (folder / "usermodule.py").write_text(
+        "import numpy\n\ndef handler(input, context):\n    return {'n': int(numpy.int64(1))}\n"
+    )
+    (function,) = discover(tmp_path / "functions")
+    venv = function_venv(function, venvs=tmp_path / "venvs")
+    assert venv == tmp_path / "venvs" / RUNTIME_VENV
+    (tmp_path / "in.json").write_text("{}")
+    called = subprocess.run(
+        [venv / "bin" / "serverless-runtime", "invoke", "--function", str(function.code),
+         "--input", str(tmp_path / "in.json")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert called.returncode == 1
+    assert "numpy" in called.stderr
+    # What it does declare, the runtime's own packages, it can import.
+    shared = Function("shared", folder, {"REDIS_OUTPUT_KEY": "shared"})
+    assert function_venv(shared, venvs=tmp_path / "venvs") == venv
+    probe = [str(venv / "bin" / "python"), "-c", "import redis, serverless_runtime"]
+    assert subprocess.run(probe, check=False).returncode == 0

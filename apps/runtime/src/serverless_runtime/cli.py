@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = args.command or "run"
         if command == "invoke":
             return invoke_command(args.function, args.input, args.state, args.handler)
+        if command == "collect" and args.once:
+            return snapshot_command(args.output, args.interface)
         if command == "collect":
             return collect_command(os.environ, args.key, args.period, args.interface)
         if command == "new":
@@ -78,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--key", help="Redis key (default: $REDIS_INPUT_KEY or metrics)")
     collect.add_argument("--period", type=_positive, default=5.0, help="seconds (default: 5)")
     collect.add_argument("--interface", default="eth0", help="network interface (default: eth0)")
+    collect.add_argument(
+        "--once", action="store_true", help="one snapshot as JSON, no Redis (an input to invoke)"
+    )
+    collect.add_argument(
+        "--output", "-o", type=Path, help="--once: the file to write (default: stdout)"
+    )
     new = commands.add_parser("new", help="create a function folder with an example and its test")
     new.add_argument("name", help="the function's name: a DNS label, at most 40 characters")
     new.add_argument(
@@ -101,7 +109,15 @@ def new_command(name: str, parent: Path, keda: bool) -> int:
     except (ScaffoldError, OSError) as exc:
         sys.stderr.write(f"serverless-runtime new: {exc}\n")
         return EXIT_CONFIG
-    sys.stdout.write(f"created {folder}: edit usermodule.py and function.env, then push\n")
+    sys.stdout.write(
+        f"created {folder}: edit usermodule.py and function.env, then, from the repository root:\n"
+        f"  make invoke FUNCTION={name} INPUT=examples/metrics.json   # one call, no Redis\n"
+        f"  .venv/bin/python -m pytest {folder}   # its own test\n"
+        "  make run     # the local stack, with it; then, in another terminal:\n"
+        f"  make invoke FUNCTION={name} INPUT=examples/metrics.json LIVE=1\n"
+        f"  make logs FUNCTION={name} FOLLOW=1\n"
+        "and push: CI runs `make test`, and the merge deploys it to dev\n"
+    )
     return EXIT_OK
 
 
@@ -326,4 +342,20 @@ def collect_command(
     log.info("writing host metrics to %r every %ss", target, period)
     host_metrics.run(client, target, period, interface, stop)
     client.close()
+    return EXIT_OK
+
+
+def snapshot_command(output: Path | None, interface: str) -> int:
+    """Write one snapshot of this machine's metrics as JSON to OUTPUT or stdout."""
+    from serverless_runtime import host_metrics
+
+    text = json.dumps(host_metrics.snapshot(interface), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        sys.stderr.write(f"serverless-runtime: {output}: {exc.strerror or exc}\n")
+        return EXIT_FAILED
     return EXIT_OK

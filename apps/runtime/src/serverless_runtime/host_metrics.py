@@ -69,6 +69,13 @@ def sample(interface: str = "eth0") -> dict[str, object]:
     return metrics
 
 
+def snapshot(interface: str = "eth0", span: float = 0.5) -> dict[str, object]:
+    """One sample whose CPU percentages cover SPAN seconds (a lone first sample reports 0.0)."""
+    psutil.cpu_percent(percpu=True)
+    time.sleep(span)
+    return sample(interface)
+
+
 def _cpu_frequency() -> float | None:
     """Current CPU frequency in MHz, or None where the platform does not expose it."""
     try:
