@@ -29,7 +29,7 @@ def test_registry_record_holds_the_key_layout_trigger_and_function() -> None:
             "ERROR_KEY": "",
         }
     )
-    record = FunctionRecord.from_settings(settings, MOMENT)
+    record = FunctionRecord.from_settings(settings, MOMENT, lambda: "10.244.0.7")
     value = json.loads(record.to_json())
     assert value == {
         "output": "cpu-stats",
@@ -43,10 +43,30 @@ def test_registry_record_holds_the_key_layout_trigger_and_function() -> None:
         "function": "/opt/function/usermodule.py",
         "handler": ":handler",
         "registered_at": "2026-12-01T12:00:00+00:00",
+        # HTTP_HOST 0.0.0.0 (every address): the pod's own address, where the dashboard scrapes.
+        "metrics": "http://10.244.0.7:8080/metrics",
     }
     # Compact: no spaces after separators.
     assert ": " not in record.to_json() and ", " not in record.to_json()
     assert record.keys == KeyLayout("cpu-stats", "metrics", "cpu-stats:state", "cpu-stats:history")
+
+
+@pytest.mark.parametrize(
+    ("env", "address", "expected"),
+    [
+        ({"HTTP_HOST": "127.0.0.1", "HTTP_PORT": "18080"}, None, "http://127.0.0.1:18080/metrics"),
+        ({"HTTP_HOST": "::1"}, None, "http://[::1]:8080/metrics"),
+        ({"HTTP_HOST": "::"}, "fd00::7", "http://[fd00::7]:8080/metrics"),
+        ({"HTTP_PORT": "0"}, "10.0.0.1", ""),
+        # The host's address cannot be found: no URL rather than a wrong one.
+        ({}, None, ""),
+    ],
+)
+def test_registry_record_names_where_its_metrics_answer(env, address, expected) -> None:
+    settings = Settings.from_env({"REDIS_OUTPUT_KEY": "a", **env})
+    record = FunctionRecord.from_settings(settings, MOMENT, lambda: address)
+    assert record.metrics == expected
+    assert FunctionRecord.parse("a", record.to_json()) == record
 
 
 def test_registry_record_of_a_stream_function_and_a_zip() -> None:

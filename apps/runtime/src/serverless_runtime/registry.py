@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 DEFAULT_FUNCTIONS_KEY = "serverless:functions"
 # A record is a few hundred bytes; anything far larger in the hash is not one of ours.
 MAX_RECORD_BYTES = 16_384
+# HTTP_HOST values that listen on every address: the record names this host's own address.
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, never bound here
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,9 @@ class FunctionRecord:
     function: str = ""
     handler: str = ":handler"
     registered_at: str = ""
+    # Where this replica's /metrics answers (HTTP_PORT), for the dashboard's operations view;
+    # "" when the HTTP server is off. The replica that registered last.
+    metrics: str = ""
 
     @property
     def keys(self) -> KeyLayout:
@@ -55,7 +61,12 @@ class FunctionRecord:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, now: datetime | None = None) -> FunctionRecord:
+    def from_settings(
+        cls,
+        settings: Settings,
+        now: datetime | None = None,
+        own_address: Callable[[], str | None] | None = None,
+    ) -> FunctionRecord:
         """The record of the function these settings run."""
         moment = now or datetime.now(UTC)
         return cls(
@@ -70,6 +81,7 @@ class FunctionRecord:
             function=settings.function_zip or settings.function_path,
             handler=str(settings.function_handler),
             registered_at=moment.isoformat(timespec="seconds"),
+            metrics=metrics_url(settings.http_host, settings.http_port, own_address or _address),
         )
 
     @classmethod
@@ -96,7 +108,27 @@ class FunctionRecord:
             function=text.get("function") or "",
             handler=text.get("handler") or "",
             registered_at=text.get("registered_at") or "",
+            metrics=text.get("metrics") or "",
         )
+
+
+def metrics_url(host: str, port: int, own_address: Callable[[], str | None]) -> str:
+    """The /metrics URL others reach this process at; "" when the HTTP server is off."""
+    if port == 0:
+        return ""
+    address = own_address() if host in _WILDCARDS else host
+    if not address:
+        return ""
+    shown = f"[{address}]" if ":" in address else address
+    return f"http://{shown}:{port}/metrics"
+
+
+def _address() -> str | None:
+    # In a pod the kubelet maps the pod's hostname to its IP in /etc/hosts: no DNS is asked.
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return None
 
 
 def register(client: redis.Redis, functions_key: str, record: FunctionRecord) -> bool:
