@@ -41,13 +41,18 @@ def assert_clean(tab):
 
 
 def test_live_kpis_equal_the_values_in_redis(tab, dashboard, valkey, redis_client):
-    write_output(redis_client, KEY, resource_output([12.345, 40.0, 71.5], egress=3.14159))
+    entry_id = write_output(
+        redis_client, KEY, resource_output([12.345, 40.0, 71.5], egress=3.14159)
+    )
     page = open_live(tab, dashboard(valkey.url, KEY))
     output = json.loads(redis_client.get(KEY))
     expect(page.locator("#kpi-egress")).to_have_text(f"{output['percent-network-egress']:.2f} %")
     expect(page.locator("#kpi-caching")).to_have_text(f"{output['percent-memory-caching']:.2f} %")
     expect(page.locator("#kpi-cpu")).to_have_text("3 · mean 41.28 %")
-    expect(page.locator("#kpi-input")).to_have_text(output["timestamp"])
+    # When it was written, in UTC; the collector's own stamp (no zone) beneath it.
+    written = datetime.fromtimestamp(int(entry_id.partition("-")[0]) / 1000, UTC)
+    expect(page.locator("#kpi-written")).to_have_text(written.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    expect(page.locator("#kpi-input-stamp")).to_contain_text(output["timestamp"])
     expect(page.locator("#live-freshness")).to_contain_text("updated")
     assert_clean(tab)
 
@@ -119,7 +124,9 @@ def test_live_metric_named_like_html_shows_as_text_and_runs_nothing(
 
     labels = page.locator("#graph-latest .xtick text")
     expect(labels.filter(has_text=XSS)).to_have_count(1)
-    expect(page.locator("#kpi-input")).to_have_text("<b>23:22</b><img src=x onerror=alert(3)>")
+    expect(page.locator("#kpi-input-stamp")).to_contain_text(
+        "<b>23:22</b><img src=x onerror=alert(3)>"
+    )
     expect(page.locator("#live-notices")).to_contain_text("<script>alert(2)</script> failed")
     page.wait_for_timeout(1500)  # a few more refreshes: nothing may fire later either
     assert page.locator("img[src='x']").count() == 0

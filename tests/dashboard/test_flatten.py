@@ -90,3 +90,11 @@ def test_numbers_keep_finite_numbers_only() -> None:
     assert number(float("nan")) is None and number(False) is None
     (big,) = [row for row in flatten({"big": 10**400}).rows]
     assert big.text.startswith("(an integer of about 200+ digits") and not big.numeric
+
+
+def test_flatten_floats_are_rounded_for_reading() -> None:
+    assert rows({"load": 89.33999999999999, "tiny": 0.000123456, "whole": 92.0}) == [
+        ("load", "89.34", True),
+        ("tiny", "0.000123", True),
+        ("whole", "92", True),
+    ]

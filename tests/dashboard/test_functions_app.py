@@ -57,7 +57,7 @@ def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
         "output": dependency["output"],
         "outputs": outputs,
         "inputs": [{"id": "functions-refresh-interval", "property": "n_intervals", "value": 1}],
-        "state": [{**state, "value": values[state["id"]]} for state in dependency["state"]],
+        "state": [{**state, "value": values.get(state["id"])} for state in dependency["state"]],
         "changedPropIds": ["functions-refresh-interval.n_intervals"],
     }
     response = client.post("/_dash-update-component", json=payload)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from monitoring_dashboard.exposition import Scrape
 from monitoring_dashboard.functions_view import (
     MAX_CHARTS,
     build_function_view,
@@ -12,6 +14,7 @@ from monitoring_dashboard.functions_view import (
     href,
     series,
 )
+from monitoring_dashboard.ops import Sample
 from monitoring_dashboard.reader import parse_error
 from monitoring_dashboard.reading import (
     FunctionList,
@@ -19,6 +22,7 @@ from monitoring_dashboard.reading import (
     FunctionSummary,
     ReadError,
 )
+from monitoring_dashboard.scraper import Scraped
 from serverless_runtime.registry import FunctionRecord
 
 NOW = 1_800_000_000_000
@@ -58,9 +62,9 @@ def snapshot(output, history=None, **extra) -> FunctionSnapshot:
     )
 
 
-def view(result, rendered=None, selected="cpu-stats"):
+def view(result, rendered=None, selected="cpu-stats", **extra):
     return build_function_view(
-        result, selected, location="redis://127.0.0.1:6379/0", rendered_version=rendered
+        result, selected, location="redis://127.0.0.1:6379/0", rendered_version=rendered, **extra
     )
 
 
@@ -117,7 +121,7 @@ def test_view_latest_output_as_rows_and_each_number_as_a_chart() -> None:
     ]
     result = view(snapshot({"load": {"mean": 3.0}, "count": 4, "host": "a"}, history))
     assert [(row.path, row.text) for row in result.rows] == [
-        ("load.mean", "3.0"),
+        ("load.mean", "3"),
         ("count", "4"),
         ("host", "a"),
     ]
@@ -193,3 +197,93 @@ def test_series_orders_latest_paths_first_then_others_as_seen() -> None:
     history = [(1, {"z": 1.0}), (2, {"a": 2.0, "y": 3.0})]
     assert [path for path, _, _ in series(history, ["a"])] == ["a", "z", "y"]
     assert series([], ["a"]) == [("a", [], [])]
+
+
+METRICS = "http://10.0.0.7:8080/metrics"
+
+
+def buckets(fast: float, slow: float) -> list[tuple[float, float]]:
+    return [(0.005, fast), (0.05, fast + slow), (float("inf"), fast + slow)]
+
+
+def scraped(*samples: tuple[float, float, float, float], error: str | None = None) -> Scraped:
+    """(at, successes, failures, slow calls) per scrape, oldest first."""
+    return Scraped(
+        [
+            Sample(
+                at,
+                Scrape(
+                    outcomes={"success": ok, "handler-error": failed},
+                    buckets=buckets(ok + failed - slow, slow),
+                    reloads={"success": 1, "failure": 1},
+                    leader=True,
+                    loaded=True,
+                    input_age=0.0123,
+                ),
+            )
+            for at, ok, failed, slow in samples
+        ],
+        error,
+    )
+
+
+def test_list_rows_carry_each_functions_operations_over_the_window() -> None:
+    record = replace(RECORD, metrics=METRICS)
+    plain = replace(RECORD, output="quiet", metrics="")
+    listing = FunctionList(
+        NOW,
+        [
+            FunctionSummary(
+                record, True, True, last_write_ms=NOW - 1000, error=error_at(NOW - 600_000)
+            ),
+            FunctionSummary(plain, True),
+        ],
+    )
+    now_s = NOW / 1000
+    scrapes = {METRICS: scraped((now_s - 900, 100, 0, 0), (now_s, 190, 10, 100))}
+    rows = build_list(listing, None, "here", scrapes, window=900).rows
+    ops = rows[0].ops
+    assert (ops.rate, ops.errors, ops.reloads, ops.leader, ops.input_age) == (
+        "0.111/s",
+        "10 %",
+        "1 (1 failed)",
+        "leader",
+        "12.3 ms",
+    )
+    # 100 calls in the window: none slower than 50 ms, none faster than 5 ms.
+    assert (ops.p50, ops.p95) == ("27.5 ms", "47.75 ms")
+    assert ops.note == "over the last 15 min" and not ops.problem
+    # An old error is not current, but its kind and age are listed.
+    assert rows[0].error is None and rows[0].last_error == "handler-error, 10 min ago"
+    assert rows[1].ops.rate == "—" and "HTTP_PORT=0" in rows[1].ops.note
+
+
+def test_list_rows_say_when_metrics_do_not_answer() -> None:
+    record = replace(RECORD, metrics=METRICS)
+    listing = FunctionList(NOW, [FunctionSummary(record, True)])
+    refused = {METRICS: Scraped([], "URLError: refused")}
+    ops = build_list(listing, None, "here", refused).rows[0].ops
+    assert ops.problem and "/metrics unreachable (URLError: refused)" in ops.note
+    # Earlier figures stay, marked as the last known ones.
+    now_s = NOW / 1000
+    stale = {METRICS: scraped((now_s - 60, 6, 0, 0), (now_s, 12, 0, 0), error="TimeoutError")}
+    ops = build_list(listing, None, "here", stale, window=3600).rows[0].ops
+    assert ops.rate == "0.1/s" and ops.problem and "last known figures" in ops.note
+
+
+def test_view_of_one_function_has_its_operations_and_the_chosen_range() -> None:
+    record = replace(RECORD, metrics=METRICS)
+    history = [(NOW - minutes * 60_000, {"a": float(minutes)}) for minutes in (50, 20, 10, 0)]
+    now_s = NOW / 1000
+    result = view(
+        snapshot({"a": 0}, history, record=record),
+        scraped=scraped((now_s - 30, 1, 0, 0), (now_s, 4, 0, 0)),
+        range_minutes=15,
+    )
+    assert result.ops is not None and result.ops.rate == "0.1/s"
+    (trace,) = result.charts[0].figure["data"]
+    assert trace["x"] == [NOW - 600_000, NOW]
+    assert ("metrics", METRICS) in result.facts
+    wider = view(snapshot({"a": 0}, history, record=record), range_minutes=60)
+    assert len(wider.charts[0].figure["data"][0]["x"]) == 4
+    assert wider.version != result.version

@@ -194,3 +194,36 @@ def test_view_problems_are_warnings():
     assert [(notice.level, notice.body) for notice in view.notices] == [
         ("warning", "Key resource-monitor does not hold a JSON object.")
     ]
+
+
+def test_view_time_range_limits_the_graphs_to_its_span():
+    hour = [
+        Point(NOW - 3_600_000 + step * 60_000, {"percent-network-egress": step})
+        for step in range(61)
+    ]
+    snap = Snapshot(NOW, OUTPUT, json.dumps(OUTPUT), hour, NOW, has_history=True)
+    whole = view_of(snap)
+    quarter = build_view(
+        snap,
+        settings=SETTINGS,
+        status=None,
+        stored_history=None,
+        rendered_version=whole.version,
+        local_now_ms=NOW,
+        range_minutes=15,
+    )
+    assert whole.figures is not None and quarter.figures is not None
+    assert len(whole.figures["egress"]["data"][0]["x"]) == 61
+    # 15 min: the points of the last quarter of an hour only, drawn again (a new version).
+    assert quarter.figures["egress"]["data"][0]["x"][0] == NOW - 15 * 60_000
+    assert len(quarter.figures["egress"]["data"][0]["x"]) == 16
+    assert quarter.version != whole.version
+    assert quarter.figures["egress"]["layout"]["uirevision"] == "live-15"
+
+
+def test_view_latest_output_time_is_utc_and_error_times_too():
+    view = view_of(snapshot(last_write=1_796_000_000_000))
+    assert view.kpis is not None
+    assert view.kpis.written_at == "2026-11-30 00:53:20 UTC"
+    failed = view_of(snapshot(error=failure(NOW - 1000), last_write=NOW - 5000))
+    assert "at 2026-11-27 23:22:01 UTC" in failed.notices[0].body

@@ -5,20 +5,27 @@ from __future__ import annotations
 from dash import Dash
 
 from monitoring_dashboard import callbacks, functions_callbacks
-from monitoring_dashboard.layout import shell
+from monitoring_dashboard.layout import TITLE, shell
 from monitoring_dashboard.reading import FunctionsSource, Reader
+from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 
 def create_app(
-    settings: Settings, reader: Reader, functions: FunctionsSource | None = None
+    settings: Settings,
+    reader: Reader,
+    functions: FunctionsSource | None = None,
+    scraper: MetricsScraper | None = None,
 ) -> Dash:
-    """Build the dashboard for settings, reading Redis through reader (and functions)."""
+    """Build the dashboard for settings, reading Redis through reader (and functions).
+
+    scraper: the runtimes' /metrics for the Functions page's operations figures (none: not read).
+    """
     app = Dash(
         # The package name, so Dash finds assets/ and pages/ beside this file.
         "monitoring_dashboard",
         use_pages=True,
-        title="Resource monitor",
+        title=TITLE,
         # No "Updating..." in the tab title on every refresh.
         update_title="",
         # Everything, Bootstrap's CSS included (assets/), is served by the app itself:
@@ -33,5 +40,5 @@ def create_app(
     app.server.config[SETTINGS_CONFIG_KEY] = settings
     app.layout = shell(settings)
     callbacks.register(app, settings, reader)
-    functions_callbacks.register(app, settings, functions)
+    functions_callbacks.register(app, settings, functions, scraper)
     return app

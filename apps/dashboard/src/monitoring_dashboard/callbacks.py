@@ -10,12 +10,23 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.components import cpu_text, freshness_badge, notice_alert, percent_text
+from monitoring_dashboard.components import (
+    cpu_text,
+    freshness_badge,
+    latest_output_text,
+    notice_alert,
+    percent_text,
+)
 from monitoring_dashboard.reading import Reader, ReadError, Snapshot
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.time_range import chosen_minutes
 from monitoring_dashboard.view import LiveView, build_view
 
 log = logging.getLogger(__name__)
+
+# A new time-range choice refreshes at once: it counts as a tick of the page's interval, so the
+# one server callback keeps a single trigger (in the browser, no round trip for this).
+RANGE_TICK = "function(_value, ticks) { return (ticks || 0) + 1; }"
 
 GRAPHS = {
     "egress": ids.GRAPH_EGRESS,
@@ -49,9 +60,10 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         State(ids.STATUS_STORE, "data"),
         State(ids.HISTORY_STORE, "data"),
         State(ids.LIVE_VERSION, "data"),
+        State(ids.LIVE_RANGE, "value"),
     )
     def refresh(
-        _ticks: Any, status: Any, stored_history: Any, rendered_version: Any
+        _ticks: Any, status: Any, stored_history: Any, rendered_version: Any, range_choice: Any
     ) -> tuple[Any, ...]:
         """Read Redis and update the Live page; never lets an exception reach the page."""
         try:
@@ -62,12 +74,21 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
                 stored_history=stored_history,
                 rendered_version=rendered_version,
                 local_now_ms=int(time.time() * 1000),
+                range_minutes=chosen_minutes(range_choice, settings.history_minutes),
             )
         except Exception:
             # The one boundary: odd data must cost a message, not the page.
             log.exception("cannot render the live page")
             return _failure()
         return render(view)
+
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        RANGE_TICK,
+        Output(ids.REFRESH, "n_intervals"),
+        Input(ids.LIVE_RANGE, "value"),
+        State(ids.REFRESH, "n_intervals"),
+        prevent_initial_call=True,
+    )
 
 
 def _read(reader: Reader) -> Snapshot | ReadError:
@@ -88,7 +109,7 @@ def render(view: LiveView) -> tuple[Any, ...]:
         no_update if kpis is None else percent_text(kpis.egress),
         no_update if kpis is None else percent_text(kpis.caching),
         no_update if kpis is None else cpu_text(kpis),
-        no_update if kpis is None else (kpis.input_timestamp or "—"),
+        no_update if kpis is None else latest_output_text(kpis),
         *(no_update if figures is None else figures[name] for name in GRAPHS),
         no_update if view.status is None else view.status,
         no_update if view.browser_history is None else view.browser_history,

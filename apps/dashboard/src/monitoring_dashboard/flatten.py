@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from monitoring_dashboard.display import number_text
+
 MAX_DEPTH = 8
 MAX_ROWS = 500
 MAX_NUMBERS = 1000
@@ -133,7 +135,8 @@ def _text(value: Any) -> str:
         # About 200 digits; str() of a longer one is costly, and refused beyond 4300.
         return str(value) if value.bit_length() <= 664 else "(an integer of about 200+ digits)"
     if isinstance(value, float):
-        return repr(value)
+        # Rounded for reading (89.33999999999999 → 89.34); the charts keep six digits.
+        return number_text(value)
     if isinstance(value, dict):
         return "{}" if not value else f"{{…}} ({len(value)} keys, nested too deep to show)"
     if isinstance(value, list):

@@ -12,21 +12,35 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.components import notice_alert
+from monitoring_dashboard.callbacks import RANGE_TICK
+from monitoring_dashboard.components import GRAPH_CONFIG, notice_alert
 from monitoring_dashboard.functions_view import (
     FunctionView,
     ListView,
     build_function_view,
     build_list,
+    metrics_urls,
 )
+from monitoring_dashboard.ops_view import OpsText
 from monitoring_dashboard.reading import FunctionList, FunctionSnapshot, FunctionsSource, ReadError
+from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
 
 # create_app without a functions reader (tests of the Live page): the page says so.
 NO_SOURCE = "This dashboard was started without a reader of the function registry."
-GRAPH_CONFIG = dcc.Graph.Config(displaylogo=False)
+# (label, OpsText field) of the operations columns and figures.
+OPS_FIELDS = (
+    ("calls/s", "rate"),
+    ("errors", "errors"),
+    ("p50", "p50"),
+    ("p95", "p95"),
+    ("reloads", "reloads"),
+    ("role", "leader"),
+    ("input age", "input_age"),
+)
 OUTPUTS = [
     Output(ids.FUNCTIONS_NOTICES, "children"),
     Output(ids.FUNCTIONS_LIST, "children"),
@@ -36,27 +50,46 @@ OUTPUTS = [
 ]
 
 
-def register(app: Dash, settings: Settings, source: FunctionsSource | None) -> None:
-    """Attach the Functions page's refresh callback to app."""
+def register(
+    app: Dash,
+    settings: Settings,
+    source: FunctionsSource | None,
+    scraper: MetricsScraper | None = None,
+) -> None:
+    """Attach the Functions page's refresh callback to app (scraper: the runtimes' /metrics)."""
 
     @app.callback(
         *OUTPUTS,
         Input(ids.FUNCTIONS_REFRESH, "n_intervals"),
         State(ids.FUNCTIONS_SELECTED, "data"),
         State(ids.FUNCTIONS_VERSION, "data"),
+        State(ids.FUNCTIONS_RANGE, "value"),
     )
-    def refresh(_ticks: Any, selected: Any, rendered_version: Any) -> tuple[Any, ...]:
+    def refresh(
+        _ticks: Any, selected: Any, rendered_version: Any, range_choice: Any
+    ) -> tuple[Any, ...]:
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None
+        minutes = chosen_minutes(range_choice, settings.history_minutes)
         try:
-            listing = build_list(_list(source), chosen, settings.redis_location)
+            found = _list(source)
+            snap = _read(source, chosen) if chosen is not None else None
+            urls = metrics_urls(found)
+            if isinstance(snap, FunctionSnapshot) and snap.record.metrics:
+                urls.append(snap.record.metrics)
+            scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
+            listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
             view = None
             if chosen is not None:
                 view = build_function_view(
-                    _read(source, chosen),
+                    snap,
                     chosen,
                     location=settings.redis_location,
                     rendered_version=rendered_version,
+                    scraped=scrapes.get(snap.record.metrics)
+                    if isinstance(snap, FunctionSnapshot)
+                    else None,
+                    range_minutes=minutes,
                 )
         except Exception:
             # The one boundary: odd data must cost a message, not the page.
@@ -69,6 +102,14 @@ def register(app: Dash, settings: Settings, source: FunctionsSource | None) -> N
             )
             return alert, no_update, no_update, no_update, no_update
         return render(listing, view)
+
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        RANGE_TICK,
+        Output(ids.FUNCTIONS_REFRESH, "n_intervals"),
+        Input(ids.FUNCTIONS_RANGE, "value"),
+        State(ids.FUNCTIONS_REFRESH, "n_intervals"),
+        prevent_initial_call=True,
+    )
 
 
 def _list(source: FunctionsSource | None) -> FunctionList | ReadError:
@@ -103,8 +144,15 @@ def list_table(listing: ListView) -> Any:
     """The functions as a table; each output key links to its generic view."""
     if not listing.rows:
         return html.P(listing.placeholder or "", className="text-body-secondary")
+    names = ("output key", "input", "trigger", "last output")
     header = html.Thead(
-        html.Tr([html.Th(name) for name in ("output key", "input", "trigger", "last output", "")])
+        html.Tr(
+            [
+                *(html.Th(name) for name in names),
+                *(html.Th(label, className="text-end") for label, _ in OPS_FIELDS),
+                html.Th("last error"),
+            ]
+        )
     )
     rows = []
     for row in listing.rows:
@@ -112,9 +160,11 @@ def list_table(listing: ListView) -> Any:
         badges: list[Any] = []
         if not row.registered:
             badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
-        status: Any = (
-            html.Span(row.error, className="text-danger small text-break") if row.error else ""
-        )
+        status: Any = ""
+        if row.error:
+            status = html.Span(row.error, className="text-danger small text-break")
+        elif row.last_error:
+            status = html.Span(row.last_error, className="text-body-secondary small")
         rows.append(
             html.Tr(
                 [
@@ -122,6 +172,7 @@ def list_table(listing: ListView) -> Any:
                     html.Td(html.Code(row.input), className="text-break"),
                     html.Td(row.trigger),
                     html.Td(row.last_output),
+                    *_ops_cells(row.ops),
                     html.Td(status),
                 ],
                 className="table-active" if row.selected else None,
@@ -134,6 +185,45 @@ def list_table(listing: ListView) -> Any:
         size="sm",
         class_name="bg-white mb-0",
         id="functions-table",
+    )
+
+
+def _ops_cells(ops: OpsText) -> list[Any]:
+    # The note (the window covered, or why there are no figures) is each cell's tooltip.
+    return [
+        html.Td(
+            getattr(ops, name),
+            className=f"text-end text-nowrap ops-{name}"
+            + (" text-warning-emphasis" if ops.problem else ""),
+            title=ops.note,
+        )
+        for _, name in OPS_FIELDS
+    ]
+
+
+def ops_panel(ops: OpsText) -> Any:
+    """The selected function's operations figures, each labelled, and what they cover."""
+    figures = [
+        html.Div(
+            [
+                html.Div(label, className="text-body-secondary small text-uppercase"),
+                html.Div(getattr(ops, name), className=f"fs-5 fw-semibold ops-{name}"),
+            ],
+            className="me-4 mb-2",
+        )
+        for label, name in OPS_FIELDS
+    ]
+    return html.Div(
+        [
+            html.Div(figures, className="d-flex flex-wrap"),
+            html.Div(
+                ops.note,
+                className="small "
+                + ("text-warning-emphasis" if ops.problem else "text-body-secondary"),
+            ),
+        ],
+        className="border rounded bg-white px-3 pt-2 pb-2 mb-3",
+        id="function-ops",
     )
 
 
@@ -151,6 +241,7 @@ def function_head(view: FunctionView) -> Any:
             html.H2(view.title, className="h4 text-break", id="function-title"),
             html.Div(facts, className="d-flex flex-wrap mb-2"),
             *(notice_alert(notice) for notice in view.notices),
+            *([] if view.ops is None else [ops_panel(view.ops)]),
         ]
     )
 

@@ -8,12 +8,15 @@ history as a chart. Any JSON shape gets a table or a placeholder that says why t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from monitoring_dashboard import figures
+from monitoring_dashboard.display import iso_utc_text, rounded
 from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
 from monitoring_dashboard.freshness import error_is_current, format_age
+from monitoring_dashboard.ops_view import OpsText, ops_text
 from monitoring_dashboard.reading import (
     FunctionError,
     FunctionList,
@@ -21,6 +24,7 @@ from monitoring_dashboard.reading import (
     FunctionSummary,
     ReadError,
 )
+from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.view import Notice
 
 PATH = "/functions"
@@ -40,6 +44,9 @@ class ListRow:
     error: str | None
     registered: bool
     selected: bool
+    ops: OpsText = field(default_factory=OpsText)
+    # The newest error record, however old: its kind and age.
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class FunctionView:
     chart_placeholder: str | None = None
     omitted_charts: int = 0
     version: str | None = None
+    ops: OpsText | None = None
 
 
 def href(output_key: str) -> str:
@@ -80,8 +88,14 @@ def href(output_key: str) -> str:
     return f"{PATH}?output={quote(output_key, safe='')}"
 
 
-def build_list(result: FunctionList | ReadError, selected: str | None, location: str) -> ListView:
-    """The list of functions for one refresh."""
+def build_list(
+    result: FunctionList | ReadError,
+    selected: str | None,
+    location: str,
+    scrapes: Mapping[str, Scraped] | None = None,
+    window: float = 3600.0,
+) -> ListView:
+    """The list of functions for one refresh, with each one's operations over `window` seconds."""
     if isinstance(result, ReadError):
         return ListView(
             [Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")],
@@ -94,11 +108,28 @@ def build_list(result: FunctionList | ReadError, selected: str | None, location:
         notices.append(
             Notice("info", "Not every function is listed", f"{result.omitted} more not shown.")
         )
-    rows = [_list_row(summary, result.now_ms, selected) for summary in result.functions]
+    scrapes = scrapes or {}
+    rows = [
+        _list_row(summary, result.now_ms, selected, scrapes.get(summary.record.metrics), window)
+        for summary in result.functions
+    ]
     return ListView(notices, rows, None if rows else "No function found.")
 
 
-def _list_row(summary: FunctionSummary, now_ms: int, selected: str | None) -> ListRow:
+def metrics_urls(result: FunctionList | ReadError) -> list[str]:
+    """The /metrics URL of every listed function that names one."""
+    if isinstance(result, ReadError):
+        return []
+    return [summary.record.metrics for summary in result.functions if summary.record.metrics]
+
+
+def _list_row(
+    summary: FunctionSummary,
+    now_ms: int,
+    selected: str | None,
+    scraped: Scraped | None = None,
+    window: float = 3600.0,
+) -> ListRow:
     record = summary.record
     if summary.last_write_ms is not None:
         last = f"{format_age(max(0.0, (now_ms - summary.last_write_ms) / 1000))} ago"
@@ -112,6 +143,11 @@ def _list_row(summary: FunctionSummary, now_ms: int, selected: str | None) -> Li
         summary.error, summary.last_write_ms, now_ms
     ):
         error = safe_text(f"{summary.error.kind}: {summary.error.message}")
+    last_error = None
+    if summary.error is not None:
+        last_error = safe_text(summary.error.kind, 60)
+        if summary.error.at_ms is not None:
+            last_error += f", {format_age(max(0.0, (now_ms - summary.error.at_ms) / 1000))} ago"
     return ListRow(
         output=safe_text(record.output),
         href=href(record.output),
@@ -121,6 +157,8 @@ def _list_row(summary: FunctionSummary, now_ms: int, selected: str | None) -> Li
         error=error,
         registered=summary.registered,
         selected=record.output == selected,
+        ops=ops_text(record, scraped, window),
+        last_error=last_error,
     )
 
 
@@ -130,8 +168,13 @@ def build_function_view(
     *,
     location: str,
     rendered_version: object = None,
+    scraped: Scraped | None = None,
+    range_minutes: float | None = None,
 ) -> FunctionView:
-    """The generic view of the selected function for one refresh."""
+    """The generic view of the selected function for one refresh.
+
+    Its charts and operations figures cover the last `range_minutes` (all history when None).
+    """
     title = safe_text(selected)
     if isinstance(result, ReadError):
         notice = Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")
@@ -140,21 +183,28 @@ def build_function_view(
         body = "No listed function has this output key. Pick one from the list above."
         return FunctionView(title, [Notice("warning", "Unknown function", body)], version="unknown")
     snap = result
+    if range_minutes is not None:
+        since = snap.now_ms - int(range_minutes * 60_000)
+        snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
     record = snap.record
     notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
     if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms, snap.now_ms):
         notices.append(_error_notice(snap.error))
     facts = _facts(snap)
-    version = _version(snap)
+    window = 3600.0 if range_minutes is None else range_minutes * 60
+    ops = ops_text(record, scraped, window)
+    version = f"{range_minutes}:{_version(snap)}"
     if version == rendered_version:
-        return FunctionView(title, notices, facts)
+        return FunctionView(title, notices, facts, ops=ops)
     if not snap.has_output:
         placeholder = f"Key {safe_text(record.output)} holds no output yet."
-        view = FunctionView(title, notices, facts, table_placeholder=placeholder, version=version)
+        view = FunctionView(
+            title, notices, facts, table_placeholder=placeholder, version=version, ops=ops
+        )
         return _with_charts(view, snap, [])
     flat = flatten(snap.output)
     latest_paths = list(numbers(snap.output))
-    view = FunctionView(title, notices, facts, rows=flat.rows, truncated=flat.truncated)
+    view = FunctionView(title, notices, facts, rows=flat.rows, truncated=flat.truncated, ops=ops)
     return _with_charts(view, snap, latest_paths, version)
 
 
@@ -197,7 +247,12 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     if not found:
         return [], 0, "The outputs hold no numbers to chart."
     charts = [
-        Chart(safe_text(path), figures.number_series_figure(safe_text(path), times, values))
+        Chart(
+            safe_text(path),
+            figures.number_series_figure(
+                safe_text(path), times, [None if v is None else rounded(v) for v in values]
+            ),
+        )
         for path, times, values in found[:MAX_CHARTS]
     ]
     return charts, max(0, len(found) - MAX_CHARTS), None
@@ -220,7 +275,9 @@ def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
     if record.function:
         facts.append(("function", safe_text(f"{record.function} {record.handler}".strip())))
     if record.registered_at:
-        facts.append(("registered", safe_text(record.registered_at)))
+        facts.append(("registered", safe_text(iso_utc_text(record.registered_at))))
+    if record.metrics:
+        facts.append(("metrics", safe_text(record.metrics)))
     if not snap.registered:
         facts.append(("registry", "not registered: the function this dashboard is set up for"))
     return facts
@@ -236,7 +293,7 @@ def _error_notice(error: FunctionError) -> Notice:
     return Notice(
         "danger",
         f"The function's last call failed ({safe_text(error.kind, 60)})",
-        safe_text(f"{error.message} — at {error.at}", 600),
+        safe_text(f"{error.message} — at {iso_utc_text(error.at)}", 600),
         safe_text(error.traceback, 20_000) or None,
     )
 

@@ -9,6 +9,9 @@ from dash import dcc, html
 from monitoring_dashboard import ids
 from monitoring_dashboard.settings import Settings
 
+# Neutral: the dashboard shows every registered function, not only the one it is set up for.
+TITLE = "Serverless functions"
+
 
 def shell(settings: Settings) -> html.Div:
     """Navbar from the page registry, the browser-side stores and the page container."""
@@ -19,9 +22,9 @@ def shell(settings: Settings) -> html.Div:
     links.append(
         dbc.NavItem(
             html.Span(
-                f"key {settings.output_key}",
+                f"key {settings.output_key} · times in UTC",
                 className="small text-white-50",
-                title="REDIS_OUTPUT_KEY",
+                title="REDIS_OUTPUT_KEY; every time on these pages is UTC",
             ),
             class_name="d-flex align-items-center ms-md-3",
         )
@@ -30,7 +33,7 @@ def shell(settings: Settings) -> html.Div:
         [
             dbc.NavbarSimple(
                 links,
-                brand="Resource monitor",
+                brand=TITLE,
                 brand_href="/",
                 color="dark",
                 dark=True,

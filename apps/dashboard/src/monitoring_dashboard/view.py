@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitoring_dashboard import browser_history, figures
+from monitoring_dashboard.display import iso_utc_text, utc_text
 from monitoring_dashboard.freshness import (
     STALE_AFTER_PERIODS,
     Freshness,
@@ -39,6 +40,8 @@ class Kpis:
     cpu_count: int
     cpu_mean: float | None
     input_timestamp: str | None
+    # When the newest output was written, in UTC (the input's own timestamp has no zone).
+    written_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,12 @@ def build_view(
     stored_history: Any,
     rendered_version: Any,
     local_now_ms: int,
+    range_minutes: float | None = None,
 ) -> LiveView:
-    """Decide the page for a snapshot (or a failed read), given what the browser holds."""
+    """Decide the page for a snapshot (or a failed read), given what the browser holds.
+
+    The graphs show the last `range_minutes` (the page's time-range choice) of the history.
+    """
     status = status if isinstance(status, dict) else {}
     if isinstance(result, ReadError):
         return _unreachable(result, settings, status, local_now_ms)
@@ -96,7 +103,7 @@ def build_view(
             Notice(
                 "danger",
                 f"The function's last call failed ({error.kind})",
-                f"{error.message} — at {error.at}"
+                f"{error.message} — at {iso_utc_text(error.at)}"
                 + (f", input {error.input_timestamp}" if error.input_timestamp else ""),
                 error.traceback or None,
             )
@@ -112,12 +119,16 @@ def build_view(
             notices.insert(0, _missing_notice(settings))
         return LiveView(notices, fresh, status=new_status, browser_history=stored)
     latest = numeric_values(snap.output)
-    version = f"{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
-    built = None if version == rendered_version else build_figures(points, latest)
+    minutes = settings.history_minutes if range_minutes is None else range_minutes
+    if minutes < settings.history_minutes:
+        since = snap.now_ms - int(minutes * 60_000)
+        points = [point for point in points if point.at_ms >= since]
+    version = f"{minutes:g}:{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
+    built = None if version == rendered_version else build_figures(points, latest, minutes)
     return LiveView(
         notices,
         fresh,
-        kpis=_kpis(snap, latest),
+        kpis=_kpis(snap, latest, last_write),
         figures=built,
         status=new_status,
         browser_history=stored,
@@ -125,7 +136,9 @@ def build_view(
     )
 
 
-def build_figures(points: list[Point], latest: dict[str, float]) -> dict[str, figures.Figure]:
+def build_figures(
+    points: list[Point], latest: dict[str, float], range_minutes: float | None = None
+) -> dict[str, figures.Figure]:
     """Every graph of the Live page from the history window and the latest values."""
     picked = columns(points, CPU_COLUMNS)
     # Names from the picked columns only: CPUs may come and go, and this is ~30x cheaper.
@@ -133,13 +146,19 @@ def build_figures(points: list[Point], latest: dict[str, float]) -> dict[str, fi
     egress, caching = figures.series_figures(
         points, [(EGRESS, figures.EGRESS_COLOR), (CACHING, figures.CACHING_COLOR)]
     )
-    return {
+    built = {
         "egress": egress,
         "caching": caching,
         "cpu_lines": figures.cpu_lines_figure(cpus),
         "cpu_heatmap": figures.cpu_heatmap_figure(cpus),
         "latest": figures.latest_bar_figure(latest),
     }
+    if range_minutes is not None:
+        # A new range starts from its own axes; within one, the user's zoom is kept.
+        for figure in built.values():
+            if figure["layout"].get("uirevision") == "live":
+                figure["layout"]["uirevision"] = f"live-{range_minutes:g}"
+    return built
 
 
 def _unreachable(
@@ -187,7 +206,7 @@ def _stale_notice(fresh: Freshness, settings: Settings) -> Notice:
     )
 
 
-def _kpis(snap: Snapshot, latest: dict[str, float]) -> Kpis:
+def _kpis(snap: Snapshot, latest: dict[str, float], last_write_ms: int | None) -> Kpis:
     cpus = [latest[name] for name in cpu_names(latest)]
     timestamp = snap.output.get("timestamp") if snap.output is not None else None
     return Kpis(
@@ -196,6 +215,7 @@ def _kpis(snap: Snapshot, latest: dict[str, float]) -> Kpis:
         cpu_count=len(cpus),
         cpu_mean=sum(cpus) / len(cpus) if cpus else None,
         input_timestamp=None if timestamp is None else str(timestamp),
+        written_at=None if last_write_ms is None else utc_text(last_write_ms),
     )
 
 

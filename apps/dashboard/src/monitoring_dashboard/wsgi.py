@@ -8,6 +8,7 @@ from typing import Any
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
 from monitoring_dashboard.reader import FunctionsReader, RedisReader
+from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
 
 _server: Any = None
@@ -23,7 +24,7 @@ def server_for(settings: Settings) -> Any:
     client = connect(settings)
     reader = RedisReader(client, settings.keys, settings.history_ms)
     functions = FunctionsReader(client, settings.functions_key, settings.keys, settings.history_ms)
-    return create_app(settings, reader, functions).server
+    return create_app(settings, reader, functions, MetricsScraper()).server
 
 
 def __getattr__(name: str) -> Any:

@@ -8,8 +8,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from monitoring_dashboard.layout import TITLE
+
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path="/about", name="About", title="About · Resource monitor", order=2
+    __name__, path="/about", name="About", title=f"About · {TITLE}", order=2
 )
 
 SOURCES = """

@@ -9,11 +9,13 @@ from dash import dcc, html
 from flask import current_app
 
 from monitoring_dashboard import ids
+from monitoring_dashboard.components import range_choice
 from monitoring_dashboard.functions_view import PATH
+from monitoring_dashboard.layout import TITLE
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path=PATH, name="Functions", title="Functions · Resource monitor", order=1
+    __name__, path=PATH, name="Functions", title=f"Functions · {TITLE}", order=1
 )
 
 
@@ -26,7 +28,13 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
             dcc.Interval(id=ids.FUNCTIONS_REFRESH, interval=settings.refresh_ms),
             dcc.Store(id=ids.FUNCTIONS_SELECTED, data=selected, storage_type="memory"),
             dcc.Store(id=ids.FUNCTIONS_VERSION, storage_type="memory"),
-            html.H1("Functions", className="h3 mb-3"),
+            html.Div(
+                [
+                    html.H1("Functions", className="h3 mb-0 me-3"),
+                    range_choice(ids.FUNCTIONS_RANGE, settings.history_minutes),
+                ],
+                className="d-flex flex-wrap align-items-center gap-2 mb-3",
+            ),
             html.Div(id=ids.FUNCTIONS_NOTICES, role="status"),
             html.Div("Loading…", id=ids.FUNCTIONS_LIST, className="mb-4"),
             html.Div(id=ids.FUNCTION_HEAD, role="status"),

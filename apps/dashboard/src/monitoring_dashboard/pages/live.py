@@ -10,15 +10,16 @@ from dash import dcc, html
 from flask import current_app
 
 from monitoring_dashboard import ids
+from monitoring_dashboard.components import GRAPH_CONFIG, range_choice
 from monitoring_dashboard.figures import empty_figure
+from monitoring_dashboard.layout import TITLE
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path="/", name="Live", title="Live · Resource monitor", order=0
+    __name__, path="/", name="Live", title=f"Live · {TITLE}", order=0
 )
 
 WAITING = "Waiting for data…"
-GRAPH_CONFIG = dcc.Graph.Config(displaylogo=False)
 
 
 def layout(**_kwargs: Any) -> html.Div:
@@ -33,10 +34,12 @@ def layout(**_kwargs: Any) -> html.Div:
             dcc.Store(id=ids.LIVE_VERSION, storage_type="memory"),
             html.Div(
                 [
-                    html.H1("Live", className="h3 mb-0"),
+                    html.H1("Live", className="h3 mb-0 me-3"),
+                    html.Span(settings.output_key, className="text-body-secondary me-3"),
+                    range_choice(ids.LIVE_RANGE, settings.history_minutes),
                     html.Div(id=ids.FRESHNESS, className="ms-auto", role="status"),
                 ],
-                className="d-flex align-items-center mb-3",
+                className="d-flex flex-wrap align-items-center gap-2 mb-3",
             ),
             html.Div(id=ids.NOTICES, role="status"),
             dbc.Row(
@@ -45,9 +48,9 @@ def layout(**_kwargs: Any) -> html.Div:
                     _kpi("Memory caching", ids.KPI_CACHING, "(cached + buffers) / total"),
                     _kpi("CPUs", ids.KPI_CPU, "count · mean of 60 s averages"),
                     _kpi(
-                        "Latest input",
+                        "Latest output",
                         ids.KPI_INPUT,
-                        "collector timestamp (its local time)",
+                        "written at, in UTC",
                         "fs-5 fw-semibold text-break",
                     ),
                 ],
