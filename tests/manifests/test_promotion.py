@@ -20,6 +20,7 @@ import pytest
 
 from scripts import promote, revisions
 from scripts.promotion_checks import EMPTY_DIGEST, Response
+from tests.manifests.images import FUNCTION_IMAGES, OUR_IMAGES
 from tests.manifests.rendered import REPO_ROOT, kustomize_build
 
 REPOSITORY = "acme/serverless"
@@ -207,10 +208,11 @@ def test_promote_prod_pins_the_commit_and_records_what_moves(
     assert any(line.startswith("-") and FIRST in line for line in diff.splitlines())
     # The gate asked about this commit and these images, and nothing else.
     assert any(f"head_sha={repo.second}" in call for call in world.calls)
-    for image in ("serverless-runtime", "monitoring-dashboard", "serverless-function-cpu-stats"):
+    for image in OUR_IMAGES:
         assert any(f"/{image}/manifests/sha256:" in call for call in world.calls), image
     cosign = [c for c in world.calls if c.startswith("cosign")]
-    assert len(cosign) == 3 * 3  # verify, SBOM and provenance attestations, for each image
+    # verify, SBOM and provenance attestations, for each image
+    assert len(cosign) == 3 * len(OUR_IMAGES)
     assert "promote: WARNING: ARGOCD_SERVER / ARGOCD_AUTH_TOKEN not set" in err
     assert "- WARNING: ARGOCD_SERVER / ARGOCD_AUTH_TOKEN not set" in body
 
@@ -354,7 +356,8 @@ def test_promotion_dev_pins_the_registry_and_keeps_comments(
     comments = [line for line in registry.read_text().splitlines() if line.startswith("#")]
     new = "sha256:" + "7a8b" * 16
     args = ["dev", "--runtime-digest", new, "--dashboard-digest", SECOND]
-    args += ["--function-digest", f"cpu-stats={FUNCTION}"]
+    for image in FUNCTION_IMAGES:
+        args += ["--function-digest", f"{image.removeprefix('serverless-function-')}={FUNCTION}"]
     code, out, err = run(repo, World(), capsys, *args)
     assert code == 0, err
     assert [line for line in registry.read_text().splitlines() if line.startswith("#")] == comments
@@ -367,7 +370,7 @@ def test_promotion_dev_pins_the_registry_and_keeps_comments(
     assert images == {
         f"serverless-runtime@{new}",
         f"monitoring-dashboard@{SECOND}",
-        f"serverless-function-cpu-stats@{FUNCTION}",
+        *(f"{image}@{FUNCTION}" for image in FUNCTION_IMAGES),
         "redis:8.10",
     }
     assert new in out

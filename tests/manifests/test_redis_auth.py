@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.manifests.rendered import (
+    FUNCTIONS_DIR,
     GITOPS,
     OVERLAYS,
     container,
@@ -21,9 +22,9 @@ from tests.manifests.rendered import (
 )
 from tests.pods.redis_pod import redis_argv, requirepass
 
+# Every function folder runs in dev as a Deployment of its name (container `runtime`).
 DEV_CLIENTS = {
-    "resource-monitor": "runtime",
-    "cpu-stats": "runtime",
+    **{f.name: "runtime" for f in FUNCTIONS_DIR.iterdir() if (f / "function.env").is_file()},
     "metrics-collector": "collector",
     "monitoring-dashboard": "dashboard",
 }
