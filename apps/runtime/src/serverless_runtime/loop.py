@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from serverless_runtime.stream_step import StreamStep
 from serverless_runtime.telemetry import Telemetry
 from serverless_runtime.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.triggers import PollWaiter, Waiter
+from serverless_runtime.user_traceback import user_traceback
 
 log = logging.getLogger(__name__)
 
@@ -558,12 +558,14 @@ class Runner:
     def _record(
         self, kind: str, message: str, stamp: str | None, exc: BaseException | None
     ) -> None:
-        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        # The function's frames only: the runtime's are noise to its author, unless debugging.
+        full = log.isEnabledFor(logging.DEBUG)
+        tb = user_traceback(exc, full) if exc is not None else ""
         record = error_record(kind, message, tb, stamp)
-        if "message_bytes" in record or "traceback_bytes" in record:
-            # The log line is bounded like the record: the cut texts, not the exception.
-            cut = record["message"], record["traceback"]
-            log.error("%s: %s\n%s", kind, *cut, extra={"kind": kind})
+        # The log line says what the record says (cut to the same bounds).
+        text, tb = record["message"], record["traceback"].rstrip("\n")
+        if tb:
+            log.error("%s: %s\n%s", kind, text, tb, extra={"kind": kind})
         else:
-            log.error("%s: %s", kind, message, exc_info=exc, extra={"kind": kind})
+            log.error("%s: %s", kind, text, extra={"kind": kind})
         self.store.record_error(record)
