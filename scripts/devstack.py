@@ -163,6 +163,10 @@ class Stack:
         """Start one part of the stack in its own process group: Ctrl-C reaches only us."""
         log = self.folder / f"{name}.log"
         log.write_bytes(b"")
+        # Each process gets SIGTERM should the supervisor itself be killed (kill -9 included).
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
         proc = subprocess.Popen(
             argv,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},

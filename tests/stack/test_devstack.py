@@ -183,3 +183,45 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
     (line,) = refused.stderr.splitlines()
     port = env["DEV_DASHBOARD_PORT"]
     assert line.startswith(f"devstack: port {port} on 127.0.0.1 is in use: set DEV_DASHBOARD_PORT")
+
+
+def _children(pid: int) -> list[int]:
+    listing = subprocess.run(
+        ["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=True
+    ).stdout
+    return [
+        int(p)
+        for p, parent in (line.split() for line in listing.splitlines())
+        if parent == str(pid)
+    ]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return state.stdout.strip().startswith("Z")  # ended, not yet reaped
+
+
+def test_a_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
+    functions = tmp_path / "functions"
+    _function(functions, "good", "REDIS_OUTPUT_KEY=good\n", GOOD)
+    env = {**_ports(), "DEV_RUN_DIR": str(tmp_path / "run")}
+    process = Process(
+        [sys.executable, "-m", "scripts.devstack", "run", "--functions", str(functions)],
+        env,
+        tmp_path / "stack.log",
+        cwd=REPO_ROOT,
+    )
+    try:
+        wait_for(lambda: "  dashboard    http://" in process.output(), timeout=120, what="stack")
+        children = _children(process.proc.pid)
+        assert len(children) == 4, process.output()  # valkey, collector, good, dashboard
+        process.kill()  # SIGKILL: no chance to stop anything itself
+        wait_for(
+            lambda: all(_gone(pid) for pid in children), timeout=60, what="the children ending"
+        )
+    finally:
+        process.close()
