@@ -60,7 +60,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         State(ids.STATUS_STORE, "data"),
         State(ids.HISTORY_STORE, "data"),
         State(ids.LIVE_VERSION, "data"),
-        State(ids.LIVE_RANGE, "value"),
+        State(ids.TIME_RANGE, "value"),
     )
     def refresh(
         _ticks: Any, status: Any, stored_history: Any, rendered_version: Any, range_choice: Any
@@ -85,7 +85,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
     app.clientside_callback(  # type: ignore[no-untyped-call]
         RANGE_TICK,
         Output(ids.REFRESH, "n_intervals"),
-        Input(ids.LIVE_RANGE, "value"),
+        Input(ids.TIME_RANGE, "value"),
         State(ids.REFRESH, "n_intervals"),
         prevent_initial_call=True,
     )

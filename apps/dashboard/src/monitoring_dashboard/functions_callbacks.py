@@ -63,7 +63,7 @@ def register(
         Input(ids.FUNCTIONS_REFRESH, "n_intervals"),
         State(ids.FUNCTIONS_SELECTED, "data"),
         State(ids.FUNCTIONS_VERSION, "data"),
-        State(ids.FUNCTIONS_RANGE, "value"),
+        State(ids.TIME_RANGE, "value"),
     )
     def refresh(
         _ticks: Any, selected: Any, rendered_version: Any, range_choice: Any
@@ -106,7 +106,7 @@ def register(
     app.clientside_callback(  # type: ignore[no-untyped-call]
         RANGE_TICK,
         Output(ids.FUNCTIONS_REFRESH, "n_intervals"),
-        Input(ids.FUNCTIONS_RANGE, "value"),
+        Input(ids.TIME_RANGE, "value"),
         State(ids.FUNCTIONS_REFRESH, "n_intervals"),
         prevent_initial_call=True,
     )

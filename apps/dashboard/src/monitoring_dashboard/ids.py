@@ -3,11 +3,13 @@
 # App shell (present on every page).
 REFRESH = "refresh-interval"
 STATUS_STORE = "status-store"
+# The Live and Functions pages' time-range choice: one id, so the choice made on one page (kept in
+# the tab's session storage) is the other's too. One page is shown at a time.
+TIME_RANGE = "time-range"
 HISTORY_STORE = "browser-history-store"
 
 # Live page.
 LIVE_VERSION = "live-rendered-version"
-LIVE_RANGE = "live-time-range"
 NOTICES = "live-notices"
 FRESHNESS = "live-freshness"
 KPI_EGRESS = "kpi-egress"
@@ -24,7 +26,6 @@ GRAPH_LATEST = "graph-latest"
 FUNCTIONS_REFRESH = "functions-refresh-interval"
 FUNCTIONS_SELECTED = "functions-selected"
 FUNCTIONS_VERSION = "functions-rendered-version"
-FUNCTIONS_RANGE = "functions-time-range"
 FUNCTIONS_NOTICES = "functions-notices"
 FUNCTIONS_LIST = "functions-list"
 FUNCTION_HEAD = "function-head"

@@ -31,7 +31,7 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
             html.Div(
                 [
                     html.H1("Functions", className="h3 mb-0 me-3"),
-                    range_choice(ids.FUNCTIONS_RANGE, settings.history_minutes),
+                    range_choice(ids.TIME_RANGE, settings.history_minutes),
                 ],
                 className="d-flex flex-wrap align-items-center gap-2 mb-3",
             ),

@@ -36,7 +36,7 @@ def layout(**_kwargs: Any) -> html.Div:
                 [
                     html.H1("Live", className="h3 mb-0 me-3"),
                     html.Span(settings.output_key, className="text-body-secondary me-3"),
-                    range_choice(ids.LIVE_RANGE, settings.history_minutes),
+                    range_choice(ids.TIME_RANGE, settings.history_minutes),
                     html.Div(id=ids.FRESHNESS, className="ms-auto", role="status"),
                 ],
                 className="d-flex flex-wrap align-items-center gap-2 mb-3",
