@@ -4,7 +4,9 @@ the mode bar on hover only, and times in UTC."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -35,14 +37,14 @@ def test_operations_of_a_running_function_in_the_list_and_its_view(
         # Two calls that succeed and one that raises: a third of the calls failed.
         for value in ({"value": 1}, {"value": 2}, {"fail": "raise"}):
             redis_client.set("orders", json.dumps(value))
-            wait_for(lambda v=value: _seen(redis_client, v), what=f"call on {value}")
+            wait_for(partial(_seen, redis_client, value), what=f"call on {value}")
         server = dashboard(valkey.url, KEY)
         page = tab.page
         page.goto(f"{server.url}/functions")
         row = page.locator("#functions-table tr", has_text="orders-out")
         expect(row.locator(".ops-errors")).to_have_text("33.33 %")
         expect(row.locator(".ops-leader")).to_have_text("leader")
-        expect(row.locator(".ops-rate")).to_have_text(lambda_not_dash())
+        expect(row.locator(".ops-rate")).to_have_text(rate_text())
         expect(row.locator(".ops-p95")).to_contain_text("s")
         expect(row).to_contain_text("handler-error")
         # The dashboard's own function has no runtime here: its figures say why there are none.
@@ -65,27 +67,28 @@ def test_operations_of_a_running_function_in_the_list_and_its_view(
         runtime.close()
 
 
-def lambda_not_dash():
-    import re
-
+def rate_text() -> re.Pattern[str]:
+    """A rate as the page writes it: a number per second or per minute, never a dash."""
     return re.compile(r"^\d[\d.]*/(s|min)$")
 
 
 def _seen(client, value) -> bool:
     if "fail" in value:
         return client.get("orders-out:error") is not None
-    return json.loads(client.get("orders-out") or "{}").get("value") == value["value"]
+    return bool(json.loads(client.get("orders-out") or "{}").get("value") == value["value"])
 
 
 def _plot_span_ms(page, selector: str) -> float:
     """The time the first trace of a graph covers, from the data Plotly holds."""
-    return page.evaluate(
-        """(selector) => {
+    return float(
+        page.evaluate(
+            """(selector) => {
             const trace = document.querySelector(selector + ' .js-plotly-plot').data[0];
             if (trace.x) { return trace.x[trace.x.length - 1] - trace.x[0]; }
             return trace.dx * (trace.y.length - 1);
         }""",
-        selector,
+            selector,
+        )
     )
 
 
