@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import redis
 
+from tests.runtime.functions import tally
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.state import committed_env
 from tests.support.valkey import ValkeyProcess
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -101,3 +103,28 @@ def test_a_former_leader_does_not_keep_a_stale_state_of_another_history(
         first.close()
         if second is not None:
             second.close()
+
+
+def test_a_stream_consumer_writes_its_state_back_after_a_reset(
+    valkey: Any, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "tally.py"), TRIGGER="stream",
+        STREAM_CONSUMER="a", STREAM_CLAIM_IDLE="0.5", INTERVAL="0.2",
+    )  # fmt: skip
+    proc = Process([RUNTIME], env, tmp_path / "a.log")
+    try:
+        for n in range(1, 6):
+            redis_client.xadd("metrics", {"data": json.dumps({"n": n})})
+        wait_for(partial(shows, redis_client, 5), what="entries 1 to 5")
+        redis_client.flushall()  # as a Redis restarted without persistence
+        for n in (6, 7):
+            redis_client.xadd("metrics", {"data": json.dumps({"n": n})})
+        wait_for(partial(shows, redis_client, 7), timeout=30, what="entry 7")
+        # The entry whose commit found Redis empty is done again once claimed: maybe after 7.
+        wait_for(lambda: redis_client.xpending("metrics", "serverless-runtime")["pending"] == 0)
+        seen = committed_env(redis_client, "out:state:a", tally.handler)["seen"]
+        assert seen[:5] == [1, 2, 3, 4, 5], "the consumer's state came back whole"
+        assert sorted(seen[5:]) == [6, 7]
+    finally:
+        proc.close()

@@ -129,7 +129,9 @@ local seq = false
 if ARGV[9] ~= '' then
   local head = tonumber(redis.call('GET', KEYS[8]) or '')
   seq = tonumber(ARGV[9])
-  if head and head ~= seq then return -1 end
+  -- No head while the state builds on commit N > 0: Redis lost them (a reset); stale, so that
+  -- the replica finds out and writes its state back before committing on top of nothing.
+  if (head or 0) ~= seq then return -1 end
   seq = seq + 1
 end
 local history_id, history_new = false, false
