@@ -269,6 +269,9 @@ def test_list_rows_say_when_metrics_do_not_answer() -> None:
     stale = {METRICS: scraped((now_s - 60, 6, 0, 0), (now_s, 12, 0, 0), error="TimeoutError")}
     ops = build_list(listing, None, "here", stale, window=3600).rows[0].ops
     assert ops.rate == "0.1/s" and ops.problem and "last known figures" in ops.note
+    standby = {METRICS: Scraped([Sample(now_s, Scrape({"success": 0}, leader=False))], None)}
+    ops = build_list(listing, None, "here", standby).rows[0].ops
+    assert ops.leader == "standby" and "this replica is a standby" in ops.note
 
 
 def test_view_of_one_function_has_its_operations_and_the_chosen_range() -> None:

@@ -25,6 +25,7 @@ from tests.manifests.rendered import (
     Doc,
     function_runtimes,
     kustomize_build,
+    render_overlay,
     resolve_env,
     workloads,
 )
@@ -35,14 +36,14 @@ GRAFANA = REPO_ROOT / "docs" / "grafana" / "serverless-functions.json"
 PROMETHEUS = pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
 
 
-def with_pod_monitor(tmp_path: Path, overlay: str) -> list[Doc]:
-    """The overlay rendered with the component added, as an overlay's `components:` adds it."""
+def with_component(tmp_path: Path, overlay: str, component: str = "pod-monitor") -> list[Doc]:
+    """The overlay rendered with a component added, as an overlay's `components:` adds it."""
     (tmp_path / "repo").symlink_to(REPO_ROOT)
     (tmp_path / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"namespace: {NAMESPACES[overlay]}\n"
         f"resources:\n  - repo/gitops/overlays/{overlay}\n"
-        "components:\n  - repo/gitops/components/pod-monitor\n"
+        f"components:\n  - repo/gitops/components/{component}\n"
     )
     return kustomize_build(tmp_path)
 
@@ -56,7 +57,7 @@ def selects(selector: Doc, labels: dict[str, str]) -> bool:
 def test_pod_monitor_scrapes_every_function_pod_on_its_metrics_port(
     tmp_path: Path, overlay: str
 ) -> None:
-    docs = with_pod_monitor(tmp_path, overlay)
+    docs = with_component(tmp_path, overlay)
     (monitor,) = [doc for doc in docs if doc["kind"] == "PodMonitor"]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["namespace"] == NAMESPACES[overlay]
@@ -86,7 +87,7 @@ def test_pod_monitor_scrapes_every_function_pod_on_its_metrics_port(
 def test_pod_monitor_lets_prometheus_through_to_the_metrics_port_only(
     tmp_path: Path, overlay: str
 ) -> None:
-    docs = with_pod_monitor(tmp_path, overlay)
+    docs = with_component(tmp_path, overlay)
     policies = network_policies(docs)
     namespace = NAMESPACES[overlay]
     for runtime in function_runtimes(docs):
@@ -96,6 +97,29 @@ def test_pod_monitor_lets_prometheus_through_to_the_metrics_port_only(
         other = pod("monitoring", {NAME: "grafana"})
         assert not allowed(policies, other, target, target.ports["http"])
         assert not allowed(policies, PROMETHEUS, target, 6379)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dashboard_metrics_component_opens_the_runtimes_port_to_the_dashboard_only(
+    tmp_path: Path, overlay: str
+) -> None:
+    namespace = NAMESPACES[overlay]
+    closed = network_policies(render_overlay(overlay))
+    docs = with_component(tmp_path, overlay, "dashboard-metrics")
+    policies = network_policies(docs)
+    dashboard = pod_of(docs, "monitoring-dashboard", namespace)
+    for runtime in function_runtimes(docs):
+        target = pod_of(docs, runtime["metadata"]["name"], namespace)
+        port = target.ports["http"]
+        # Closed by default: the Functions page then says /metrics does not answer.
+        assert not allowed(closed, dashboard, target, port)
+        assert allowed(policies, dashboard, target, port)
+        assert not allowed(policies, dashboard, target, 6379)
+        for other in workloads(docs):
+            name = other["metadata"]["name"]
+            if name != "monitoring-dashboard":
+                assert not allowed(policies, pod_of(docs, name, namespace), target, port)
+        assert not allowed(policies, pod(namespace, {NAME: "intruder"}), target, port)
 
 
 def exported_series() -> set[str]:

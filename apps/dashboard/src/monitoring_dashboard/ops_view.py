@@ -50,6 +50,9 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         note = f"over the last {format_age(ops.span)} (since this replica or this page started)"
     else:
         note = f"over the last {format_age(window)}"
+    if ops.leader is False:
+        # The record names the replica that registered last; a standby invokes nothing.
+        note += "; this replica is a standby: the leader's calls are in its own /metrics"
     if problem:
         note = f"{problem}; last known figures {note}"
     return OpsText(
