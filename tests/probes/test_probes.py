@@ -352,6 +352,26 @@ def test_readyz_names_everything_missing(start: Start) -> None:
     assert "function not loaded" in resp.body
 
 
+def test_readyz_says_the_newest_version_failed_while_the_previous_one_runs(
+    start: Start, telemetry: Telemetry
+) -> None:
+    telemetry.load_failure = (
+        "version from 2030-03-17 17:46:40 UTC failed to load: syntax error in /f.py at line 3; "
+        "running the previous version"
+    )
+    resp = get(start(telemetry, lambda: True), "/readyz")
+
+    # Still ready (a version runs), but a broken deploy does not look healthy.
+    assert resp.status == 200
+    assert resp.body == f"ok; {telemetry.load_failure}\n"
+
+    telemetry.function_loaded = False
+    telemetry.load_failure = "version from 2030-03-17 17:46:40 UTC failed to load: no handler"
+    resp = get(start(telemetry, lambda: True), "/readyz")
+    assert resp.status == 503
+    assert "function not loaded (version from 2030-03-17 17:46:40 UTC failed" in resp.body
+
+
 def test_readyz_ping_false_is_503(start: Start, telemetry: Telemetry) -> None:
     resp = get(start(telemetry, lambda: False), "/readyz")
 

@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import fakeredis
@@ -13,7 +14,13 @@ import pytest
 import redis
 from serverless_runtime.config import Settings
 from serverless_runtime.keys import KeyLayout
-from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
+from serverless_runtime.registry import (
+    DEFAULT_FUNCTIONS_KEY,
+    FunctionRecord,
+    LoadFailure,
+    Registration,
+    register,
+)
 
 MOMENT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -45,6 +52,8 @@ def test_registry_record_holds_the_key_layout_trigger_and_function() -> None:
         "registered_at": "2026-12-01T12:00:00+00:00",
         # HTTP_HOST 0.0.0.0 (every address): the pod's own address, where the dashboard scrapes.
         "metrics": "http://10.244.0.7:8080/metrics",
+        # No version failed to load since the one running loaded.
+        "load_failure": None,
     }
     # Compact: no spaces after separators.
     assert ": " not in record.to_json() and ", " not in record.to_json()
@@ -113,6 +122,52 @@ def test_registry_register_writes_one_field_per_output_key() -> None:
     ).hgetall(DEFAULT_FUNCTIONS_KEY)
     assert sorted(stored) == ["a", "b"]
     assert FunctionRecord.parse("b", stored["b"]) == second
+
+
+def test_registry_record_carries_a_load_failure_until_a_version_loads() -> None:
+    client = fakeredis.FakeRedis(decode_responses=True)
+    record = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "a"}), MOMENT)
+    registration = Registration(client, DEFAULT_FUNCTIONS_KEY, record)
+    assert registration.register()
+    assert json.loads(client.hget(DEFAULT_FUNCTIONS_KEY, "a") or "")["load_failure"] is None
+
+    failure = LoadFailure(
+        mtime="2030-03-17T17:46:40+00:00",
+        digest="0f" * 16,
+        kind="syntax-error",
+        message="syntax error in /opt/usermodule.py at line 3: invalid syntax",
+        running=True,
+    )
+    registration.load_failed(failure)
+    stored = FunctionRecord.parse("a", client.hget(DEFAULT_FUNCTIONS_KEY, "a"))
+    assert stored is not None and stored.load_failure == failure
+    assert failure.describe() == (
+        "version from 2030-03-17 17:46:40 UTC failed to load: syntax error in "
+        "/opt/usermodule.py at line 3: invalid syntax; running the previous version"
+    )
+    # Written again at the next connect with the failure (a restarted Redis gets it back).
+    client.delete(DEFAULT_FUNCTIONS_KEY)
+    assert registration.register()
+    assert FunctionRecord.parse("a", client.hget(DEFAULT_FUNCTIONS_KEY, "a")) == stored
+
+    registration.load_failed(None)
+    cleared = FunctionRecord.parse("a", client.hget(DEFAULT_FUNCTIONS_KEY, "a"))
+    assert cleared is not None and cleared.load_failure is None
+    assert replace(failure, running=False).describe().endswith("; no version is running")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "nope",
+        {"mtime": 5, "message": "m"},
+        {"mtime": "2030-03-17T17:46:40+00:00", "message": ["m"]},
+    ],
+)
+def test_registry_record_reads_an_odd_load_failure_as_none(raw) -> None:
+    value = {"output": "a", "input": "metrics", "load_failure": raw}
+    parsed = FunctionRecord.parse("a", json.dumps(value))
+    assert parsed is not None and parsed.load_failure is None
 
 
 def test_registry_register_logs_a_redis_error_and_returns(caplog) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import functools
 import io
 import json
 import logging
@@ -13,7 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 
     from serverless_runtime.new_requirements import Requirements
     from serverless_runtime.probes import ProbeServer
+    from serverless_runtime.registry import Registration
     from serverless_runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -254,14 +254,14 @@ def _new_requirements(settings: Settings) -> Requirements | None:
     return Requirements(settings.new_requirements, Path(target), settings.new_requirements_timeout)
 
 
-def _registration(settings: Settings, client: redis.Redis) -> Callable[[], object] | None:
-    """The write of this function's record in FUNCTIONS_KEY, made whenever Redis answers again."""
+def _registration(settings: Settings, client: redis.Redis) -> Registration | None:
+    """This function's record in FUNCTIONS_KEY, written whenever Redis answers again."""
     if not settings.functions_key:
         return None
     from serverless_runtime import registry
 
     record = registry.FunctionRecord.from_settings(settings)
-    return functools.partial(registry.register, client, settings.functions_key, record)
+    return registry.Registration(client, settings.functions_key, record)
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:

@@ -8,9 +8,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from serverless_runtime.registry import MAX_FAILURE_MESSAGE, LoadFailure
 
 Handler = Callable[[Any, Any], Any]
 
@@ -192,6 +195,9 @@ class FunctionSource:
         self._seen: tuple[float, int, int] | None = None
         self._failed_digest: str | None = None
         self.loading_digest: str | None = None  # the version being imported, while it is
+        # The newest version failed to load (the previous one, if any, keeps running); None
+        # once a version loads, or the file is back to the running version.
+        self.failed: LoadFailure | None = None
 
     def refuse(self, digest: str) -> None:
         """Never import this version (it hung while loading before); a changed file loads."""
@@ -220,16 +226,25 @@ class FunctionSource:
             raise FunctionMissing(f"function file {self.path} does not exist")
         digest = source_digest(self.path)
         if self.current is not None and digest == self.current.digest:
+            self.failed = None  # reverted to the version running
             return False
         if digest == self._failed_digest:
             return False
         self.loading_digest = digest
         try:
             self.current = self._load(self.path)
-        except FunctionLoadError:
+        except FunctionLoadError as exc:
             self._failed_digest = digest
+            self.failed = LoadFailure(
+                mtime=datetime.fromtimestamp(signature[0], UTC).isoformat(timespec="seconds"),
+                digest=digest,
+                kind=exc.kind,
+                message=str(exc)[:MAX_FAILURE_MESSAGE],
+                running=self.current is not None,
+            )
             raise
         finally:
             self.loading_digest = None
         self._failed_digest = None
+        self.failed = None
         return True

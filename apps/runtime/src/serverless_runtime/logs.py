@@ -31,6 +31,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """A readable line, followed by the `traceback` passed with `extra=` (a user failure's)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        tb = getattr(record, "traceback", None)
+        return f"{line}\n{tb}" if isinstance(tb, str) and tb else line
+
+
 def configure(log_format: LogFormat, level: str) -> None:
     """Send the runtime's own logs to stderr in the chosen format.
 
@@ -42,7 +51,7 @@ def configure(log_format: LogFormat, level: str) -> None:
     if log_format is LogFormat.JSON:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     own = logging.getLogger(RUNTIME_LOGGER)
     own.handlers[:] = [handler]
     own.setLevel(level)

@@ -22,6 +22,7 @@ from serverless_runtime.exception_text import describe
 from serverless_runtime.key_step import KeyStep
 from serverless_runtime.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.new_requirements import Requirements, RequirementsFailed
+from serverless_runtime.registry import LoadFailure, Registration
 from serverless_runtime.state import DurableState, ReplayError
 from serverless_runtime.store import Append, CommitRefused, Journaled, Outcome, Store
 from serverless_runtime.stream_step import StreamStep
@@ -138,12 +139,12 @@ class Runner:
         stop: threading.Event,
         telemetry: Telemetry,
         requirements: Requirements | None = None,
-        on_connect: Callable[[], object] | None = None,
+        registration: Registration | None = None,
     ) -> None:
         self.settings = settings
-        # Called on the loop's thread whenever Redis answers after not answering (the start, or
-        # the end of an outage): the function registry's write.
-        self._on_connect = on_connect
+        # The function registry's record: written on the loop's thread whenever Redis answers
+        # after not answering (the start, or the end of an outage), and when a load fails.
+        self._registration = registration
         self.store = store
         self.source = source
         self.stop = stop
@@ -212,8 +213,8 @@ class Runner:
                 log.info("Redis reachable again; resuming" if recovered else "connected to Redis")
                 self.telemetry.redis_ok = True
                 self._last_redis_error = None
-                if self._on_connect is not None:
-                    self._on_connect()
+                if self._registration is not None:
+                    self._registration.register()
             backoff.reset()
             if self._look_again:  # the last commit was refused: judge the input again soon
                 self._look_again = False
@@ -320,16 +321,19 @@ class Runner:
         return installed
 
     def _reload(self) -> None:
+        failed = self.source.failed
         self.telemetry.busy_since, self.telemetry.loading = time.monotonic(), True
         try:
             changed = self.source.refresh()
         except FunctionLoadError as exc:
+            changed = False
             self.telemetry.reloaded(ok=False, kind=exc.kind)
             running = " (the previous version keeps running)" if self.source.current else ""
             self._record(exc.kind, f"{exc}{running}", None, exc)
-            return
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
+        if self.source.failed != failed:
+            self._load_failed(self.source.failed)
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.mtime_text
             handler = self.source.current.handler
@@ -337,6 +341,12 @@ class Runner:
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
+
+    def _load_failed(self, failure: LoadFailure | None) -> None:
+        """Say in /readyz and the registry that the newest version failed (or no longer)."""
+        self.telemetry.load_failure = None if failure is None else failure.describe()
+        if self._registration is not None:
+            self._registration.load_failed(failure)
 
     def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
         """Call the handler on one input; commit on success, roll back and record on failure."""
@@ -562,10 +572,10 @@ class Runner:
         full = log.isEnabledFor(logging.DEBUG)
         tb = user_traceback(exc, full) if exc is not None else ""
         record = error_record(kind, message, tb, stamp)
-        # The log line says what the record says (cut to the same bounds).
-        text, tb = record["message"], record["traceback"].rstrip("\n")
-        if tb:
-            log.error("%s: %s\n%s", kind, text, tb, extra={"kind": kind})
-        else:
-            log.error("%s: %s", kind, text, extra={"kind": kind})
+        # The log line says what the record says (cut to the same bounds); the traceback is a
+        # field of its own (logs.py prints it below the line, or as JSON's `traceback`).
+        fields = {"kind": kind}
+        if record["traceback"]:
+            fields["traceback"] = record["traceback"].rstrip("\n")
+        log.error("%s: %s", kind, record["message"], extra=fields)
         self.store.record_error(record)

@@ -52,17 +52,23 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
         reason = f"redis unreachable ({type(exc).__name__}: {exc})"
     if not reachable:
         missing.append(reason)
+    failure = telemetry.load_failure
     if not telemetry.function_loaded:
-        missing.append("function not loaded")
+        missing.append("function not loaded" + ("" if failure is None else f" ({failure})"))
     if telemetry.recovering:
         missing.append("rebuilding the state (replaying the journal)")
     if telemetry.state_problem is not None:
         missing.append(f"state not rebuilt: {telemetry.state_problem}")
     if missing:
         return HTTPStatus.SERVICE_UNAVAILABLE, "not ready: " + "; ".join(missing)
-    # A poison input is skipped, not a reason to stop a rollout: ready, and said.
-    poison = telemetry.poison
-    return HTTPStatus.OK, "ok" if poison is None else f"ok; poison: {poison}"
+    # A poison input is skipped, and a version that failed to load leaves the previous one
+    # running: neither is a reason to stop a rollout; ready, and said.
+    said = ["ok"]
+    if failure is not None:
+        said.append(failure)
+    if telemetry.poison is not None:
+        said.append(f"poison: {telemetry.poison}")
+    return HTTPStatus.OK, "; ".join(said)
 
 
 Reading = float | dict[str, int] | None

@@ -10,7 +10,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,47 @@ DEFAULT_FUNCTIONS_KEY = "serverless:functions"
 MAX_RECORD_BYTES = 16_384
 # HTTP_HOST values that listen on every address: the record names this host's own address.
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, never bound here
+
+
+# A load failure's message in the record is cut to this many characters.
+MAX_FAILURE_MESSAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """The newest version of the function failed to load; `running`: the previous one runs."""
+
+    mtime: str  # the failed file's modification time, ISO 8601 in UTC
+    digest: str  # of the failed file's content
+    kind: str  # the error kind, as in the error record
+    message: str
+    running: bool
+
+    def describe(self) -> str:
+        """One line for people: when the version is from, why it failed, what runs instead."""
+        try:
+            when = datetime.fromisoformat(self.mtime).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            shown = f"{when} UTC"
+        except ValueError:
+            shown = self.mtime
+        instead = "running the previous version" if self.running else "no version is running"
+        return f"version from {shown} failed to load: {self.message}; {instead}"
+
+    @classmethod
+    def parse(cls, raw: Any) -> LoadFailure | None:
+        """Read the record's field leniently; None when it is not a load failure."""
+        if not isinstance(raw, dict):
+            return None
+        text = _texts(raw)
+        if "mtime" not in text or "message" not in text:
+            return None
+        return cls(
+            mtime=text["mtime"],
+            digest=text.get("digest", ""),
+            kind=text.get("kind", ""),
+            message=text["message"][:MAX_FAILURE_MESSAGE],
+            running=raw.get("running") is True,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +91,8 @@ class FunctionRecord:
     # Where this replica's /metrics answers (HTTP_PORT), for the dashboard's operations view;
     # "" when the HTTP server is off. The replica that registered last.
     metrics: str = ""
+    # The newest version failed to load (cleared when a version loads); None when none did.
+    load_failure: LoadFailure | None = None
 
     @property
     def keys(self) -> KeyLayout:
@@ -109,6 +152,7 @@ class FunctionRecord:
             handler=text.get("handler") or "",
             registered_at=text.get("registered_at") or "",
             metrics=text.get("metrics") or "",
+            load_failure=LoadFailure.parse(value.get("load_failure")),
         )
 
 
@@ -149,6 +193,27 @@ def register(client: redis.Redis, functions_key: str, record: FunctionRecord) ->
         return False
     log.info("recorded %r in the function registry %r", record.output, functions_key)
     return True
+
+
+class Registration:
+    """This function's record in FUNCTIONS_KEY: written whenever Redis answers again, and when
+    the newest version fails to load or a version loads after one did."""
+
+    def __init__(self, client: redis.Redis, functions_key: str, record: FunctionRecord) -> None:
+        self._client = client
+        self._key = functions_key
+        self.record = record
+
+    def register(self) -> bool:
+        """Write the record as it stands (see `register`)."""
+        return register(self._client, self._key, self.record)
+
+    def load_failed(self, failure: LoadFailure | None) -> None:
+        """The newest version failed to load (None: a version loaded); written if it changed."""
+        if failure == self.record.load_failure:
+            return
+        self.record = replace(self.record, load_failure=failure)
+        self.register()
 
 
 def _texts(value: Mapping[str, Any]) -> dict[str, str]:

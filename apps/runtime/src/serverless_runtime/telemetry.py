@@ -34,6 +34,8 @@ class Telemetry:
     recovering: bool = False  # the state is being rebuilt (the journal replayed): not ready
     state_problem: str | None = None  # why the state cannot be rebuilt: not ready
     poison: str | None = None  # what `<out>:poison` holds, said by /readyz (still ready)
+    # The newest version failed to load (registry.LoadFailure.describe), said by /readyz.
+    load_failure: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def beat(self, pause: float = 0.0) -> None:
