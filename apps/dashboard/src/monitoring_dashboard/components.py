@@ -73,7 +73,8 @@ def latest_output_text(kpis: Kpis) -> list[Any]:
         html.Div(kpis.written_at or "—", id="kpi-written"),
         html.Div(
             f"input stamped {stamp} (the collector's clock)" if stamp else "",
-            className="small fw-normal text-body-secondary",
+            className="fw-normal text-body-secondary",
+            style={"fontSize": "0.8rem"},
             id="kpi-input-stamp",
         ),
     ]
