@@ -21,7 +21,9 @@ class Clock:
 def test_scraper_keeps_samples_per_url_spaced_and_resets_on_a_restart() -> None:
     clock = Clock()
     calls = iter([1, 2, 3, 50, 2])
-    scraper = MetricsScraper(lambda url: Scrape({"success": next(calls)}), clock, wait_seconds=5)
+    # Kept 20 min: samples at least 10 s apart.
+    fetch = lambda url: Scrape({"success": next(calls)})  # noqa: E731
+    scraper = MetricsScraper(fetch, clock, wait_seconds=5, keep=1200)
     try:
         assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1]
         clock.now += 20
@@ -35,6 +37,21 @@ def test_scraper_keeps_samples_per_url_spaced_and_resets_on_a_restart() -> None:
         clock.now += 20
         got = scraper.scrape([URL])[URL]
         assert [s.scrape.calls for s in got.samples] == [2] and got.error is None
+    finally:
+        scraper.close()
+
+
+def test_scraper_keeps_a_bounded_number_of_samples_over_its_window() -> None:
+    clock = Clock()
+    scraper = MetricsScraper(lambda url: Scrape({"success": clock.now}), clock, wait_seconds=5)
+    try:
+        # Six hours at one scrape every 5 s: about SAMPLES of them remain, evenly spaced.
+        for _ in range(6 * 720 + 100):
+            got = scraper.scrape([URL])[URL]
+            clock.now += 5
+        assert 100 <= len(got.samples) <= 130
+        assert got.samples[-1].at - got.samples[0].at <= 6 * 3600
+        assert got.samples[-1].at == clock.now - 5
     finally:
         scraper.close()
 

@@ -2,8 +2,9 @@
 
 A scrape runs on a small thread pool with a short timeout; a refresh waits a moment for the
 scrapes it started, then shows what it has, so a runtime that does not answer costs the page one
-timeout's worth of staleness, never a slow refresh. Samples are kept for `keep` seconds, at
-least `spacing` seconds apart, so a window of hours stays a few thousand numbers per function.
+timeout's worth of staleness, never a slow refresh. Samples are kept for `keep` seconds (the
+longest time range the pages offer), at most about SAMPLES of them per URL, evenly spaced, so
+the memory per function stays small however long the range.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ TIMEOUT = 1.0
 WAIT = 0.2
 # Not scraped more often than this, however many pages refresh.
 MIN_INTERVAL = 2.0
-SPACING = 10.0
+# Samples kept per URL over `keep`: a 15 min window's start is then off by at most keep/120
+# (30 s of an hour), about what a scrape interval costs Prometheus's rate() too.
+SAMPLES = 120
+MIN_SPACING = 10.0
 KEEP = 6 * 3600.0
 MAX_BYTES = 1 << 20
 MAX_URLS = 500
@@ -70,8 +74,11 @@ class MetricsScraper:
         fetcher: Callable[[str], Scrape] = fetch,
         clock: Callable[[], float] = time.time,
         wait_seconds: float = WAIT,
+        keep: float = KEEP,
     ) -> None:
         self._fetch = fetcher
+        self._keep = keep
+        self._spacing = max(MIN_SPACING, keep / SAMPLES)
         self._clock = clock
         self._wait = wait_seconds
         self._known: dict[str, Scraped] = {}
@@ -132,13 +139,13 @@ class MetricsScraper:
         samples = known.samples
         if samples and scrape.calls < samples[-1].scrape.calls:
             samples.clear()  # counters went back: the replica restarted
-        if len(samples) >= 2 and samples[-1].at - samples[-2].at < SPACING:
-            samples[-1] = sample  # the newest is always kept; older ones SPACING apart
+        if len(samples) >= 2 and samples[-1].at - samples[-2].at < self._spacing:
+            samples[-1] = sample  # the newest is always kept; older ones `spacing` apart
         else:
             samples.append(sample)
-        while samples and samples[0].at < sample.at - KEEP:
+        while samples and samples[0].at < sample.at - self._keep:
             samples.pop(0)
 
     def _forget(self, now: float) -> None:
-        for url in [url for url, known in self._known.items() if now - known.asked > KEEP]:
+        for url in [url for url, known in self._known.items() if now - known.asked > self._keep]:
             del self._known[url]
