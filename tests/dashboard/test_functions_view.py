@@ -23,7 +23,7 @@ from monitoring_dashboard.reading import (
     ReadError,
 )
 from monitoring_dashboard.scraper import Scraped
-from serverless_runtime.registry import FunctionRecord
+from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 NOW = 1_800_000_000_000
 RECORD = FunctionRecord(
@@ -290,3 +290,32 @@ def test_view_of_one_function_has_its_operations_and_the_chosen_range() -> None:
     wider = view(snapshot({"a": 0}, history, record=record), range_minutes=60)
     assert len(wider.charts[0].figure["data"][0]["x"]) == 4
     assert wider.version != result.version
+
+
+FAILURE = LoadFailure(
+    mtime="2030-03-17T17:46:40+00:00",
+    digest="0f" * 16,
+    kind="syntax-error",
+    message="syntax error in /opt/function/usermodule.py at line 3: invalid syntax",
+    running=True,
+)
+BANNER = (
+    "version from 2030-03-17 17:46:40 UTC failed to load: syntax error in "
+    "/opt/function/usermodule.py at line 3: invalid syntax; running the previous version"
+)
+
+
+def test_view_and_list_say_the_newest_version_failed_to_load_while_outputs_stay_fresh() -> None:
+    broken = replace(RECORD, load_failure=FAILURE)
+    # A fresh output (the previous version runs): the failure is said all the same.
+    shown = view(snapshot({"a": 1}, record=broken))
+    banner = next(n for n in shown.notices if n.title == "The newest version failed to load")
+    assert (banner.level, banner.body) == ("warning", BANNER)
+    listing = build_list(
+        FunctionList(NOW, [FunctionSummary(broken, True, last_write_ms=NOW - 1000)]), None, "here"
+    )
+    assert listing.rows[0].load_failure == BANNER
+    # Once a version loads, the record has no failure and nothing is said.
+    assert not any("failed to load" in n.title for n in view(snapshot({"a": 1})).notices)
+    listing = build_list(FunctionList(NOW, [FunctionSummary(RECORD, True)]), None, "here")
+    assert listing.rows[0].load_failure is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from monitoring_dashboard.reader import RedisReader, iso_ms
 from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
 from serverless_runtime import config as runtime_config
+from serverless_runtime.registry import FunctionRecord, LoadFailure, register
 from serverless_runtime.store import Store
 
 from tests.dashboard.runtime_writes import resource_output, write_error, write_output
@@ -244,3 +246,19 @@ def test_reader_without_history_and_error_keys_reads_the_output_alone(valkey, re
     snap = reader.read()
     assert snap.output is not None and snap.output["avg-util-cpu0-60sec"] == 10.0
     assert (snap.has_history, snap.history, snap.error, snap.problems) == (False, [], None, [])
+
+
+def test_reader_reads_the_functions_load_failure_from_the_registry(valkey, redis_client):
+    settings = Settings(output_key=KEY, redis_url=valkey.url)
+    reader = RedisReader(connect(settings), settings.keys, HOUR_MS, settings.functions_key)
+    assert settings.functions_key is not None
+    record = FunctionRecord(KEY, "metrics")
+    assert register(redis_client, settings.functions_key, record)
+    assert reader.read().load_failure is None
+    failure = LoadFailure("2030-03-17T17:46:40+00:00", "0f" * 16, "syntax-error", "bad", True)
+    assert register(redis_client, settings.functions_key, replace(record, load_failure=failure))
+    assert reader.read().load_failure == failure
+    # Another function's record, or an odd value, is no failure of this one.
+    redis_client.hset(settings.functions_key, KEY, "not a record")
+    snap = reader.read()
+    assert snap.load_failure is None and snap.problems == []

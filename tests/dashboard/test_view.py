@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from monitoring_dashboard import browser_history
 from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
 from monitoring_dashboard.settings import Settings
 from monitoring_dashboard.view import build_view
+from serverless_runtime.registry import LoadFailure
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=5)
 NOW = 1_796_000_000_000
@@ -227,3 +229,19 @@ def test_view_latest_output_time_is_utc_and_error_times_too():
     assert view.kpis.written_at == "2026-11-30 00:53:20 UTC"
     failed = view_of(snapshot(error=failure(NOW - 1000), last_write=NOW - 5000))
     assert "at 2026-11-27 23:22:01 UTC" in failed.notices[0].body
+
+
+def test_view_says_the_newest_version_failed_to_load_above_everything() -> None:
+    failure = LoadFailure(
+        mtime="2030-03-17T17:46:40+00:00",
+        digest="0f" * 16,
+        kind="import-error",
+        message="/opt/usermodule.py raised while being imported: NameError: x",
+        running=True,
+    )
+    snap = replace(snapshot(), load_failure=failure)
+    notices = view_of(snap).notices
+    assert notices[0].title == "The newest version failed to load"
+    assert notices[0].body.startswith("version from 2030-03-17 17:46:40 UTC failed to load: ")
+    assert notices[0].body.endswith("; running the previous version")
+    assert view_of(snapshot()).notices == []

@@ -161,7 +161,9 @@ def list_table(listing: ListView) -> Any:
         if not row.registered:
             badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
         status: Any = ""
-        if row.error:
+        if row.load_failure:
+            status = html.Span(row.load_failure, className="text-warning-emphasis small")
+        elif row.error:
             status = html.Span(row.error, className="text-danger small text-break")
         elif row.last_error:
             status = html.Span(row.last_error, className="text-body-secondary small")

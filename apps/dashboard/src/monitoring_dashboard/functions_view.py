@@ -25,7 +25,7 @@ from monitoring_dashboard.reading import (
     ReadError,
 )
 from monitoring_dashboard.scraper import Scraped
-from monitoring_dashboard.view import Notice
+from monitoring_dashboard.view import Notice, load_failure_notice
 
 PATH = "/functions"
 # Charts per function; the rest are counted, and the table still shows every value.
@@ -47,6 +47,8 @@ class ListRow:
     ops: OpsText = field(default_factory=OpsText)
     # The newest error record, however old: its kind and age.
     last_error: str | None = None
+    # The newest version failed to load (the previous one, if any, runs): the banner's text.
+    load_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,9 @@ def _list_row(
         selected=record.output == selected,
         ops=ops_text(record, scraped, window),
         last_error=last_error,
+        load_failure=None
+        if record.load_failure is None
+        else load_failure_notice(record.load_failure).body,
     )
 
 
@@ -188,6 +193,8 @@ def build_function_view(
         snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
     record = snap.record
     notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
+    if record.load_failure is not None:
+        notices.insert(0, load_failure_notice(record.load_failure))
     if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms, snap.now_ms):
         notices.append(_error_notice(snap.error))
     facts = _facts(snap)

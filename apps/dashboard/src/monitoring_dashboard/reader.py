@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import redis
 from serverless_runtime.keys import KeyLayout
-from serverless_runtime.registry import FunctionRecord
+from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.history_cache import HistoryCache
@@ -34,9 +34,17 @@ T = TypeVar("T")
 class RedisReader:
     """Reads the runtime's keys for one function: output, history stream and error record."""
 
-    def __init__(self, client: redis.Redis, keys: KeyLayout, history_ms: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeyLayout,
+        history_ms: int,
+        functions_key: str | None = None,
+    ) -> None:
         self.client = client
         self.output_key = keys.output
+        # The function registry, for the record's load failure (None: not read).
+        self.functions_key = functions_key
         # None when the runtime is told not to write them (HISTORY_KEY / ERROR_KEY set empty).
         self.history_key = keys.history
         self.error_key = keys.error
@@ -76,6 +84,8 @@ class RedisReader:
             pipe.xrange(history_key, min=since if after is None else f"({after}")
         if error_key is not None:
             pipe.get(error_key)
+        if self.functions_key is not None:
+            pipe.hget(self.functions_key, self.output_key)
         replies = pipe.execute(raise_on_error=False)
         for reply in replies:
             # A lost connection surfaces per command here; wrong key types are handled below.
@@ -83,6 +93,7 @@ class RedisReader:
                 raise reply
         time_reply, output_raw = replies[:2]
         newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
+        record_raw = replies.pop() if self.functions_key is not None else None
         error_raw = replies[-1] if error_key is not None else None
         problems: list[str] = []
         history: list[Point] = []
@@ -109,7 +120,14 @@ class RedisReader:
             has_history=has_history,
             error=self._error(error_raw, problems),
             problems=problems,
+            load_failure=self._load_failure(record_raw),
         )
+
+    def _load_failure(self, raw: Any) -> LoadFailure | None:
+        # The registry is the runtime's to write: anything but a record of this function (a
+        # wrong type, odd JSON) is no failure to show, not a problem of the page.
+        record = FunctionRecord.parse(self.output_key, raw) if _is_text(raw) else None
+        return None if record is None else record.load_failure
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
         parsed = parse_entries(entries)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from serverless_runtime.registry import FunctionRecord
+from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 
 class ReadError(Exception):
@@ -45,6 +45,8 @@ class Snapshot:
     has_history: bool = False
     error: FunctionError | None = None
     problems: list[str] = field(default_factory=list)
+    # The registry says the function's newest version failed to load (the previous one runs).
+    load_failure: LoadFailure | None = None
 
 
 class Reader(Protocol):

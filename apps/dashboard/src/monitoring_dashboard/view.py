@@ -6,8 +6,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from serverless_runtime.registry import LoadFailure
+
 from monitoring_dashboard import browser_history, figures
 from monitoring_dashboard.display import iso_utc_text, utc_text
+from monitoring_dashboard.flatten import safe_text
 from monitoring_dashboard.freshness import (
     STALE_AFTER_PERIODS,
     Freshness,
@@ -29,6 +32,13 @@ class Notice:
     title: str
     body: str
     details: str | None = None
+
+
+def load_failure_notice(failure: LoadFailure) -> Notice:
+    """The banner of a function whose newest version failed to load (Live and Functions pages)."""
+    return Notice(
+        "warning", "The newest version failed to load", safe_text(failure.describe(), 1200)
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,9 @@ def build_view(
         fresh = assess(
             last_write, snap.now_ms, settings.refresh_seconds, seen_by_page=not snap.has_history
         )
+    if snap.load_failure is not None:
+        # Outputs of the previous version keep the page fresh: a broken deploy must not look so.
+        notices.insert(0, load_failure_notice(snap.load_failure))
     if fresh is not None and fresh.stale:
         notices.append(_stale_notice(fresh, settings))
     if snap.error is not None and error_is_current(snap.error.at_ms, last_write, snap.now_ms):
