@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -34,8 +35,9 @@ def publish(path: Path, text: str, mtime: float) -> None:
     os.utime(path, (mtime, mtime))
 
 
-def output(client) -> dict:
-    return json.loads(client.get(OUTPUT) or "{}")
+def output(client) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(client.get(OUTPUT) or "{}")
+    return value
 
 
 def test_banner_while_the_newest_version_failed_to_load_and_gone_after_a_good_one(
