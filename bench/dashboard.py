@@ -9,6 +9,11 @@ previous answer left in the page, and is timed from request to complete answer o
 - page opened: a new page's first refresh (nothing drawn yet), on a warm server;
 - refresh with new data: the runtime has written one more output since the last refresh,
   as every refresh sees at a 1 s cadence: the figures are built again.
+
+Then the Functions page's refresh with FUNCTIONS registered functions, one of them opened: each
+record names the /metrics of a real runtime probe server (serverless_runtime.probes, in this
+process), which the dashboard scrapes for its operations figures; the baseline is the same page
+with records that name no /metrics (nothing scraped), measured in the same run.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 
 import redis
 from monitoring_dashboard import ids
+from serverless_runtime import probes
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord
+from serverless_runtime.telemetry import Telemetry
 
 from bench import stats
 from bench.env import FUNCTION_FILE, Bench, dashboard_argv
@@ -38,6 +46,7 @@ HISTORY_SECONDS = 3600
 CALLBACK_BUDGET = 0.050
 RSS_BUDGET = 150e6
 WARMUP = 5
+FUNCTIONS = 10
 
 
 def run(bench: Bench) -> list[Row]:
@@ -72,6 +81,7 @@ def run(bench: Bench) -> list[Row]:
         for _ in range(bench.size(60, 5)):
             _append(client, next(spare))
             refresh.append(page.refresh()[0])
+        plain, scraped = _functions_page(bench, client, base)
         worker = _worker_pid(child.pid)
         rss_value = rss_bytes(worker) if worker else child.rss_bytes()
     client.close()
@@ -104,6 +114,15 @@ def run(bench: Bench) -> list[Row]:
             stats.median(refresh) <= CALLBACK_BUDGET,
         ),
         Row(
+            f"dashboard Functions page, {FUNCTIONS} functions' /metrics",
+            f"{len(scraped)}",
+            f"{seconds(stats.median(scraped))} (p99 {seconds(stats.p99(scraped))})",
+            f"{seconds(stats.median(plain))} without /metrics",
+            stats.median(scraped) / stats.median(plain),
+            f"≤ {seconds(CALLBACK_BUDGET)}",
+            stats.median(scraped) <= CALLBACK_BUDGET,
+        ),
+        Row(
             "dashboard steady RSS (gunicorn worker)",
             "1",
             megabytes(rss_value),
@@ -113,6 +132,43 @@ def run(bench: Bench) -> list[Row]:
             rss_value <= RSS_BUDGET,
         ),
     ]
+
+
+def _functions_page(
+    bench: Bench, client: redis.Redis, base: str
+) -> tuple[list[float], list[float]]:
+    """Functions page refreshes: records without a /metrics URL, then with live ones."""
+    servers = []
+    for index in range(FUNCTIONS):
+        telemetry = Telemetry(stale_after=60)
+        for call in range(100 + index):
+            telemetry.invoked("success" if call % 10 else "handler-error", 0.002 * (call % 7), 0.5)
+        telemetry.reloaded(ok=True)
+        telemetry.function_loaded = True
+        servers.append(probes.start("127.0.0.1", 0, telemetry, lambda: True))
+    try:
+        timings = []
+        for named in (False, True):
+            pipe = client.pipeline(transaction=False)
+            for index, server in enumerate(servers):
+                url = f"http://127.0.0.1:{server.port}/metrics" if named else ""
+                record = FunctionRecord(f"fn-{index}", "metrics", metrics=url)
+                pipe.hset(DEFAULT_FUNCTIONS_KEY, record.output, record.to_json())
+            pipe.execute()
+            page = _Page(base, ids.FUNCTIONS_REFRESH, {(ids.FUNCTIONS_SELECTED, "data"): "fn-0"})
+            for _ in range(WARMUP):
+                page.refresh()
+            runs = []
+            for _ in range(bench.size(15, 2)):
+                # Past the scraper's minimum interval: every refresh scrapes every function again.
+                time.sleep(2.05)
+                runs.append(page.refresh()[0])
+            timings.append(runs)
+        return timings[0], timings[1]
+    finally:
+        for server in servers:
+            server.close()
+        client.delete(DEFAULT_FUNCTIONS_KEY)
 
 
 def _outputs(bench: Bench, count: int) -> list[str]:
@@ -160,11 +216,18 @@ def _wait_healthy(base: str, child: Child, timeout: float = 60) -> None:
 class _Page:
     """What the browser does for the Live page's refresh: POST the callback with its state."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(
+        self,
+        base: str,
+        trigger_id: str = ids.REFRESH,
+        preset: dict[tuple[str, str], Any] | None = None,
+    ) -> None:
         self.url = base + "/_dash-update-component"
         with urllib.request.urlopen(base + "/_dash-dependencies", timeout=30) as reply:
             dependencies = json.load(reply)
-        trigger = {"id": ids.REFRESH, "property": "n_intervals"}
+        self.trigger_id = trigger_id
+        self.preset = dict(preset or {})
+        trigger = {"id": trigger_id, "property": "n_intervals"}
         matches = [dep for dep in dependencies if trigger in dep["inputs"]]
         if len(matches) != 1:
             raise RuntimeError(f"expected one callback on {trigger}, found {len(matches)}")
@@ -174,7 +237,7 @@ class _Page:
 
     def reset(self) -> None:
         """A newly opened page: no state yet."""
-        self.state: dict[tuple[str, str], Any] = {}
+        self.state: dict[tuple[str, str], Any] = dict(self.preset)
         self.ticks = 0
 
     def refresh(self) -> tuple[float, int]:
@@ -183,12 +246,12 @@ class _Page:
         body = {
             "output": self.callback["output"],
             "outputs": self.outputs,
-            "inputs": [{"id": ids.REFRESH, "property": "n_intervals", "value": self.ticks}],
+            "inputs": [{"id": self.trigger_id, "property": "n_intervals", "value": self.ticks}],
             "state": [
                 {**dep, "value": self.state.get((dep["id"], dep["property"]))}
                 for dep in self.callback["state"]
             ],
-            "changedPropIds": [f"{ids.REFRESH}.n_intervals"],
+            "changedPropIds": [f"{self.trigger_id}.n_intervals"],
         }
         request = urllib.request.Request(
             self.url,

@@ -54,6 +54,7 @@ EXPECTED_ROWS = [
     "dashboard callback, first after start",
     "dashboard callback, page opened, 1 h x 64 CPUs",
     "dashboard callback, refresh with new data",
+    "dashboard Functions page, 10 functions' /metrics",
     "dashboard steady RSS (gunicorn worker)",
 ]
 
