@@ -10,7 +10,7 @@ from monitoring_dashboard.display import duration_text, number_text, rate_text
 from monitoring_dashboard.freshness import format_age
 from monitoring_dashboard.ops import compute
 from monitoring_dashboard.reader import iso_ms
-from monitoring_dashboard.scraper import Scraped
+from monitoring_dashboard.scraper import Scraped, scrapable
 
 NONE = "—"
 
@@ -37,6 +37,8 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
             note="no metrics: the runtime's HTTP server is off (HTTP_PORT=0) or it registered "
             "before runtimes named their /metrics"
         )
+    if not scrapable(record.metrics):
+        return OpsText(note="not read: the record's metrics URL is not an http(s) …/metrics URL")
     if scraped is None or (not scraped.samples and scraped.error is None):
         return OpsText(note="reading /metrics…")
     started_ms = iso_ms(record.registered_at)
