@@ -303,6 +303,8 @@ def test_collect_bad_setting_exits_2_with_one_line(env: dict[str, str], name: st
         ({"REDIS_INPUT_KEY": "l:token", "LEASE_KEY": "l"}, ("REDIS_INPUT_KEY", "LEASE_KEY")),
         ({"FUNCTIONS_KEY": "out"}, ("FUNCTIONS_KEY", "REDIS_OUTPUT_KEY")),
         ({"FUNCTIONS_KEY": "out:state:seq"}, ("FUNCTIONS_KEY", "STATE_KEY")),
+        ({"REDIS_INPUT_KEY": "out:state:epoch"}, ("REDIS_INPUT_KEY", "STATE_KEY")),
+        ({"REDIS_INPUT_KEY": "out:in-flight"}, ("REDIS_INPUT_KEY", "REDIS_OUTPUT_KEY")),
     ],
 )
 def test_settings_refuse_two_uses_of_one_key(env: dict[str, str], names: tuple[str, ...]) -> None:

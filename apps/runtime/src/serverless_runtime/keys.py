@@ -147,6 +147,7 @@ class KeyLayout:
             implied += [
                 ("STATE_KEY", journal_key(state), "the journal"),
                 ("STATE_KEY", seq_key(state), "the commit number"),
+                ("STATE_KEY", epoch_key(state), "the history's epoch"),
             ]
         if self.lease is not None:
             implied.append(("LEASE_KEY", lease_token_key(self.lease), "the fencing counter"))
