@@ -140,6 +140,10 @@ def test_failing_version_that_cannot_replay_the_journal_waits_for_a_revert(
         wait_for(lambda: error_kind(redis_client) == "replay-error", what="the replay error")
         record = json.loads(redis_client.get("out:error"))
         assert "commit" in record["message"] and "version" in record["message"]
+        # The traceback is the function's: its line, none of the runtime's replay frames.
+        assert f'File "{mount.root / "usermodule.py"}", line ' in record["traceback"]
+        assert record["traceback"].rstrip().splitlines()[-1].startswith("TypeError: ")
+        assert "serverless_runtime/" not in record["traceback"]
         wait_for(lambda: get(port, "/readyz")[0] == 503, what="not ready")
         assert get(port, "/healthz")[0] == 200
         assert output(redis_client)["i"] == 3, "input 4 is not processed on a wrong state"
