@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -182,6 +183,36 @@ def test_source_refresh_keeps_old_version_when_new_one_breaks(tmp_path: Path) ->
     assert source.refresh() is True
     assert source.current is not None
     assert source.current.handler({}, None) == {"v": 2}
+
+
+def test_source_says_which_version_failed_until_one_loads_or_the_file_is_reverted(
+    tmp_path: Path,
+) -> None:
+    good = "def handler(i, c):\n    return {'v': 1}\n"
+    path = write(tmp_path, "def handler(i, c):\n    return (\n")
+    source = FunctionSource(path)
+    os.utime(path, (1_900_000_000, 1_900_000_000))
+    with pytest.raises(FunctionSyntaxError):
+        source.refresh()
+    assert failure_of(source) == ("2030-03-17T17:46:40+00:00", "syntax-error", False)
+    path.write_text(good)
+    assert source.refresh() is True
+    assert failure_of(source) is None
+    path.write_text("import not_a_module_anywhere\n")
+    with pytest.raises(FunctionLoadError, match="not_a_module_anywhere"):
+        source.refresh()
+    failed = failure_of(source)
+    assert failed is not None and failed[1:] == ("dependency-missing", True)
+    # Back to the content that runs: nothing failed any more, though nothing was loaded.
+    path.write_text(good)
+    assert source.refresh() is False
+    assert failure_of(source) is None
+
+
+def failure_of(source: FunctionSource) -> tuple[str, str, bool] | None:
+    """(mtime, kind, running) of the version the source says failed to load."""
+    failed = source.failed
+    return None if failed is None else (failed.mtime, failed.kind, failed.running)
 
 
 def test_load_file_neighbours_cannot_shadow_modules_the_runtime_imports(
