@@ -27,6 +27,7 @@ def test_about_explains_the_formulas_and_everything_is_served_locally(
     expect(body).to_contain_text("bytes_sent / (bytes_sent + bytes_recv) * 100")
     expect(body).to_contain_text("(cached + buffers) / total * 100")
     expect(body).to_contain_text("(t - 60 s, t]")
+    expect(body).to_contain_text("Every time on these pages is UTC")
     expect(page).to_have_title("About · Serverless functions")
 
     page.get_by_role("link", name="Live").click()

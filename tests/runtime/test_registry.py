@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from serverless_runtime.registry import FunctionRecord
 
+from tests.support.http import get
 from tests.support.processes import runtime_env, wait_for
-from tests.support.valkey import ValkeyProcess
+from tests.support.valkey import ValkeyProcess, free_port
 
 FUNCTIONS = Path(__file__).parent / "functions"
 COUNTER = str(FUNCTIONS / "counter.py")
@@ -36,6 +37,25 @@ def test_runtime_records_its_layout_in_the_registry(valkey, redis_client, start)
     assert (record.trigger, record.invoke_on) == ("poll", "change")
     assert (record.function, record.handler) == (COUNTER, ":handler")
     assert record.registered_at.endswith("+00:00")
+    # HTTP_PORT=0: no /metrics to name.
+    assert record.metrics == ""
+
+
+def test_runtime_records_where_its_metrics_answer(valkey, redis_client, start) -> None:
+    port = free_port()
+    env = runtime_env(
+        valkey.port, "scraped", FUNCTION_PATH=COUNTER, TRIGGER="poll", HTTP_PORT=str(port)
+    )
+    start(env)
+    raw = wait_for(
+        lambda: redis_client.hget("serverless:functions", "scraped"), what="registry entry"
+    )
+    record = FunctionRecord.parse("scraped", raw)
+    assert record is not None and record.metrics == f"http://127.0.0.1:{port}/metrics"
+    # The URL answers with the runtime's own series: what the dashboard reads.
+    # (The probe server starts before the loop, which writes the record once Redis answers.)
+    status, text = get(port, "/metrics")
+    assert status == 200 and "serverless_runtime_invocations_total" in text
 
 
 def test_runtime_without_registry_or_with_a_broken_one_still_runs(

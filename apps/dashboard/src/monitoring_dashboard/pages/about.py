@@ -60,6 +60,19 @@ READING = """
 """
 
 
+FUNCTIONS = """
+* Each function's **calls/s**, **errors** (the share of calls whose outcome is not success),
+  **p50 / p95** call duration, **reloads**, **role** (leader or standby) and **input age** come
+  from its runtime's `/metrics` (the address it records in the function registry), read on every
+  refresh and computed over the chosen time range as Prometheus would (`rate`,
+  `histogram_quantile`). A cell's tooltip says what span they cover, or why there are none.
+* With several replicas, the figures are those of the replica that registered last; Prometheus
+  (the optional PodMonitor) and the Grafana dashboard in `docs/grafana/` see every replica.
+* Every time on these pages is UTC. The Live page's "latest output" is when the runtime wrote it;
+  the collector's own timestamp, which carries no zone, is shown beneath it as written.
+"""
+
+
 def layout(**_kwargs: Any) -> html.Div:
     """The About page (static text)."""
     rows = [
@@ -94,6 +107,8 @@ def layout(**_kwargs: Any) -> html.Div:
             ),
             html.H2("Reading the Live page", className="h5"),
             dcc.Markdown(READING),
+            html.H2("Reading the Functions page", className="h5"),
+            dcc.Markdown(FUNCTIONS),
         ],
         style={"maxWidth": "60rem"},
     )
