@@ -62,7 +62,8 @@ READING = """
 
 FUNCTIONS = """
 * Each function's **calls/s**, **errors** (the share of calls whose outcome is not success),
-  **p50 / p95** call duration, **reloads**, **role** (leader or standby) and **input age** come
+  **p50 / p95** call duration, **reloads** (every load, the first included, and how many
+  failed), **role** (leader or standby) and **input age** come
   from its runtime's `/metrics` (the address it records in the function registry), read on every
   refresh and computed over the chosen time range as Prometheus would (`rate`,
   `histogram_quantile`). A cell's tooltip says what span they cover, or why there are none.
