@@ -41,6 +41,18 @@ def _wait_until_served(stack: Process) -> None:
     )
 
 
+def _follow_a_while(command: str, env: dict[str, str], cwd: Path, log: Path) -> None:
+    """A command that follows until Ctrl-C: its first lines, then Ctrl-C ends it cleanly."""
+    name = re.search(r"FUNCTION=(\S+)", command)
+    follower = Process(shlex.split(command), env, log, cwd=cwd)
+    try:
+        wait_for(lambda: name is not None and f"[{name[1]}] " in follower.output(), timeout=60)
+        os.killpg(follower.proc.pid, signal.SIGINT)
+        assert follower.wait(timeout=30) in (0, 2, -signal.SIGINT), follower.output()
+    finally:
+        follower.close()
+
+
 def test_the_quickstart_names_the_developer_loop() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     commands = section_commands(readme, "Quickstart")
@@ -76,6 +88,9 @@ def test_every_command_works_on_a_fresh_clone(tmp_path: Path, title: str) -> Non
             if command == "make run":
                 stack = Process(shlex.split(command), env, tmp_path / "run.log", cwd=clone)
                 _wait_until_served(stack)
+                continue
+            if "FOLLOW=1" in command:
+                _follow_a_while(command, env, clone, tmp_path / "follow.log")
                 continue
             done = subprocess.run(
                 shlex.split(command),
