@@ -74,7 +74,7 @@ def test_user_traceback_of_a_handler_keeps_its_nested_frames_only(
     path = tmp_path / "usermodule.py"
     path.write_text(NESTED)
     handler = load_file(path).handler
-    exc = _raised_in_runtime(handler, {"values": [{"n": "1"}, {"n": "x"}]})
+    exc = _raised_in_runtime(handler, {"values": [{"n": "1"}, {"n": "x"}]}, None)
     text = user_traceback(exc)
     lines = text.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
@@ -95,18 +95,18 @@ def _runtime_file(name: str) -> str:
 # A frame of the runtime's package calling the handler and catching what it raises, as
 # loop.py does: the traceback starts there.
 _RUNTIME_CALL = """
-def call(handler, value):
+def call(function, *args):
     try:
-        handler(value, None)
+        function(*args)
     except BaseException as exc:
         return exc
 """
 
 
-def _raised_in_runtime(handler: Any, value: Any) -> BaseException:
+def _raised_in_runtime(function: Any, *args: Any) -> BaseException:
     namespace: dict[str, Any] = {}
     exec(compile(_RUNTIME_CALL, _runtime_file("loop.py"), "exec"), namespace)
-    exc = namespace["call"](handler, value)
+    exc = namespace["call"](function, *args)
     assert isinstance(exc, BaseException)
     return exc
 
@@ -117,7 +117,7 @@ def test_user_traceback_of_a_runtime_failure_without_user_code_is_empty() -> Non
         raise ReplayError("journal entry 3 has no input", damaged=True)
 
     damaged.__code__ = damaged.__code__.replace(co_filename=_runtime_file("state.py"))
-    exc = _raised_in_runtime(damaged, {})
+    exc = _raised_in_runtime(damaged, {}, None)
     assert isinstance(exc, ReplayError)
     assert user_traceback(exc) == ""
     assert "ReplayError" in user_traceback(exc, full=True)
@@ -133,7 +133,7 @@ def test_user_traceback_keeps_the_users_own_chained_exceptions(tmp_path: Path) -
         "        raise RuntimeError('no value') from exc\n"
     )
     handler = load_file(path).handler
-    text = user_traceback(_raised_in_runtime(handler, {}))
+    text = user_traceback(_raised_in_runtime(handler, {}, None))
     assert "KeyError: 'missing'" in text
     assert "The above exception was the direct cause" in text
     assert text.rstrip().endswith("RuntimeError: no value")
@@ -158,3 +158,13 @@ def test_user_traceback_of_a_zip_package_shows_its_modules_not_the_import_machin
     assert text.rstrip().endswith("ZeroDivisionError: division by zero")
     assert "importlib" not in text and "<frozen" not in text
     assert _runtime_paths(text) == []
+
+
+def test_user_traceback_of_a_runtime_error_hiding_a_user_context_is_empty(tmp_path: Path) -> None:
+    # handler-not-found is raised `from None` over the AttributeError of the lookup, here from
+    # the module's own __getattr__: the message says it all, the hidden context is not shown.
+    path = tmp_path / "usermodule.py"
+    path.write_text("def __getattr__(name):\n    raise AttributeError(name)\n")
+    error = _raised_in_runtime(load_file, path)
+    assert isinstance(error, FunctionLoadError) and error.kind == "handler-not-found"
+    assert user_traceback(error) == ""

@@ -49,7 +49,9 @@ def _trim(shown: traceback.TracebackException, seen: set[int] | None = None) -> 
     found = bool(frames) or (
         issubclass(shown.exc_type, SyntaxError) if shown.exc_type is not None else False
     )
-    for linked in (shown.__cause__, shown.__context__, *(shown.exceptions or ())):
+    # A context hidden by `raise … from None` is not printed: it cannot be what is shown.
+    context = None if shown.__suppress_context__ else shown.__context__
+    for linked in (shown.__cause__, context, *(shown.exceptions or ())):
         if linked is not None and _trim(linked, seen):
             found = True
     return found
