@@ -225,3 +225,21 @@ def test_a_killed_supervisor_leaves_no_process_behind(tmp_path: Path) -> None:
         )
     finally:
         process.close()
+
+
+def test_a_busy_runtime_port_names_the_dev_setting_not_http_port() -> None:
+    from scripts.devstack import Ports, Refused
+
+    ports = Ports.from_env(_ports())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports.runtime_http + 1))  # the second function's
+        busy.listen()
+        ports.check_free(1)  # one function: its port is free
+        with pytest.raises(Refused) as refused:
+            ports.check_free(2)
+    message = str(refused.value)
+    assert message.startswith(f"port {ports.runtime_http + 1} on 127.0.0.1 is in use: ")
+    assert "set DEV_RUNTIME_HTTP_PORT to another (the first of one port per function; " in message
+    assert f"`DEV_RUNTIME_HTTP_PORT={ports.runtime_http + 100} make run`" in message
+    with pytest.raises(Refused, match="DEV_REDIS_PORT='x': expected a port number"):
+        Ports.from_env({"DEV_REDIS_PORT": "x"})
