@@ -237,7 +237,11 @@ def _keys(function: Function) -> FunctionKeys:
 
     settings = Settings.from_env({**function.settings, **function.code_env()})
     return FunctionKeys(
-        settings.input_key, settings.output_key, settings.history_key, settings.error_key
+        settings.input_key,
+        settings.output_key,
+        settings.history_key,
+        settings.error_key,
+        settings.stream_mode,
     )
 
 

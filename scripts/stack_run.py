@@ -22,6 +22,7 @@ import redis
 
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILE = "stack.json"
+STREAM_FIELD = "data"  # the field of a stream entry the runtime reads (store.py)
 LOCK_FILE = "lock"
 
 
@@ -42,6 +43,7 @@ class FunctionKeys:
     output: str
     history: str | None
     error: str | None
+    stream: bool = False  # TRIGGER=stream: the input is a stream, one entry per call
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,10 @@ def invoke_live(folder: Path, name: str, value: str, timeout: float, out: IO[str
     client = redis.Redis.from_url(info.redis_url, decode_responses=True, socket_timeout=5)
     try:
         before = list(_marks(client, keys))
-        client.set(keys.input, value)
+        if keys.stream:
+            client.xadd(keys.input, {STREAM_FIELD: value})
+        else:
+            client.set(keys.input, value)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             after = list(_marks(client, keys))
@@ -215,9 +220,9 @@ def invoke_live(folder: Path, name: str, value: str, timeout: float, out: IO[str
             time.sleep(0.05)
     finally:
         client.close()
+    why = "" if keys.stream else "an input equal to the last one is not called again; "
     sys.stderr.write(
         f"no output from {name} within {timeout:g} s after writing {keys.input!r} "
-        "(an input equal to the last one is not called again with INVOKE_ON=change; "
-        f"see `make logs FUNCTION={name}`)\n"
+        f"({why}see `make logs FUNCTION={name}`)\n"
     )
     return 1

@@ -37,15 +37,19 @@ def _function(root: Path, name: str, env: str, code: str) -> None:
     (folder / "usermodule.py").write_text(code)
 
 
-def _ports() -> dict[str, str]:
-    """Free ports for a stack of two runtimes (two consecutive HTTP ports)."""
+def _ports(runtimes: int = 3) -> dict[str, str]:
+    """Free ports for a stack of RUNTIMES runtimes (as many consecutive HTTP ports)."""
     while True:
         http = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", http + 1))
-            except OSError:
-                continue
+        taken = False
+        for port in range(http + 1, http + runtimes):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+        if taken:
+            continue
         return {
             "DEV_REDIS_PORT": str(free_port()),
             "DEV_DASHBOARD_PORT": str(free_port()),
@@ -81,6 +85,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     _function(functions, "good", "REDIS_INPUT_KEY=good-in\nREDIS_OUTPUT_KEY=good\n", GOOD)
     _function(functions, "typo", "REDIS_OUTPUT_KEY=typo\nHANDLER_TIMOUT=10\n", GOOD)
     _function(functions, "crash", "REDIS_OUTPUT_KEY=crash\n", "import os\nos._exit(3)\n")
+    stream_env = "REDIS_INPUT_KEY=events\nREDIS_OUTPUT_KEY=streamed\nTRIGGER=stream\n"
+    _function(functions, "streamed", stream_env, GOOD)
     env = {**_ports(), "DEV_RUN_DIR": str(tmp_path / "run")}
     # The user's TLS trust and uv settings: uv may fetch the runtime's packages for its venv.
     env |= {k: v for k, v in os.environ.items() if k.startswith(("SSL_CERT_", "UV_"))}
@@ -122,6 +128,10 @@ def test_the_stack_prefixes_reports_and_stops_valkey_last(stack: Stack) -> None:
     payload.write_text('{"n": 42}')
     called = stack.command("invoke", "good", "--input", str(payload), "--live")
     assert (called.returncode, json.loads(called.stdout)) == (0, {"seen": 42}), called.stderr
+    # A stream function's input is an entry added to its stream.
+    payload.write_text('{"n": 7}')
+    streamed = stack.command("invoke", "streamed", "--input", str(payload), "--live")
+    assert (streamed.returncode, json.loads(streamed.stdout)) == (0, {"seen": 7}), streamed.stderr
     payload.write_text('{"boom": 1}')
     failed = stack.command("invoke", "good", "--input", str(payload), "--live")
     assert failed.returncode == 1
@@ -138,7 +148,8 @@ def test_the_stack_prefixes_reports_and_stops_valkey_last(stack: Stack) -> None:
     assert "[good] called with 42" in every.stdout
     unknown = stack.command("logs", "typo")
     assert unknown.returncode == 2
-    assert "'typo' does not run in the local stack (running: crash, good)" in unknown.stderr
+    running = "(running: crash, good, streamed)"
+    assert f"'typo' does not run in the local stack {running}" in unknown.stderr
 
     # A second stack is refused up front, in one line naming what to change.
     second = stack.command("run", "--functions", str(stack.functions))
