@@ -36,7 +36,7 @@ def _wait_until_served(stack: Process) -> None:
     # Its first run makes .venv and the functions' venvs (uv, from its cache or the index).
     wait_for(
         lambda: "  dashboard    http://" in stack.output(),
-        timeout=300,
+        timeout=600,
         what="`make run` serving the dashboard",
     )
 
@@ -65,6 +65,8 @@ def test_the_quickstart_names_the_developer_loop() -> None:
     assert "make run" in developing
 
 
+# A fresh clone makes .venv and each function's venv on its first commands (uv, from its cache).
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("title", ["Quickstart", "Developing a function"])
 def test_every_command_works_on_a_fresh_clone(tmp_path: Path, title: str) -> None:
     clone = tmp_path / "clone"
