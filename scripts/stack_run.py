@@ -142,6 +142,8 @@ def _follow(path: Path, position: int) -> tuple[list[str], int]:
     """Whole lines added to PATH since POSITION, and the new position."""
     try:
         with path.open("rb") as file:
+            if file.seek(0, os.SEEK_END) < position:
+                position = 0  # a new stack started the log afresh
             file.seek(position)
             data = file.read()
     except FileNotFoundError:
@@ -162,17 +164,27 @@ def logs(folder: Path, name: str | None, follow: bool, out: IO[str] = sys.stdout
     errors: dict[str, str | None] = dict.fromkeys(names)
     try:
         while True:
+            stopped = not _alive(info.pid)  # asked first: the lines it wrote before are read next
             for each in names:
                 lines, positions[each] = _follow(folder / f"{each}.log", positions[each])
                 for line in lines:
                     out.write(f"[{each}] {line}\n")
-                error = _error_line(client, info.functions[each].error)
+                try:
+                    error = _error_line(client, info.functions[each].error)
+                except redis.RedisError:
+                    if not follow:
+                        raise
+                    # The stack is stopping (Valkey stops last) or Redis is away: lines go on.
+                    error = errors[each]
                 if error != errors[each]:
                     errors[each] = error
                     if error is not None:
                         out.write(f"[{each}] recorded error: {error}\n")
             out.flush()
             if not follow:
+                return 0
+            if stopped:
+                out.write("the local stack has stopped\n")
                 return 0
             time.sleep(0.2)
     except KeyboardInterrupt:

@@ -164,8 +164,23 @@ def test_the_stack_prefixes_reports_and_stops_valkey_last(stack: Stack) -> None:
     assert "set DEV_REDIS_PORT" in other_dir.stderr
 
     # Ctrl-C reaches the supervisor; it stops the runtimes before Valkey.
-    os.killpg(stack.process.proc.pid, signal.SIGINT)
-    assert stack.process.wait(timeout=60) == 0
+    follower = Process(
+        [sys.executable, "-m", "scripts.devstack", "logs", "good", "--follow"],
+        stack.env,
+        stack.functions / "follow.log",
+        cwd=REPO_ROOT,
+    )
+    try:
+        wait_for(lambda: "[good] called with 42" in follower.output(), what="logs --follow")
+        os.killpg(stack.process.proc.pid, signal.SIGINT)
+        assert stack.process.wait(timeout=60) == 0
+        # The follower saw the runtime's last lines, then the stack stop.
+        assert follower.wait(timeout=30) == 0
+    finally:
+        follower.close()
+    followed = follower.output()
+    assert "[good] " in followed.split("called with 42", 1)[1]
+    assert followed.endswith("the local stack has stopped\n")
     out = stack.output()
     assert "Stopped." in out
     assert "could not release" not in out and "Connection refused" not in out, out
