@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from serverless_runtime.handler_ref import HandlerRef
 
 from scripts.function_folders import (
     FUNCTIONS,
@@ -17,8 +18,10 @@ from scripts.function_folders import (
     Function,
     FunctionFolderError,
     discover,
+    find,
     function_venv,
     parse_function_env,
+    runtime_bin,
     scan,
 )
 from tests.conftest import FIXTURES, REPO_ROOT
@@ -251,3 +254,31 @@ def test_a_function_without_requirements_cannot_import_what_it_does_not_declare(
     assert function_venv(shared, venvs=tmp_path / "venvs") == venv
     probe = [str(venv / "bin" / "python"), "-c", "import redis, serverless_runtime"]
     assert subprocess.run(probe, check=False).returncode == 0
+
+
+# Loads a function file as the runtime does, in the interpreter of the venv it runs from.
+LOAD = """
+import sys
+from pathlib import Path
+from serverless_runtime.loader import FunctionLoadError, load_file
+try:
+    load_file(Path(sys.argv[1]), sys.argv[2])
+except FunctionLoadError as exc:
+    sys.exit(str(exc))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in FUNCTIONS.iterdir() if (p / "usermodule.py").is_file())
+)
+def test_every_function_loads_from_the_environment_it_runs_from(name: str) -> None:
+    # What its image holds and nothing more: an import it does not declare fails `make test`,
+    # before the function's first pod does.
+    function = find(name)
+    handler = HandlerRef.parse(function.settings.get("FUNCTION_HANDLER", ":handler")).function
+    python = runtime_bin(function) / "python"
+    loaded = subprocess.run(
+        [python, "-c", LOAD, str(function.code), handler], capture_output=True, text=True
+    )
+    assert loaded.returncode == 0, loaded.stderr
