@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -290,6 +290,8 @@ def run_stack(functions_root: Path, environ: Mapping[str, str]) -> int:
         running: list[Function] = []
         # Functions without packages first: a venv to make must not hold them up.
         for function in sorted(functions, key=lambda f: f.requirements is not None):
+            if stopping:  # Ctrl-C while a venv was made
+                break
             try:
                 runtime = runtime_bin(function) / "serverless-runtime"
             except FunctionFolderError as exc:
@@ -324,9 +326,8 @@ def run_stack(functions_root: Path, environ: Mapping[str, str]) -> int:
         _say("Stopped.")
 
 
-def supervise(stack: Stack, dashboard_url: str | None, stopping: object) -> int:
+def supervise(stack: Stack, dashboard_url: str | None, stopping: Callable[[], bool]) -> int:
     """Report each process that ends; stop on Ctrl-C, or when Valkey itself is gone."""
-    assert callable(stopping)
     ended: set[str] = set()
     while not stopping():
         if dashboard_url is not None and _serves(dashboard_url + "healthz"):
