@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from tests.manifests.rendered import Doc, find, pod_spec
 
 NAME = "app.kubernetes.io/name"
+# The overlays that list components/dashboard-metrics: their dashboard reads the runtimes' /metrics
+# (course keeps the course's objects only).
+DASHBOARD_METRICS_LISTED = ("dev", "prod")
 
 
 @dataclass(frozen=True)

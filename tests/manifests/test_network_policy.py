@@ -14,6 +14,7 @@ import pytest
 from serverless_runtime.config import Settings
 
 from tests.manifests.netpol import (
+    DASHBOARD_METRICS_LISTED,
     KUBE_DNS,
     NAME,
     Endpoint,
@@ -147,8 +148,18 @@ def test_network_our_pods_reach_nothing_else(overlay: str) -> None:
         for other_name, other in pods.items():
             if other_name in ("redis", "monitoring-dashboard") or other_name == name:
                 continue
-            for port in other.ports.values():
+            for port_name, port in other.ports.items():
+                if _dashboard_reads_metrics(overlay, name, other, port_name):
+                    continue
                 assert not allowed(policies, source, other, port), (name, other_name)
+
+
+def _dashboard_reads_metrics(overlay: str, source: str, target: Endpoint, port: str) -> bool:
+    """The one exception where the overlay lists components/dashboard-metrics: the dashboard
+    reads each runtime's /metrics on its `http` port (tests/manifests/test_prometheus.py)."""
+    runtime = (target.labels or {}).get(NAME) == "serverless-runtime"
+    listed = overlay in DASHBOARD_METRICS_LISTED
+    return listed and source == "monitoring-dashboard" and runtime and port == "http"
 
 
 def test_network_dev_redis_only_from_our_pods() -> None:
@@ -215,14 +226,14 @@ def test_network_dashboard_is_reachable_wherever_it_is_published(overlay: str) -
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_runtime_http_port_is_for_the_node_only(overlay: str) -> None:
     # /healthz, /readyz and /metrics: the kubelet reaches them from the node, which no policy
-    # filters; no pod and no outside address may.
+    # filters; no outside address may, and no pod but the dashboard where the overlay lists
+    # components/dashboard-metrics.
     policies = _policies(overlay)
     runtime = _pods(overlay)[RUNTIMES[overlay]]
     port = runtime.ports["http"]
     assert not allowed(policies, BROWSER, runtime, port)
-    assert not allowed(
-        policies, pod(NAMESPACES[overlay], {NAME: "monitoring-dashboard"}), runtime, port
-    )
+    dashboard = pod(NAMESPACES[overlay], {NAME: "monitoring-dashboard"})
+    assert allowed(policies, dashboard, runtime, port) == (overlay in DASHBOARD_METRICS_LISTED)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -16,7 +16,14 @@ from serverless_runtime.config import Settings
 from serverless_runtime.probes import TelemetryCollector
 from serverless_runtime.telemetry import Telemetry
 
-from tests.manifests.netpol import NAME, allowed, network_policies, pod, pod_of
+from tests.manifests.netpol import (
+    DASHBOARD_METRICS_LISTED,
+    NAME,
+    allowed,
+    network_policies,
+    pod,
+    pod_of,
+)
 from tests.manifests.rendered import (
     GITOPS,
     NAMESPACES,
@@ -100,19 +107,32 @@ def test_pod_monitor_lets_prometheus_through_to_the_metrics_port_only(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dashboard_metrics_component_listed_where_the_dashboard_shows_the_figures(
+    overlay: str,
+) -> None:
+    kustomization = yaml.safe_load(
+        (REPO_ROOT / "gitops" / "overlays" / overlay / "kustomization.yaml").read_text()
+    )
+    listed = "../../components/dashboard-metrics" in kustomization.get("components", [])
+    assert listed == (overlay in DASHBOARD_METRICS_LISTED)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_dashboard_metrics_component_opens_the_runtimes_port_to_the_dashboard_only(
     tmp_path: Path, overlay: str
 ) -> None:
     namespace = NAMESPACES[overlay]
-    closed = network_policies(render_overlay(overlay))
-    docs = with_component(tmp_path, overlay, "dashboard-metrics")
+    listed = overlay in DASHBOARD_METRICS_LISTED
+    rendered = render_overlay(overlay)
+    docs = rendered if listed else with_component(tmp_path, overlay, "dashboard-metrics")
     policies = network_policies(docs)
     dashboard = pod_of(docs, "monitoring-dashboard", namespace)
     for runtime in function_runtimes(docs):
         target = pod_of(docs, runtime["metadata"]["name"], namespace)
         port = target.ports["http"]
         # Closed by default: the Functions page then says /metrics does not answer.
-        assert not allowed(closed, dashboard, target, port)
+        if not listed:
+            assert not allowed(network_policies(rendered), dashboard, target, port)
         assert allowed(policies, dashboard, target, port)
         assert not allowed(policies, dashboard, target, 6379)
         for other in workloads(docs):
