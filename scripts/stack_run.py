@@ -232,7 +232,8 @@ def invoke_live(folder: Path, name: str, value: str, timeout: float, out: IO[str
             time.sleep(0.05)
     finally:
         client.close()
-    why = "" if keys.stream else "an input equal to the last one is not called again; "
+    why = "a falsy result writes nothing"
+    why += "; " if keys.stream else ", an input equal to the last one is not called again; "
     sys.stderr.write(
         f"no output from {name} within {timeout:g} s after writing {keys.input!r} "
         f"({why}see `make logs FUNCTION={name}`)\n"

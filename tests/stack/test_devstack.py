@@ -136,6 +136,10 @@ def test_the_stack_prefixes_reports_and_stops_valkey_last(stack: Stack) -> None:
     failed = stack.command("invoke", "good", "--input", str(payload), "--live")
     assert failed.returncode == 1
     assert "good failed:" in failed.stderr and "no boom, please" in failed.stderr
+    again = stack.command("invoke", "good", "--input", str(payload), "--live", "--timeout", "1")
+    assert again.returncode == 1
+    assert "no output from good within 1 s after writing 'good-in'" in again.stderr
+    assert "an input equal to the last one is not called again" in again.stderr
 
     # logs: the function's own lines and its recorded error, each prefixed by the function.
     logs = stack.command("logs", "good")
