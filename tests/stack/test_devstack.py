@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.stack.ports import stack_ports
 from tests.support.processes import Process, wait_for
-from tests.support.valkey import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -38,23 +38,7 @@ def _function(root: Path, name: str, env: str, code: str) -> None:
 
 
 def _ports(runtimes: int = 3) -> dict[str, str]:
-    """Free ports for a stack of RUNTIMES runtimes (as many consecutive HTTP ports)."""
-    while True:
-        http = free_port()
-        taken = False
-        for port in range(http + 1, http + runtimes):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    taken = True
-        if taken:
-            continue
-        return {
-            "DEV_REDIS_PORT": str(free_port()),
-            "DEV_DASHBOARD_PORT": str(free_port()),
-            "DEV_RUNTIME_HTTP_PORT": str(http),
-        }
+    return stack_ports(runtimes)
 
 
 @dataclass

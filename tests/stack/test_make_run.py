@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from scripts.function_folders import FUNCTIONS
+from tests.stack.ports import stack_ports
 from tests.support.processes import Process, wait_for
-from tests.support.valkey import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -27,13 +28,14 @@ def session_processes(sid: int) -> list[str]:
 
 
 def test_make_run_shows_outputs_and_stops_cleanly(tmp_path: Path) -> None:
-    redis_port, dashboard_port = free_port(), free_port()
+    ports = stack_ports(len([p for p in FUNCTIONS.iterdir() if (p / "function.env").is_file()]))
+    redis_port = int(ports["DEV_REDIS_PORT"])
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(tmp_path)),
-        "DEV_REDIS_PORT": str(redis_port),
-        "DEV_DASHBOARD_PORT": str(dashboard_port),
-        "DEV_RUNTIME_HTTP_PORT": str(free_port()),
+        **ports,
+        # Its own run directory: a stack the developer runs meanwhile holds the default one.
+        "DEV_RUN_DIR": str(tmp_path / "run"),
         # The user's TLS trust and uv settings: uv may fetch cpu-stats' packages for its venv.
         **{k: v for k, v in os.environ.items() if k.startswith(("SSL_CERT_", "UV_"))},
     }
