@@ -135,7 +135,7 @@ def parse_function_env(path: Path, known: frozenset[str] | None = None) -> dict[
             continue
         key, equals, value = line.partition("=")
         key = key.strip()
-        where = f"{path}:{number}"
+        where = f"{_shown(path)}:{number}"
         if not equals or not _KEY.fullmatch(key):
             raise FunctionFolderError(f"{where}: expected KEY=VALUE, not {line!r}")
         if key in NOT_IN_FUNCTION_ENV:
@@ -148,7 +148,7 @@ def parse_function_env(path: Path, known: frozenset[str] | None = None) -> dict[
             raise FunctionFolderError(f"{where}: {key} is set twice")
         settings[key] = value.strip()
     if not settings.get("REDIS_OUTPUT_KEY"):
-        raise FunctionFolderError(f"{path}: REDIS_OUTPUT_KEY is required")
+        raise FunctionFolderError(f"{_shown(path)}: REDIS_OUTPUT_KEY is required")
     return settings
 
 
@@ -159,20 +159,20 @@ def check_settings(function: Function) -> None:
     try:
         Settings.from_env({**function.settings, **function.code_env()})
     except ConfigError as exc:
-        raise FunctionFolderError(f"{function.folder / 'function.env'}: {exc}") from None
+        raise FunctionFolderError(f"{_shown(function.folder / 'function.env')}: {exc}") from None
 
 
 def read_folder(folder: Path, known: frozenset[str]) -> Function:
     """One function folder, checked as its runtime would check it."""
     if not _NAME.fullmatch(folder.name):
         raise FunctionFolderError(
-            f"{folder}: a function's name is a DNS label: a-z, 0-9 and -, at most 40"
+            f"{_shown(folder)}: a function's name is a DNS label: a-z, 0-9 and -, at most 40"
         )
     if not (folder / "usermodule.py").exists() and not (folder / "function.zip").exists():
-        raise FunctionFolderError(f"{folder}: neither usermodule.py nor function.zip")
+        raise FunctionFolderError(f"{_shown(folder)}: neither usermodule.py nor function.zip")
     env_file = folder / "function.env"
     if not env_file.exists():
-        raise FunctionFolderError(f"{env_file}: missing (REDIS_OUTPUT_KEY is required)")
+        raise FunctionFolderError(f"{_shown(env_file)}: missing (REDIS_OUTPUT_KEY is required)")
     function = Function(folder.name, folder, parse_function_env(env_file, known))
     check_settings(function)
     return function
