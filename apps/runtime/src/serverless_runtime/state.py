@@ -188,18 +188,6 @@ class DurableState:
             )
             self.load(self.store.read_committed())
             return
-        if head.seq < self.seq:
-            # Redis lost everything (restarted without persistence): this replica's state is the
-            # newest copy there is; the next commit snapshots it.
-            log.warning(
-                "Redis holds commit %d but this replica's state is at commit %d (Redis lost "
-                "data?): keeping this state and writing it back with the next commit",
-                head.seq,
-                self.seq,
-            )
-            self.seq = head.seq
-            self.snapshot_bytes = 0
-            return
         head, entries = self.store.read_journal(self.seq)
         expected = list(range(self.seq + 1, head.seq + 1))
         if head.seq > self.seq and [entry.seq for entry in entries] == expected:
@@ -223,10 +211,14 @@ class DurableState:
             self._seen_history = head
 
     def _newer_than(self, head: Head) -> bool:
-        """Redis lost this replica's commits: it holds none, or fewer of another history."""
+        """Redis lost this replica's commits: it holds none, or fewer of another history.
+
+        No commit is no commit whatever else is left: `<state>:seq` lost on its own (evicted,
+        deleted) leaves a snapshot and a journal that a commit numbered from 1 would contradict.
+        """
         if self.seq == 0:
             return False
-        if head.seq == 0 and head.epoch is None:
+        if head.seq == 0:
             return True
         other = head.epoch is not None and self.epoch is not None and head.epoch != self.epoch
         return other and head.seq < self.seq

@@ -1,0 +1,63 @@
+"""One of the state's keys lost on its own (evicted, or deleted by hand after it held the wrong
+type) while the others stay: the state is neither rewound nor applied twice (a real Valkey and
+real runtime processes)."""
+
+from __future__ import annotations
+
+import json
+import signal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.runtime.functions import tally
+from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.state import committed_env
+from tests.support.valkey import ValkeyProcess
+
+FUNCTIONS = Path(__file__).parent / "functions"
+pytestmark = pytest.mark.slow
+
+
+def output(client: redis.Redis) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(client.get("out") or "{}")
+    return value
+
+
+def feed(client: redis.Redis, values: range) -> None:
+    for n in values:
+        client.set("metrics", json.dumps({"n": n}))
+        wait_for(partial(lambda m: output(client).get("n") == m, n), timeout=30, what=f"input {n}")
+
+
+def start(port: int, tmp_path: Path, name: str) -> Process:
+    env = runtime_env(
+        port, "out", FUNCTION_PATH=str(FUNCTIONS / "tally.py"), INTERVAL="0.2", TRIGGER="poll"
+    )
+    return Process([RUNTIME], env, tmp_path / f"{name}.log")
+
+
+def test_a_lost_sequence_number_is_written_back_not_restarted_from_one(
+    redis_client: redis.Redis, valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    first = start(valkey.port, tmp_path, "first")
+    try:
+        feed(redis_client, range(1, 4))
+        redis_client.delete("out:state:seq")  # the snapshot, its journal and the epoch stay
+        feed(redis_client, range(4, 5))
+        first.signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+    finally:
+        first.close()
+    assert committed_env(redis_client, "out:state", tally.handler)["seen"] == [1, 2, 3, 4]
+    second = start(valkey.port, tmp_path, "second")
+    try:
+        feed(redis_client, range(5, 7))
+        assert output(redis_client)["seen"] == [1, 2, 3, 4, 5, 6], "nothing lost, nothing twice"
+    finally:
+        second.close()
+    record = json.loads(redis_client.get("out:error") or "{}")
+    assert record.get("kind") == "redis-reset", record
