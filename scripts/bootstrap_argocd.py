@@ -148,7 +148,7 @@ def placeholders(app: str, revision: str, text: str, objects: list[Obj]) -> None
         raise Refusal(
             f"{where} renders the placeholder image digest sha256:{digest[1][:12]}…: run the "
             f"image workflow and merge its pin pull request (and promote, for prod and course) "
-            f"before bootstrapping (argocd/README.md, steps 2-3)"
+            f"before bootstrapping (argocd/README.md, steps 3 and 7)"
         )
     if PLACEHOLDER_REDIS_HOST in text:
         raise Refusal(
