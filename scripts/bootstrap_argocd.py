@@ -144,11 +144,17 @@ def placeholders(app: str, revision: str, text: str, objects: list[Obj]) -> None
     """Refuses an environment whose render still carries a placeholder digest or Redis."""
     where = f"{app} at {revision[:12]}"
     digest = PLACEHOLDER_DIGEST.search(text)
+    if digest and COMMIT.fullmatch(revision):
+        raise Refusal(
+            f"{where} renders the placeholder image digest sha256:{digest[1][:12]}…: once the "
+            f"image workflow's pin pull request is merged, run the Promote workflow, merge its "
+            f"pull request and fetch it here (argocd/README.md, steps 3 and 7)"
+        )
     if digest:
         raise Refusal(
             f"{where} renders the placeholder image digest sha256:{digest[1][:12]}…: run the "
-            f"image workflow and merge its pin pull request (and promote, for prod and course) "
-            f"before bootstrapping (argocd/README.md, steps 3 and 7)"
+            f"image workflow, merge its pin pull request and pull it into this clone "
+            f"(argocd/README.md, step 3)"
         )
     if PLACEHOLDER_REDIS_HOST in text:
         raise Refusal(

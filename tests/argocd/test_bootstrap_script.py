@@ -198,7 +198,8 @@ def test_bootstrap_script_refuses_placeholder_digests(
     set_yaml(runtime, lambda d: d["imageTag"].update(digest=f"sha256:{placeholder}"))
     line = refusal(cluster.run("kind", repo=fork))
     assert "serverless-dev at main renders the placeholder image digest" in line
-    assert "pin pull request" in line
+    assert "pin pull request" in line and "pull it into this clone" in line
+    assert "Promote" not in line
     assert cluster.applied() == []
 
 
@@ -214,6 +215,8 @@ def test_bootstrap_script_renders_prod_at_its_pinned_revision(cluster: Cluster, 
     pin(fork, "prod", placeholder_commit)
     line = refusal(cluster.run("prod", repo=fork))
     assert f"serverless-prod at {placeholder_commit[:12]} renders the placeholder" in line
+    # A pinned commit moves by promotion, not by the next pin pull request.
+    assert "run the Promote workflow" in line
     # Pinned to a commit the repository does not have: refused, not rendered from the tree.
     pin(fork, "prod", "1" * 40)
     assert "is not in" in refusal(cluster.run("prod", repo=fork))
