@@ -61,3 +61,28 @@ def test_a_lost_sequence_number_is_written_back_not_restarted_from_one(
         second.close()
     record = json.loads(redis_client.get("out:error") or "{}")
     assert record.get("kind") == "redis-reset", record
+
+
+def test_a_redis_that_evicts_any_key_is_named_at_start(
+    own_valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    own_valkey.client().config_set("maxmemory-policy", "allkeys-lru")
+    proc = start(own_valkey.port, tmp_path, "evicting")
+    try:
+        wait_for(lambda: "connected to Redis" in proc.output(), what="the runtime connected")
+        said = [line for line in proc.output().splitlines() if "maxmemory-policy" in line]
+        assert len(said) == 1 and "WARNING" in said[0] and "allkeys-lru" in said[0], said
+    finally:
+        proc.close()
+
+
+def test_a_redis_that_never_evicts_is_not_warned_about(
+    own_valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    own_valkey.client().config_set("maxmemory-policy", "volatile-lru")  # evicts the lease only
+    proc = start(own_valkey.port, tmp_path, "keeping")
+    try:
+        wait_for(lambda: "connected to Redis" in proc.output(), what="the runtime connected")
+        assert "maxmemory-policy" not in proc.output()
+    finally:
+        proc.close()

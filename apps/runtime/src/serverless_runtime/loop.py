@@ -184,6 +184,7 @@ class Runner:
         self._streak_logged = False
         self._retry_backoff = Backoff(initial=0.05, cap=settings.interval)
         self._last_redis_error: str | None = None
+        self._eviction_warned: str | None = None  # the maxmemory-policy already warned about
         self._started = False
         # NEW_REQUERIMENTS: installed once, before the first load; a failure is final for this
         # process (recorded once, like a broken function; a restart tries again).
@@ -210,6 +211,7 @@ class Runner:
                 continue
             if not self.telemetry.redis_ok or self._last_redis_error:
                 recovered = backoff.attempts > 0
+                self._warn_eviction()
                 log.info("Redis reachable again; resuming" if recovered else "connected to Redis")
                 self.telemetry.redis_ok = True
                 self._last_redis_error = None
@@ -229,6 +231,19 @@ class Runner:
         self._save_state()
         if self.store.lease is not None:
             self.store.lease.release(self.store.client)
+
+    def _warn_eviction(self) -> None:
+        """Say once per policy that Redis may evict the state's keys one by one."""
+        policy = self.store.eviction_policy()
+        if policy is None or policy == self._eviction_warned:
+            return
+        self._eviction_warned = policy
+        log.warning(
+            "Redis evicts any key under memory pressure (maxmemory-policy=%s): a state key "
+            "evicted on its own loses commits or applies an input again after a restart; set "
+            "maxmemory-policy noeviction (Redis's default) on the server that holds the state",
+            policy,
+        )
 
     def _redis_failed(self, exc: redis.RedisError) -> None:
         """Say once what went wrong with Redis; record errors Redis answered with."""

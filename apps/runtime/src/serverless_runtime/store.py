@@ -413,6 +413,16 @@ class Store:
         """True when Redis answers."""
         return bool(self.client.ping())
 
+    def eviction_policy(self) -> str | None:
+        """Redis's `maxmemory-policy` when it may evict keys without a TTL (the state's keys,
+        one by one, under memory pressure), else None; None too when CONFIG is not allowed."""
+        try:
+            reply = self.client.config_get("maxmemory-policy")
+        except redis.ResponseError:  # CONFIG renamed or denied (a managed Redis): not known
+            return None
+        policy = next((_text(value) for value in reply.values()), None)
+        return policy if policy is not None and policy.startswith("allkeys-") else None
+
     def read_input(self) -> Reading:
         """Renew or take the lease when due, read the input and the head, in one round trip."""
         lease = self.lease
