@@ -174,9 +174,14 @@ def test_bootstrap_script_applies_a_fork_set_up_as_the_readme_says(
     assert FORK in result.stdout
 
 
-def test_bootstrap_script_refuses_the_upstream_repository(cluster: Cluster) -> None:
-    # This repository as it is: a fork that skipped step 1 would deploy upstream's main.
-    line = refusal(cluster.run("kind", repo=REPO))
+def test_bootstrap_script_refuses_the_upstream_repository(cluster: Cluster, tmp_path: Path) -> None:
+    # A fork that skipped step 1 would deploy upstream's main. A copy of this repository named
+    # upstream's URL, not this repository itself: a fork that did step 1 runs this test too.
+    skipped = tmp_path / "skipped-step-1"
+    skipped.mkdir()
+    copy_tree(REPO, skipped)
+    point_repository(skipped, UPSTREAM_URL)
+    line = refusal(cluster.run("kind", repo=skipped))
     assert "argocd/repository/repository.yaml names the upstream repository" in line
     assert UPSTREAM_URL in line and "--allow-upstream" in line
     assert cluster.applied() == []

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import yaml
+
 from tests.argocd.manifests import REPO
 
 ARGOCD_README = REPO / "argocd" / "README.md"
@@ -29,6 +31,9 @@ TOPICS = {
 # `python scripts/promote.py` fails with ModuleNotFoundError before doing anything.
 PROMOTE_AS_FILE = re.compile(r"(?<!-m )(?:scripts/)?promote\.py (?:dev|prod|course)\b")
 DOCS = ("README.md", "ARCHITECTURE.md", "argocd", "gitops", ".github", "apps/functions/README.md")
+REPOSITORY_FILE = REPO / "argocd" / "repository" / "repository.yaml"
+# The bootstrap names upstream's URL on purpose: to refuse it.
+KEEPS_UPSTREAM = {"scripts/bootstrap_argocd.py"}
 
 
 def steps() -> dict[int, str]:
@@ -108,3 +113,35 @@ def test_fork_path_promotion_commands_run_as_written() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "prod" in result.stdout
+
+
+def test_fork_path_step_one_names_every_file_that_names_the_owner() -> None:
+    # A file step 1 forgets keeps upstream's owner in the fork: the tests that check the owners
+    # agree fail, so the fork's CI never passes and its images are never built.
+    text = ARGOCD_README.read_text()
+    first = text[text.index("1. **Point the fork") : text.index("2. **Repository settings")]
+    listed = set(re.findall(r"`([\w./-]+)`", first))
+    # The owner the repository file names (upstream's here, the fork's in a fork), as GitHub,
+    # GHCR and CODEOWNERS write it: a fork changes every file naming it in step 1.
+    url = yaml.safe_load(REPOSITORY_FILE.read_text())["data"]["url"]
+    owner = re.escape(url.removeprefix("https://github.com/").split("/")[0].lower())
+    names_owner = re.compile(rf"(?:ghcr\.io/|github\.com/|@){owner}/", re.IGNORECASE)
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    naming = {
+        name
+        for name in tracked
+        if name
+        and not name.startswith("tests/")
+        and name not in KEEPS_UPSTREAM
+        and (REPO / name).is_file()
+        and names_owner.search((REPO / name).read_text(errors="replace"))
+    }
+    assert naming, "no file names the owner: the check would pass vacuously"
+    unlisted = {
+        name
+        for name in naming
+        if not any(name == entry or name.startswith(entry.rstrip("/") + "/") for entry in listed)
+    }
+    assert unlisted == set()
