@@ -13,6 +13,7 @@ import re
 import shlex
 import signal
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,12 @@ def test_the_quickstart_names_the_developer_loop() -> None:
     assert "make run" in developing
 
 
+def _terminal(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a user's terminal: without the make variables of the `make test` this
+    suite may run under (a sub-make prints "Entering directory" lines around its output)."""
+    return {k: v for k, v in environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+
 # A fresh clone makes .venv and each function's venv on its first commands (uv, from its cache).
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("title", ["Quickstart", "Developing a function"])
@@ -97,7 +104,7 @@ def test_every_command_works_on_a_fresh_clone(tmp_path: Path, title: str) -> Non
             done = subprocess.run(
                 shlex.split(command),
                 cwd=clone,
-                env={**os.environ, **env},
+                env={**_terminal(os.environ), **env},
                 capture_output=True,
                 text=True,
                 check=False,
