@@ -86,3 +86,25 @@ def test_a_redis_that_never_evicts_is_not_warned_about(
         assert "maxmemory-policy" not in proc.output()
     finally:
         proc.close()
+
+
+def test_a_journal_ahead_of_its_head_is_written_back_instead_of_rebuilt_forever(
+    redis_client: redis.Redis, valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    first = start(valkey.port, tmp_path, "first")
+    try:
+        feed(redis_client, range(1, 4))
+    finally:
+        first.close()  # SIGKILL: no snapshot at shutdown, the journal keeps its entries
+    journal = redis_client.xrange("out:state:journal")
+    assert journal, "the snapshot is behind the head"
+    last = int(journal[-1][0].split("-")[0])
+    redis_client.set("out:state:seq", last - 1)  # the head rewound alone, below its journal
+    second = start(valkey.port, tmp_path, "second")
+    try:
+        feed(redis_client, range(4, 6))
+        assert output(redis_client)["seen"] == [1, 2, 3, 4, 5], "nothing lost, nothing twice"
+    finally:
+        second.close()
+    record = json.loads(redis_client.get("out:error") or "{}")
+    assert record.get("kind") == "redis-reset", record

@@ -187,6 +187,11 @@ class DurableState:
                 self.seq,
             )
             self.load(self.store.read_committed())
+            if self.blocked is None and self.seq > head.seq:
+                # Redis's own snapshot and journal go past its head: the head was lost or
+                # rewound on its own. Rebuilding again would find the same, at every call;
+                # the state they make is written back as the head instead, once.
+                self._write_back(head)
             return
         head, entries = self.store.read_journal(self.seq)
         expected = list(range(self.seq + 1, head.seq + 1))
@@ -253,6 +258,7 @@ class DurableState:
     def _write_back(self, head: Head) -> None:
         """Write this replica's state back to Redis as its commit number, with a new epoch."""
         snapshot, base = self._snapshot(self.seq, self.context.last_execution or datetime.now())
+        own = head.seq > 0 and head.epoch == self.epoch  # the head behind its own journal
         epoch = self.store.write_back(head, self.seq, snapshot, self.digest)
         if epoch is None:
             return  # Redis changed meanwhile: judged again at the next read
@@ -260,11 +266,15 @@ class DurableState:
         self.snapshot_bytes = len(snapshot)
         self._tail = []
         self._journal_count = self._journal_bytes = 0
-        held = "no commit" if head.seq == 0 else f"commit {head.seq} of another history"
+        if own:
+            held, why = f"commit {head.seq} behind its own journal", "its head lost or rewound"
+        else:
+            held = "no commit" if head.seq == 0 else f"commit {head.seq} of another history"
+            why = "Redis restarted without persistence, or from an older copy, or lost a key"
         message = (
-            f"Redis holds {held} but this replica's state is at commit {self.seq} (Redis "
-            "restarted without persistence, or from an older copy): this state was written back "
-            f"as commit {self.seq}; outputs and history from before the reset are not restored"
+            f"Redis holds {held} but this replica's state is at commit {self.seq} ({why}): this "
+            f"state was written back as commit {self.seq}; outputs and history from before the "
+            "reset are not restored"
         )
         self._report("redis-reset", message, None)
 
