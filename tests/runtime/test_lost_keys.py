@@ -96,7 +96,7 @@ def test_a_journal_ahead_of_its_head_is_written_back_instead_of_rebuilt_forever(
         feed(redis_client, range(1, 4))
     finally:
         first.close()  # SIGKILL: no snapshot at shutdown, the journal keeps its entries
-    journal = redis_client.xrange("out:state:journal")
+    journal: list[tuple[str, dict[str, str]]] = redis_client.xrange("out:state:journal")  # type: ignore[assignment]
     assert journal, "the snapshot is behind the head"
     last = int(journal[-1][0].split("-")[0])
     redis_client.set("out:state:seq", last - 1)  # the head rewound alone, below its journal
