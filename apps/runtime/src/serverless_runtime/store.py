@@ -74,6 +74,17 @@ if KEYS[6] ~= KEYS[3] then epoch = redis.call('GET', KEYS[6]) end
 return {kind, value, head, digest, deaths, epoch}
 """
 
+# The scripts' check of a key's type before their first write: the reason, or false.
+_WRONG_TYPE = """
+local function wrong(key, want)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'none' and kind ~= want then
+    return 'key ' .. key .. ' holds a ' .. kind .. ', not a ' .. want
+  end
+  return false
+end
+"""
+
 # One atomic step: check the fencing token and that the state it builds on is the last committed
 # one, then append the input to the state journal (with a snapshot when one is due, trimming the
 # journal behind it), and write output, history entry, input digest and the stream acknowledgement.
@@ -82,14 +93,7 @@ return {kind, value, head, digest, deaths, epoch}
 # every key is checked for its type before the first write, and the writes that can still fail
 # come first. Returns 1 when written, 0 when fenced, -1 when stale, or the reason nothing was
 # written.
-_COMMIT = """
-local function wrong(key, want)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind ~= 'none' and kind ~= want then
-    return 'key ' .. key .. ' holds a ' .. kind .. ', not a ' .. want
-  end
-  return false
-end
+_COMMIT = _WRONG_TYPE + """
 local bad = false
 if ARGV[2] ~= '' then
   bad = bad or wrong(KEYS[1], 'string')
@@ -181,14 +185,7 @@ return 1
 # writes it back: a snapshot of its state at its own commit number, with a new epoch, if Redis
 # still holds what the replica saw (ARGV[1] head, ARGV[2] epoch; '' for none). The other history's
 # journal goes: it does not apply to this snapshot.
-_WRITE_BACK = """
-local function wrong(key, want)
-  local kind = redis.call('TYPE', key)['ok']
-  if kind ~= 'none' and kind ~= want then
-    return 'key ' .. key .. ' holds a ' .. kind .. ', not a ' .. want
-  end
-  return false
-end
+_WRITE_BACK = _WRONG_TYPE + """
 local bad = wrong(KEYS[1], 'string') or wrong(KEYS[2], 'string') or wrong(KEYS[3], 'string')
   or wrong(KEYS[4], 'stream') or wrong(KEYS[5], 'string')
 if bad then return bad end
