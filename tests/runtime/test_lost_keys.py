@@ -108,3 +108,28 @@ def test_a_journal_ahead_of_its_head_is_written_back_instead_of_rebuilt_forever(
         second.close()
     record = json.loads(redis_client.get("out:error") or "{}")
     assert record.get("kind") == "redis-reset", record
+
+
+def test_a_failed_call_after_a_rebuild_rolls_back_without_replaying_the_journal_again(
+    redis_client: redis.Redis, valkey: ValkeyProcess, tmp_path: Path
+) -> None:
+    env = runtime_env(
+        valkey.port, "out", FUNCTION_PATH=str(FUNCTIONS / "replay_count.py"), INTERVAL="0.2",
+        TRIGGER="poll",
+    )  # fmt: skip
+    first = Process([RUNTIME], env, tmp_path / "first.log")
+    try:
+        feed(redis_client, range(1, 21))
+    finally:
+        first.close()  # SIGKILL: the next process rebuilds from the journal
+    journal = redis_client.xlen("out:state:journal")
+    assert journal > 10, "most inputs are in the journal"
+    second = Process([RUNTIME], env, tmp_path / "second.log")
+    try:
+        redis_client.set("metrics", json.dumps({"n": 21, "fail": True}))
+        wait_for(lambda: redis_client.exists("out:error"), what="the failed call recorded")
+        feed(redis_client, range(22, 23))
+        assert output(redis_client)["seen"] == [*range(1, 21), 22], "the failed call rolled back"
+    finally:
+        second.close()
+    assert redis_client.llen("replays") == journal, "the journal replayed once, by the rebuild"

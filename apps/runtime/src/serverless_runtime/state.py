@@ -199,6 +199,7 @@ class DurableState:
             log.info("catching up with %d commits made by another replica", len(entries))
             self._apply(entries)
             if self.blocked is None:
+                self._rebase()
                 self.digest = head.digest
         else:  # the journal was trimmed past us, or the head went back: start over
             self.load(self.store.read_committed())
@@ -346,6 +347,8 @@ class DurableState:
         if committed.head.seq > self.seq:
             self._missing(self.seq + 1, committed.head.seq)
             self.seq = committed.head.seq
+        if later:
+            self._rebase()  # a failed call after the rebuild rolls back without replaying again
         self.digest = committed.head.digest
         if committed.snapshot is not None or later:
             log.info(
