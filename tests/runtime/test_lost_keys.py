@@ -133,3 +133,27 @@ def test_a_failed_call_after_a_rebuild_rolls_back_without_replaying_the_journal_
     finally:
         second.close()
     assert redis_client.llen("replays") == journal, "the journal replayed once, by the rebuild"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["out:state:seq", "out:state:epoch", "out:input-digest", "out:in-flight", "out:lease:token"],
+)
+def test_a_key_read_with_the_input_holding_the_wrong_type_is_named(
+    redis_client: redis.Redis, valkey: ValkeyProcess, tmp_path: Path, key: str
+) -> None:
+    redis_client.set("metrics", json.dumps({"n": 1}))
+    if key == "out:in-flight":
+        redis_client.set(key, "a string")
+    else:
+        redis_client.hset(key, "a", "hash")
+    proc = start(valkey.port, tmp_path, "wrong")
+    try:
+        record = wait_for(
+            lambda: json.loads(redis_client.get("out:error") or "{}"), what="the error recorded"
+        )
+        assert record["kind"] == "redis-error" and f"key {key} holds a" in record["message"]
+        redis_client.delete(key)
+        wait_for(lambda: output(redis_client).get("n") == 1, what="the input processed")
+    finally:
+        proc.close()

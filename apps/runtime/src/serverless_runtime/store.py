@@ -93,7 +93,9 @@ end
 # every key is checked for its type before the first write, and the writes that can still fail
 # come first. Returns 1 when written, 0 when fenced, -1 when stale, or the reason nothing was
 # written.
-_COMMIT = _WRONG_TYPE + """
+_COMMIT = (
+    _WRONG_TYPE
+    + """
 local bad = false
 if ARGV[2] ~= '' then
   bad = bad or wrong(KEYS[1], 'string')
@@ -180,12 +182,15 @@ end
 if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
 return 1
 """
+)
 
 # A replica whose state is newer than what Redis holds (Redis lost it, or holds an older history)
 # writes it back: a snapshot of its state at its own commit number, with a new epoch, if Redis
 # still holds what the replica saw (ARGV[1] head, ARGV[2] epoch; '' for none). The other history's
 # journal goes: it does not apply to this snapshot.
-_WRITE_BACK = _WRONG_TYPE + """
+_WRITE_BACK = (
+    _WRONG_TYPE
+    + """
 local bad = wrong(KEYS[1], 'string') or wrong(KEYS[2], 'string') or wrong(KEYS[3], 'string')
   or wrong(KEYS[4], 'stream') or wrong(KEYS[5], 'string')
 if bad then return bad end
@@ -198,6 +203,7 @@ redis.call('SET', KEYS[2], ARGV[4])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6]) end
 return 1
 """
+)
 
 # This process's in-flight mark: the call ended without ending the process (ARGV[2] '1': the
 # input is done with, its mark says so), or a refused commit leaves the input to judge again
@@ -422,18 +428,12 @@ class Store:
 
     def read_input(self) -> Reading:
         """Renew or take the lease when due, read the input and the head, in one round trip."""
-        lease = self.lease
-        if lease is None or not lease.due():
-            values = self._read(keys=self._read_keys, args=self._read_args)
-            leader = lease is None or lease.leader
-        else:
-            try:
-                reply, values = self._refresh_and_read(lease)
-            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-                lease.load(self.client)
-                self.client.script_load(_READ)
-                reply, values = self._refresh_and_read(lease)
-            leader = lease.apply(reply)
+        try:
+            leader, values = self._read_input()
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            raise self._wrong_type() or exc from exc
         kind, value, seq, digest, deaths, epoch = values
         self.in_flight_deaths = int(deaths)
         self._in_flight = 0 <= self.in_flight_deaths < self.settings.max_deaths
@@ -445,6 +445,36 @@ class Store:
             limit = self.settings.max_input_bytes
             return Reading(leader, None, head, f"is {value} bytes, over MAX_INPUT_BYTES={limit}")
         return Reading(leader, value if isinstance(value, bytes) else str(value).encode(), head)
+
+    def _read_input(self) -> tuple[bool, list[Any]]:
+        lease = self.lease
+        if lease is None or not lease.due():
+            values = self._read(keys=self._read_keys, args=self._read_args)
+            return lease is None or lease.leader, values
+        try:
+            reply, values = self._refresh_and_read(lease)
+        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            lease.load(self.client)
+            self.client.script_load(_READ)
+            reply, values = self._refresh_and_read(lease)
+        return lease.apply(reply), values
+
+    def _wrong_type(self) -> redis.ResponseError | None:
+        """Which key the read found of the wrong type (asked only once a read failed so)."""
+        want = {key: "string" for key in (self.head_key, self.digest_key, self.epoch_key) if key}
+        want[self.in_flight_key] = "hash"
+        if self.lease is not None:
+            want.update({self.lease.key: "string", self.lease.token_key: "string"})
+        pipe = self.client.pipeline(transaction=False)
+        for key in want:
+            pipe.type(key)
+        for (key, kind), found in zip(want.items(), pipe.execute(), strict=True):
+            held = _text(found) or "none"
+            if held not in ("none", kind):
+                return redis.ResponseError(
+                    f"WRONGTYPE: key {key} holds a {held}, not a {kind}: the input was not read"
+                )
+        return None
 
     def _refresh_and_read(self, lease: Lease) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
