@@ -8,14 +8,12 @@ environment's folder renders the function file and nothing else."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
-import yaml
 
 from tests.argocd.manifests import SCHEMAS
 from tests.e2e.cluster import (
@@ -43,6 +41,7 @@ from tests.e2e.promotion import (
     application as promoted_application,
 )
 from tests.e2e.served_repo import REPO
+from tests.manifests.rendered import kustomize_build
 
 ARGOCD = ("argoproj.io", "v1alpha1")
 REFRESH = "argocd.argoproj.io/refresh"
@@ -246,22 +245,9 @@ def test_promotion_pinned_environment_keeps_its_commit_until_promoted(
     )
 
 
-def _render(path: str) -> list[dict[str, Any]]:
-    import shutil
-
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (needed for `kubectl kustomize`)")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(REPO / path)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
 def test_promotion_environment_renders_the_function_code_only() -> None:
     # What it renders says which commit it runs: the function file, in its namespace, no pod.
-    rendered = _render(PATH)
+    rendered = kustomize_build(REPO / PATH)
     assert {d["kind"] for d in rendered} == {"ConfigMap"}
     assert {d["metadata"]["namespace"] for d in rendered} == {NAMESPACE}
     (code,) = [d for d in rendered if d["metadata"]["name"].startswith(CODE_PREFIX)]
@@ -286,7 +272,7 @@ def test_promotion_environment_syncs_as_its_deployer_with_exactly_what_it_render
     (account,) = spec["destinationServiceAccounts"]
     assert account["defaultServiceAccount"] == "serverless-deployer"
     assert {(e["group"], e["kind"]) for e in spec["namespaceResourceWhitelist"]} == {
-        (d["apiVersion"].rpartition("/")[0], d["kind"]) for d in _render(PATH)
+        (d["apiVersion"].rpartition("/")[0], d["kind"]) for d in kustomize_build(REPO / PATH)
     }
     _, role, _ = deployer()
     assert [r["resources"] for r in role["rules"]] == [["configmaps"]]
