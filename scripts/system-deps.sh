@@ -3,8 +3,9 @@
 # bubblewrap for pod emulation. Installs nothing when everything is present already.
 set -euo pipefail
 
-# podman, runc and debootstrap build and run the container images here (make images).
-packages=(bubblewrap podman runc debootstrap)
+# podman, runc and debootstrap build and run the container images here (make images); shellcheck
+# checks scripts/kind-up.sh and the workflows' run steps (tests/workflows).
+packages=(bubblewrap podman runc debootstrap shellcheck)
 # Debian ships a real chromium package; Ubuntu's is a snap stub, and its runners carry Google Chrome.
 if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
   packages+=(chromium)
