@@ -68,8 +68,13 @@ def test_an_input_that_kills_the_process_becomes_poison_and_the_next_is_processe
             return redis_client.hget("out:poison", "input") is not None
 
         wait_for(poisoned, timeout=60, what="the input recorded as poison")
-        record = json.loads(redis_client.get("out:error") or "{}")
-        assert record["kind"] == "poison-input"
+
+        # The error record is written just after the poison mark: wait for it, not a moment.
+        def poison_record() -> dict[str, Any] | None:
+            record = json.loads(redis_client.get("out:error") or "{}")
+            return record if record.get("kind") == "poison-input" else None
+
+        record = wait_for(poison_record, what="the poison-input record")
         assert "ended the process 3 times" in record["message"]
         assert record["input_timestamp"] == "t-deadly"
         assert redis_client.hget("out:poison", "input-deaths") == "3"
