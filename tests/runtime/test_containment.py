@@ -121,33 +121,22 @@ def test_c_call_holding_the_gil_with_signals_blocked_ends_the_process(
     assert again.alive
 
 
-def test_function_ignoring_sigterm_does_not_switch_off_the_graceful_stop(
-    valkey, redis_client, start, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_function_replacing_stop_handlers_does_not_switch_off_the_graceful_stop(
+    valkey, redis_client, start, tmp_path: Path, stop: signal.Signals
 ) -> None:
+    # The function ignores SIGTERM and replaces SIGINT's handler on every call.
     env = runtime_env(
         valkey.port, "out", FUNCTION_PATH=function(tmp_path, IGNORES_SIGTERM), TRIGGER="notify",
     )  # fmt: skip
     proc: Process = start(env)
     redis_client.set("metrics", json.dumps({"n": 1}))
-    wait_for(lambda: echoed(redis_client) == 1, what="the call that ignores SIGTERM")
+    wait_for(lambda: echoed(redis_client) == 1, what="the call that replaces the stop handlers")
     wait_for(lambda: redis_client.get("out:lease"), what="the lease")
-    proc.signal(signal.SIGTERM)
+    proc.signal(stop)
     assert proc.wait(timeout=20) == 0
     assert "stopped" in proc.output()
     assert redis_client.get("out:lease") is None, "the lease is released at once"
-
-
-def test_function_replacing_sigint_does_not_switch_off_the_graceful_stop(
-    valkey, redis_client, start, tmp_path: Path
-) -> None:
-    env = runtime_env(
-        valkey.port, "out", FUNCTION_PATH=function(tmp_path, IGNORES_SIGTERM), TRIGGER="notify",
-    )  # fmt: skip
-    proc: Process = start(env)
-    redis_client.set("metrics", json.dumps({"n": 1}))
-    wait_for(lambda: echoed(redis_client) == 1, what="the call that replaces SIGINT's handler")
-    proc.signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0
 
 
 def test_huge_exception_message_gives_a_small_error_record(
