@@ -11,7 +11,7 @@ previous answer left in the page, and is timed from request to complete answer o
   as every refresh sees at a 1 s cadence: the figures are built again.
 
 Then the Functions page's refresh with FUNCTIONS registered functions, one of them opened: each
-record names the /metrics of a real runtime probe server (serverless_runtime.probes, in this
+record names the /metrics of a real runtime probe server (serverless_runtime.ops.probes, in this
 process), which the dashboard scrapes for its operations figures; the baseline is the same page
 with records that name no /metrics (nothing scraped), measured in the same run.
 """
@@ -28,9 +28,9 @@ from typing import Any
 
 import redis
 from monitoring_dashboard import ids
-from serverless_runtime import probes
+from serverless_runtime.ops import probes
+from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord
-from serverless_runtime.telemetry import Telemetry
 
 from bench import stats
 from bench.env import FUNCTION_FILE, Bench, dashboard_argv

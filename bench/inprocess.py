@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from serverless_runtime.config import Settings
-from serverless_runtime.lease import Lease
-from serverless_runtime.loader import FunctionSource, LoadedFunction, load_file
+from serverless_runtime.function.loader import FunctionSource, LoadedFunction, load_file
 from serverless_runtime.loop import Runner
-from serverless_runtime.store import Append, Outcome, Store, connect
-from serverless_runtime.telemetry import Telemetry
-from serverless_runtime.triggers import PollWaiter
+from serverless_runtime.ops.telemetry import Telemetry
+from serverless_runtime.storage.lease import Lease
+from serverless_runtime.storage.store import Append, Outcome, Store, connect
+from serverless_runtime.triggers.waiters import PollWaiter
 
 
 class HandlerClock:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serverless_runtime.config import Settings
-from serverless_runtime.loader import load_file
+from serverless_runtime.function.loader import load_file
 
 from bench import stats
 from bench.env import TRIVIAL_FILE, Bench
@@ -131,7 +131,7 @@ class _RuntimeStep(Runtime):
 
     def serve_probes(self) -> subprocess.Popen[bytes]:
         """Start the HTTP server in this process, and a scraper process polling it."""
-        from serverless_runtime import probes
+        from serverless_runtime.ops import probes
 
         self._probes = probes.start("127.0.0.1", 0, self.telemetry, self.store.ping)
         base = f"http://127.0.0.1:{self._probes.port}"

@@ -19,7 +19,7 @@ import json
 import time
 from datetime import datetime
 
-from serverless_runtime.state import SNAPSHOT_EVERY
+from serverless_runtime.state.durable import SNAPSHOT_EVERY
 
 from bench import stats
 from bench.env import FUNCTION_FILE, Bench

@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 import redis
-from serverless_runtime import json_codec, state_codec
-from serverless_runtime.loader import load_file
+from serverless_runtime.function.loader import load_file
+from serverless_runtime.state import codec, tagged
 
 from bench import stats
 from bench.env import FUNCTION_FILE, Bench
@@ -223,12 +223,12 @@ def _batch_median(values: list[float]) -> float:
 
 
 class _EncodingClock:
-    """Times state_codec.dumps inside the runtime, and json_codec.dumps on the same state after."""
+    """Times tagged.dumps inside the runtime, and codec.dumps on the same state after."""
 
     def __init__(self) -> None:
         self.total = 0.0
         self.json_total = 0.0
-        self._original = state_codec.dumps
+        self._original = tagged.dumps
         self._pending: Any = None
 
     def start(self) -> None:
@@ -242,18 +242,18 @@ class _EncodingClock:
                 self.total += time.perf_counter() - started
                 self._pending = env
 
-        state_codec.dumps = timed
+        tagged.dumps = timed
 
     def compare(self) -> None:
         """Encode the state just snapshotted (unchanged since) as the runtime did before."""
         if self._pending is not None:
             started = time.perf_counter()
-            json_codec.dumps(self._pending, "context.env")
+            codec.dumps(self._pending, "context.env")
             self.json_total += time.perf_counter() - started
             self._pending = None
 
     def stop(self) -> None:
-        state_codec.dumps = self._original
+        tagged.dumps = self._original
 
 
 class _NetInput:

@@ -17,7 +17,7 @@ from typing import Any, cast
 import psutil
 import pytest
 import redis
-from serverless_runtime import host_metrics
+from serverless_runtime.commands import collect
 
 from tests.conftest import FUNCTION_FILE
 from tests.support.processes import VENV_BIN
@@ -82,7 +82,7 @@ def running(client: redis.Redis, key: str, period: float) -> Iterator[threading.
     """The collector in a thread; stopped and joined on exit."""
     stop = threading.Event()
     thread = threading.Thread(
-        target=host_metrics.run, args=(client, key, period, existing_interface(), stop), daemon=True
+        target=collect.run, args=(client, key, period, existing_interface(), stop), daemon=True
     )
     thread.start()
     try:
@@ -103,7 +103,7 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
 
 def test_sample_has_every_design_key_with_its_type():
     interface = existing_interface()
-    snapshot = host_metrics.sample(interface)
+    snapshot = collect.sample(interface)
     expected = design_types(interface)
     assert set(snapshot) == set(expected)
     for key, kind in expected.items():
@@ -114,7 +114,7 @@ def test_sample_has_every_design_key_with_its_type():
 
 def test_sample_keys_match_the_course_recording():
     recorded = json.loads(RECORDING.read_text().splitlines()[0])
-    snapshot = host_metrics.sample("eth0")
+    snapshot = collect.sample("eth0")
     recorded_keys = {key for key in recorded if not key.startswith(("net_io", "cpu_percent-"))}
     assert recorded_keys <= set(snapshot)
     if "eth0" in psutil.net_io_counters(pernic=True):
@@ -122,7 +122,7 @@ def test_sample_keys_match_the_course_recording():
 
 
 def test_sample_unknown_interface_writes_every_interface_but_lo():
-    snapshot = host_metrics.sample("no-such-interface0")
+    snapshot = collect.sample("no-such-interface0")
     written = {
         # Interface names may hold a '-' (cni-podman0); the counter's name never does.
         key.rsplit("-", 1)[0].removeprefix("net_io_counters_")
@@ -133,13 +133,13 @@ def test_sample_unknown_interface_writes_every_interface_but_lo():
 
 
 def test_sample_named_interface_writes_only_that_one():
-    snapshot = host_metrics.sample("lo")
+    snapshot = collect.sample("lo")
     net_keys = {key for key in snapshot if key.startswith("net_io_counters_")}
     assert net_keys == {f"net_io_counters_lo-{name}" for name in NET}
 
 
 def test_sample_is_json_serializable_with_the_timestamp_format_of_the_course():
-    snapshot = host_metrics.sample()
+    snapshot = collect.sample()
     assert json.loads(json.dumps(snapshot, allow_nan=False)) == snapshot
     at = datetime.fromisoformat(cast(str, snapshot["timestamp"]))
     assert at.tzinfo is None
@@ -172,7 +172,7 @@ def test_run_writes_parseable_values_at_the_period(redis_client):
 def test_run_stops_promptly_when_stop_is_set(redis_client):
     stop = threading.Event()
     thread = threading.Thread(
-        target=host_metrics.run, args=(redis_client, "metrics", 3600.0, "lo", stop), daemon=True
+        target=collect.run, args=(redis_client, "metrics", 3600.0, "lo", stop), daemon=True
     )
     thread.start()
     stop.set()
@@ -184,7 +184,7 @@ def test_run_stops_promptly_when_stop_is_set(redis_client):
 
 def test_run_keeps_going_while_redis_is_down(own_valkey, caplog):
     client = redis.Redis(port=own_valkey.port, socket_timeout=1, socket_connect_timeout=1)
-    caplog.set_level(logging.WARNING, logger=host_metrics.__name__)
+    caplog.set_level(logging.WARNING, logger=collect.__name__)
     try:
         with running(client, "metrics", 0.1):
             wait_for(lambda: client.get("metrics") is not None)
@@ -241,7 +241,7 @@ def test_run_schedule_does_not_drift_with_slow_writes():
     clock = FakeClock()
     writer = SlowWriter(clock, [1.5] * 10)  # each write eats 30 % of the period
     stop = ClockedStop(clock, 10, writer.writes)
-    host_metrics.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
+    collect.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
     assert writer.writes == [1000.0 + 5.0 * tick for tick in range(1, 11)]
 
 
@@ -249,13 +249,13 @@ def test_run_skips_ticks_missed_during_a_hung_write_instead_of_bursting():
     clock = FakeClock()
     writer = SlowWriter(clock, [1.0, 12.0, 1.0, 1.0, 1.0])  # the 2nd write hangs 12 s
     stop = ClockedStop(clock, 5, writer.writes)
-    host_metrics.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
+    collect.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
     assert writer.writes == [1005.0, 1010.0, 1025.0, 1030.0, 1035.0]
 
 
 def test_run_rejects_a_period_that_is_not_positive(redis_client):
     with pytest.raises(ValueError, match="period"):
-        host_metrics.run(redis_client, "metrics", 0, "lo", threading.Event())
+        collect.run(redis_client, "metrics", 0, "lo", threading.Event())
 
 
 def test_collect_once_writes_one_snapshot_an_input_for_invoke(tmp_path: Path) -> None:

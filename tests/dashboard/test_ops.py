@@ -8,8 +8,8 @@ import pytest
 from monitoring_dashboard.exposition import Scrape, parse
 from monitoring_dashboard.ops import Sample, compute, quantile
 from prometheus_client import CollectorRegistry, generate_latest
-from serverless_runtime.probes import TelemetryCollector
-from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.ops.probes import TelemetryCollector
+from serverless_runtime.ops.telemetry import Telemetry
 
 
 def exposition(telemetry: Telemetry) -> str:

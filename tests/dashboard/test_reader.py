@@ -16,7 +16,7 @@ from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
 from serverless_runtime import config as runtime_config
 from serverless_runtime.registry import FunctionRecord, LoadFailure, register
-from serverless_runtime.store import Store
+from serverless_runtime.storage.store import Store
 
 from tests.dashboard.runtime_writes import resource_output, write_error, write_output
 

@@ -63,8 +63,8 @@ def test_dockerfile_final_stage_is_non_root_and_holds_only_the_venv(image: str) 
 
 
 def test_runtime_image_ships_hash_pinned_pip_outside_its_venv() -> None:
-    # NEW_REQUERIMENTS runs `python -m pip` from /opt/pip (serverless_runtime.new_requirements).
-    from serverless_runtime.new_requirements import BUNDLED_PIP
+    # NEW_REQUERIMENTS runs `python -m pip` from /opt/pip (function/new_requirements.py).
+    from serverless_runtime.function.new_requirements import BUNDLED_PIP
 
     steps = instructions(DOCKERFILES["serverless-runtime"])
     runs = [" ".join(args.split()) for keyword, args in steps if keyword == "RUN"]

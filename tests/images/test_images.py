@@ -111,7 +111,7 @@ def test_image_venv_holds_only_the_app_and_its_lock(image: str, app: str) -> Non
 
 
 def test_runtime_image_pip_for_new_requerimients_is_the_pinned_one() -> None:
-    # Outside the venv (which has no pip), run the way serverless_runtime.new_requirements does.
+    # Outside the venv (which has no pip), run as function/new_requirements.py does.
     result = subprocess.run(
         [*RUN, "--env", "PYTHONPATH=/opt/pip", "--entrypoint", "/opt/venv/bin/python",
          RUNTIME_IMAGE, "-m", "pip", "--version"],

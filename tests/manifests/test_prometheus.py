@@ -13,8 +13,8 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from serverless_runtime.config import Settings
-from serverless_runtime.probes import TelemetryCollector
-from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.ops.probes import TelemetryCollector
+from serverless_runtime.ops.telemetry import Telemetry
 
 from tests.manifests.netpol import (
     DASHBOARD_METRICS_LISTED,

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverless_runtime import zip_loader
-from serverless_runtime.handler_ref import HandlerRef
-from serverless_runtime.loader import (
+from serverless_runtime.function import zip_loader
+from serverless_runtime.function.handler_ref import HandlerRef
+from serverless_runtime.function.loader import (
     DependencyMissing,
     FunctionImportError,
     FunctionLoadError,
@@ -30,7 +30,7 @@ from serverless_runtime.loader import (
     HandlerNotCallable,
     ModuleMissing,
 )
-from serverless_runtime.zip_loader import (
+from serverless_runtime.function.zip_loader import (
     InvalidPackage,
     UnsafePackage,
     WorkdirUnavailable,

@@ -19,9 +19,9 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from serverless_runtime import probes
-from serverless_runtime.probes import ProbeServer
-from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.ops import probes
+from serverless_runtime.ops.probes import ProbeServer
+from serverless_runtime.ops.telemetry import Telemetry
 
 from tests.support.valkey import ValkeyProcess
 
@@ -419,7 +419,7 @@ def test_close_frees_the_port(telemetry: Telemetry) -> None:
 
 
 def test_import_does_not_load_prometheus_client() -> None:
-    code = "import serverless_runtime.probes, sys; print('prometheus_client' in sys.modules)"
+    code = "import serverless_runtime.ops.probes, sys; print('prometheus_client' in sys.modules)"
 
     result = subprocess.run(
         [sys.executable, "-c", code],

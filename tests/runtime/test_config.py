@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from serverless_runtime.cli import _function_source
 from serverless_runtime.config import ConfigError, InvokeOn, Settings, Trigger
-from serverless_runtime.handler_ref import HandlerRef
+from serverless_runtime.function.handler_ref import HandlerRef
 
 from tests.support.processes import RUNTIME
 

@@ -9,8 +9,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from serverless_runtime.context import Context
-from serverless_runtime.loader import load_file
+from serverless_runtime.function.context import Context
+from serverless_runtime.function.loader import load_file
 
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serverless_runtime import state_codec
+from serverless_runtime.state import tagged
 
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 
@@ -52,7 +52,7 @@ def test_course_function_keeps_working_after_a_kill_and_a_restart(
         assert second.wait() == 0
     finally:
         second.close()
-    env = state_codec.loads(json.dumps(json.loads(redis_client.get("out:state"))["env"]))
+    env = tagged.loads(json.dumps(json.loads(redis_client.get("out:state"))["env"]))
     assert env["buckets"] == {0: [4], 1: [1, 5], 2: [2, 6], 3: [3]}
     assert env["last"] == (6, None)
     third = start(valkey, tmp_path, "third")

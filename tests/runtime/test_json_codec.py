@@ -6,12 +6,12 @@ import json
 from datetime import datetime
 
 import pytest
-from serverless_runtime import json_codec
+from serverless_runtime.state import codec
 
 
 def test_dumps_writes_compact_json_that_reads_back_equal() -> None:
     value = {"a": [1, 2.5, None, True], "b": {"c": "ü"}, 3: "int keys become strings"}
-    encoded = json_codec.dumps(value)
+    encoded = codec.dumps(value)
     assert b" " not in encoded.replace(b"int keys become strings", b"")
     assert json.loads(encoded) == json.loads(json.dumps(value))  # the same values as json.dumps
 
@@ -25,34 +25,34 @@ def test_dumps_writes_compact_json_that_reads_back_equal() -> None:
     ],
 )
 def test_dumps_names_where_a_nan_or_infinity_is(value: object, place: str) -> None:
-    with pytest.raises(json_codec.NotJSON, match=r"is not a JSON number") as caught:
-        json_codec.dumps(value, "the result")
+    with pytest.raises(codec.NotJSON, match=r"is not a JSON number") as caught:
+        codec.dumps(value, "the result")
     assert str(caught.value).startswith(place + " ")
 
 
 def test_dumps_refuses_datetimes_as_the_standard_library_does() -> None:
     # A course function keeping datetimes in context.env must get them back as datetimes, so
     # they are never turned into strings on the way to Redis.
-    with pytest.raises(json_codec.NotJSON, match=r"context\.env is not JSON-serializable"):
-        json_codec.dumps({"seen": [("x", datetime(2026, 1, 1))]}, "context.env")
+    with pytest.raises(codec.NotJSON, match=r"context\.env is not JSON-serializable"):
+        codec.dumps({"seen": [("x", datetime(2026, 1, 1))]}, "context.env")
 
 
 def test_dumps_takes_what_only_the_standard_library_takes() -> None:
     huge = 2**80
-    assert json.loads(json_codec.dumps({"n": huge})) == {"n": huge}
+    assert json.loads(codec.dumps({"n": huge})) == {"n": huge}
 
 
 def test_dumps_reports_a_structure_nested_too_deeply() -> None:
     deep: list[object] = []
     for _ in range(5000):
         deep = [deep]
-    with pytest.raises(json_codec.NotJSON, match="nested too deeply"):
-        json_codec.dumps(deep, "the result")
+    with pytest.raises(codec.NotJSON, match="nested too deeply"):
+        codec.dumps(deep, "the result")
 
 
 def test_loads_reads_what_the_course_runtime_reads() -> None:
-    assert json_codec.loads(b'{"a": 1}') == {"a": 1}
-    value = json_codec.loads('{"x": NaN}')  # the standard library's extension, as in the course
+    assert codec.loads(b'{"a": 1}') == {"a": 1}
+    value = codec.loads('{"x": NaN}')  # the standard library's extension, as in the course
     assert value["x"] != value["x"]
     with pytest.raises(ValueError):
-        json_codec.loads(b"{not json")
+        codec.loads(b"{not json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serverless_runtime.keys import KeyLayout
+from serverless_runtime.storage.keys import KeyLayout
 
 
 def test_keys_default_layout_is_named_after_the_output_key():

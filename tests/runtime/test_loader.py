@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from serverless_runtime.handler_ref import HandlerRef
-from serverless_runtime.loader import (
+from serverless_runtime.function.handler_ref import HandlerRef
+from serverless_runtime.function.loader import (
     DependencyMissing,
     FunctionImportError,
     FunctionLoadError,
@@ -23,7 +23,7 @@ from serverless_runtime.loader import (
     HandlerNotCallable,
     load_file,
 )
-from serverless_runtime.zip_loader import load_zip
+from serverless_runtime.function.zip_loader import load_zip
 
 FUNCTIONS = Path(__file__).parent / "functions"
 

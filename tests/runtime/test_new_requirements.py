@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from serverless_runtime.new_requirements import Requirements, RequirementsFailed, install
+from serverless_runtime.function.new_requirements import Requirements, RequirementsFailed, install
 
 from tests.support.wheels import build_wheel, bundled_pip
 

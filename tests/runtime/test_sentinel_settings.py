@@ -14,8 +14,8 @@ from monitoring_dashboard.settings import ENV_VARS as DASHBOARD_VARS
 from monitoring_dashboard.settings import Settings as DashboardSettings
 from monitoring_dashboard.settings import SettingsError
 from serverless_runtime.config import ENV_VARS, ConfigError, Settings
-from serverless_runtime.redis_sentinel import Sentinels
-from serverless_runtime.store import connect
+from serverless_runtime.storage.redis_sentinel import Sentinels
+from serverless_runtime.storage.store import connect
 
 from tests.support.processes import RUNTIME
 

@@ -154,8 +154,8 @@ def test_hot_reload_to_a_name_error_at_import_shows_the_user_frame_and_runtime_f
             assert "NameError: name 'undefined_limit' is not defined" in tb
             log = wait_for(functools.partial(logged, proc, "import-error"), what="the log line")
             assert "LIMIT = undefined_limit * 2" in log
-            assert ("serverless_runtime/loader.py" in tb) is runtime_frames
-            assert ("serverless_runtime/loader.py" in log) is runtime_frames
+            assert ("serverless_runtime/function/loader.py" in tb) is runtime_frames
+            assert ("serverless_runtime/function/loader.py" in log) is runtime_frames
         finally:
             proc.close()
 

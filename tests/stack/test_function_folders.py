@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from serverless_runtime.handler_ref import HandlerRef
+from serverless_runtime.function.handler_ref import HandlerRef
 
 from scripts.function_folders import (
     FUNCTIONS,
@@ -260,7 +260,7 @@ def test_a_function_without_requirements_cannot_import_what_it_does_not_declare(
 LOAD = """
 import sys
 from pathlib import Path
-from serverless_runtime.loader import FunctionLoadError, load_file
+from serverless_runtime.function.loader import FunctionLoadError, load_file
 try:
     load_file(Path(sys.argv[1]), sys.argv[2])
 except FunctionLoadError as exc:

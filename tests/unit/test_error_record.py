@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import redis
 from serverless_runtime.loop import MAX_MESSAGE_BYTES, MAX_TRACEBACK_BYTES, error_record
-from serverless_runtime.store import Store
+from serverless_runtime.storage.store import Store
 
 
 def test_error_record_small_message_and_traceback_are_kept_whole() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from serverless_runtime.keys import lease_released_channel
-from serverless_runtime.lease import Lease
+from serverless_runtime.storage.keys import lease_released_channel
+from serverless_runtime.storage.lease import Lease
 
 
 def refresh(client, lease: Lease) -> bool:

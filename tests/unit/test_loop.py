@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serverless_runtime import new_requirements
-from serverless_runtime.loader import FunctionSource, load_file
+from serverless_runtime.function import new_requirements
+from serverless_runtime.function.loader import FunctionSource, load_file
+from serverless_runtime.function.new_requirements import Requirements, RequirementsFailed
 from serverless_runtime.loop import Runner
-from serverless_runtime.new_requirements import Requirements, RequirementsFailed
-from serverless_runtime.store import Store
-from serverless_runtime.telemetry import Telemetry
-from serverless_runtime.triggers import PollWaiter
+from serverless_runtime.ops.telemetry import Telemetry
+from serverless_runtime.storage.store import Store
+from serverless_runtime.triggers.waiters import PollWaiter
 
 COUNTER = """
 def handler(input, context):

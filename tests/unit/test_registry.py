@@ -13,7 +13,6 @@ import fakeredis
 import pytest
 import redis
 from serverless_runtime.config import Settings
-from serverless_runtime.keys import KeyLayout
 from serverless_runtime.registry import (
     DEFAULT_FUNCTIONS_KEY,
     FunctionRecord,
@@ -21,6 +20,7 @@ from serverless_runtime.registry import (
     Registration,
     register,
 )
+from serverless_runtime.storage.keys import KeyLayout
 
 MOMENT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

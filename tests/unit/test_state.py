@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from serverless_runtime.context import Context
-from serverless_runtime.state import DurableState
-from serverless_runtime.store import Journaled, Outcome, Store
+from serverless_runtime.function.context import Context
+from serverless_runtime.state.durable import DurableState
+from serverless_runtime.storage.store import Journaled, Outcome, Store
 
 
 class Replica:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serverless_runtime import json_codec, state_codec
-from serverless_runtime.json_codec import NonStandard
+from serverless_runtime.state import codec, tagged
+from serverless_runtime.state.codec import NonStandard
 
 ZONES = st.sampled_from(
     [None, UTC, timezone(timedelta(hours=-3, minutes=-30)), ZoneInfo("Europe/Paris")]
@@ -83,7 +83,7 @@ def same(a: Any, b: Any) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=6))
 def test_state_codec_round_trip_keeps_values_and_types(env: dict[Any, Any]) -> None:
-    assert same(state_codec.loads(state_codec.dumps(env)), env)
+    assert same(tagged.loads(tagged.dumps(env)), env)
 
 
 PLAIN_KEYS = st.text().filter(lambda key: key != "$t")  # a "$t" key is tagged (below)
@@ -102,34 +102,34 @@ PLAIN_KEYS = st.text().filter(lambda key: key != "$t")  # a "$t" key is tagged (
 )
 def test_state_codec_plain_json_is_written_as_today(value: Any) -> None:
     env = {"value": value}
-    assert state_codec.dumps(env) == json_codec.dumps(env)
-    assert state_codec.loads(json_codec.dumps(env)) == json.loads(json_codec.dumps(env))
+    assert tagged.dumps(env) == codec.dumps(env)
+    assert tagged.loads(codec.dumps(env)) == json.loads(codec.dumps(env))
 
 
 def test_state_codec_int_float_bool_keys_stay_apart() -> None:
     # {1: …, True: …} is one key in Python: each kind of key is checked in its own place.
     env = {True: "bool", 2: "int", 3.0: "float", None: "none", "4": "str", (1, "a"): "tuple"}
-    back = state_codec.loads(state_codec.dumps(env))
+    back = tagged.loads(tagged.dumps(env))
     assert [type(key) for key in back] == [bool, int, float, type(None), str, tuple]
     assert same(back, env)
-    assert type(next(iter(state_codec.loads(state_codec.dumps({1: "x"}))))) is int
+    assert type(next(iter(tagged.loads(tagged.dumps({1: "x"}))))) is int
 
 
 def test_state_codec_course_pattern_of_int_keys_and_tuples() -> None:
     env = {"buckets": {i: [] for i in range(3)}, "last": (3, "x"), "seen": {(1, 2)}}
-    back = state_codec.loads(state_codec.dumps(env))
+    back = tagged.loads(tagged.dumps(env))
     back["buckets"][0].append(1)  # was KeyError: 0 after a restart
     assert back["last"] == (3, "x") and back["seen"] == {(1, 2)}
 
 
 def test_state_codec_nan_and_infinity_come_back() -> None:
-    back = state_codec.loads(state_codec.dumps({"low": math.inf, "x": [math.nan, -math.inf]}))
+    back = tagged.loads(tagged.dumps({"low": math.inf, "x": [math.nan, -math.inf]}))
     assert back["low"] == math.inf and math.isnan(back["x"][0]) and back["x"][1] == -math.inf
 
 
 def test_state_codec_a_user_key_named_like_the_tag_is_not_a_tag() -> None:
     env = {"$t": "tuple", "v": [1, 2], "inner": [{"$t": "set", "v": []}]}
-    assert same(state_codec.loads(state_codec.dumps(env)), env)
+    assert same(tagged.loads(tagged.dumps(env)), env)
 
 
 class Point(NamedTuple):
@@ -148,8 +148,8 @@ class Point(NamedTuple):
     ids=["namedtuple", "defaultdict", "ordereddict", "object", "tzinfo"],
 )
 def test_state_codec_other_types_are_refused_by_name(value: Any) -> None:
-    with pytest.raises(state_codec.Unsupported, match=r"context\.env holds a"):
-        state_codec.dumps({"k": value})
+    with pytest.raises(tagged.Unsupported, match=r"context\.env holds a"):
+        tagged.dumps({"k": value})
 
 
 def test_state_codec_too_deep_is_non_standard() -> None:
@@ -157,7 +157,7 @@ def test_state_codec_too_deep_is_non_standard() -> None:
     for _ in range(5000):
         deep = [deep]
     with pytest.raises(NonStandard):
-        state_codec.dumps({"deep": deep})
+        tagged.dumps({"deep": deep})
 
 
 @pytest.mark.parametrize(
@@ -173,11 +173,11 @@ def test_state_codec_too_deep_is_non_standard() -> None:
     ids=["unknown-tag", "no-value", "unhashable-key", "bad-date", "zone-path", "bad-maxlen"],
 )
 def test_state_codec_refuses_what_it_did_not_write(raw: bytes) -> None:
-    with pytest.raises(state_codec.Malformed):
-        state_codec.loads(raw)
+    with pytest.raises(tagged.Malformed):
+        tagged.loads(raw)
 
 
 def test_state_codec_dates_keep_their_zone() -> None:
     paris = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris"))
     env = {"at": paris, "day": date(2026, 1, 2), "t": time(1, 2, 3, 4), "d": Decimal("1.10")}
-    assert same(state_codec.loads(state_codec.dumps(env)), env)
+    assert same(tagged.loads(tagged.dumps(env)), env)

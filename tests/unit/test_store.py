@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from serverless_runtime.lease import Lease
-from serverless_runtime.store import Append, CommitRefused, Outcome, Store
+from serverless_runtime.storage.lease import Lease
+from serverless_runtime.storage.store import Append, CommitRefused, Outcome, Store
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import serverless_runtime
-from serverless_runtime.handler_ref import HandlerRef
-from serverless_runtime.loader import FunctionLoadError, load_file
-from serverless_runtime.state import ReplayError
-from serverless_runtime.user_traceback import user_traceback
-from serverless_runtime.zip_loader import load_zip
+from serverless_runtime.function.handler_ref import HandlerRef
+from serverless_runtime.function.loader import FunctionLoadError, load_file
+from serverless_runtime.function.user_traceback import user_traceback
+from serverless_runtime.function.zip_loader import load_zip
+from serverless_runtime.state.durable import ReplayError
 
 NESTED = """\
 def parse(value):

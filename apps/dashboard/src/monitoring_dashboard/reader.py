@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
-from serverless_runtime.keys import KeyLayout
 from serverless_runtime.registry import FunctionRecord, LoadFailure
+from serverless_runtime.storage.keys import KeyLayout
 
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.history_cache import HistoryCache

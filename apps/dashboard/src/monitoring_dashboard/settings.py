@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from serverless_runtime import redis_sentinel, redis_url
-from serverless_runtime.keys import KeyLayout
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
+from serverless_runtime.storage import redis_sentinel, redis_url
+from serverless_runtime.storage.keys import KeyLayout
 
 DEFAULT_REFRESH_SECONDS = 5.0
 DEFAULT_HISTORY_MINUTES = 60.0

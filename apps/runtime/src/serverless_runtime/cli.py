@@ -17,21 +17,21 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from serverless_runtime import json_codec, state_codec
 from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
-from serverless_runtime.context import Context
-from serverless_runtime.handler_ref import HandlerRef
-from serverless_runtime.loader import FunctionLoadError, FunctionSource, load_file
+from serverless_runtime.function.context import Context
+from serverless_runtime.function.handler_ref import HandlerRef
+from serverless_runtime.function.loader import FunctionLoadError, FunctionSource, load_file
+from serverless_runtime.state import codec, tagged
 
 if TYPE_CHECKING:
     import argparse
 
     import redis
 
-    from serverless_runtime.new_requirements import Requirements
-    from serverless_runtime.probes import ProbeServer
+    from serverless_runtime.function.new_requirements import Requirements
+    from serverless_runtime.ops.probes import ProbeServer
+    from serverless_runtime.ops.telemetry import Telemetry
     from serverless_runtime.registry import Registration
-    from serverless_runtime.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def new_command(name: str, parent: Path, keda: bool) -> int:
     """Create the function folder parent/name; one line on stdout or stderr."""
-    from serverless_runtime.scaffold import ScaffoldError, create
+    from serverless_runtime.commands.new import ScaffoldError, create
 
     try:
         folder = create(name, parent, keda=keda)
@@ -163,12 +163,12 @@ def _stop_on_signals() -> threading.Event:
 
 def run_command(environ: Mapping[str, str]) -> int:
     """Run the loop until SIGTERM/SIGINT."""
-    from serverless_runtime import logs, watchdog
-    from serverless_runtime.lease import Lease
     from serverless_runtime.loop import Runner
-    from serverless_runtime.store import Store, connect
-    from serverless_runtime.telemetry import Telemetry
-    from serverless_runtime.triggers import make_waiter
+    from serverless_runtime.ops import logs, watchdog
+    from serverless_runtime.ops.telemetry import Telemetry
+    from serverless_runtime.storage.lease import Lease
+    from serverless_runtime.storage.store import Store, connect
+    from serverless_runtime.triggers.waiters import make_waiter
 
     settings = Settings.from_env(environ)
     logs.configure(settings.log_format, settings.log_level)
@@ -224,7 +224,7 @@ def run_command(environ: Mapping[str, str]) -> int:
 def _function_source(settings: Settings) -> FunctionSource:
     """The function file, or the zip package when FUNCTION_ZIP is set."""
     if settings.function_zip:
-        from serverless_runtime import zip_loader
+        from serverless_runtime.function import zip_loader
 
         workdir = Path(tempfile.gettempdir())  # an emptyDir under a read-only root filesystem
         return FunctionSource(
@@ -240,7 +240,7 @@ def _new_requirements(settings: Settings) -> Requirements | None:
     """NEW_REQUERIMENTS to pip-install before the function loads (the course's variable)."""
     if not settings.new_requirements:
         return None
-    from serverless_runtime.new_requirements import DIR_NAME, Requirements
+    from serverless_runtime.function.new_requirements import DIR_NAME, Requirements
 
     target = settings.new_requirements_dir
     if not target:
@@ -266,8 +266,8 @@ def _registration(settings: Settings, client: redis.Redis) -> Registration | Non
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics; imported only when HTTP_PORT is set."""
-    from serverless_runtime import probes
-    from serverless_runtime.store import connect
+    from serverless_runtime.ops import probes
+    from serverless_runtime.storage.store import connect
 
     # Its own client with short timeouts: a probe must answer within the kubelet's deadline.
     ping_client = connect(settings.redis, timeout=1.0, retries=0)
@@ -305,8 +305,8 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     if state is not None:
         try:  # as the runtime keeps it: int keys, tuples, datetimes… come back as they were
-            state.write_bytes(state_codec.dumps(context.env) + b"\n")
-        except json_codec.NotJSON as exc:
+            state.write_bytes(tagged.dumps(context.env) + b"\n")
+        except codec.NotJSON as exc:
             sys.stderr.write(f"serverless-runtime: state file {state} not written: {exc}\n")
             return EXIT_FAILED
     return EXIT_OK
@@ -314,7 +314,7 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
 
 def _read_state(path: Path) -> Any:
     try:
-        return state_codec.loads(path.read_bytes())
+        return tagged.loads(path.read_bytes())
     except ValueError as exc:
         raise ValueError(f"{path} is not a state file (JSON): {exc}") from None
 
@@ -331,8 +331,9 @@ def collect_command(
     environ: Mapping[str, str], key: str | None, period: float, interface: str
 ) -> int:
     """Write host metrics to Redis every `period` seconds until SIGTERM/SIGINT."""
-    from serverless_runtime import host_metrics, logs
-    from serverless_runtime.store import connect
+    from serverless_runtime.commands import collect
+    from serverless_runtime.ops import logs
+    from serverless_runtime.storage.store import connect
 
     config = RedisConfig.from_env(environ)
     logs.configure(*log_settings(environ))
@@ -340,16 +341,16 @@ def collect_command(
     client = connect(config)
     target = key or environ.get("REDIS_INPUT_KEY") or "metrics"
     log.info("writing host metrics to %r every %ss", target, period)
-    host_metrics.run(client, target, period, interface, stop)
+    collect.run(client, target, period, interface, stop)
     client.close()
     return EXIT_OK
 
 
 def snapshot_command(output: Path | None, interface: str) -> int:
     """Write one snapshot of this machine's metrics as JSON to OUTPUT or stdout."""
-    from serverless_runtime import host_metrics
+    from serverless_runtime.commands import collect
 
-    text = json.dumps(host_metrics.snapshot(interface), indent=2) + "\n"
+    text = json.dumps(collect.snapshot(interface), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return EXIT_OK

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from serverless_runtime import redis_sentinel, redis_url
-from serverless_runtime.handler_ref import FORMS, HandlerRef
-from serverless_runtime.keys import KeyLayout
+from serverless_runtime.function.handler_ref import FORMS, HandlerRef
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
+from serverless_runtime.storage import redis_sentinel, redis_url
+from serverless_runtime.storage.keys import KeyLayout
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -248,7 +248,7 @@ class Settings:
 
     @property
     def keys(self) -> KeyLayout:
-        """Every Redis key name of this function (serverless_runtime.keys derives them)."""
+        """Every Redis key name of this function (serverless_runtime.storage.keys derives them)."""
         return KeyLayout(
             self.output_key,
             self.input_key,

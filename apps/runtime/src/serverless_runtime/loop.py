@@ -14,22 +14,23 @@ from typing import Any
 
 import redis
 
-from serverless_runtime import json_codec, new_requirements
-from serverless_runtime.backoff import Backoff
 from serverless_runtime.config import Settings
-from serverless_runtime.context import Context
-from serverless_runtime.exception_text import describe
-from serverless_runtime.key_step import KeyStep
-from serverless_runtime.loader import FunctionLoadError, FunctionSource
-from serverless_runtime.new_requirements import Requirements, RequirementsFailed
+from serverless_runtime.function import new_requirements
+from serverless_runtime.function.context import Context
+from serverless_runtime.function.exception_text import describe
+from serverless_runtime.function.loader import FunctionLoadError, FunctionSource
+from serverless_runtime.function.new_requirements import Requirements, RequirementsFailed
+from serverless_runtime.function.user_traceback import user_traceback
+from serverless_runtime.ops.backoff import Backoff
+from serverless_runtime.ops.telemetry import Telemetry
+from serverless_runtime.ops.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.registry import LoadFailure, Registration
-from serverless_runtime.state import DurableState, ReplayError
-from serverless_runtime.store import Append, CommitRefused, Journaled, Outcome, Store
-from serverless_runtime.stream_step import StreamStep
-from serverless_runtime.telemetry import Telemetry
-from serverless_runtime.timeout import HandlerTimeout, TimeLimit
-from serverless_runtime.triggers import PollWaiter, Waiter
-from serverless_runtime.user_traceback import user_traceback
+from serverless_runtime.state import codec
+from serverless_runtime.state.durable import DurableState, ReplayError
+from serverless_runtime.storage.store import Append, CommitRefused, Journaled, Outcome, Store
+from serverless_runtime.triggers.key import KeyStep
+from serverless_runtime.triggers.stream import StreamStep
+from serverless_runtime.triggers.waiters import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ STALE_RETRIES = 5
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     """The input as a JSON object, or ValueError saying what it is instead."""
     try:
-        value = json_codec.loads(raw)
+        value = codec.loads(raw)
     except ValueError as exc:
         raise ValueError(f"input {key!r} is not JSON: {exc}") from exc
     except RecursionError:
@@ -59,7 +60,7 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
     # Only an input with that many brackets can be that deep: the walk is for those alone.
-    if raw.count(b"{") + raw.count(b"[") > MAX_INPUT_DEPTH and json_codec.depth(value) > (
+    if raw.count(b"{") + raw.count(b"[") > MAX_INPUT_DEPTH and codec.depth(value) > (
         MAX_INPUT_DEPTH
     ):
         raise ValueError(f"input {key!r} is nested deeper than {MAX_INPUT_DEPTH} levels")
@@ -530,8 +531,8 @@ class Runner:
     def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
         """The output and the journal part of the commit, or Failed(invalid-output)."""
         try:
-            output = json_codec.dumps(result, "the result") if result else None
-        except json_codec.NotJSON as exc:
+            output = codec.dumps(result, "the result") if result else None
+        except codec.NotJSON as exc:
             raise Failed("invalid-output", str(exc), exc) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
             message = f"the result cannot be used: {describe(exc)}"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from serverless_runtime.keys import KeyLayout
+from serverless_runtime.storage.keys import KeyLayout
 
 if TYPE_CHECKING:
     import redis

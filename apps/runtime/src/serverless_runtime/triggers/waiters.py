@@ -10,7 +10,7 @@ from typing import Protocol
 import redis
 
 from serverless_runtime.config import InvokeOn, Settings, Trigger
-from serverless_runtime.keys import lease_released_channel
+from serverless_runtime.storage.keys import lease_released_channel
 
 log = logging.getLogger(__name__)
 

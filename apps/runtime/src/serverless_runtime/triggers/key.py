@@ -7,8 +7,8 @@ import logging
 from typing import Protocol
 
 from serverless_runtime.config import InvokeOn, Settings
-from serverless_runtime.state import DurableState
-from serverless_runtime.store import Reading, Store
+from serverless_runtime.state.durable import DurableState
+from serverless_runtime.storage.store import Reading, Store
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""All Redis I/O of the runtime (the key names come from serverless_runtime.keys)."""
+"""All Redis I/O of the runtime (the key names come from serverless_runtime.storage.keys)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from serverless_runtime import json_codec
 from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
-from serverless_runtime.keys import epoch_key, journal_key, seq_key
-from serverless_runtime.lease import Lease
+from serverless_runtime.state import codec
+from serverless_runtime.storage.keys import epoch_key, journal_key, seq_key
+from serverless_runtime.storage.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -648,7 +648,7 @@ class Store:
         except (KeyError, TypeError, ValueError):  # no time, or one without its offset
             at = redis_now
         record = {**record, "at": at.isoformat()}
-        self.client.set(self.settings.error_key, json_codec.dumps(record))
+        self.client.set(self.settings.error_key, codec.dumps(record))
 
     def _clock_offset(self) -> float:
         """Redis's clock minus this machine's, asked at most once a minute (0 when denied)."""

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.ops.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from serverless_runtime.telemetry import DURATION_BUCKETS, Telemetry
+from serverless_runtime.ops.telemetry import DURATION_BUCKETS, Telemetry
 
 if TYPE_CHECKING:
     # Types only: prometheus_client is imported at the first scrape, so that start-up never

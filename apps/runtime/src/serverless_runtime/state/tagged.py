@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from serverless_runtime import json_codec
+from serverless_runtime.state import codec
 
 TAG = "$t"
 _TAG_BYTES = b'"$t"'
@@ -47,7 +47,7 @@ _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-class Unsupported(json_codec.NotJSON):
+class Unsupported(codec.NotJSON):
     """`context.env` holds a value of a type the state encoding does not know."""
 
 
@@ -56,7 +56,7 @@ class Malformed(ValueError):
 
 
 def dumps(env: Any, what: str = "context.env") -> bytes:
-    """`env` as tagged JSON; Unsupported or json_codec.NonStandard otherwise."""
+    """`env` as tagged JSON; Unsupported or codec.NonStandard otherwise."""
     try:
         encoded = orjson.dumps(env, option=_STRICT)
     except (orjson.JSONEncodeError, RecursionError):
@@ -69,10 +69,10 @@ def dumps(env: Any, what: str = "context.env") -> bytes:
     try:
         tree = _encode(env)
     except RecursionError:
-        raise json_codec.NonStandard(f"{what} is nested too deeply to be written") from None
+        raise codec.NonStandard(f"{what} is nested too deeply to be written") from None
     except Unsupported as exc:
         raise Unsupported(f"{what} holds {exc}, which the state encoding does not know") from None
-    return json_codec.dumps(tree, what)
+    return codec.dumps(tree, what)
 
 
 def loads(raw: bytes | str) -> Any:
@@ -83,7 +83,7 @@ def loads(raw: bytes | str) -> Any:
 def parse(raw: bytes | str) -> Any:
     """JSON as written, tags not resolved; integers beyond 64 bits stay integers."""
     data = _as_bytes(raw)
-    return json.loads(data) if _LONG_DIGITS.search(data) else json_codec.loads(data)
+    return json.loads(data) if _LONG_DIGITS.search(data) else codec.loads(data)
 
 
 def has_tags(raw: bytes | str) -> bool:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from serverless_runtime.loader import FunctionLoadError
+from serverless_runtime.function.loader import FunctionLoadError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from serverless_runtime import watchdog
+from serverless_runtime.ops import watchdog
 
 # The C timer fires this long after the watchdog's limit: time for the watchdog to act first
 # whenever Python can run (it then records what hung; the C timer cannot).

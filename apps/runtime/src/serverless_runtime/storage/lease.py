@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from serverless_runtime.keys import lease_released_channel, lease_token_key
+from serverless_runtime.storage.keys import lease_released_channel, lease_token_key
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from serverless_runtime import json_codec, state_codec
-from serverless_runtime.context import Context
-from serverless_runtime.exception_text import describe
-from serverless_runtime.store import Append, Committed, Head, Journaled, Store
-from serverless_runtime.telemetry import Telemetry
+from serverless_runtime.function.context import Context
+from serverless_runtime.function.exception_text import describe
+from serverless_runtime.ops.telemetry import Telemetry
+from serverless_runtime.state import codec, tagged
+from serverless_runtime.storage.store import Append, Committed, Head, Journaled, Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class _Base:
 
     def env(self) -> dict[str, Any]:
         if self.text is not None:
-            value = state_codec.loads(self.text)
+            value = tagged.loads(self.text)
             return value if isinstance(value, dict) else {}
         try:
             return copy.deepcopy(self.obj) if isinstance(self.obj, dict) else {}
@@ -363,13 +363,13 @@ class DurableState:
             return _Base()
         try:
             return self._parse_snapshot(raw)
-        except (json_codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
+        except (codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
             self._unreadable(f"cannot be held as a state ({exc})", exc)
             return _Base()
 
     def _parse_snapshot(self, raw: bytes) -> _Base:
         try:
-            document = state_codec.parse(raw)
+            document = tagged.parse(raw)
         except ValueError as exc:
             self._unreadable(f"is not JSON ({exc})", exc)
             return _Base()
@@ -383,7 +383,7 @@ class DurableState:
             return _Base()
         if version not in (PLAIN_FORMAT, SNAPSHOT_FORMAT):
             # A state written before snapshots had a format: the object is context.env itself.
-            return _Base(seq=0, text=state_codec.dumps(document))
+            return _Base(seq=0, text=tagged.dumps(document))
         env, seq = document.get("env"), document.get("seq")
         if not isinstance(seq, int) or not (env is None or isinstance(env, dict)):
             self._unreadable("has no whole-number `seq` or an `env` that is not an object", None)
@@ -400,16 +400,16 @@ class DurableState:
             )
             return _Base(seq=seq, text=b"{}", at=at)
         if version == PLAIN_FORMAT:  # plain JSON: encoded again, so that a "$t" key stays a key
-            return _Base(seq=seq, text=state_codec.dumps(env), at=at)
+            return _Base(seq=seq, text=tagged.dumps(env), at=at)
         try:
-            value = state_codec.decode(env, tagged=state_codec.has_tags(raw))
+            value = tagged.decode(env, tagged=tagged.has_tags(raw))
         except ValueError as exc:
             self._unreadable(f"holds an `env` this runtime cannot read ({exc})", exc)
             return _Base()
         if not isinstance(value, dict):
             self._unreadable(f"holds an `env` that is a {type(value).__name__}, not a dict", None)
             return _Base()
-        return _Base(seq=seq, text=json_codec.dumps(env), at=at)
+        return _Base(seq=seq, text=codec.dumps(env), at=at)
 
     def _unreadable(self, why: str, exc: BaseException | None) -> None:
         message = (
@@ -525,8 +525,8 @@ class DurableState:
     def _rebase(self) -> None:
         """Keep the state just rebuilt as the base: the next rollback restores it at once."""
         try:
-            text = state_codec.dumps(self.context.env)
-        except json_codec.NotJSON:
+            text = tagged.dumps(self.context.env)
+        except codec.NotJSON:
             return  # kept in memory only: the tail stays, a rollback replays it
         self._base = _Base(seq=self.seq, text=text, at=self.context.last_execution)
         self._tail = []
@@ -572,19 +572,19 @@ class DurableState:
     def _snapshot(self, seq: int, at: datetime) -> tuple[bytes, _Base]:
         """The snapshot document for commit `seq`, and the base later rebuilds start from."""
         try:
-            env = state_codec.dumps(self.context.env, "context.env")
+            env = tagged.dumps(self.context.env, "context.env")
             if self._max_bytes is not None and len(env) > self._max_bytes:
                 size, limit = len(env), self._max_bytes
-                raise json_codec.NonStandard(
+                raise codec.NonStandard(
                     f"context.env is {size} bytes encoded, over MAX_STATE_BYTES={limit}"
                 )
-        except json_codec.NotJSON as exc:
+        except codec.NotJSON as exc:
             if not self._warned_unsaved:
                 message = (
                     f"{exc}: context.env is kept in memory only; a restart or another replica "
                     "rebuilds it from the inputs committed after this point"
                 )
-                if isinstance(exc, json_codec.NonStandard):
+                if isinstance(exc, codec.NonStandard):
                     self._report("invalid-state", message, None)  # a bug worth an error record
                 else:
                     log.warning("%s", message)  # a type of the function's own: expected
@@ -595,7 +595,7 @@ class DurableState:
 
     def _envelope(self, seq: int, at: datetime, env: bytes, unsaved: str | None) -> bytes:
         head: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT if state_codec.has_tags(env) else PLAIN_FORMAT,
+            "format": SNAPSHOT_FORMAT if tagged.has_tags(env) else PLAIN_FORMAT,
             "seq": seq,
             "function": self.function,
             "at": at.isoformat(),
@@ -605,7 +605,7 @@ class DurableState:
         if unsaved is not None:
             head["unsaved"] = unsaved
         # The state is spliced in as encoded, not parsed and encoded again.
-        return json_codec.dumps(head)[:-1] + b',"env":' + env + b"}"
+        return codec.dumps(head)[:-1] + b',"env":' + env + b"}"
 
     def _copy_env(self) -> Any:
         try:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from serverless_runtime import redis_url
+from serverless_runtime.storage import redis_url
 
 SENTINELS = "REDIS_SENTINELS"
 MASTER = "REDIS_SENTINEL_MASTER"

@@ -16,8 +16,8 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
-from serverless_runtime.handler_ref import HandlerRef
-from serverless_runtime.loader import (
+from serverless_runtime.function.handler_ref import HandlerRef
+from serverless_runtime.function.loader import (
     MODULE_NAME,
     FunctionLoadError,
     FunctionMissing,

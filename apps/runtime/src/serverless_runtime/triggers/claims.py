@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import redis
 
-from serverless_runtime.store import Store
+from serverless_runtime.storage.store import Store
 
 log = logging.getLogger(__name__)
 

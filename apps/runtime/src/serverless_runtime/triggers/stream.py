@@ -7,11 +7,11 @@ import time
 
 import redis
 
-from serverless_runtime.claims import ClaimKeeper
 from serverless_runtime.config import Settings
-from serverless_runtime.key_step import Invoker
-from serverless_runtime.state import DurableState
-from serverless_runtime.store import Entry, Store
+from serverless_runtime.state.durable import DurableState
+from serverless_runtime.storage.store import Entry, Store
+from serverless_runtime.triggers.claims import ClaimKeeper
+from serverless_runtime.triggers.key import Invoker
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The CLI verbs other than `run`."""

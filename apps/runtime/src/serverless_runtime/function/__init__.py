@@ -1,0 +1,1 @@
+"""How the user's code is found, loaded, reloaded, and what it is given."""

@@ -1,0 +1,1 @@
+"""How the runtime is observed and kept alive."""

@@ -1,0 +1,1 @@
+"""How `context.env` is kept, encoded and rebuilt."""

@@ -1,0 +1,1 @@
+"""What wakes the loop, and what it hands to `invoke`."""
