@@ -1,7 +1,8 @@
 """The one independent resource-monitor: every call filters and averages the whole window again.
 
-Written from DESIGN §5 without the function's running sums, so that the tests (and the benchmark,
-through `bench/naive_monitor.py`) compare the function with the obvious computation.
+Written from DESIGN §5 apart from the function (its own parsing, datetimes, its own window), so
+that the tests (and the benchmark, through `bench/naive_monitor.py`) compare the function with
+an independent computation.
 """
 
 from __future__ import annotations

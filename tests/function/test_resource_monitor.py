@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from tests.function.reference import Reference, assert_same_output
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "metrics-5s.jsonl"
 CPU_KEYS = {"avg-util-cpu0-60sec", "avg-util-cpu1-60sec"}
+# One second before snapshot()'s default timestamp, in the state's microseconds since 1970.
+STILL_IN_WINDOW = (datetime(2026, 11, 27, 23, 22, 0, 123456) - datetime(1970, 1, 1)) // timedelta(
+    microseconds=1
+)
 
 
 def recording() -> list[dict[str, Any]]:
@@ -122,7 +127,6 @@ def test_handler_disappeared_cpu_leaves_the_state(usermodule, context):
         at = f"2026-11-27 23:{second // 60:02d}:{second % 60:02d}"
         usermodule.handler(snapshot(at, cpu_percent_0=1.0), context)
     window = context.env[usermodule.STATE_KEY]
-    assert set(window["sums"]) == {"0"}
     assert all(set(samples) == {"0"} for _, samples in window["rows"])
 
 
@@ -317,9 +321,19 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
     [
         "garbage",
         {"version": 2},
-        {"version": 2, "rows": [[1, {"0": "x"}]], "sums": {"0": ["x", 1]}, "new_rows": 0},
-        {"version": 2, "rows": [[1, {"0": 50.0}]], "sums": {}, "new_rows": 0},
-        {"version": 2, "rows": [None], "sums": [], "new_rows": None},
+        {"version": 3},
+        {"version": 3, "rows": [[STILL_IN_WINDOW, {"0": "x"}]]},
+        {"version": 3, "rows": [[STILL_IN_WINDOW, [50.0]]]},
+        {"version": 3, "rows": [None]},
+        {"version": 3, "rows": "rows"},
+        {"version": 3, "rows": [[STILL_IN_WINDOW, {"0": 50.0}, "extra"]]},
+        {
+            # The layout of version 2 (rows and running sums).
+            "version": 2,
+            "rows": [[STILL_IN_WINDOW, {"0": 50.0}]],
+            "sums": {"0": [50.0, 1]},
+            "new_rows": 0,
+        },
         {
             # The layout of version 1 (parallel lists).
             "version": 1,
@@ -333,7 +347,19 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
         },
         {"version": 99},
     ],
-    ids=["string", "partial", "bad-values", "sums-missing", "bad-types", "version-1", "other"],
+    ids=[
+        "string",
+        "partial",
+        "partial-version-3",
+        "bad-values",
+        "bad-row",
+        "null-row",
+        "rows-not-a-list",
+        "row-too-long",
+        "version-2",
+        "version-1",
+        "other",
+    ],
 )
 def test_handler_damaged_state_starts_a_fresh_window(usermodule, context, state):
     context.env[usermodule.STATE_KEY] = state

@@ -1,4 +1,4 @@
-"""Property tests: the O(1) moving-average window against a naive list filter."""
+"""Property tests: the moving-average window against the independent reference."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_window_matches_naive_reference(sequence, persist):
 
 @pytest.mark.slow
 def test_window_long_run_with_flapping_cpus_matches_reference():
-    # Long enough for many exact recomputations of the sums, and for rounding to show if it grew.
+    # Long enough for the window to turn over many times, with CPUs that come and go.
     rng = random.Random(20261127)
     usermodule = load_function()
     context = CourseContext()

@@ -12,10 +12,9 @@
 A zero denominator gives 0.0. A field that is missing or not a usable number is skipped and the
 keys that need it are left out: no input makes the function raise.
 
-The window lives in ``context.env`` as plain JSON (the runtime persists it): rows of
-``[timestamp, {cpu: sample}]``, oldest first, and per CPU the ``[sum, count]`` of its samples in
-them. A call appends a row and drops the rows that left the window, adjusting the sums, so its
-cost grows with the number of CPUs, not with the length of the window.
+The window lives in ``context.env`` as plain JSON (the runtime persists it): ``{"version": 3,
+"rows": [[microseconds, {cpu: sample}], ...]}``, oldest first. Each call appends its row, keeps
+the rows still in the window and averages them again: cheap at 12 to 600 samples a minute.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 STATE_KEY = "cpu-window"
-STATE_VERSION = 2
+STATE_VERSION = 3  # (2 also held running sums)
 WINDOW = 60_000_000  # microseconds
 CPU_PREFIX = "cpu_percent-"
 NET_PREFIX = "net_io_counters_"
@@ -69,16 +68,13 @@ def percent(part: float, whole: float) -> float | None:
 
 def network_egress(data: dict[Any, Any]) -> float | None:
     """Share of the bytes sent, on eth0 or, without eth0 keys, on every interface but lo."""
-    if f"{NET_PREFIX}eth0-bytes_sent" in data or f"{NET_PREFIX}eth0-bytes_recv" in data:
-        interfaces = {"eth0"}  # the usual case, found without looking at every key
-    else:
-        # Keys are net_io_counters_<interface>-<counter>; names like br-1a2b3c hold a "-" too.
-        interfaces = {
-            key[len(NET_PREFIX) :].rpartition("-")[0]
-            for key in data
-            if isinstance(key, str) and key.startswith(NET_PREFIX)
-        }
-        interfaces = {"eth0"} if "eth0" in interfaces else interfaces - {"lo", ""}
+    # Keys are net_io_counters_<interface>-<counter>; names like br-1a2b3c hold a "-" too.
+    interfaces = {
+        key[len(NET_PREFIX) :].rpartition("-")[0]
+        for key in data
+        if isinstance(key, str) and key.startswith(NET_PREFIX)
+    }
+    interfaces = {"eth0"} if "eth0" in interfaces else interfaces - {"lo", ""}
     sent = received = 0.0
     counted = False
     for name in interfaces:
@@ -129,43 +125,26 @@ def cpu_samples(data: dict[Any, Any]) -> dict[str, float]:
 
 
 def cpu_averages(env: dict[str, Any], at: int, samples: dict[str, float]) -> dict[str, float]:
-    """Add the samples taken at `at` to the window; the average of every CPU they cover."""
+    """Add the samples taken at `at` to the window; the mean of every CPU they cover."""
     try:
-        return update_window(env, at, samples)
+        rows = update_window(env, at, samples)
+        values = {cpu: [row[cpu] for _, row in rows if cpu in row] for cpu in samples}
+        # fsum: exactly rounded. No values: a repeated snapshot brings a CPU its first one lacked.
+        return {f"avg-util-cpu{cpu}-60sec": math.fsum(v) / len(v) for cpu, v in values.items() if v}
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         env[STATE_KEY] = None  # a state this version did not write (edited by hand?): start afresh
-        return update_window(env, at, samples)
+        return cpu_averages(env, at, samples)  # a fresh window cannot fail
 
 
-def update_window(env: dict[str, Any], at: int, samples: dict[str, float]) -> dict[str, float]:
-    """The work of cpu_averages; raises on a damaged state."""
+def update_window(env: dict[str, Any], at: int, samples: dict[str, float]) -> list[Any]:
+    """The window's rows once the samples taken at `at` are in; raises on a damaged state."""
     window = env.get(STATE_KEY)
     is_ours = isinstance(window, dict) and window.get("version") == STATE_VERSION
     if not is_ours or (window["rows"] and at < window["rows"][-1][0]):
         # The first call, another version's state, or time went backwards: a fresh window.
-        window = env[STATE_KEY] = {"version": STATE_VERSION, "rows": [], "sums": {}, "new_rows": 0}
-    rows, sums = window["rows"], window["sums"]
+        window = env[STATE_KEY] = {"version": STATE_VERSION, "rows": []}
+    rows = window["rows"]
     if not rows or at > rows[-1][0]:  # a repeated snapshot (same timestamp) is not counted again
-        while rows and rows[0][0] <= at - WINDOW:
-            _, old = rows.pop(0)  # JSON has no deque; pop(0) shifts the rest in one memmove
-            for cpu, value in old.items():
-                total = sums[cpu]
-                total[0] -= value
-                total[1] -= 1
-                if total[1] == 0:  # no samples left: the CPU leaves the state
-                    del sums[cpu]
         rows.append([at, samples])
-        for cpu, value in samples.items():
-            total = sums.setdefault(cpu, [0.0, 0])
-            total[0] += value
-            total[1] += 1
-        # Each float addition or subtraction may round a little: once every row has been
-        # replaced, recompute the sums exactly from the window so that errors cannot build up.
-        window["new_rows"] += 1
-        if window["new_rows"] >= len(rows):
-            for cpu, total in sums.items():
-                total[0] = math.fsum(row[cpu] for _, row in rows if cpu in row)
-            window["new_rows"] = 0
-    return {
-        f"avg-util-cpu{cpu}-60sec": sums[cpu][0] / sums[cpu][1] for cpu in samples if cpu in sums
-    }
+        window["rows"] = rows = [row for row in rows if row[0] > at - WINDOW]
+    return rows
