@@ -327,13 +327,7 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
         {"version": 3, "rows": [None]},
         {"version": 3, "rows": "rows"},
         {"version": 3, "rows": [[STILL_IN_WINDOW, {"0": 50.0}, "extra"]]},
-        {
-            # The layout of version 2 (rows and running sums).
-            "version": 2,
-            "rows": [[STILL_IN_WINDOW, {"0": 50.0}]],
-            "sums": {"0": [50.0, 1]},
-            "new_rows": 0,
-        },
+        {"version": 2, "rows": [[STILL_IN_WINDOW, [50.0]]], "sums": {}, "new_rows": 0},
         {
             # The layout of version 1 (parallel lists).
             "version": 1,
@@ -356,7 +350,7 @@ def test_handler_odd_cpu_keys_are_ignored(usermodule, context):
         "null-row",
         "rows-not-a-list",
         "row-too-long",
-        "version-2",
+        "version-2-bad-row",
         "version-1",
         "other",
     ],
@@ -365,6 +359,19 @@ def test_handler_damaged_state_starts_a_fresh_window(usermodule, context, state)
     context.env[usermodule.STATE_KEY] = state
     output = usermodule.handler(snapshot(cpu_percent_0=30.0), context)
     assert output["avg-util-cpu0-60sec"] == 30.0
+
+
+def test_handler_window_of_the_previous_version_carries_over(usermodule, context):
+    # Version 2 kept the same rows beside running sums: an upgrade keeps the last minute.
+    context.env[usermodule.STATE_KEY] = {
+        "version": 2,
+        "rows": [[STILL_IN_WINDOW, {"0": 50.0}]],
+        "sums": {"0": [50.0, 1]},
+        "new_rows": 0,
+    }
+    output = usermodule.handler(snapshot(cpu_percent_0=30.0), context)
+    assert output["avg-util-cpu0-60sec"] == 40.0
+    assert context.env[usermodule.STATE_KEY]["version"] == usermodule.STATE_VERSION
 
 
 def test_handler_context_without_env_gets_one(usermodule):

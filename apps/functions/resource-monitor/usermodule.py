@@ -9,8 +9,7 @@
   ``(t - 60 s, t]``, t being the newest input timestamp;
 - ``timestamp``: the input's ``timestamp`` string, unchanged.
 
-A zero denominator gives 0.0. A field that is missing or not a usable number is skipped and the
-keys that need it are left out: no input makes the function raise.
+A zero denominator gives 0.0; a missing or unusable field leaves out the keys that need it.
 
 The window lives in ``context.env`` as plain JSON (the runtime persists it): ``{"version": 3,
 "rows": [[microseconds, {cpu: sample}], ...]}``, oldest first. Each call appends its row, keeps
@@ -25,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 STATE_KEY = "cpu-window"
-STATE_VERSION = 3  # (2 also held running sums)
+STATE_VERSION = 3  # 2 held running sums beside the same rows
 WINDOW = 60_000_000  # microseconds
 CPU_PREFIX = "cpu_percent-"
 NET_PREFIX = "net_io_counters_"
@@ -53,8 +52,7 @@ def handler(input: Any, context: Any) -> dict[str, Any]:
 
 def number(value: Any, most: float = sys.float_info.max) -> float | None:
     """The value as a float if it is a JSON number from 0 to `most`, else None."""
-    # type(), not isinstance(): True is not a number. NaN fails every comparison, and infinity
-    # or an integer too large for a float is above `most`.
+    # type(): True is no number; NaN fails every comparison; infinity is above `most`.
     return float(value) if type(value) in (int, float) and 0 <= value <= most else None
 
 
@@ -139,6 +137,8 @@ def cpu_averages(env: dict[str, Any], at: int, samples: dict[str, float]) -> dic
 def update_window(env: dict[str, Any], at: int, samples: dict[str, float]) -> list[Any]:
     """The window's rows once the samples taken at `at` are in; raises on a damaged state."""
     window = env.get(STATE_KEY)
+    if isinstance(window, dict) and window.get("version") == 2:  # same rows, plus sums: kept
+        window = env[STATE_KEY] = {"version": STATE_VERSION, "rows": window.get("rows")}
     is_ours = isinstance(window, dict) and window.get("version") == STATE_VERSION
     if not is_ours or (window["rows"] and at < window["rows"][-1][0]):
         # The first call, another version's state, or time went backwards: a fresh window.
