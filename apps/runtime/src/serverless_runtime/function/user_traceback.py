@@ -83,7 +83,7 @@ def _is_user(filename: str) -> bool:
 def _roots() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The runtime's folder; the standard library's; where installed packages live."""
     paths = sysconfig.get_paths()
-    package = (_real(str(Path(__file__).parent)),)
+    package = (_real(str(Path(__file__).parent.parent)),)
     stdlib = tuple({_real(paths[name]) for name in ("stdlib", "platstdlib")})
     installed = tuple({_real(paths[name]) for name in ("purelib", "platlib")})
     return package, stdlib, installed
