@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.conftest import E2E_TEST_TIMEOUT
 
 HERE = Path(__file__).parent
-CLUSTER_TESTS = ("test_gitops.py", "test_boundary.py", "test_promotion.py")
+CLUSTER_TESTS = ("test_gitops.py", "test_boundary.py", "test_promotion_on_kind.py")
 
 
 def marker_timeout(function: ast.FunctionDef) -> float | None:

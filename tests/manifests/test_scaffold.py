@@ -22,7 +22,7 @@ from tests.manifests.rendered import (
     kustomize_build,
     resolve_env,
 )
-from tests.manifests.test_functions import assert_deployed, assert_hardened
+from tests.manifests.test_function_deployments import assert_deployed, assert_hardened
 
 FUNCTION_IMAGES = REPO_ROOT / "scripts" / "function_images.py"
 DIGEST = "sha256:" + "3c" * 32

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 AFFECTED = [
     "tests/manifests/test_redis_auth.py",
     "tests/manifests/test_promotion.py",
-    "tests/manifests/test_functions.py",
+    "tests/manifests/test_function_deployments.py",
     "tests/manifests/test_network_policy.py",
     "tests/stack/test_function_folders.py",
 ]

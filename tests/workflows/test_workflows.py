@@ -121,7 +121,7 @@ def test_workflows_e2e_settings_match_the_dev_overlay() -> None:
     env = e2e_env()
     assert env["E2E_REQUIRED"] == "1"
     rendered = render("gitops/overlays/dev")
-    # The dashboard's key, which is resource-monitor's output (tests/manifests/test_functions.py).
+    # The dashboard's key, resource-monitor's output (tests/manifests/test_function_deployments.py).
     (outputkey,) = [
         d
         for d in rendered

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.runtime.functions import tally
+from tests.process.functions import tally
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.state import committed_env
 

@@ -25,7 +25,7 @@ from serverless_runtime.function.loader import (
 )
 from serverless_runtime.function.zip_loader import load_zip
 
-FUNCTIONS = Path(__file__).parent / "functions"
+FUNCTIONS = Path(__file__).parents[2] / "process" / "functions"
 
 
 def write(tmp_path: Path, text: str, name: str = "usermodule.py") -> Path:

@@ -25,7 +25,7 @@ from serverless_runtime.ops.telemetry import Telemetry
 
 from tests.support.valkey import ValkeyProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 Start = Callable[..., ProbeServer]
 

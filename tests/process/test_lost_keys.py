@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.runtime.functions import tally
+from tests.process.functions import tally
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.state import committed_env
 from tests.support.valkey import ValkeyProcess

@@ -48,7 +48,7 @@ def test_invoke_reports_bad_input_file(tmp_path: Path) -> None:
 
 
 def test_invoke_state_file_keeps_int_keys_tuples_and_datetimes(tmp_path: Path) -> None:
-    function = REPO / "tests" / "runtime" / "functions" / "course_buckets.py"
+    function = REPO / "tests" / "process" / "functions" / "course_buckets.py"
     state = tmp_path / "state.json"
     for i in (1, 2, 3):
         (tmp_path / "in.json").write_text(json.dumps({"i": i}))
@@ -56,7 +56,7 @@ def test_invoke_state_file_keeps_int_keys_tuples_and_datetimes(tmp_path: Path) -
                       "--state", str(state))  # fmt: skip
         assert done.returncode == 0, done.stderr  # was KeyError: 1 on the second call
     assert json.loads(done.stdout)["sizes"] == [0, 1, 1, 1]
-    course = REPO / "tests" / "runtime" / "functions" / "course_style.py"
+    course = REPO / "tests" / "process" / "functions" / "course_style.py"
     for _ in range(2):  # datetimes in env: written to the file and read back
         done = invoke("--function", str(course), "--input", str(tmp_path / "in.json"),
                       "--state", str(tmp_path / "course.json"))  # fmt: skip

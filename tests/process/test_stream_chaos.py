@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.runtime.functions import ledger
+from tests.process.functions import ledger
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.state import committed_env
 

@@ -22,7 +22,7 @@ from serverless_runtime.commands import collect
 from tests.conftest import FUNCTION_FILE
 from tests.support.processes import VENV_BIN
 
-RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "metrics-5s.jsonl"
+RECORDING = Path(__file__).resolve().parents[2] / "fixtures" / "metrics-5s.jsonl"
 CPU_STATS = ["ctx_switches", "interrupts", "soft_interrupts", "syscalls"]
 MEMORY = [
     "total",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.runtime.test_reload import ConfigMapDir
+from tests.process.test_reload import ConfigMapDir
 from tests.support.http import get
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.valkey import free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.functions import counter
+from tests.process.functions import counter
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
 from tests.support.state import committed_env, head
 
