@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from serverless_runtime.config import Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function import new_requirements
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.exception_text import describe
@@ -81,7 +82,7 @@ def input_age(value: dict[str, Any]) -> float | None:
 class Failed(Exception):
     """A call failed in a way that is recorded as `kind`; the loop goes on."""
 
-    def __init__(self, kind: str, message: str, cause: BaseException | None = None) -> None:
+    def __init__(self, kind: FailureKind, message: str, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.cause = cause
@@ -97,7 +98,9 @@ def _redis_message(exc: redis.RedisError) -> str:
     return f"Redis answered with an error: {type(exc).__name__}: {exc}"
 
 
-def error_record(kind: str, message: str, tb: str, input_timestamp: str | None) -> dict[str, Any]:
+def error_record(
+    kind: FailureKind, message: str, tb: str, input_timestamp: str | None
+) -> dict[str, Any]:
     """The JSON document written to the error key; message and traceback cut to their bounds."""
     record: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
@@ -254,7 +257,7 @@ class Runner:
             log.warning("%s; retrying with backoff", message)
         if reachable and message != self._last_redis_error:
             try:
-                self.store.record_error(error_record("redis-error", message, "", None))
+                self.store.record_error(error_record(FailureKind.REDIS_ERROR, message, "", None))
             except redis.RedisError:
                 log.debug("could not record the Redis error", exc_info=True)
         self._last_redis_error = message
@@ -289,7 +292,7 @@ class Runner:
         """A stop was asked for: the step leaves what it has not started for the next process."""
         return self.stop.is_set()
 
-    def fail(self, kind: str, message: str) -> None:
+    def fail(self, kind: FailureKind, message: str) -> None:
         """Record a failure that is not a call's (an unusable input, a dead-lettered entry)."""
         self._fail(kind, message, None)
 
@@ -384,10 +387,10 @@ class Runner:
             try:
                 outcome = self.store.commit(output, digest, entry_id, append)
             except CommitRefused as exc:  # not retried: it would fail the same way
-                raise Failed("redis-error", str(exc), exc) from exc
+                raise Failed(FailureKind.REDIS_ERROR, str(exc), exc) from exc
         except Failed as failure:
             self.store.call_ended()  # the input is done with: not marked in flight any more
-            if failure.kind != "invalid-input":
+            if failure.kind != FailureKind.INVALID_INPUT:
                 self.state.rollback()
             self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
             return
@@ -432,9 +435,9 @@ class Runner:
             "a crash in C code, the OOM killer or os._exit; recorded in "
             f"{self.store.poison_key!r}, not tried again; the next input is processed"
         )
-        self.telemetry.invoked("poison-input", None, None)
+        self.telemetry.invoked(FailureKind.POISON_INPUT, None, None)
         self.telemetry.poison = f"input={digest}, input-deaths={deaths}"
-        self._record("poison-input", message, stamp, None)
+        self._record(FailureKind.POISON_INPUT, message, stamp, None)
         return True
 
     def _refused_as_stale(self) -> bool:
@@ -482,7 +485,7 @@ class Runner:
                 "interruption: the process ends so that it is restarted; this function version "
                 "is not loaded again, another version rebuilds the state"
             )
-            self.store.record_error(error_record("timeout", message, "", None))
+            self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
             return
         seen = self.key_step.seen if self.key_step is not None else None
         digest = self.source.loading_digest if loading else seen
@@ -493,7 +496,7 @@ class Runner:
             f"{why} and ignored the interruption: the process ends so that it is restarted; "
             f"{again} again"
         )
-        self.store.record_error(error_record("timeout", message, "", None))
+        self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
 
     def _forget_seen(self) -> None:
         """The input was not committed: judge it again at the next read."""
@@ -504,7 +507,7 @@ class Runner:
         try:
             return parse_input(raw, self.settings.input_key)
         except ValueError as exc:
-            raise Failed("invalid-input", str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
 
     def _call(self, value: dict[str, Any]) -> Any:
         """The handler's result, or Failed (the caller rolls the state back, never judges it)."""
@@ -515,17 +518,17 @@ class Runner:
             with self.time_limit.limit():
                 result = handler(value, self.context)
         except HandlerTimeout as exc:
-            raise Failed("timeout", str(exc), exc) from exc
+            raise Failed(FailureKind.TIMEOUT, str(exc), exc) from exc
         except BaseException as exc:  # the one boundary around user code
             # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
             # and those set the stop event instead of raising.
             message = f"handler raised {describe(exc)}"
-            raise Failed("handler-error", message, exc) from exc
+            raise Failed(FailureKind.HANDLER_ERROR, message, exc) from exc
         limit = self.settings.handler_timeout
         if limit is not None and time.monotonic() - started > limit:
             # It caught the interruption and carried on: its result is not taken.
             message = f"handler ran longer than HANDLER_TIMEOUT={limit:g}s (it caught the timeout)"
-            raise Failed("timeout", message)
+            raise Failed(FailureKind.TIMEOUT, message)
         return result
 
     def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
@@ -533,18 +536,18 @@ class Runner:
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
-            raise Failed("invalid-output", str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, str(exc), exc) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
             message = f"the result cannot be used: {describe(exc)}"
-            raise Failed("invalid-output", message, exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, message, exc) from exc
         limit = self.settings.max_output_bytes
         if output is not None and len(output) > limit:
             message = f"the result is {len(output)} bytes, over MAX_OUTPUT_BYTES={limit}"
-            raise Failed("invalid-output", message)
+            raise Failed(FailureKind.INVALID_OUTPUT, message)
         env: Any = self.context.env  # the function may have replaced it with anything
         if not isinstance(env, dict):
             message = f"context.env was replaced by a {type(env).__name__}; it must be a dict"
-            raise Failed("invalid-output", message)
+            raise Failed(FailureKind.INVALID_OUTPUT, message)
         return output, self.state.plan(raw)
 
     def _replay(self, entry: Journaled) -> None:
@@ -568,7 +571,7 @@ class Runner:
 
     def _fail(
         self,
-        kind: str,
+        kind: FailureKind,
         message: str,
         stamp: str | None,
         exc: BaseException | None = None,
@@ -582,7 +585,7 @@ class Runner:
             self.store.commit(None, None, entry_id)
 
     def _record(
-        self, kind: str, message: str, stamp: str | None, exc: BaseException | None
+        self, kind: FailureKind, message: str, stamp: str | None, exc: BaseException | None
     ) -> None:
         # The function's frames only: the runtime's are noise to its author, unless debugging.
         full = log.isEnabledFor(logging.DEBUG)

@@ -7,6 +7,7 @@ import logging
 from typing import Protocol
 
 from serverless_runtime.config import InvokeOn, Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Reading, Store
 
@@ -24,7 +25,7 @@ class Invoker(Protocol):
     def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
         """Call the handler on one input and commit, or record the failure."""
 
-    def fail(self, kind: str, message: str) -> None:
+    def fail(self, kind: FailureKind, message: str) -> None:
         """Record a failure that is not a call's."""
 
     def stopping(self) -> bool:
@@ -111,4 +112,6 @@ class KeyStep:
             return
         self.seen = why
         key = self.settings.input_key
-        runner.fail("invalid-input", f"input {key!r} {why}, expected a JSON object as a string")
+        runner.fail(
+            FailureKind.INVALID_INPUT, f"input {key!r} {why}, expected a JSON object as a string"
+        )

@@ -8,6 +8,7 @@ import time
 import redis
 
 from serverless_runtime.config import Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Entry, Store
 from serverless_runtime.triggers.claims import ClaimKeeper
@@ -73,7 +74,7 @@ class StreamStep:
                 continue
             self.store.dead_letter(entry, count)
             runner.fail(
-                "poison-input",
+                FailureKind.POISON_INPUT,
                 f"stream entry {entry.entry_id} was delivered {count} times and never "
                 f"acknowledged (the process ended while handling it): moved to "
                 f"{self.store.dead_key!r}",
