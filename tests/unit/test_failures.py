@@ -32,6 +32,6 @@ def test_every_kind_in_the_failure_table_is_a_member() -> None:
 
 
 def test_values_are_the_strings_written_in_records() -> None:
-    assert FailureKind.HANDLER_ERROR == "handler-error"
+    assert str(FailureKind.HANDLER_ERROR) == "handler-error"
     assert f"{FailureKind.POISON_INPUT}" == "poison-input"
     assert len({kind.value for kind in FailureKind}) == len(FailureKind)
