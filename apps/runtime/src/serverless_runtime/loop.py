@@ -160,8 +160,8 @@ class Runner:
         self.context = Context(
             host=settings.redis.host,
             port=settings.redis.port,
-            input_key=settings.input_key,
-            output_key=settings.output_key,
+            input_key=settings.keys.input,
+            output_key=settings.keys.output,
             function_getmtime="",
         )
         self.state = DurableState(
@@ -505,7 +505,7 @@ class Runner:
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
-            return parse_input(raw, self.settings.input_key)
+            return parse_input(raw, self.settings.keys.input)
         except ValueError as exc:
             raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
 
@@ -560,7 +560,7 @@ class Runner:
     def _replay_with(self, handler: Callable[[Any, Any], Any], entry: Journaled) -> None:
         """`_replay` with one version's handler: a rollback replays each commit with its own."""
         try:
-            value = parse_input(entry.raw or b"", self.settings.input_key)
+            value = parse_input(entry.raw or b"", self.settings.keys.input)
         except ValueError as exc:
             raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
         try:

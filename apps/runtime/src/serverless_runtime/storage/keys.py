@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_INPUT_KEY = "metrics"
+# The registry hash the dashboard lists functions from (FUNCTIONS_KEY).
+DEFAULT_FUNCTIONS_KEY = "serverless:functions"
 # Keys named after the output key unless their variable says otherwise (empty: disabled).
 DERIVED = {
     "STATE_KEY": "state",

@@ -85,7 +85,7 @@ class KeyStep:
             return
         if reading.raw is None:
             if not self._waiting:
-                log.info("waiting for input key %r", self.settings.input_key)
+                log.info("waiting for input key %r", self.settings.keys.input)
                 self._waiting = True
             return
         self._waiting = False
@@ -111,7 +111,7 @@ class KeyStep:
         if self.seen == why:
             return
         self.seen = why
-        key = self.settings.input_key
+        key = self.settings.keys.input
         runner.fail(
             FailureKind.INVALID_INPUT, f"input {key!r} {why}, expected a JSON object as a string"
         )

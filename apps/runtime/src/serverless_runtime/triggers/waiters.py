@@ -155,7 +155,7 @@ def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) 
     if settings.trigger is Trigger.AUTO and not enabled:
         log.warning(
             "keyspace notifications unavailable: polling %s every %ss",
-            settings.input_key,
+            settings.keys.input,
             settings.interval,
         )
         return PollWaiter(stop)
@@ -164,4 +164,4 @@ def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) 
             "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
             settings.interval,
         )
-    return NotifyWaiter(client, settings.input_key, stop, settings.lease_key)
+    return NotifyWaiter(client, settings.keys.input, stop, settings.keys.lease)
