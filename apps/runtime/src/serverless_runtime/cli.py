@@ -168,7 +168,7 @@ def run_command(environ: Mapping[str, str]) -> int:
     from serverless_runtime.ops.telemetry import Telemetry
     from serverless_runtime.storage.lease import Lease
     from serverless_runtime.storage.store import Store, connect
-    from serverless_runtime.triggers.waiters import make_waiter
+    from serverless_runtime.triggers import TRIGGERS
 
     settings = Settings.from_env(environ)
     logs.configure(settings.log_format, settings.log_level)
@@ -188,7 +188,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         settings,
         store,
         _function_source(settings),
-        lambda: make_waiter(client, settings, stop),
+        lambda: TRIGGERS[settings.trigger].waiter(client, settings, stop),
         stop,
         telemetry,
         _new_requirements(settings),

@@ -29,8 +29,8 @@ from serverless_runtime.registry import LoadFailure, Registration
 from serverless_runtime.state import codec
 from serverless_runtime.state.durable import DurableState, ReplayError
 from serverless_runtime.storage.store import Append, CommitRefused, Journaled, Outcome, Store
-from serverless_runtime.triggers.key import KeyStep
-from serverless_runtime.triggers.stream import StreamStep
+from serverless_runtime.triggers import TRIGGERS
+from serverless_runtime.triggers.step import Input, Told
 from serverless_runtime.triggers.waiters import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,8 @@ class Runner:
         self.state = DurableState(
             self.context,
             store,
-            self._replay,
-            lambda kind, message, exc: self._record(kind, message, None, exc),
+            _no_function,
+            partial(record, store),
             persistent=store.journal_key is not None,
             max_bytes=settings.max_state_bytes,
             max_replay_seconds=settings.max_replay_seconds,
@@ -178,9 +178,9 @@ class Runner:
         # After a Redis reset, a replica with no state waits this long for one holding it to
         # write it back: every replica reads the head within a tick, or a backoff step (5 s).
         self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
-        # One step object per trigger: the input key under the lease, or the stream's group.
-        self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
-        self.stream_step = StreamStep(settings, store, self.state) if settings.stream_mode else None
+        self.trigger = TRIGGERS[settings.trigger].step(
+            settings, store, self.state, self._failed, stop
+        )
         self._look_again = False
         # Commits refused as stale in a row, and the retries of this tick: bounded, backed off.
         self._refusals = 0
@@ -227,7 +227,7 @@ class Runner:
                 self._pause_before_retry()
                 continue
             self._retries = 0
-            if not (self.settings.stream_mode and self.source.current) or self.state.blocked:
+            if not (self.trigger.blocks and self.source.current) or self.state.blocked:
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
         if not self.telemetry.redis_ok:
@@ -282,17 +282,15 @@ class Runner:
         self._reload()
         if self.source.current is None:
             return
-        if self.stream_step is not None:
-            self.stream_step(self)
-        elif self.key_step is not None:
-            self.key_step(self)
-            self.telemetry.leader = self.key_step.leader
+        for item in self.trigger.inputs():
+            outcome = Told.AGAIN
+            try:
+                outcome = self.invoke(item)
+            finally:
+                self.trigger.told(item, outcome)
+        self.telemetry.leader = self.trigger.leader
 
-    def stopping(self) -> bool:
-        """A stop was asked for: the step leaves what it has not started for the next process."""
-        return self.stop.is_set()
-
-    def fail(self, kind: FailureKind, message: str) -> None:
+    def _failed(self, kind: FailureKind, message: str) -> None:
         """Record a failure that is not a call's (an unusable input, a dead-lettered entry)."""
         self._fail(kind, message, None)
 
@@ -302,16 +300,12 @@ class Runner:
         poison = self.store.read_poison()
         if "function" in poison:
             self.source.refuse(poison["function"])
-        if self.key_step is not None:
-            self.key_step.poisoned = poison.get("input")
         if poison:
             log.warning("not trying again what hung before: %s", poison)
             self.telemetry.poison = ", ".join(f"{k}={v}" for k, v in sorted(poison.items()))
-        if self.settings.stream_mode:
-            self.store.ensure_group()
-        else:
-            self.waiter = self._make_waiter()
-            self.waiter.prepare()
+        self.waiter = self._make_waiter()
+        self.waiter.prepare()
+        self.trigger.start(poison.get("input"))
         self._started = True
 
     def _requirements_installed(self) -> bool:
@@ -319,7 +313,7 @@ class Runner:
         if self._requirements_failure is not None:
             failure = self._requirements_failure
             if not self._requirements_recorded:
-                self._record(failure.kind, str(failure), None, None)
+                record(self.store, failure.kind, str(failure))
                 self._requirements_recorded = True
             return False
         if self._requirements is None:
@@ -348,7 +342,7 @@ class Runner:
             changed = False
             self.telemetry.reloaded(ok=False, kind=exc.kind)
             running = " (the previous version keeps running)" if self.source.current else ""
-            self._record(exc.kind, f"{exc}{running}", None, exc)
+            record(self.store, exc.kind, f"{exc}{running}", exc)
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         if self.source.failed != failed:
@@ -356,7 +350,10 @@ class Runner:
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.mtime_text
             handler = self.source.current.handler
-            self.state.use(self.source.current.digest, partial(self._replay_with, handler))
+            replay = partial(
+                _replay, handler, self.context, self.time_limit, self.settings.keys.input
+            )
+            self.state.use(self.source.current.digest, replay)
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
@@ -367,15 +364,16 @@ class Runner:
         if self._registration is not None:
             self._registration.load_failed(failure)
 
-    def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
+    def invoke(self, item: Input) -> Told:
         """Call the handler on one input; commit on success, roll back and record on failure."""
+        raw, digest, entry_id = item
         stamp: str | None = None
         duration: float | None = None
         try:
             value = self._parse(raw or b"")
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
-                return
+                return Told.POISON
             self.telemetry.call_started()
             started = time.perf_counter()
             try:
@@ -393,10 +391,9 @@ class Runner:
             if failure.kind != FailureKind.INVALID_INPUT:
                 self.state.rollback()
             self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
-            return
+            return Told.DONE
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
-            self._forget_seen()
             self.telemetry.busy_since = None
             raise
         if outcome is not Outcome.COMMITTED:
@@ -406,18 +403,18 @@ class Runner:
             # STREAM_CLAIM_IDLE); its commit is the one that counts.
             self.store.call_ended(done=False)
             self.state.rollback()
-            self._forget_seen()
             self._look_again = True
             self.telemetry.invoked(outcome.name.lower(), duration, None)
             if outcome is Outcome.STALE:
                 self._look_again = self._refused_as_stale()
                 self.state.sync()
-            return
+            return Told.AGAIN
         self._went_through()
         self.state.committed(append)
         self.state.digest = digest
         self.telemetry.state_bytes = self.state.snapshot_bytes
         self.telemetry.invoked("success", duration, input_age(value))
+        return Told.DONE
 
     def _deadly(self, digest: str, stamp: str | None) -> bool:
         """True when the input ended the process MAX_DEATHS times (poison), as the read found.
@@ -428,8 +425,6 @@ class Runner:
         if deaths < self.settings.max_deaths:
             return False
         self.store.mark_poison("input", digest, deaths)
-        if self.key_step is not None:
-            self.key_step.poisoned = digest
         message = (
             f"the input ended the process {deaths} times (MAX_DEATHS={self.settings.max_deaths}): "
             "a crash in C code, the OOM killer or os._exit; recorded in "
@@ -437,7 +432,7 @@ class Runner:
         )
         self.telemetry.invoked(FailureKind.POISON_INPUT, None, None)
         self.telemetry.poison = f"input={digest}, input-deaths={deaths}"
-        self._record(FailureKind.POISON_INPUT, message, stamp, None)
+        record(self.store, FailureKind.POISON_INPUT, message, stamp=stamp)
         return True
 
     def _refused_as_stale(self) -> bool:
@@ -487,8 +482,7 @@ class Runner:
             )
             self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
             return
-        seen = self.key_step.seen if self.key_step is not None else None
-        digest = self.source.loading_digest if loading else seen
+        digest = self.source.loading_digest if loading else self.trigger.seen
         if digest is not None:
             self.store.mark_poison("function" if loading else "input", digest)
         again = "this version is not loaded" if loading else "this input is not processed"
@@ -497,11 +491,6 @@ class Runner:
             f"{again} again"
         )
         self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
-
-    def _forget_seen(self) -> None:
-        """The input was not committed: judge it again at the next read."""
-        if self.key_step is not None:
-            self.key_step.seen = None
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -550,25 +539,6 @@ class Runner:
             raise Failed(FailureKind.INVALID_OUTPUT, message)
         return output, self.state.plan(raw)
 
-    def _replay(self, entry: Journaled) -> None:
-        """Call the handler on a committed input again, to rebuild the state; output discarded."""
-        handler = self.source.current.handler if self.source.current else None
-        if handler is None:
-            raise ReplayError("no function is loaded to replay the journal with")
-        self._replay_with(handler, entry)
-
-    def _replay_with(self, handler: Callable[[Any, Any], Any], entry: Journaled) -> None:
-        """`_replay` with one version's handler: a rollback replays each commit with its own."""
-        try:
-            value = parse_input(entry.raw or b"", self.settings.keys.input)
-        except ValueError as exc:
-            raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
-        try:
-            with redirect_stdout(StringIO()), self.time_limit.limit():
-                handler(value, self.context)
-        except HandlerTimeout as exc:
-            raise ReplayError(f"replaying journal entry {entry.seq}: {exc}") from exc
-
     def _fail(
         self,
         kind: FailureKind,
@@ -579,22 +549,51 @@ class Runner:
         duration: float | None = None,
     ) -> None:
         self.telemetry.invoked(kind, duration, None)
-        self._record(kind, message, stamp, exc)
+        record(self.store, kind, message, exc, stamp)
         if entry_id is not None:
             # A failure is final for a stream entry: acknowledged, never retried forever.
             self.store.commit(None, None, entry_id)
 
-    def _record(
-        self, kind: FailureKind, message: str, stamp: str | None, exc: BaseException | None
-    ) -> None:
-        # The function's frames only: the runtime's are noise to its author, unless debugging.
-        full = log.isEnabledFor(logging.DEBUG)
-        tb = user_traceback(exc, full) if exc is not None else ""
-        record = error_record(kind, message, tb, stamp)
-        # The log line says what the record says (cut to the same bounds); the traceback is a
-        # field of its own (logs.py prints it below the line, or as JSON's `traceback`).
-        fields = {"kind": kind}
-        if record["traceback"]:
-            fields["traceback"] = record["traceback"].rstrip("\n")
-        log.error("%s: %s", kind, record["message"], extra=fields)
-        self.store.record_error(record)
+
+def _no_function(entry: Journaled) -> None:
+    raise ReplayError("no function is loaded to replay the journal with")
+
+
+def _replay(
+    handler: Callable[[Any, Any], Any],
+    context: Context,
+    time_limit: TimeLimit,
+    input_key: str,
+    entry: Journaled,
+) -> None:
+    """Call one version's handler on a committed input again, output discarded (a rollback
+    replays each commit with the version that committed it)."""
+    try:
+        value = parse_input(entry.raw or b"", input_key)
+    except ValueError as exc:
+        raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
+    try:
+        with redirect_stdout(StringIO()), time_limit.limit():
+            handler(value, context)
+    except HandlerTimeout as exc:
+        raise ReplayError(f"replaying journal entry {entry.seq}: {exc}") from exc
+
+
+def record(
+    store: Store,
+    kind: FailureKind,
+    message: str,
+    exc: BaseException | None = None,
+    stamp: str | None = None,
+) -> None:
+    """Log a failure and write its error record."""
+    # The function's frames only: the runtime's are noise to its author, unless debugging.
+    tb = user_traceback(exc, log.isEnabledFor(logging.DEBUG)) if exc is not None else ""
+    error = error_record(kind, message, tb, stamp)
+    # The log line says what the record says (cut to the same bounds); the traceback is a
+    # field of its own (logs.py prints it below the line, or as JSON's `traceback`).
+    fields: dict[str, str] = {"kind": kind}
+    if error["traceback"]:
+        fields["traceback"] = error["traceback"].rstrip("\n")
+    log.error("%s: %s", kind, error["message"], extra=fields)
+    store.record_error(error)

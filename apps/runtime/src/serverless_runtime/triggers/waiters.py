@@ -135,21 +135,18 @@ def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
     return True
 
 
-def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
-    """Choose the waiter for TRIGGER; `auto` falls back to polling with one warning.
+def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
+    """TRIGGER=notify or auto: keyspace events; `auto` falls back to polling with one warning.
 
     INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
     only sleeps, so a keyspace event never adds a call.
     """
     if settings.invoke_on is InvokeOn.INTERVAL:
-        if settings.trigger is not Trigger.POLL:
-            log.info(
-                "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
-                settings.interval,
-                settings.trigger,
-            )
-        return PollWaiter(stop)
-    if settings.trigger is Trigger.POLL:
+        log.info(
+            "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
+            settings.interval,
+            settings.trigger,
+        )
         return PollWaiter(stop)
     enabled = enable_keyspace_events(client)
     if settings.trigger is Trigger.AUTO and not enabled:
