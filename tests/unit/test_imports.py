@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 import pytest
-
 import serverless_runtime
 
 PACKAGE = Path(serverless_runtime.__file__).parent
@@ -46,7 +45,7 @@ def test_no_import_cycle() -> None:
 
     def visit(name: str, path: list[str]) -> None:
         if name in path:
-            cycle = path[path.index(name) :] + [name]
+            cycle = [*path[path.index(name) :], name]
             pytest.fail("import cycle: " + " -> ".join(cycle))
         if name in done:
             return

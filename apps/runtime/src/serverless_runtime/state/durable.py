@@ -498,11 +498,6 @@ class DurableState:
         cost = self._cost
         self._cost = seconds if cost is None else cost + _COST_WEIGHT * (seconds - cost)
 
-    @property
-    def replay_estimate(self) -> float:
-        """Seconds that replaying the journal in Redis would take, estimated."""
-        return self._journal_count * (self._cost or 0.0)
-
     def rollback(self) -> None:
         """Undo what a failed call did to `context.env`: back to the last commit, from memory."""
         self._pending = None

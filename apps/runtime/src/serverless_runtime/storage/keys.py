@@ -110,16 +110,6 @@ class KeyLayout:
             return self.state
         return f"{self.state}:{consumer}"
 
-    @property
-    def lease_token(self) -> str | None:
-        """The fencing-token counter of the lease."""
-        return None if self.lease is None else lease_token_key(self.lease)
-
-    @property
-    def lease_released(self) -> str | None:
-        """The channel the lease's release is announced on."""
-        return None if self.lease is None else lease_released_channel(self.lease)
-
     def clash(
         self, consumer: str | None = None, shared: tuple[tuple[str, str | None], ...] = ()
     ) -> tuple[str, str, str] | None:
