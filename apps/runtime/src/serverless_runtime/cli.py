@@ -1,4 +1,4 @@
-"""Command line: `run` (the container entrypoint), `invoke` (one local call), `collect`."""
+"""Command line: `run` (the container entrypoint), `invoke` (one local call), `collect`, `new`."""
 
 from __future__ import annotations
 
