@@ -12,8 +12,8 @@ import traceback
 from functools import cache
 from pathlib import Path
 
-# The runtime's own package: its frames and its exception types.
-_PACKAGE = __name__.rpartition(".")[0]
+# The runtime's own package (this module is in its function/ folder): its frames and types.
+_PACKAGE = __name__.partition(".")[0]
 
 
 def user_traceback(exc: BaseException, full: bool = False) -> str:
@@ -83,7 +83,7 @@ def _is_user(filename: str) -> bool:
 def _roots() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The runtime's folder; the standard library's; where installed packages live."""
     paths = sysconfig.get_paths()
-    package = (_real(str(Path(__file__).parent)),)
+    package = (_real(str(Path(__file__).parent.parent)),)
     stdlib = tuple({_real(paths[name]) for name in ("stdlib", "platstdlib")})
     installed = tuple({_real(paths[name]) for name in ("purelib", "platlib")})
     return package, stdlib, installed
