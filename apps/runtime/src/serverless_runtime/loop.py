@@ -179,7 +179,7 @@ class Runner:
         # write it back: every replica reads the head within a tick, or a backoff step (5 s).
         self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
         self.trigger = TRIGGERS[settings.trigger].step(
-            settings, store, self.state, self._failed, stop
+            settings, store, self.state, self._fail, stop
         )
         self._look_again = False
         # Commits refused as stale in a row, and the retries of this tick: bounded, backed off.
@@ -289,10 +289,6 @@ class Runner:
             finally:
                 self.trigger.told(item, outcome)
         self.telemetry.leader = self.trigger.leader
-
-    def _failed(self, kind: FailureKind, message: str) -> None:
-        """Record a failure that is not a call's (an unusable input, a dead-lettered entry)."""
-        self._fail(kind, message, None)
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -543,7 +539,7 @@ class Runner:
         self,
         kind: FailureKind,
         message: str,
-        stamp: str | None,
+        stamp: str | None = None,
         exc: BaseException | None = None,
         entry_id: str | None = None,
         duration: float | None = None,
