@@ -76,8 +76,8 @@ class Runtime:
         settings = self.settings
         self.client = connect(settings.redis)
         lease = None
-        if settings.lease_key:
-            lease = Lease(self.client, settings.lease_key, "bench/1", settings.lease_ttl)
+        if settings.keys.lease:
+            lease = Lease(self.client, settings.keys.lease, "bench/1", settings.lease_ttl)
         self.store = CountingStore(self.client, settings, lease, settings.stream_consumer)
         self.telemetry = Telemetry(stale_after=30.0)
         self.stop = threading.Event()

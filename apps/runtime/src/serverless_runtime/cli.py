@@ -1,4 +1,4 @@
-"""Command line: `run` (the container entrypoint), `invoke` (one local call), `collect`."""
+"""Command line: `run` (the container entrypoint), `invoke` (one local call), `collect`, `new`."""
 
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ def run_command(environ: Mapping[str, str]) -> int:
     from serverless_runtime.ops.telemetry import Telemetry
     from serverless_runtime.storage.lease import Lease
     from serverless_runtime.storage.store import Store, connect
-    from serverless_runtime.triggers.waiters import make_waiter
+    from serverless_runtime.triggers import TRIGGERS
 
     settings = Settings.from_env(environ)
     logs.configure(settings.log_format, settings.log_level)
@@ -178,9 +178,9 @@ def run_command(environ: Mapping[str, str]) -> int:
     stop = _stop_on_signals()
     client = connect(settings.redis)
     lease = None
-    if settings.lease_key and not settings.stream_mode:
+    if settings.keys.lease and not settings.stream_mode:
         holder = f"{settings.stream_consumer}/{os.getpid()}"
-        lease = Lease(client, settings.lease_key, holder, settings.lease_ttl)
+        lease = Lease(client, settings.keys.lease, holder, settings.lease_ttl)
     store = Store(client, settings, lease, settings.stream_consumer)
     stale_after = max(3 * settings.interval, 10.0) + (settings.handler_timeout or 0.0)
     telemetry = Telemetry(stale_after=stale_after)
@@ -188,7 +188,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         settings,
         store,
         _function_source(settings),
-        lambda: make_waiter(client, settings, stop),
+        lambda: TRIGGERS[settings.trigger].waiter(client, settings, stop),
         stop,
         telemetry,
         _new_requirements(settings),
@@ -205,8 +205,8 @@ def run_command(environ: Mapping[str, str]) -> int:
     server = _start_probes(settings, telemetry) if settings.http_port else None
     log.info(
         "watching %r -> %r (trigger=%s, invoke_on=%s)",
-        settings.input_key,
-        settings.output_key,
+        settings.keys.input,
+        settings.keys.output,
         settings.trigger,
         settings.invoke_on,
     )

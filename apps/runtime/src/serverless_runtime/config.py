@@ -10,9 +10,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from serverless_runtime.function.handler_ref import FORMS, HandlerRef
-from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
 from serverless_runtime.storage import redis_sentinel, redis_url
-from serverless_runtime.storage.keys import KeyLayout
+from serverless_runtime.storage.keys import DEFAULT_FUNCTIONS_KEY, KeyLayout
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -112,9 +111,8 @@ class RedisConfig:
 class Settings:
     """Everything the runtime is told by its environment."""
 
-    output_key: str
+    keys: KeyLayout
     redis: RedisConfig = RedisConfig()
-    input_key: str = "metrics"
     interval: float = 5.0
     trigger: Trigger = Trigger.AUTO
     invoke_on: InvokeOn = InvokeOn.CHANGE
@@ -122,11 +120,7 @@ class Settings:
     function_zip: str | None = None
     function_handler: HandlerRef = field(default_factory=HandlerRef)
     handler_timeout: float | None = None
-    state_key: str | None = None
-    history_key: str | None = None
     history_length: int = 1000
-    error_key: str | None = None
-    lease_key: str | None = None
     lease_ttl: float = 10.0
     stream_group: str = "serverless-runtime"
     stream_consumer: str = "runtime"
@@ -163,7 +157,6 @@ class Settings:
         output_key = reader.text("REDIS_OUTPUT_KEY", None)
         if not output_key:
             raise ConfigError("REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY"), "a key name")
-        keys = KeyLayout.from_env(environ)
         function_zip = reader.text("FUNCTION_ZIP", None) or None
         handler = reader.handler_ref("FUNCTION_HANDLER")
         if handler.module is not None and function_zip is None:
@@ -190,9 +183,8 @@ class Settings:
             expected = "change (or unset) with TRIGGER=stream: each entry is handled once"
             raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
         settings = cls(
-            output_key=output_key,
+            keys=KeyLayout.from_env(environ),
             redis=RedisConfig.from_env(environ),
-            input_key=keys.input,
             interval=interval,
             trigger=trigger,
             invoke_on=invoke_on,
@@ -201,11 +193,7 @@ class Settings:
             function_zip=function_zip,
             function_handler=handler,
             handler_timeout=handler_timeout,
-            state_key=keys.state,
-            history_key=keys.history,
             history_length=reader.integer("HISTORY_LENGTH", 1000, 1, 10_000_000),
-            error_key=keys.error,
-            lease_key=keys.lease,
             lease_ttl=lease_ttl,
             stream_group=reader.text("STREAM_GROUP", None) or "serverless-runtime",
             stream_consumer=reader.text("STREAM_CONSUMER", None) or socket.gethostname(),
@@ -246,71 +234,20 @@ class Settings:
         """The input key is a stream shared by the replicas through a consumer group."""
         return self.trigger is Trigger.STREAM
 
-    @property
-    def keys(self) -> KeyLayout:
-        """Every Redis key name of this function (serverless_runtime.storage.keys derives them)."""
-        return KeyLayout(
-            self.output_key,
-            self.input_key,
-            self.state_key,
-            self.history_key,
-            self.error_key,
-            self.lease_key,
-        )
-
-    @property
-    def digest_key(self) -> str:
-        """Where the digest of the last processed input is kept."""
-        return self.keys.input_digest
-
 
 # Every variable Settings.from_env reads; manifests are checked against this set.
 ENV_VARS = frozenset(
-    {
-        "REDIS_HOST",
-        "REDIS_PORT",
-        "REDIS_INPUT_KEY",
-        "REDIS_OUTPUT_KEY",
-        "INTERVAL",
-        "REDIS_URL",
-        "REDIS_PASSWORD",
-        *redis_sentinel.VARIABLES,
-        "TRIGGER",
-        "INVOKE_ON",
-        "FUNCTION_PATH",
-        "FUNCTION_ZIP",
-        "FUNCTION_HANDLER",
-        "HANDLER_TIMEOUT",
-        "STATE_KEY",
-        "HISTORY_KEY",
-        "HISTORY_LENGTH",
-        "ERROR_KEY",
-        "LEASE_KEY",
-        "LEASE_TTL",
-        "STREAM_GROUP",
-        "STREAM_CONSUMER",
-        "STREAM_CLAIM_IDLE",
-        "HTTP_PORT",
-        "HTTP_HOST",
-        "LOG_FORMAT",
-        "LOG_LEVEL",
-        "MAX_INPUT_BYTES",
-        "MAX_OUTPUT_BYTES",
-        "MAX_STATE_BYTES",
-        "MAX_REPLAY_SECONDS",
-        "STATE_RESET",
-        "STREAM_MAX_DELIVERIES",
-        "MAX_DEATHS",
-        "COMMIT_REPLICAS",
-        "COMMIT_REPLICAS_TIMEOUT",
-        "SHUTDOWN_TIMEOUT",
-        "LOAD_TIMEOUT",
-        "FUNCTIONS_KEY",
-        "NEW_REQUERIMENTS",
-        "NEW_REQUERIMENTS_DIR",
-        "NEW_REQUERIMENTS_TIMEOUT",
-    }
-)
+    """
+    REDIS_HOST REDIS_PORT REDIS_INPUT_KEY REDIS_OUTPUT_KEY INTERVAL REDIS_URL REDIS_PASSWORD
+    TRIGGER INVOKE_ON FUNCTION_PATH FUNCTION_ZIP FUNCTION_HANDLER HANDLER_TIMEOUT STATE_KEY
+    HISTORY_KEY HISTORY_LENGTH ERROR_KEY LEASE_KEY LEASE_TTL STREAM_GROUP STREAM_CONSUMER
+    STREAM_CLAIM_IDLE HTTP_PORT HTTP_HOST LOG_FORMAT LOG_LEVEL MAX_INPUT_BYTES MAX_OUTPUT_BYTES
+    MAX_STATE_BYTES MAX_REPLAY_SECONDS STATE_RESET STREAM_MAX_DELIVERIES MAX_DEATHS
+    COMMIT_REPLICAS COMMIT_REPLICAS_TIMEOUT SHUTDOWN_TIMEOUT LOAD_TIMEOUT FUNCTIONS_KEY
+    NEW_REQUERIMENTS NEW_REQUERIMENTS_DIR NEW_REQUERIMENTS_TIMEOUT
+    """.split()  # noqa: SIM905 - a list of names, read as one
+) | frozenset(redis_sentinel.VARIABLES)
+
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

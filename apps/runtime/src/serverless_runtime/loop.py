@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from serverless_runtime.config import Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function import new_requirements
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.exception_text import describe
@@ -28,8 +29,8 @@ from serverless_runtime.registry import LoadFailure, Registration
 from serverless_runtime.state import codec
 from serverless_runtime.state.durable import DurableState, ReplayError
 from serverless_runtime.storage.store import Append, CommitRefused, Journaled, Outcome, Store
-from serverless_runtime.triggers.key import KeyStep
-from serverless_runtime.triggers.stream import StreamStep
+from serverless_runtime.triggers import TRIGGERS
+from serverless_runtime.triggers.step import Input, Told
 from serverless_runtime.triggers.waiters import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def input_age(value: dict[str, Any]) -> float | None:
 class Failed(Exception):
     """A call failed in a way that is recorded as `kind`; the loop goes on."""
 
-    def __init__(self, kind: str, message: str, cause: BaseException | None = None) -> None:
+    def __init__(self, kind: FailureKind, message: str, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.cause = cause
@@ -97,7 +98,9 @@ def _redis_message(exc: redis.RedisError) -> str:
     return f"Redis answered with an error: {type(exc).__name__}: {exc}"
 
 
-def error_record(kind: str, message: str, tb: str, input_timestamp: str | None) -> dict[str, Any]:
+def error_record(
+    kind: FailureKind, message: str, tb: str, input_timestamp: str | None
+) -> dict[str, Any]:
     """The JSON document written to the error key; message and traceback cut to their bounds."""
     record: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
@@ -157,15 +160,15 @@ class Runner:
         self.context = Context(
             host=settings.redis.host,
             port=settings.redis.port,
-            input_key=settings.input_key,
-            output_key=settings.output_key,
+            input_key=settings.keys.input,
+            output_key=settings.keys.output,
             function_getmtime="",
         )
         self.state = DurableState(
             self.context,
             store,
-            self._replay,
-            lambda kind, message, exc: self._record(kind, message, None, exc),
+            _no_function,
+            partial(record, store),
             persistent=store.journal_key is not None,
             max_bytes=settings.max_state_bytes,
             max_replay_seconds=settings.max_replay_seconds,
@@ -175,9 +178,9 @@ class Runner:
         # After a Redis reset, a replica with no state waits this long for one holding it to
         # write it back: every replica reads the head within a tick, or a backoff step (5 s).
         self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
-        # One step object per trigger: the input key under the lease, or the stream's group.
-        self.key_step = None if settings.stream_mode else KeyStep(settings, store, self.state)
-        self.stream_step = StreamStep(settings, store, self.state) if settings.stream_mode else None
+        self.trigger = TRIGGERS[settings.trigger].step(
+            settings, store, self.state, self._fail, stop
+        )
         self._look_again = False
         # Commits refused as stale in a row, and the retries of this tick: bounded, backed off.
         self._refusals = 0
@@ -224,7 +227,7 @@ class Runner:
                 self._pause_before_retry()
                 continue
             self._retries = 0
-            if not (self.settings.stream_mode and self.source.current) or self.state.blocked:
+            if not (self.trigger.blocks and self.source.current) or self.state.blocked:
                 self.waiter.wait(self.settings.interval)  # stream reads block by themselves
         self.waiter.close()
         if not self.telemetry.redis_ok:
@@ -254,7 +257,7 @@ class Runner:
             log.warning("%s; retrying with backoff", message)
         if reachable and message != self._last_redis_error:
             try:
-                self.store.record_error(error_record("redis-error", message, "", None))
+                self.store.record_error(error_record(FailureKind.REDIS_ERROR, message, "", None))
             except redis.RedisError:
                 log.debug("could not record the Redis error", exc_info=True)
         self._last_redis_error = message
@@ -279,19 +282,13 @@ class Runner:
         self._reload()
         if self.source.current is None:
             return
-        if self.stream_step is not None:
-            self.stream_step(self)
-        elif self.key_step is not None:
-            self.key_step(self)
-            self.telemetry.leader = self.key_step.leader
-
-    def stopping(self) -> bool:
-        """A stop was asked for: the step leaves what it has not started for the next process."""
-        return self.stop.is_set()
-
-    def fail(self, kind: str, message: str) -> None:
-        """Record a failure that is not a call's (an unusable input, a dead-lettered entry)."""
-        self._fail(kind, message, None)
+        for item in self.trigger.inputs():
+            outcome = Told.AGAIN
+            try:
+                outcome = self.invoke(item)
+            finally:
+                self.trigger.told(item, outcome)
+        self.telemetry.leader = self.trigger.leader
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -299,16 +296,12 @@ class Runner:
         poison = self.store.read_poison()
         if "function" in poison:
             self.source.refuse(poison["function"])
-        if self.key_step is not None:
-            self.key_step.poisoned = poison.get("input")
         if poison:
             log.warning("not trying again what hung before: %s", poison)
             self.telemetry.poison = ", ".join(f"{k}={v}" for k, v in sorted(poison.items()))
-        if self.settings.stream_mode:
-            self.store.ensure_group()
-        else:
-            self.waiter = self._make_waiter()
-            self.waiter.prepare()
+        self.waiter = self._make_waiter()
+        self.waiter.prepare()
+        self.trigger.start(poison.get("input"))
         self._started = True
 
     def _requirements_installed(self) -> bool:
@@ -316,7 +309,7 @@ class Runner:
         if self._requirements_failure is not None:
             failure = self._requirements_failure
             if not self._requirements_recorded:
-                self._record(failure.kind, str(failure), None, None)
+                record(self.store, failure.kind, str(failure))
                 self._requirements_recorded = True
             return False
         if self._requirements is None:
@@ -345,7 +338,7 @@ class Runner:
             changed = False
             self.telemetry.reloaded(ok=False, kind=exc.kind)
             running = " (the previous version keeps running)" if self.source.current else ""
-            self._record(exc.kind, f"{exc}{running}", None, exc)
+            record(self.store, exc.kind, f"{exc}{running}", exc)
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         if self.source.failed != failed:
@@ -353,7 +346,10 @@ class Runner:
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.mtime_text
             handler = self.source.current.handler
-            self.state.use(self.source.current.digest, partial(self._replay_with, handler))
+            replay = partial(
+                _replay, handler, self.context, self.time_limit, self.settings.keys.input
+            )
+            self.state.use(self.source.current.digest, replay)
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
@@ -364,15 +360,16 @@ class Runner:
         if self._registration is not None:
             self._registration.load_failed(failure)
 
-    def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
+    def invoke(self, item: Input) -> Told:
         """Call the handler on one input; commit on success, roll back and record on failure."""
+        raw, digest, entry_id = item
         stamp: str | None = None
         duration: float | None = None
         try:
             value = self._parse(raw or b"")
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
-                return
+                return Told.POISON
             self.telemetry.call_started()
             started = time.perf_counter()
             try:
@@ -384,16 +381,15 @@ class Runner:
             try:
                 outcome = self.store.commit(output, digest, entry_id, append)
             except CommitRefused as exc:  # not retried: it would fail the same way
-                raise Failed("redis-error", str(exc), exc) from exc
+                raise Failed(FailureKind.REDIS_ERROR, str(exc), exc) from exc
         except Failed as failure:
             self.store.call_ended()  # the input is done with: not marked in flight any more
-            if failure.kind != "invalid-input":
+            if failure.kind != FailureKind.INVALID_INPUT:
                 self.state.rollback()
             self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
-            return
+            return Told.DONE
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
-            self._forget_seen()
             self.telemetry.busy_since = None
             raise
         if outcome is not Outcome.COMMITTED:
@@ -403,18 +399,18 @@ class Runner:
             # STREAM_CLAIM_IDLE); its commit is the one that counts.
             self.store.call_ended(done=False)
             self.state.rollback()
-            self._forget_seen()
             self._look_again = True
             self.telemetry.invoked(outcome.name.lower(), duration, None)
             if outcome is Outcome.STALE:
                 self._look_again = self._refused_as_stale()
                 self.state.sync()
-            return
+            return Told.AGAIN
         self._went_through()
         self.state.committed(append)
         self.state.digest = digest
         self.telemetry.state_bytes = self.state.snapshot_bytes
         self.telemetry.invoked("success", duration, input_age(value))
+        return Told.DONE
 
     def _deadly(self, digest: str, stamp: str | None) -> bool:
         """True when the input ended the process MAX_DEATHS times (poison), as the read found.
@@ -425,16 +421,14 @@ class Runner:
         if deaths < self.settings.max_deaths:
             return False
         self.store.mark_poison("input", digest, deaths)
-        if self.key_step is not None:
-            self.key_step.poisoned = digest
         message = (
             f"the input ended the process {deaths} times (MAX_DEATHS={self.settings.max_deaths}): "
             "a crash in C code, the OOM killer or os._exit; recorded in "
             f"{self.store.poison_key!r}, not tried again; the next input is processed"
         )
-        self.telemetry.invoked("poison-input", None, None)
+        self.telemetry.invoked(FailureKind.POISON_INPUT, None, None)
         self.telemetry.poison = f"input={digest}, input-deaths={deaths}"
-        self._record("poison-input", message, stamp, None)
+        record(self.store, FailureKind.POISON_INPUT, message, stamp=stamp)
         return True
 
     def _refused_as_stale(self) -> bool:
@@ -482,10 +476,9 @@ class Runner:
                 "interruption: the process ends so that it is restarted; this function version "
                 "is not loaded again, another version rebuilds the state"
             )
-            self.store.record_error(error_record("timeout", message, "", None))
+            self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
             return
-        seen = self.key_step.seen if self.key_step is not None else None
-        digest = self.source.loading_digest if loading else seen
+        digest = self.source.loading_digest if loading else self.trigger.seen
         if digest is not None:
             self.store.mark_poison("function" if loading else "input", digest)
         again = "this version is not loaded" if loading else "this input is not processed"
@@ -493,18 +486,13 @@ class Runner:
             f"{why} and ignored the interruption: the process ends so that it is restarted; "
             f"{again} again"
         )
-        self.store.record_error(error_record("timeout", message, "", None))
-
-    def _forget_seen(self) -> None:
-        """The input was not committed: judge it again at the next read."""
-        if self.key_step is not None:
-            self.key_step.seen = None
+        self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
-            return parse_input(raw, self.settings.input_key)
+            return parse_input(raw, self.settings.keys.input)
         except ValueError as exc:
-            raise Failed("invalid-input", str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
 
     def _call(self, value: dict[str, Any]) -> Any:
         """The handler's result, or Failed (the caller rolls the state back, never judges it)."""
@@ -515,17 +503,17 @@ class Runner:
             with self.time_limit.limit():
                 result = handler(value, self.context)
         except HandlerTimeout as exc:
-            raise Failed("timeout", str(exc), exc) from exc
+            raise Failed(FailureKind.TIMEOUT, str(exc), exc) from exc
         except BaseException as exc:  # the one boundary around user code
             # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
             # and those set the stop event instead of raising.
             message = f"handler raised {describe(exc)}"
-            raise Failed("handler-error", message, exc) from exc
+            raise Failed(FailureKind.HANDLER_ERROR, message, exc) from exc
         limit = self.settings.handler_timeout
         if limit is not None and time.monotonic() - started > limit:
             # It caught the interruption and carried on: its result is not taken.
             message = f"handler ran longer than HANDLER_TIMEOUT={limit:g}s (it caught the timeout)"
-            raise Failed("timeout", message)
+            raise Failed(FailureKind.TIMEOUT, message)
         return result
 
     def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
@@ -533,65 +521,75 @@ class Runner:
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
-            raise Failed("invalid-output", str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, str(exc), exc) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
             message = f"the result cannot be used: {describe(exc)}"
-            raise Failed("invalid-output", message, exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, message, exc) from exc
         limit = self.settings.max_output_bytes
         if output is not None and len(output) > limit:
             message = f"the result is {len(output)} bytes, over MAX_OUTPUT_BYTES={limit}"
-            raise Failed("invalid-output", message)
+            raise Failed(FailureKind.INVALID_OUTPUT, message)
         env: Any = self.context.env  # the function may have replaced it with anything
         if not isinstance(env, dict):
             message = f"context.env was replaced by a {type(env).__name__}; it must be a dict"
-            raise Failed("invalid-output", message)
+            raise Failed(FailureKind.INVALID_OUTPUT, message)
         return output, self.state.plan(raw)
-
-    def _replay(self, entry: Journaled) -> None:
-        """Call the handler on a committed input again, to rebuild the state; output discarded."""
-        handler = self.source.current.handler if self.source.current else None
-        if handler is None:
-            raise ReplayError("no function is loaded to replay the journal with")
-        self._replay_with(handler, entry)
-
-    def _replay_with(self, handler: Callable[[Any, Any], Any], entry: Journaled) -> None:
-        """`_replay` with one version's handler: a rollback replays each commit with its own."""
-        try:
-            value = parse_input(entry.raw or b"", self.settings.input_key)
-        except ValueError as exc:
-            raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
-        try:
-            with redirect_stdout(StringIO()), self.time_limit.limit():
-                handler(value, self.context)
-        except HandlerTimeout as exc:
-            raise ReplayError(f"replaying journal entry {entry.seq}: {exc}") from exc
 
     def _fail(
         self,
-        kind: str,
+        kind: FailureKind,
         message: str,
-        stamp: str | None,
+        stamp: str | None = None,
         exc: BaseException | None = None,
         entry_id: str | None = None,
         duration: float | None = None,
     ) -> None:
         self.telemetry.invoked(kind, duration, None)
-        self._record(kind, message, stamp, exc)
+        record(self.store, kind, message, exc, stamp)
         if entry_id is not None:
             # A failure is final for a stream entry: acknowledged, never retried forever.
             self.store.commit(None, None, entry_id)
 
-    def _record(
-        self, kind: str, message: str, stamp: str | None, exc: BaseException | None
-    ) -> None:
-        # The function's frames only: the runtime's are noise to its author, unless debugging.
-        full = log.isEnabledFor(logging.DEBUG)
-        tb = user_traceback(exc, full) if exc is not None else ""
-        record = error_record(kind, message, tb, stamp)
-        # The log line says what the record says (cut to the same bounds); the traceback is a
-        # field of its own (logs.py prints it below the line, or as JSON's `traceback`).
-        fields = {"kind": kind}
-        if record["traceback"]:
-            fields["traceback"] = record["traceback"].rstrip("\n")
-        log.error("%s: %s", kind, record["message"], extra=fields)
-        self.store.record_error(record)
+
+def _no_function(entry: Journaled) -> None:
+    raise ReplayError("no function is loaded to replay the journal with")
+
+
+def _replay(
+    handler: Callable[[Any, Any], Any],
+    context: Context,
+    time_limit: TimeLimit,
+    input_key: str,
+    entry: Journaled,
+) -> None:
+    """Call one version's handler on a committed input again, output discarded (a rollback
+    replays each commit with the version that committed it)."""
+    try:
+        value = parse_input(entry.raw or b"", input_key)
+    except ValueError as exc:
+        raise ReplayError(f"replaying journal entry {entry.seq} failed: {exc}", True) from exc
+    try:
+        with redirect_stdout(StringIO()), time_limit.limit():
+            handler(value, context)
+    except HandlerTimeout as exc:
+        raise ReplayError(f"replaying journal entry {entry.seq}: {exc}") from exc
+
+
+def record(
+    store: Store,
+    kind: FailureKind,
+    message: str,
+    exc: BaseException | None = None,
+    stamp: str | None = None,
+) -> None:
+    """Log a failure and write its error record."""
+    # The function's frames only: the runtime's are noise to its author, unless debugging.
+    tb = user_traceback(exc, log.isEnabledFor(logging.DEBUG)) if exc is not None else ""
+    error = error_record(kind, message, tb, stamp)
+    # The log line says what the record says (cut to the same bounds); the traceback is a
+    # field of its own (logs.py prints it below the line, or as JSON's `traceback`).
+    fields: dict[str, str] = {"kind": kind}
+    if error["traceback"]:
+        fields["traceback"] = error["traceback"].rstrip("\n")
+    log.error("%s: %s", kind, error["message"], extra=fields)
+    store.record_error(error)

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from serverless_runtime.storage.keys import (
+    DEFAULT_FUNCTIONS_KEY as DEFAULT_FUNCTIONS_KEY,  # read by the dashboard
+)
 from serverless_runtime.storage.keys import KeyLayout
 
 if TYPE_CHECKING:
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FUNCTIONS_KEY = "serverless:functions"
 # A record is a few hundred bytes; anything far larger in the hash is not one of ours.
 MAX_RECORD_BYTES = 16_384
 # HTTP_HOST values that listen on every address: the record names this host's own address.
@@ -113,12 +115,12 @@ class FunctionRecord:
         """The record of the function these settings run."""
         moment = now or datetime.now(UTC)
         return cls(
-            output=settings.output_key,
-            input=settings.input_key,
+            output=settings.keys.output,
+            input=settings.keys.input,
             input_kind="stream" if settings.stream_mode else "key",
-            history=settings.history_key,
-            error=settings.error_key,
-            state=settings.state_key,
+            history=settings.keys.history,
+            error=settings.keys.error,
+            state=settings.keys.state,
             trigger=str(settings.trigger),
             invoke_on=str(settings.invoke_on),
             function=settings.function_zip or settings.function_path,

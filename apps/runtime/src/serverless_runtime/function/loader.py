@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.registry import MAX_FAILURE_MESSAGE, LoadFailure
 
 Handler = Callable[[Any, Any], Any]
@@ -26,49 +27,49 @@ class FunctionLoadError(Exception):
     Each subclass is one fault, recorded under its own `kind` in the error key and the metrics.
     """
 
-    kind = "load-error"
+    kind: ClassVar[FailureKind]
 
 
 class FunctionMissing(FunctionLoadError):
     """The function file (or zip) does not exist or cannot be read."""
 
-    kind = "function-missing"
+    kind = FailureKind.FUNCTION_MISSING
 
 
 class FunctionSyntaxError(FunctionLoadError):
     """The function (or a module it imports) is not valid Python."""
 
-    kind = "syntax-error"
+    kind = FailureKind.SYNTAX_ERROR
 
 
 class FunctionImportError(FunctionLoadError):
     """Running the module raised (anything but a missing dependency)."""
 
-    kind = "import-error"
+    kind = FailureKind.IMPORT_ERROR
 
 
 class DependencyMissing(FunctionImportError):
     """The module imports another module that cannot be imported."""
 
-    kind = "dependency-missing"
+    kind = FailureKind.DEPENDENCY_MISSING
 
 
 class ModuleMissing(FunctionImportError):
     """The handler's module named in FUNCTION_HANDLER is not in the package."""
 
-    kind = "module-not-found"
+    kind = FailureKind.MODULE_NOT_FOUND
 
 
 class HandlerMissing(FunctionLoadError):
     """The module has no attribute of the handler's name."""
 
-    kind = "handler-not-found"
+    kind = FailureKind.HANDLER_NOT_FOUND
 
 
 class HandlerNotCallable(FunctionLoadError):
     """The handler attribute exists but cannot be called."""
 
-    kind = "handler-not-callable"
+    kind = FailureKind.HANDLER_NOT_CALLABLE
 
 
 def import_failure(

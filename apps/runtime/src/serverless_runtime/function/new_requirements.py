@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.loader import FunctionLoadError
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _SLICE = 0.25  # how often a stop request is looked for while pip runs
 class RequirementsFailed(FunctionLoadError):
     """pip could not install NEW_REQUERIMENTS: missing, no index, unknown package, too slow."""
 
-    kind = "requirements-failed"
+    kind = FailureKind.REQUIREMENTS_FAILED
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import (
     MODULE_NAME,
@@ -42,19 +43,19 @@ _active: list[Path] = []
 class UnsafePackage(FunctionLoadError):
     """The zip breaks a safety rule (path, link, file count, size, or a runtime module's name)."""
 
-    kind = "unsafe-package"
+    kind = FailureKind.UNSAFE_PACKAGE
 
 
 class InvalidPackage(FunctionLoadError):
     """The file is not a readable zip archive, or a member cannot be extracted."""
 
-    kind = "bad-package"
+    kind = FailureKind.BAD_PACKAGE
 
 
 class WorkdirUnavailable(FunctionLoadError):
     """No directory can be made to extract the package in."""
 
-    kind = "workdir-unavailable"
+    kind = FailureKind.WORKDIR_UNAVAILABLE
 
 
 def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:

@@ -1,24 +1,22 @@
-"""Capped exponential backoff with full jitter, for reconnecting to Redis."""
+"""Capped exponential backoff with equal jitter (redis-py's), for reconnecting and retrying."""
 
 from __future__ import annotations
 
-import random
+from redis.backoff import EqualJitterBackoff
 
 
 class Backoff:
-    """Delays that double from `initial` up to `cap`, each drawn uniformly below the ceiling."""
+    """The n-th delay is drawn from [c/2, c], c = min(cap, initial x 2^n); reset on success."""
 
     def __init__(self, initial: float = 0.1, cap: float = 5.0) -> None:
-        self.initial = initial
-        self.cap = cap
+        self._draw = EqualJitterBackoff(cap=cap, base=initial)
         self.attempts = 0
 
     def next_delay(self) -> float:
         """The next pause; spread out so that many replicas do not reconnect in step."""
-        ceiling = min(self.cap, self.initial * 2**self.attempts)
-        self.attempts = min(self.attempts + 1, 32)
-        return random.uniform(ceiling / 2, ceiling)
+        delay = self._draw.compute(self.attempts)
+        self.attempts = min(self.attempts + 1, 32)  # 2^n stays a float however long the outage
+        return delay
 
     def reset(self) -> None:
-        """Start from the shortest delay again after a success."""
         self.attempts = 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.exception_text import describe
 from serverless_runtime.ops.telemetry import Telemetry
@@ -43,7 +44,7 @@ PROGRESS_EVERY = 5.0  # seconds between the log lines of a long replay
 _COST_WEIGHT = 0.2  # of the newest call in the moving average of call durations
 
 Replay = Callable[[Journaled], None]
-Report = Callable[[str, str, BaseException | None], None]
+Report = Callable[[FailureKind, str, BaseException | None], None]
 
 
 class ReplayError(Exception):
@@ -277,7 +278,7 @@ class DurableState:
             f"state was written back as commit {self.seq}; outputs and history from before the "
             "reset are not restored"
         )
-        self._report("redis-reset", message, None)
+        self._report(FailureKind.REDIS_RESET, message, None)
 
     def _lost_elsewhere(self, head: Head) -> bool:
         """A replica with no state finds Redis empty after it saw commits there: True while it
@@ -304,7 +305,7 @@ class DurableState:
             f"Redis lost commit {seen.seq} and no replica wrote it back within "
             f"{self.reset_grace:g} s: starting from an empty context.env"
         )
-        self._report("redis-reset", message, None)
+        self._report(FailureKind.REDIS_RESET, message, None)
         return False
 
     def load(self, committed: Committed) -> None:
@@ -330,7 +331,9 @@ class DurableState:
                 "committed in Redis and this replica processes nothing until a runtime that "
                 "reads it leads (or STATE_RESET asks for an empty state)"
             )
-            self._refuse("invalid-state", message, f"snapshot format {newer} unknown", None)
+            self._refuse(
+                FailureKind.INVALID_STATE, message, f"snapshot format {newer} unknown", None
+            )
             return
         self._base = base
         self.seq = base.seq
@@ -416,13 +419,13 @@ class DurableState:
             f"the state snapshot in {self.store.state_key!r} {why}: starting from an empty "
             "context.env and replaying the journal"
         )
-        self._report("invalid-state", message, exc)
+        self._report(FailureKind.INVALID_STATE, message, exc)
 
     def _missing(self, first: int, last: int) -> None:
         span = f"commit {first}" if first == last else f"commits {first} to {last}"
         journal = self.store.journal_key
         message = f"{span} missing from the journal {journal!r}: the state lacks them"
-        self._report("invalid-state", message, None)
+        self._report(FailureKind.INVALID_STATE, message, None)
 
     def _apply(self, entries: list[Journaled]) -> None:
         """Replay committed inputs with the version running now; stop at one it fails on."""
@@ -440,7 +443,7 @@ class DurableState:
                         self._block(entry, exc)
                         return
                     # No version could apply it: reported, and the state goes on without it.
-                    self._report("replay-error", str(exc), exc.__cause__)
+                    self._report(FailureKind.REPLAY_ERROR, str(exc), exc.__cause__)
                 else:
                     self._tail.append(_Step(entry, self._replay))
                 self.seq = entry.seq
@@ -457,9 +460,11 @@ class DurableState:
             "version that can replay it is loaded (or STATE_RESET asks for an empty state)"
         )
         problem = f"function version {version} cannot replay commit {entry.seq}"
-        self._refuse("replay-error", message, problem, exc.__cause__)
+        self._refuse(FailureKind.REPLAY_ERROR, message, problem, exc.__cause__)
 
-    def _refuse(self, kind: str, message: str, problem: str, cause: BaseException | None) -> None:
+    def _refuse(
+        self, kind: FailureKind, message: str, problem: str, cause: BaseException | None
+    ) -> None:
         """Process nothing on a state this replica cannot rebuild; Redis is left as it is."""
         self.blocked, self._blocked_by = message, self.function
         self._loaded = False
@@ -493,11 +498,6 @@ class DurableState:
         cost = self._cost
         self._cost = seconds if cost is None else cost + _COST_WEIGHT * (seconds - cost)
 
-    @property
-    def replay_estimate(self) -> float:
-        """Seconds that replaying the journal in Redis would take, estimated."""
-        return self._journal_count * (self._cost or 0.0)
-
     def rollback(self) -> None:
         """Undo what a failed call did to `context.env`: back to the last commit, from memory."""
         self._pending = None
@@ -515,7 +515,9 @@ class DurableState:
         except ReplayError as exc:
             # The version that committed it gives another state now: it breaks the replay
             # contract. The state in Redis is rebuilt before the next call.
-            self._report("replay-error", f"rolling back a failed call: {exc}", exc.__cause__)
+            self._report(
+                FailureKind.REPLAY_ERROR, f"rolling back a failed call: {exc}", exc.__cause__
+            )
             self._loaded = not self.persistent
             return
         finally:
@@ -585,7 +587,9 @@ class DurableState:
                     "rebuilds it from the inputs committed after this point"
                 )
                 if isinstance(exc, codec.NonStandard):
-                    self._report("invalid-state", message, None)  # a bug worth an error record
+                    self._report(
+                        FailureKind.INVALID_STATE, message, None
+                    )  # a bug worth an error record
                 else:
                     log.warning("%s", message)  # a type of the function's own: expected
                 self._warned_unsaved = True

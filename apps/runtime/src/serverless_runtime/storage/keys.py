@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_INPUT_KEY = "metrics"
+# The registry hash the dashboard lists functions from (FUNCTIONS_KEY).
+DEFAULT_FUNCTIONS_KEY = "serverless:functions"
 # Keys named after the output key unless their variable says otherwise (empty: disabled).
 DERIVED = {
     "STATE_KEY": "state",
@@ -107,16 +109,6 @@ class KeyLayout:
         if self.state is None or consumer is None:
             return self.state
         return f"{self.state}:{consumer}"
-
-    @property
-    def lease_token(self) -> str | None:
-        """The fencing-token counter of the lease."""
-        return None if self.lease is None else lease_token_key(self.lease)
-
-    @property
-    def lease_released(self) -> str | None:
-        """The channel the lease's release is announced on."""
-        return None if self.lease is None else lease_released_channel(self.lease)
 
     def clash(
         self, consumer: str | None = None, shared: tuple[tuple[str, str | None], ...] = ()

@@ -382,7 +382,7 @@ class Store:
         self.epoch_key = epoch_key(self.state_key) if self.state_key else None
         # The epoch this process gives a history it starts (the first commit, or a write-back).
         self.new_epoch = secrets.token_hex(8)
-        self._read_keys = [settings.input_key, self.head_key or self.digest_key, self.digest_key]
+        self._read_keys = [settings.keys.input, self.head_key or self.digest_key, self.digest_key]
         self._read = client.register_script(_READ)
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
@@ -526,14 +526,14 @@ class Store:
         lease_value = self.lease.value if self.lease is not None else None
         # Scripts must declare every key they may touch; a disabled key's slot holds the output
         # key, which the script leaves alone because its ARGV flag is empty.
-        out = settings.output_key
+        out = settings.keys.output
         keys = [
             out,
-            settings.history_key or out,
+            settings.keys.history or out,
             self.state_key or out,
             self.digest_key,
             self.lease.key if self.lease is not None else out,
-            settings.input_key,
+            settings.keys.input,
             self.journal_key or out,
             self.head_key or out,
             self.in_flight_key,
@@ -543,7 +543,7 @@ class Store:
         args: list[str | int | bytes] = [
             lease_value or "",
             output_json or "",
-            settings.history_length if settings.history_key else 0,
+            settings.history_length if settings.keys.history else 0,
             (append.snapshot or "") if append is not None and journaled else "",
             input_digest or "",
             self.lease.ttl_ms if self.lease is not None else 0,
@@ -639,7 +639,7 @@ class Store:
         Dated no later than Redis's clock, which also dates the history's entries: a machine
         whose clock runs ahead must not make the record look newer than the outputs after it.
         """
-        if not self.settings.error_key:
+        if not self.settings.keys.error:
             return
         now = time.time()
         redis_now = datetime.fromtimestamp(now + self._clock_offset(), UTC)
@@ -648,7 +648,7 @@ class Store:
         except (KeyError, TypeError, ValueError):  # no time, or one without its offset
             at = redis_now
         record = {**record, "at": at.isoformat()}
-        self.client.set(self.settings.error_key, codec.dumps(record))
+        self.client.set(self.settings.keys.error, codec.dumps(record))
 
     def _clock_offset(self) -> float:
         """Redis's clock minus this machine's, asked at most once a minute (0 when denied)."""
@@ -701,7 +701,7 @@ class Store:
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; existing entries are processed."""
         try:
-            self.client.xgroup_create(self.settings.input_key, self.group, id="0", mkstream=True)
+            self.client.xgroup_create(self.settings.keys.input, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -711,7 +711,7 @@ class Store:
         reply: Any = self.client.xreadgroup(
             self.group,
             self.consumer,
-            {self.settings.input_key: "0" if pending else ">"},
+            {self.settings.keys.input: "0" if pending else ">"},
             count=1 if not pending else 100,
             block=None if pending else max(1, int(min(block, MAX_BLOCK) * 1000)),
         )
@@ -720,7 +720,7 @@ class Store:
     def claim_stale(self, idle: float) -> list[Entry]:
         """Take over entries another consumer read but did not acknowledge within `idle` seconds."""
         reply = self.client.xautoclaim(
-            self.settings.input_key,
+            self.settings.keys.input,
             self.group,
             self.consumer,
             min_idle_time=max(1, int(idle * 1000)),
@@ -734,7 +734,7 @@ class Store:
         if not entries:
             return {}
         reply: Any = self.client.xpending_range(
-            self.settings.input_key,
+            self.settings.keys.input,
             self.group,
             min=entries[0].entry_id,
             max=entries[-1].entry_id,
@@ -744,12 +744,12 @@ class Store:
 
     def keep_claim(self, entry_id: str) -> bool:
         """Reset the entry's idle time if this consumer still owns it; False if it does not."""
-        keys = [self.settings.input_key]
+        keys = [self.settings.keys.input]
         return bool(self._keep_claim(keys=keys, args=[self.group, entry_id, self.consumer]))
 
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
         """Move an entry to `<out>:dead` and acknowledge it, in one step."""
-        keys = [self.settings.input_key, self.dead_key]
+        keys = [self.settings.keys.input, self.dead_key]
         args: list[str | bytes | int] = [
             self.group,
             entry.entry_id,

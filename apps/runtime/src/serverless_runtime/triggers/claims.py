@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import redis
 
@@ -30,17 +28,12 @@ class ClaimKeeper:
         self._renewed = 0.0
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def holding(self, entry_id: str) -> Iterator[None]:
-        """Keep `entry_id` claimed by this consumer while the block runs."""
-        if self._thread is None:
+    def hold(self, entry_id: str | None) -> None:
+        """Keep `entry_id` claimed by this consumer from now on (None: no entry any more)."""
+        if self._thread is None and entry_id is not None:
             self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
             self._thread.start()
         self._entry, self._renewed = entry_id, time.monotonic()
-        try:
-            yield
-        finally:
-            self._entry = None
 
     def _run(self) -> None:
         while True:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Protocol
+import threading
 
 from serverless_runtime.config import InvokeOn, Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Reading, Store
+from serverless_runtime.triggers.step import Input, Record, Told
 
 log = logging.getLogger(__name__)
 
@@ -18,56 +20,62 @@ def input_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-class Invoker(Protocol):
-    """What a step hands its inputs to: the Runner."""
-
-    def invoke(self, raw: bytes | None, digest: str | None, entry_id: str | None = None) -> None:
-        """Call the handler on one input and commit, or record the failure."""
-
-    def fail(self, kind: str, message: str) -> None:
-        """Record a failure that is not a call's."""
-
-    def stopping(self) -> bool:
-        """True once a stop was asked for."""
-
-
 class KeyStep:
-    """One pass over the input key: call the handler when it holds an input not yet processed.
+    """One pass over the input key: hand out its input when it holds one not yet processed.
 
     Two digests decide: `state.digest` is the last *committed* input's (it follows the other
     replicas' commits too); `seen` is the last input *tried* here, committed or failed, so that an
     input that fails is not retried on every tick.
     """
 
-    def __init__(self, settings: Settings, store: Store, state: DurableState) -> None:
+    blocks = False
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        state: DurableState,
+        record: Record,
+        _stop: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.state = state
+        self._record = record
         self.seen: str | None = None
         self.poisoned: str | None = None  # the digest of an input that hung the process before
         self.leader = False
         self._waiting = False
-        self._called = False
 
-    def __call__(self, runner: Invoker) -> None:
+    def start(self, poisoned: str | None) -> None:
+        self.poisoned = poisoned
+
+    def inputs(self) -> list[Input]:
         if self.state.blocked is not None:
             self._stand_aside()
-            return
+            return []
         reading = self.store.read_input()
-        self._called = False
+        item = None
         try:
-            self._judge(reading, runner)
+            item = self._judge(reading)
         finally:
-            if not self._called:
-                # The read marked the input in flight but it was not called (committed by
+            if item is None:
+                # The read marked the input in flight but it is not called (committed by
                 # another replica, failed before, poison): the mark says its call ended.
                 self.store.call_ended()
+        return [] if item is None else [item]
 
-    def _judge(self, reading: Reading, runner: Invoker) -> None:
+    def told(self, item: Input, outcome: Told) -> None:
+        if outcome is Told.AGAIN:
+            self.seen = None  # not committed: judged again at the next read
+        elif outcome is Told.POISON:
+            self.poisoned = item.digest
+
+    def _judge(self, reading: Reading) -> Input | None:
         self.leader = reading.leader
         if not reading.leader:
             self.state.watch(reading.head)  # Redis reset: a newer state here is written back
-            return
+            return None
         # State follows the lease: before its first call as leader (again), and whenever another
         # replica committed since, this one brings its state up to the last commit.
         before = self.state.seq
@@ -75,27 +83,26 @@ class KeyStep:
         if self.state.seq < before:
             # Redis lost commits (a failover): an input tried here is judged again against them.
             self.seen = None
-        if self.state.blocked is not None:
-            return  # this version cannot rebuild the committed state (reported): no call on it
-        if self.state.waiting:
-            return  # Redis lost the state: a replica holding it may write it back
+        if self.state.blocked is not None or self.state.waiting:
+            # This version cannot rebuild the committed state (reported), or Redis lost the
+            # state and a replica holding it may write it back: no call.
+            return None
         if reading.unusable is not None:
-            self._unusable(runner, reading.unusable)
-            return
+            self._unusable(reading.unusable)
+            return None
         if reading.raw is None:
             if not self._waiting:
-                log.info("waiting for input key %r", self.settings.input_key)
+                log.info("waiting for input key %r", self.settings.keys.input)
                 self._waiting = True
-            return
+            return None
         self._waiting = False
         digest = input_digest(reading.raw)
         if self.settings.invoke_on is InvokeOn.CHANGE and digest in (self.state.digest, self.seen):
-            return
+            return None
         if digest == self.poisoned:
-            return  # it hung the process before (recorded then)
+            return None  # it hung the process before (recorded then)
         self.seen = digest
-        self._called = True
-        runner.invoke(reading.raw, digest)
+        return Input(reading.raw, digest)
 
     def _stand_aside(self) -> None:
         """This version cannot rebuild the state: let a replica whose version can lead."""
@@ -104,11 +111,12 @@ class KeyStep:
             lease.release(self.store.client)
         self.leader = False
 
-    def _unusable(self, runner: Invoker, why: str) -> None:
+    def _unusable(self, why: str) -> None:
         """An input key of the wrong type or size: recorded once, until it changes."""
         self._waiting = False
         if self.seen == why:
             return
         self.seen = why
-        key = self.settings.input_key
-        runner.fail("invalid-input", f"input {key!r} {why}, expected a JSON object as a string")
+        key = self.settings.keys.input
+        message = f"input {key!r} {why}, expected a JSON object as a string"
+        self._record(FailureKind.INVALID_INPUT, message)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
 
 import redis
 
 from serverless_runtime.config import Settings
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Entry, Store
 from serverless_runtime.triggers.claims import ClaimKeeper
-from serverless_runtime.triggers.key import Invoker
+from serverless_runtime.triggers.step import Input, Record, Told
 
 log = logging.getLogger(__name__)
 
@@ -19,20 +22,36 @@ log = logging.getLogger(__name__)
 class StreamStep:
     """One pass over the stream: this consumer's pending entries first, then claims, then new."""
 
-    def __init__(self, settings: Settings, store: Store, state: DurableState) -> None:
+    blocks = True
+    leader = True  # every consumer calls the handler
+    seen: str | None = None  # an entry that hung the process is counted by its deliveries
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        state: DurableState,
+        record: Record,
+        stop: threading.Event,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.state = state
+        self._record = record
+        self._stop = stop
         self._read_pending = True  # entries read before a restart come first
         self._next_claim = 0.0
         self._keeper = ClaimKeeper(store, settings.stream_claim_idle)
 
-    def __call__(self, runner: Invoker) -> None:
+    def start(self, poisoned: str | None) -> None:
+        self.store.ensure_group()
+
+    def inputs(self) -> Iterator[Input]:
         self.state.ensure_loaded()  # each consumer has its own state; synced again when stale
         if self.state.blocked is not None:
             return  # this version cannot rebuild the committed state (reported): no call on it
         try:
-            entries = self._entries(runner)
+            entries = self._entries()
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -40,25 +59,28 @@ class StreamStep:
             self.store.ensure_group()
             return
         for entry in entries:
-            if runner.stopping():
+            if self._stop.is_set():
                 return  # unacknowledged entries stay pending and are read again
-            with self._keeper.holding(entry.entry_id):
-                runner.invoke(entry.raw, None, entry.entry_id)
+            self._keeper.hold(entry.entry_id)  # until told its outcome
+            yield Input(entry.raw, None, entry.entry_id)
 
-    def _entries(self, runner: Invoker) -> list[Entry]:
+    def told(self, item: Input, outcome: Told) -> None:
+        self._keeper.hold(None)
+
+    def _entries(self) -> list[Entry]:
         entries: list[Entry] = []
         if self._read_pending:
-            entries = self._without_poison(runner, self.store.read_entries(pending=True, block=0))
+            entries = self._without_poison(self.store.read_entries(pending=True, block=0))
             self._read_pending = False
         elif time.monotonic() >= self._next_claim:
             entries = self.store.claim_stale(self.settings.stream_claim_idle)
             if entries:
                 log.info("claimed %d entries left pending by another consumer", len(entries))
-            entries = self._without_poison(runner, entries)
+            entries = self._without_poison(entries)
             self._next_claim = time.monotonic() + self.settings.interval
         return entries or self.store.read_entries(pending=False, block=self.settings.interval)
 
-    def _without_poison(self, runner: Invoker, entries: list[Entry]) -> list[Entry]:
+    def _without_poison(self, entries: list[Entry]) -> list[Entry]:
         """Entries delivered again; those past STREAM_MAX_DELIVERIES go to the dead letters.
 
         A failing call is recorded and acknowledged at once, so an entry comes back only when a
@@ -72,8 +94,8 @@ class StreamStep:
                 kept.append(entry)
                 continue
             self.store.dead_letter(entry, count)
-            runner.fail(
-                "poison-input",
+            self._record(
+                FailureKind.POISON_INPUT,
                 f"stream entry {entry.entry_id} was delivered {count} times and never "
                 f"acknowledged (the process ended while handling it): moved to "
                 f"{self.store.dead_key!r}",

@@ -135,27 +135,24 @@ def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
     return True
 
 
-def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
-    """Choose the waiter for TRIGGER; `auto` falls back to polling with one warning.
+def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
+    """TRIGGER=notify or auto: keyspace events; `auto` falls back to polling with one warning.
 
     INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
     only sleeps, so a keyspace event never adds a call.
     """
     if settings.invoke_on is InvokeOn.INTERVAL:
-        if settings.trigger is not Trigger.POLL:
-            log.info(
-                "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
-                settings.interval,
-                settings.trigger,
-            )
-        return PollWaiter(stop)
-    if settings.trigger is Trigger.POLL:
+        log.info(
+            "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
+            settings.interval,
+            settings.trigger,
+        )
         return PollWaiter(stop)
     enabled = enable_keyspace_events(client)
     if settings.trigger is Trigger.AUTO and not enabled:
         log.warning(
             "keyspace notifications unavailable: polling %s every %ss",
-            settings.input_key,
+            settings.keys.input,
             settings.interval,
         )
         return PollWaiter(stop)
@@ -164,4 +161,4 @@ def make_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) 
             "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
             settings.interval,
         )
-    return NotifyWaiter(client, settings.input_key, stop, settings.lease_key)
+    return NotifyWaiter(client, settings.keys.input, stop, settings.keys.lease)
