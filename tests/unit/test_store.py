@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from serverless_runtime.storage import store as store_module
 from serverless_runtime.storage.lease import Lease
 from serverless_runtime.storage.store import Append, CommitRefused, Outcome, Store
 
@@ -131,3 +133,21 @@ def test_store_an_input_whose_call_ended_is_not_marked_again(store, client) -> N
     store.call_ended()  # failed
     store.read_input()
     assert store.in_flight_deaths == -1
+
+
+SLOT = re.compile(r"^local (\w+) = (KEYS|ARGV)\[(\d+)\]$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", sorted(store_module.SCRIPTS))
+def test_each_script_names_its_slots_as_the_record_that_fills_them(name: str) -> None:
+    source, keys, args = store_module.SCRIPTS[name]
+    named: dict[str, list[tuple[int, str]]] = {"KEYS": [], "ARGV": []}
+    for local, table, index in SLOT.findall(source):
+        named[table].append((int(index), local))
+    for table, record in (("KEYS", keys), ("ARGV", args)):
+        slots = sorted(named[table])
+        assert [index for index, _ in slots] == list(range(1, len(slots) + 1)), table
+        assert [local for _, local in slots] == list(record._fields), table  # type: ignore[attr-defined]
+    # Past its slot lines, a script refers to its slots by name only.
+    body = SLOT.sub("", source)
+    assert "KEYS[" not in body and "ARGV[" not in body
