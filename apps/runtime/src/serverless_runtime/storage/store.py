@@ -600,6 +600,7 @@ class Store:
         self.owner = f"{consumer}:{os.getpid()}:{secrets.token_hex(4)}"
         self._in_flight = False
         self.in_flight_deaths = -1  # what the last read found (-1: not marked)
+        self._scripts_loaded = False  # by the first read (see _refresh_and_read)
         self._read_keys = list(
             _ReadKeys(
                 input_key=settings.input_key,
@@ -652,16 +653,40 @@ class Store:
 
     def _read_input(self) -> tuple[bool, list[Any]]:
         lease = self.lease
-        if lease is None or not lease.due():
+        due = lease is not None and lease.due()
+        if self._scripts_loaded and not due:
             values = self._read(keys=self._read_keys, args=self._read_args)
             return lease is None or lease.leader, values
         try:
-            reply, values = self._refresh_and_read(lease)
+            reply, values = self._refresh_and_read(due)
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-            lease.load(self.client)
-            self.client.script_load(_READ)
-            reply, values = self._refresh_and_read(lease)
-        return lease.apply(reply), values
+            self._scripts_loaded = False
+            reply, values = self._refresh_and_read(due)
+        if lease is None:
+            return True, values
+        return (lease.apply(reply) if due else lease.leader), values
+
+    def _refresh_and_read(self, due: bool) -> tuple[Any, Any]:
+        """The read, after the lease's refresh when `due`, in one pipeline; the first one (and
+        the first after Redis lost its script cache) loads every script on the way, so that no
+        later call finds one missing (EVALSHA, NOSCRIPT, SCRIPT LOAD and again: 3 round trips)."""
+        pipe = self.client.pipeline(transaction=False)
+        loading = [] if self._scripts_loaded else self._scripts()
+        for source in loading:
+            pipe.script_load(source)
+        if due:
+            assert self.lease is not None
+            self.lease.queue_refresh(pipe)
+        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
+        pipe.evalsha(self._read.sha, len(self._read_keys), *self._read_keys, *self._read_args)
+        replies = pipe.execute()[len(loading) :]
+        self._scripts_loaded = True
+        return (replies[0] if due else None), replies[-1]
+
+    def _scripts(self) -> list[str]:
+        """The sources of the scripts this store runs, its lease's included."""
+        sources = [source for source, _keys, _args in SCRIPTS.values()]
+        return sources + list(self.lease.SCRIPTS) if self.lease is not None else sources
 
     def _wrong_type(self) -> redis.ResponseError | None:
         """Which key the read found of the wrong type (asked only once a read failed so)."""
@@ -679,13 +704,6 @@ class Store:
                     f"WRONGTYPE: key {key} holds a {held}, not a {kind}: the input was not read"
                 )
         return None
-
-    def _refresh_and_read(self, lease: Lease) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        lease.queue_refresh(pipe)
-        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-        pipe.evalsha(self._read.sha, len(self._read_keys), *self._read_keys, *self._read_args)
-        return list(pipe.execute())
 
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
