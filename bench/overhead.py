@@ -5,9 +5,9 @@ round trip), parse it, call the handler, encode the result and write it (one rou
 runtime's step also checks the function file, renews the lease along with the read when due and
 commits output, history, digest and the input's journal entry (with a snapshot of the state now
 and then) atomically with the fencing check; that is its overhead. A second floor, the
-equal-durability one, makes the same writes as the commit (output, history entry, journal entry,
-head, digest) pipelined in one round trip, without the script and its checks: the runtime's
-ratio to it is what its bookkeeping costs beyond the writes themselves.
+equal-durability one, makes the same writes as the commit script (output, history entry, journal
+entry, head, digest, lease TTL, in-flight mark) pipelined in one round trip, without the script
+and its checks: the runtime's ratio to it is what it costs beyond the writes themselves.
 Writing each input is not timed. The trigger's wake-up is measured in `latency`.
 """
 
@@ -200,15 +200,19 @@ class _Floor:
 
 
 class _DurableFloor(_Floor):
-    """The same writes as the runtime's commit — output, history entry, the input's journal
-    entry, the head (sequence number) and the input's digest — pipelined in one round trip after
-    the GET, without the fencing check, the in-flight mark or a script."""
+    """The writes of the runtime's commit script — output, history entry (trimmed), the input's
+    journal entry, the head (sequence number), the input's digest, the lease's new TTL and the
+    end of the input's in-flight mark — pipelined in one round trip after the GET, without the
+    script, its checks (fencing token, head, key types) and the read's lease and mark."""
 
     def __init__(self, bench: Bench, function: Path, key: str) -> None:
         super().__init__(bench, function, key)
         self.journal_key = f"{key}:out:state:journal"
         self.head_key = f"{key}:out:state:seq"
         self.digest_key = f"{key}:out:input-digest"
+        self.lease_key = f"{key}:out:lease"
+        self.in_flight_key = f"{key}:out:in-flight"
+        self.client.set(self.lease_key, "floor:1")
         self.seq = 0
 
     def call(self) -> None:
@@ -225,7 +229,9 @@ class _DurableFloor(_Floor):
         at = datetime.now().isoformat()
         pipe.xadd(self.journal_key, {"input": raw, "at": at}, id=f"{self.seq}-0")
         pipe.set(self.head_key, self.seq)
+        pipe.pexpire(self.lease_key, 10_000)
         pipe.set(self.digest_key, digest)
+        pipe.hset(self.in_flight_key, mapping={"owner": "", "deaths": 0})
         pipe.execute()
 
 

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -601,24 +602,36 @@ class Store:
         self._in_flight = False
         self.in_flight_deaths = -1  # what the last read found (-1: not marked)
         self._scripts_loaded = False  # by the first read (see _refresh_and_read)
-        self._read_keys = list(
-            _ReadKeys(
-                input_key=settings.input_key,
-                head_key=self.head_key or self.digest_key,
-                digest_key=self.digest_key,
-                in_flight_key=self.in_flight_key,
-                lease_key=lease.key if lease is not None else self.in_flight_key,
-                epoch_key=self.epoch_key or self.digest_key,
-            )
+        read_keys = _ReadKeys(
+            input_key=settings.input_key,
+            head_key=self.head_key or self.digest_key,
+            digest_key=self.digest_key,
+            in_flight_key=self.in_flight_key,
+            lease_key=lease.key if lease is not None else self.in_flight_key,
+            epoch_key=self.epoch_key or self.digest_key,
         )
-        self._read_args: list[str | int] = list(
-            _ReadArgs(
-                max_input_bytes=settings.max_input_bytes,
-                owner="" if settings.stream_mode else self.owner,
-                holder=f"{lease.holder}:" if lease is not None else "",
-                max_deaths=settings.max_deaths,
-                interval_mode="1" if settings.invoke_on is InvokeOn.INTERVAL else "",
-            )
+        read_args = _ReadArgs(
+            max_input_bytes=settings.max_input_bytes,
+            owner="" if settings.stream_mode else self.owner,
+            holder=f"{lease.holder}:" if lease is not None else "",
+            max_deaths=settings.max_deaths,
+            interval_mode="1" if settings.invoke_on is InvokeOn.INTERVAL else "",
+        )
+        # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
+        # (a Script object's call costs a few microseconds more, at every call).
+        self._read_call = (self._read.sha, len(read_keys), *read_keys, *read_args)
+        out = settings.output_key
+        self._commit_keys = _CommitKeys(
+            output_key=out,
+            history_key=settings.history_key or out,
+            state_key=self.state_key or out,
+            digest_key=self.digest_key,
+            lease_key=lease.key if lease is not None else out,
+            input_key=settings.input_key,
+            journal_key=self.journal_key or out,
+            head_key=self.head_key or out,
+            in_flight_key=self.in_flight_key,
+            epoch_key=self.epoch_key or out,
         )
 
     def eviction_policy(self) -> str | None:
@@ -654,10 +667,10 @@ class Store:
     def _read_input(self) -> tuple[bool, list[Any]]:
         lease = self.lease
         due = lease is not None and lease.due()
-        if self._scripts_loaded and not due:
-            values = self._read(keys=self._read_keys, args=self._read_args)
-            return lease is None or lease.leader, values
         try:
+            if self._scripts_loaded and not due:
+                values = self.client.evalsha(*self._read_call)
+                return lease is None or lease.leader, values
             reply, values = self._refresh_and_read(due)
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
             self._scripts_loaded = False
@@ -678,7 +691,7 @@ class Store:
             assert self.lease is not None
             self.lease.queue_refresh(pipe)
         # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-        pipe.evalsha(self._read.sha, len(self._read_keys), *self._read_keys, *self._read_args)
+        pipe.evalsha(*self._read_call)
         replies = pipe.execute()[len(loading) :]
         self._scripts_loaded = True
         return (replies[0] if due else None), replies[-1]
@@ -747,19 +760,7 @@ class Store:
         settings, lease = self.settings, self.lease
         # Scripts must declare every key they may touch; a disabled key's slot holds the output
         # key, which the script leaves alone because the argument that would use it is empty.
-        out = settings.output_key
-        keys = _CommitKeys(
-            output_key=out,
-            history_key=settings.history_key or out,
-            state_key=self.state_key or out,
-            digest_key=self.digest_key,
-            lease_key=lease.key if lease is not None else out,
-            input_key=settings.input_key,
-            journal_key=self.journal_key or out,
-            head_key=self.head_key or out,
-            in_flight_key=self.in_flight_key,
-            epoch_key=self.epoch_key or out,
-        )
+        keys = self._commit_keys
         journal = append if self.journal_key is not None else None
         args = _CommitArgs(
             lease_value=(lease.value or "") if lease is not None else "",
@@ -780,7 +781,7 @@ class Store:
         if settings.commit_replicas:
             reply, acknowledged = self._commit_and_wait(keys, args)
         else:
-            reply, acknowledged = self._commit(keys=list(keys), args=list(args)), None
+            reply, acknowledged = self._evalsha(self._commit, keys, args), None
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
@@ -794,6 +795,15 @@ class Store:
             elif outcome is Outcome.FENCED:
                 lease.lost()
         return outcome
+
+    def _evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """Run a script (loaded by the first read), loading it again if Redis lost it."""
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            self._scripts_loaded = False
+            self.client.script_load(script.script)
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
 
     def _commit_and_wait(self, keys: _CommitKeys, args: _CommitArgs) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
