@@ -140,14 +140,17 @@ SLOT = re.compile(r"^local (\w+) = (KEYS|ARGV)\[(\d+)\]$", re.MULTILINE)
 
 @pytest.mark.parametrize("name", sorted(store_module.SCRIPTS))
 def test_each_script_names_its_slots_as_the_record_that_fills_them(name: str) -> None:
-    source, keys, args = store_module.SCRIPTS[name]
+    source, record = store_module.SCRIPTS[name]
     named: dict[str, list[tuple[int, str]]] = {"KEYS": [], "ARGV": []}
     for local, table, index in SLOT.findall(source):
         named[table].append((int(index), local))
-    for table, record in (("KEYS", keys), ("ARGV", args)):
-        slots = sorted(named[table])
-        assert [index for index, _ in slots] == list(range(1, len(slots) + 1)), table
-        assert [local for _, local in slots] == list(record._fields), table  # type: ignore[attr-defined]
+    keys, args = sorted(named["KEYS"]), sorted(named["ARGV"])
+    for slots in (keys, args):
+        assert [index for index, _ in slots] == list(range(1, len(slots) + 1))
+    # The record's fields are the KEYS (each named `*_key`), then the ARGV, in slot order.
+    fields = list(record._fields)  # type: ignore[attr-defined]
+    assert fields == [local for _, local in keys + args]
+    assert [field.endswith("_key") for field in fields] == [True] * len(keys) + [False] * len(args)
     # Past its slot lines, a script refers to its slots by name only.
     body = SLOT.sub("", source)
     assert "KEYS[" not in body and "ARGV[" not in body

@@ -39,20 +39,19 @@ CLUSTER_EXPECTED = (
 )
 
 # Each script names its slots once, at its top (`local name = KEYS[n]` / `ARGV[n]`); the Python
-# side fills them from a NamedTuple whose fields are those names in that order (see `_Lua`; a
-# test checks that the two lists agree).
+# side fills them from one NamedTuple per script whose fields are those names in that order, the
+# KEYS first, each named `*_key` (a test checks that the lists agree).
 
 
-class _ReadKeys(NamedTuple):
+class _Read(NamedTuple):
+    """The read script's slots: KEYS (named `*_key`), then ARGV."""
+
     input_key: str
     head_key: str
     digest_key: str
     in_flight_key: str
     lease_key: str
     epoch_key: str
-
-
-class _ReadArgs(NamedTuple):
     max_input_bytes: int
     owner: str
     holder: str
@@ -120,7 +119,9 @@ end
 """
 
 
-class _CommitKeys(NamedTuple):
+class _Commit(NamedTuple):
+    """The commit script's slots: KEYS (named `*_key`), then ARGV."""
+
     output_key: str
     history_key: str
     state_key: str
@@ -131,9 +132,6 @@ class _CommitKeys(NamedTuple):
     head_key: str
     in_flight_key: str
     epoch_key: str
-
-
-class _CommitArgs(NamedTuple):
     lease_value: str  # '': no lease to check
     output: bytes | str  # '': no output
     history_length: int  # 0: no history
@@ -277,15 +275,14 @@ return 1
 )
 
 
-class _WriteBackKeys(NamedTuple):
+class _WriteBack(NamedTuple):
+    """The write-back script's slots: KEYS (named `*_key`), then ARGV."""
+
     head_key: str
     epoch_key: str
     state_key: str
     journal_key: str
     digest_key: str
-
-
-class _WriteBackArgs(NamedTuple):
     seen_head: str
     seen_epoch: str
     seq: int
@@ -329,11 +326,10 @@ return 1
 )
 
 
-class _EndKeys(NamedTuple):
+class _End(NamedTuple):
+    """The end script's slots: KEYS (named `*_key`), then ARGV."""
+
     in_flight_key: str
-
-
-class _EndArgs(NamedTuple):
     owner: str
     done: str
 
@@ -351,11 +347,10 @@ return redis.call('DEL', in_flight_key)
 """
 
 
-class _KeepClaimKeys(NamedTuple):
+class _KeepClaim(NamedTuple):
+    """The keep-claim script's slots: KEYS (named `*_key`), then ARGV."""
+
     input_key: str
-
-
-class _KeepClaimArgs(NamedTuple):
     group: str
     entry_id: str
     consumer: str
@@ -374,12 +369,11 @@ return 1
 """
 
 
-class _DeadLetterKeys(NamedTuple):
+class _DeadLetter(NamedTuple):
+    """The dead-letter script's slots: KEYS (named `*_key`), then ARGV."""
+
     input_key: str
     dead_key: str
-
-
-class _DeadLetterArgs(NamedTuple):
     group: str
     entry_id: str
     data: bytes
@@ -403,13 +397,12 @@ return 1
 """
 
 
-class _SnapshotKeys(NamedTuple):
+class _Snapshot(NamedTuple):
+    """The snapshot script's slots: KEYS (named `*_key`), then ARGV."""
+
     head_key: str
     state_key: str
     journal_key: str
-
-
-class _SnapshotArgs(NamedTuple):
     seq: int
     snapshot: bytes
 
@@ -427,15 +420,20 @@ redis.call('XTRIM', journal_key, 'MINID', (tonumber(seq) + 1) .. '-0')
 return 1
 """
 
-# Every script with the records that fill its slots (a test checks that they agree).
-SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]], type[tuple[Any, ...]]]] = {
-    "read": (_READ, _ReadKeys, _ReadArgs),
-    "commit": (_COMMIT, _CommitKeys, _CommitArgs),
-    "write_back": (_WRITE_BACK, _WriteBackKeys, _WriteBackArgs),
-    "end": (_END, _EndKeys, _EndArgs),
-    "keep_claim": (_KEEP_CLAIM, _KeepClaimKeys, _KeepClaimArgs),
-    "dead_letter": (_DEAD_LETTER, _DeadLetterKeys, _DeadLetterArgs),
-    "snapshot": (_SNAPSHOT, _SnapshotKeys, _SnapshotArgs),
+# Every script with the record that fills its slots (a test checks that they agree).
+SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]]]] = {
+    "read": (_READ, _Read),
+    "commit": (_COMMIT, _Commit),
+    "write_back": (_WRITE_BACK, _WriteBack),
+    "end": (_END, _End),
+    "keep_claim": (_KEEP_CLAIM, _KeepClaim),
+    "dead_letter": (_DEAD_LETTER, _DeadLetter),
+    "snapshot": (_SNAPSHOT, _Snapshot),
+}
+# How many of a record's fields are KEYS.
+_NUMKEYS = {
+    record: sum(name.endswith("_key") for name in record._fields)  # type: ignore[attr-defined]
+    for _source, record in SCRIPTS.values()
 }
 
 
@@ -602,15 +600,13 @@ class Store:
         self._in_flight = False
         self.in_flight_deaths = -1  # what the last read found (-1: not marked)
         self._scripts_loaded = False  # by the first read (see _refresh_and_read)
-        read_keys = _ReadKeys(
+        read = _Read(
             input_key=settings.input_key,
             head_key=self.head_key or self.digest_key,
             digest_key=self.digest_key,
             in_flight_key=self.in_flight_key,
             lease_key=lease.key if lease is not None else self.in_flight_key,
             epoch_key=self.epoch_key or self.digest_key,
-        )
-        read_args = _ReadArgs(
             max_input_bytes=settings.max_input_bytes,
             owner="" if settings.stream_mode else self.owner,
             holder=f"{lease.holder}:" if lease is not None else "",
@@ -619,20 +615,20 @@ class Store:
         )
         # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
         # (a Script object's call costs a few microseconds more, at every call).
-        self._read_call = (self._read.sha, len(read_keys), *read_keys, *read_args)
+        self._read_call = (self._read.sha, _NUMKEYS[_Read], *read)
         out = settings.output_key
-        self._commit_keys = _CommitKeys(
-            output_key=out,
-            history_key=settings.history_key or out,
-            state_key=self.state_key or out,
-            digest_key=self.digest_key,
-            lease_key=lease.key if lease is not None else out,
-            input_key=settings.input_key,
-            journal_key=self.journal_key or out,
-            head_key=self.head_key or out,
-            in_flight_key=self.in_flight_key,
-            epoch_key=self.epoch_key or out,
-        )
+        self._commit_keys: dict[str, str] = {
+            "output_key": out,
+            "history_key": settings.history_key or out,
+            "state_key": self.state_key or out,
+            "digest_key": self.digest_key,
+            "lease_key": lease.key if lease is not None else out,
+            "input_key": settings.input_key,
+            "journal_key": self.journal_key or out,
+            "head_key": self.head_key or out,
+            "in_flight_key": self.in_flight_key,
+            "epoch_key": self.epoch_key or out,
+        }
 
     def eviction_policy(self) -> str | None:
         """Redis's `maxmemory-policy` when it may evict keys without a TTL (the state's keys,
@@ -698,7 +694,7 @@ class Store:
 
     def _scripts(self) -> list[str]:
         """The sources of the scripts this store runs, its lease's included."""
-        sources = [source for source, _keys, _args in SCRIPTS.values()]
+        sources = [source for source, _record in SCRIPTS.values()]
         return sources + list(self.lease.SCRIPTS) if self.lease is not None else sources
 
     def _wrong_type(self) -> redis.ResponseError | None:
@@ -760,9 +756,9 @@ class Store:
         settings, lease = self.settings, self.lease
         # Scripts must declare every key they may touch; a disabled key's slot holds the output
         # key, which the script leaves alone because the argument that would use it is empty.
-        keys = self._commit_keys
         journal = append if self.journal_key is not None else None
-        args = _CommitArgs(
+        slots = _Commit(
+            **self._commit_keys,
             lease_value=(lease.value or "") if lease is not None else "",
             output=output_json or "",
             history_length=settings.history_length if settings.history_key else 0,
@@ -779,9 +775,9 @@ class Store:
             consumer=self.consumer,
         )
         if settings.commit_replicas:
-            reply, acknowledged = self._commit_and_wait(keys, args)
+            reply, acknowledged = self._commit_and_wait(slots)
         else:
-            reply, acknowledged = self._evalsha(self._commit, keys, args), None
+            reply, acknowledged = self._evalsha(self._commit, slots), None
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
@@ -796,21 +792,23 @@ class Store:
                 lease.lost()
         return outcome
 
-    def _evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
-        """Run a script (loaded by the first read), loading it again if Redis lost it."""
+    def _evalsha(self, script: Script, slots: tuple[Any, ...]) -> Any:
+        """Run a script (loaded by the first read) on its slots, loading it again if Redis
+        lost it."""
+        numkeys = _NUMKEYS[type(slots)]
         try:
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return self.client.evalsha(script.sha, numkeys, *slots)
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
             self._scripts_loaded = False
             self.client.script_load(script.script)
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return self.client.evalsha(script.sha, numkeys, *slots)
 
-    def _commit_and_wait(self, keys: _CommitKeys, args: _CommitArgs) -> tuple[Any, int]:
+    def _commit_and_wait(self, slots: _Commit) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
         timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
         for attempt in (1, 2):
             pipe = self.client.pipeline(transaction=False)
-            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            pipe.evalsha(self._commit.sha, _NUMKEYS[_Commit], *slots)
             pipe.wait(self.settings.commit_replicas, timeout_ms)
             try:
                 reply, acknowledged = pipe.execute()
@@ -845,8 +843,8 @@ class Store:
         """Write a snapshot taken at commit `seq` if that is still the head; trim the journal."""
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return False
-        keys = _SnapshotKeys(self.head_key, self.state_key, self.journal_key)
-        return bool(self._snapshot(keys=list(keys), args=list(_SnapshotArgs(seq, snapshot))))
+        slots = _Snapshot(self.head_key, self.state_key, self.journal_key, seq, snapshot)
+        return bool(self._evalsha(self._snapshot, slots))
 
     def write_back(self, seen: Head, seq: int, snapshot: bytes, digest: str | None) -> str | None:
         """Write this replica's state back as commit `seq` of a new epoch if Redis still holds
@@ -854,11 +852,13 @@ class Store:
         if self.head_key is None or self.epoch_key is None or self.state_key is None:
             return None
         assert self.journal_key is not None
-        keys = _WriteBackKeys(
-            self.head_key, self.epoch_key, self.state_key, self.journal_key, self.digest_key
-        )
         epoch = secrets.token_hex(8)
-        args = _WriteBackArgs(
+        slots = _WriteBack(
+            head_key=self.head_key,
+            epoch_key=self.epoch_key,
+            state_key=self.state_key,
+            journal_key=self.journal_key,
+            digest_key=self.digest_key,
             seen_head=str(seen.seq) if seen.seq else "",
             seen_epoch=seen.epoch or "",
             seq=seq,
@@ -866,7 +866,7 @@ class Store:
             snapshot=snapshot,
             digest=digest or "",
         )
-        reply = self._write_back(keys=list(keys), args=list(args))
+        reply = self._evalsha(self._write_back, slots)
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: the state was not written back")
         return epoch if int(reply) == 1 else None
@@ -907,8 +907,8 @@ class Store:
         its call ended. Not `done`: a refused commit; the next read marks the input again.
         """
         if self._in_flight:
-            args = _EndArgs(owner=self.owner, done="1" if done else "")
-            self._end(keys=list(_EndKeys(self.in_flight_key)), args=list(args))
+            slots = _End(self.in_flight_key, owner=self.owner, done="1" if done else "")
+            self._evalsha(self._end, slots)
             self._in_flight = False
 
     def mark_poison(self, what: str, digest: str, deaths: int | None = None) -> None:
@@ -983,21 +983,21 @@ class Store:
 
     def keep_claim(self, entry_id: str) -> bool:
         """Reset the entry's idle time if this consumer still owns it; False if it does not."""
-        keys = _KeepClaimKeys(self.settings.input_key)
-        args = _KeepClaimArgs(self.group, entry_id, self.consumer)
-        return bool(self._keep_claim(keys=list(keys), args=list(args)))
+        slots = _KeepClaim(self.settings.input_key, self.group, entry_id, self.consumer)
+        return bool(self._evalsha(self._keep_claim, slots))
 
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
         """Move an entry to `<out>:dead` and acknowledge it, in one step."""
-        keys = _DeadLetterKeys(self.settings.input_key, self.dead_key)
-        args = _DeadLetterArgs(
+        slots = _DeadLetter(
+            input_key=self.settings.input_key,
+            dead_key=self.dead_key,
             group=self.group,
             entry_id=entry.entry_id,
             data=entry.raw or b"",
             deliveries=deliveries,
             consumer=self.consumer,
         )
-        self._dead_letter(keys=list(keys), args=list(args))
+        self._evalsha(self._dead_letter, slots)
 
 
 def _entries(items: Any) -> list[Entry]:
