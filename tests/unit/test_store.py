@@ -81,6 +81,26 @@ def test_store_commit_without_the_lease_writes_nothing(client, settings) -> None
     assert lease.value is None, "the replica stands by"
 
 
+def test_store_first_read_loads_every_script_and_a_lost_cache_is_loaded_again(
+    client, settings
+) -> None:
+    lease = Lease(client, "out:lease", "pod/1", 10)
+    store = Store(client, settings(), lease, "pod")
+    client.set("metrics", b'{"n": 1}')
+    assert store.read_input().leader
+    sources = [source for source, _record in store_module.SCRIPTS.values()] + list(Lease.SCRIPTS)
+    shas = [client.register_script(source).sha for source in sources]
+    assert client.script_exists(*shas) == [True] * len(shas)
+    # Redis restarted (its script cache is empty): the commit and the next read load them again.
+    client.script_flush()
+    assert store.commit(b"1", "d1", None, append(0, 1)) is Outcome.COMMITTED
+    client.script_flush()
+    lease.renewed_at = -float("inf")  # the next read renews the lease in the same pipeline
+    reading = store.read_input()
+    assert (reading.leader, reading.head.seq, reading.head.digest) == (True, 1, "d1")
+    assert client.script_exists(*shas) == [True] * len(shas)
+
+
 def test_store_commit_refuses_a_key_of_the_wrong_type_before_any_write(store, client) -> None:
     client.set("out:history", "not a stream")
     with pytest.raises(CommitRefused, match="out:history holds a string, not a stream"):
