@@ -159,18 +159,19 @@ SLOT = re.compile(r"^local (\w+) = (KEYS|ARGV)\[(\d+)\]$", re.MULTILINE)
 
 
 @pytest.mark.parametrize("name", sorted(store_module.SCRIPTS))
-def test_each_script_names_its_slots_as_the_record_that_fills_them(name: str) -> None:
+def test_each_script_uses_every_slot_of_its_record_by_name(name: str) -> None:
     source, record = store_module.SCRIPTS[name]
-    named: dict[str, list[tuple[int, str]]] = {"KEYS": [], "ARGV": []}
-    for local, table, index in SLOT.findall(source):
-        named[table].append((int(index), local))
-    keys, args = sorted(named["KEYS"]), sorted(named["ARGV"])
-    for slots in (keys, args):
-        assert [index for index, _ in slots] == list(range(1, len(slots) + 1))
-    # The record's fields are the KEYS (each named `*_key`), then the ARGV, in slot order.
     fields = list(record._fields)  # type: ignore[attr-defined]
-    assert fields == [local for _, local in keys + args]
-    assert [field.endswith("_key") for field in fields] == [True] * len(keys) + [False] * len(args)
-    # Past its slot lines, a script refers to its slots by name only.
+    bound = SLOT.findall(source)
+    # The KEYS come first, each named `*_key`, then the ARGV, numbered from 1 in field order.
+    numkeys = sum(field.endswith("_key") for field in fields)
+    assert [local for local, _, _ in bound] == fields
+    assert [(table, int(index)) for _, table, index in bound] == [
+        ("KEYS", i) for i in range(1, numkeys + 1)
+    ] + [("ARGV", i) for i in range(1, len(fields) - numkeys + 1)]
+    # Past the slot lines, the script refers to its slots by name only, and to every one of them:
+    # a field the script no longer reads is a slot filled for nothing (or a misnamed one).
     body = SLOT.sub("", source)
     assert "KEYS[" not in body and "ARGV[" not in body
+    unused = [field for field in fields if not re.search(rf"\b{field}\b", body)]
+    assert unused == []

@@ -38,14 +38,21 @@ CLUSTER_EXPECTED = (
     "refuses across hash slots"
 )
 
-# Each script names its slots once, at its top (`local name = KEYS[n]` / `ARGV[n]`); the Python
-# side fills them from one NamedTuple per script whose fields are those names in that order, the
-# KEYS first, each named `*_key` (a test checks that the lists agree).
+# Each script's slots are one NamedTuple's fields, in order, the KEYS first (each named `*_key`):
+# `_script` binds them to those names at the script's top (`local name = KEYS[n]` / `ARGV[n]`),
+# and the Python side fills the same record, so the two lists cannot drift apart.
+
+
+def _script(record: type[tuple[Any, ...]], body: str) -> str:
+    """The script with its slots bound to the record's field names at its top, KEYS first."""
+    fields: tuple[str, ...] = record._fields  # type: ignore[attr-defined]
+    keys = [name for name in fields if name.endswith("_key")]
+    lines = [f"local {name} = KEYS[{i}]" for i, name in enumerate(keys, 1)]
+    lines += [f"local {name} = ARGV[{i}]" for i, name in enumerate(fields[len(keys) :], 1)]
+    return "\n".join(lines) + "\n" + body
 
 
 class _Read(NamedTuple):
-    """The read script's slots: KEYS (named `*_key`), then ARGV."""
-
     input_key: str
     head_key: str
     digest_key: str
@@ -66,18 +73,9 @@ class _Read(NamedTuple):
 # call did (a segfault, the OOM killer, `os._exit`); a mark this process left is no death; an
 # owner '' means the call ended (committed or failed). Returns the deaths as a fifth value
 # (-1: not marked); at MAX_DEATHS the input is not marked, and the caller records it as poison.
-_READ = """
-local input_key = KEYS[1]
-local head_key = KEYS[2]
-local digest_key = KEYS[3]
-local in_flight_key = KEYS[4]
-local lease_key = KEYS[5]
-local epoch_key = KEYS[6]
-local max_input_bytes = ARGV[1]
-local owner = ARGV[2]
-local holder = ARGV[3]
-local max_deaths = ARGV[4]
-local interval_mode = ARGV[5]
+_READ = _script(
+    _Read,
+    """
 local kind = redis.call('TYPE', input_key)['ok']
 local value = false
 if kind == 'string' then
@@ -105,7 +103,8 @@ end
 local head, digest, epoch = redis.call('GET', head_key), redis.call('GET', digest_key), false
 if epoch_key ~= digest_key then epoch = redis.call('GET', epoch_key) end
 return {kind, value, head, digest, deaths, epoch}
-"""
+""",
+)
 
 # The scripts' check of a key's type before their first write: the reason, or false.
 _WRONG_TYPE = """
@@ -120,8 +119,6 @@ end
 
 
 class _Commit(NamedTuple):
-    """The commit script's slots: KEYS (named `*_key`), then ARGV."""
-
     output_key: str
     history_key: str
     state_key: str
@@ -157,34 +154,9 @@ class _Commit(NamedTuple):
 # come first. Returns 1 when written, 0 when fenced, -1 when stale, 2 when claimed, or the reason
 # nothing was written. A disabled key's slot holds the output key, which the script leaves alone
 # because the argument that would use it is empty.
-_COMMIT = (
-    """
-local output_key = KEYS[1]
-local history_key = KEYS[2]
-local state_key = KEYS[3]
-local digest_key = KEYS[4]
-local lease_key = KEYS[5]
-local input_key = KEYS[6]
-local journal_key = KEYS[7]
-local head_key = KEYS[8]
-local in_flight_key = KEYS[9]
-local epoch_key = KEYS[10]
-local lease_value = ARGV[1]
-local output = ARGV[2]
-local history_length = ARGV[3]
-local snapshot = ARGV[4]
-local digest = ARGV[5]
-local lease_ttl_ms = ARGV[6]
-local group = ARGV[7]
-local entry_id = ARGV[8]
-local expected_seq = ARGV[9]
-local journal_input = ARGV[10]
-local at = ARGV[11]
-local owner = ARGV[12]
-local new_epoch = ARGV[13]
-local consumer = ARGV[14]
-"""
-    + _WRONG_TYPE
+_COMMIT = _script(
+    _Commit,
+    _WRONG_TYPE
     + """
 local bad = false
 if output ~= '' then
@@ -271,13 +243,11 @@ end
 -- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
 if entry_id ~= '' then redis.pcall('XACK', input_key, group, entry_id) end
 return 1
-"""
+""",
 )
 
 
 class _WriteBack(NamedTuple):
-    """The write-back script's slots: KEYS (named `*_key`), then ARGV."""
-
     head_key: str
     epoch_key: str
     state_key: str
@@ -295,21 +265,9 @@ class _WriteBack(NamedTuple):
 # writes it back: a snapshot of its state at its own commit number, with a new epoch, if Redis
 # still holds what the replica saw (head and epoch; '' for none). The other history's journal
 # goes: it does not apply to this snapshot.
-_WRITE_BACK = (
-    """
-local head_key = KEYS[1]
-local epoch_key = KEYS[2]
-local state_key = KEYS[3]
-local journal_key = KEYS[4]
-local digest_key = KEYS[5]
-local seen_head = ARGV[1]
-local seen_epoch = ARGV[2]
-local seq = ARGV[3]
-local new_epoch = ARGV[4]
-local snapshot = ARGV[5]
-local digest = ARGV[6]
-"""
-    + _WRONG_TYPE
+_WRITE_BACK = _script(
+    _WriteBack,
+    _WRONG_TYPE
     + """
 local bad = wrong(head_key, 'string') or wrong(epoch_key, 'string') or wrong(state_key, 'string')
   or wrong(journal_key, 'stream') or wrong(digest_key, 'string')
@@ -322,13 +280,11 @@ redis.call('SET', head_key, seq)
 redis.call('SET', epoch_key, new_epoch)
 if digest ~= '' then redis.call('SET', digest_key, digest) end
 return 1
-"""
+""",
 )
 
 
 class _End(NamedTuple):
-    """The end script's slots: KEYS (named `*_key`), then ARGV."""
-
     in_flight_key: str
     owner: str
     done: str
@@ -337,19 +293,17 @@ class _End(NamedTuple):
 # This process's in-flight mark: the call ended without ending the process (`done` '1': the
 # input is done with, its mark says so), or a refused commit leaves the input to judge again
 # (`done` '': the mark goes, so that the next read marks it again).
-_END = """
-local in_flight_key = KEYS[1]
-local owner = ARGV[1]
-local done = ARGV[2]
+_END = _script(
+    _End,
+    """
 if redis.call('HGET', in_flight_key, 'owner') ~= owner then return 0 end
 if done == '1' then return redis.call('HSET', in_flight_key, 'owner', '', 'deaths', 0) end
 return redis.call('DEL', in_flight_key)
-"""
+""",
+)
 
 
 class _KeepClaim(NamedTuple):
-    """The keep-claim script's slots: KEYS (named `*_key`), then ARGV."""
-
     input_key: str
     group: str
     entry_id: str
@@ -357,21 +311,18 @@ class _KeepClaim(NamedTuple):
 
 
 # A long call keeps its entry: idle again, without a new delivery, if still this consumer's.
-_KEEP_CLAIM = """
-local input_key = KEYS[1]
-local group = ARGV[1]
-local entry_id = ARGV[2]
-local consumer = ARGV[3]
+_KEEP_CLAIM = _script(
+    _KeepClaim,
+    """
 local mine = redis.call('XPENDING', input_key, group, entry_id, entry_id, 1, consumer)
 if #mine == 0 then return 0 end
 redis.call('XCLAIM', input_key, group, consumer, 0, entry_id, 'JUSTID')
 return 1
-"""
+""",
+)
 
 
 class _DeadLetter(NamedTuple):
-    """The dead-letter script's slots: KEYS (named `*_key`), then ARGV."""
-
     input_key: str
     dead_key: str
     group: str
@@ -382,24 +333,18 @@ class _DeadLetter(NamedTuple):
 
 
 # Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
-_DEAD_LETTER = """
-local input_key = KEYS[1]
-local dead_key = KEYS[2]
-local group = ARGV[1]
-local entry_id = ARGV[2]
-local data = ARGV[3]
-local deliveries = ARGV[4]
-local consumer = ARGV[5]
+_DEAD_LETTER = _script(
+    _DeadLetter,
+    """
 redis.call('XADD', dead_key, '*', 'entry', entry_id, 'data', data, 'deliveries', deliveries,
   'consumer', consumer)
 redis.call('XACK', input_key, group, entry_id)
 return 1
-"""
+""",
+)
 
 
 class _Snapshot(NamedTuple):
-    """The snapshot script's slots: KEYS (named `*_key`), then ARGV."""
-
     head_key: str
     state_key: str
     journal_key: str
@@ -408,17 +353,15 @@ class _Snapshot(NamedTuple):
 
 
 # A snapshot taken outside a call (at shutdown) counts only if no commit came after it.
-_SNAPSHOT = """
-local head_key = KEYS[1]
-local state_key = KEYS[2]
-local journal_key = KEYS[3]
-local seq = ARGV[1]
-local snapshot = ARGV[2]
+_SNAPSHOT = _script(
+    _Snapshot,
+    """
 if (redis.call('GET', head_key) or '0') ~= seq then return 0 end
 redis.call('SET', state_key, snapshot)
 redis.call('XTRIM', journal_key, 'MINID', (tonumber(seq) + 1) .. '-0')
 return 1
-"""
+""",
+)
 
 # Every script with the record that fills its slots (a test checks that they agree).
 SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]]]] = {
