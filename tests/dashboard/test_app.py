@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import RedisReader
-from monitoring_dashboard.reading import ReadError, Snapshot
+from monitoring_dashboard.redis_reads import RedisReader
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import ReadError, Snapshot
 
 from tests.dashboard.runtime_writes import resource_output, write_output
 

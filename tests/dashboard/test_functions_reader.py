@@ -7,13 +7,13 @@ import time
 
 import pytest
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import (
+from monitoring_dashboard.redis_reads import (
     HISTORY_BYTES_BUDGET,
     MAX_FUNCTION_ENTRIES,
     FunctionsReader,
 )
-from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import ReadError
 from serverless_runtime.config import Settings as RuntimeSettings
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
 

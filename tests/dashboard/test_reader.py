@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import RedisReader, iso_ms
-from monitoring_dashboard.reading import ReadError
+from monitoring_dashboard.redis_reads import RedisReader, iso_ms
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import ReadError
 from serverless_runtime import config as runtime_config
 from serverless_runtime.registry import FunctionRecord, LoadFailure, register
 from serverless_runtime.storage.store import Store
@@ -146,7 +146,7 @@ def test_reader_skips_history_entries_that_are_not_utf8(reader, redis_client, ca
     # Valid UTF-8, but the escape decodes to a lone surrogate that the page cannot send on.
     redis_client.xadd(f"{KEY}:history", {"output": '{"avg-util-cpu0-60sec": 2.0, "\\ud800": 1}'})
     write_output(redis_client, KEY, resource_output([3.0]))
-    with caplog.at_level(logging.WARNING, logger="monitoring_dashboard.reader"):
+    with caplog.at_level(logging.WARNING, logger="monitoring_dashboard.redis_reads"):
         snap = reader.read()
         assert [point.values["avg-util-cpu0-60sec"] for point in snap.history] == [1.0, 3.0]
         assert [r.getMessage().split(" (")[0] for r in caplog.records] == [

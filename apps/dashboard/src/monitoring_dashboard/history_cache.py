@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from monitoring_dashboard.reading import Point
+from monitoring_dashboard.snapshots import Point
 
 StreamId = tuple[int, int]
 

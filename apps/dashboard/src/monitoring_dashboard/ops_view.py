@@ -9,7 +9,7 @@ from serverless_runtime.registry import FunctionRecord
 from monitoring_dashboard.display import duration_text, number_text, rate_text
 from monitoring_dashboard.freshness import format_age
 from monitoring_dashboard.ops import compute
-from monitoring_dashboard.reader import iso_ms
+from monitoring_dashboard.redis_reads import iso_ms
 from monitoring_dashboard.scraper import Scraped, scrapable
 
 NONE = "—"

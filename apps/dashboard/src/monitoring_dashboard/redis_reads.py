@@ -17,7 +17,7 @@ from serverless_runtime.storage.keys import KeyLayout
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.history_cache import HistoryCache
 from monitoring_dashboard.output_keys import numeric_values
-from monitoring_dashboard.reading import (
+from monitoring_dashboard.snapshots import (
     FunctionError,
     FunctionList,
     FunctionSnapshot,

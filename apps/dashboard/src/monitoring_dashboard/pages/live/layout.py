@@ -11,8 +11,8 @@ from flask import current_app
 
 from monitoring_dashboard import ids
 from monitoring_dashboard.components import GRAPH_CONFIG, range_choice
-from monitoring_dashboard.figures import empty_figure
 from monitoring_dashboard.layout import TITLE
+from monitoring_dashboard.plotting import empty_figure
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 dash.register_page(  # type: ignore[no-untyped-call]

@@ -12,19 +12,23 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.callbacks import RANGE_TICK
-from monitoring_dashboard.components import GRAPH_CONFIG, notice_alert
-from monitoring_dashboard.functions_view import (
+from monitoring_dashboard.components import GRAPH_CONFIG, notice_alert, refresh_on_range_change
+from monitoring_dashboard.ops_view import OpsText
+from monitoring_dashboard.pages.functions.view import (
     FunctionView,
     ListView,
     build_function_view,
     build_list,
     metrics_urls,
 )
-from monitoring_dashboard.ops_view import OpsText
-from monitoring_dashboard.reading import FunctionList, FunctionSnapshot, FunctionsSource, ReadError
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import (
+    FunctionList,
+    FunctionSnapshot,
+    FunctionsSource,
+    ReadError,
+)
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
@@ -103,13 +107,7 @@ def register(
             return alert, no_update, no_update, no_update, no_update
         return render(listing, view)
 
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        RANGE_TICK,
-        Output(ids.FUNCTIONS_REFRESH, "n_intervals"),
-        Input(ids.TIME_RANGE, "value"),
-        State(ids.FUNCTIONS_REFRESH, "n_intervals"),
-        prevent_initial_call=True,
-    )
+    refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
 
 
 def _list(source: FunctionsSource | None) -> FunctionList | ReadError:
