@@ -9,7 +9,7 @@ import pytest
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
 from monitoring_dashboard.redis_reads import RedisReader
-from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.settings import RedisConfig, Settings
 from monitoring_dashboard.snapshots import ReadError, Snapshot
 
 from tests.dashboard.runtime_writes import resource_output, write_output
@@ -117,7 +117,9 @@ def test_app_refresh_turns_an_unexpected_failure_into_a_message():
 
 def test_app_refresh_reads_the_runtime_keys_from_redis(valkey, redis_client):
     write_output(redis_client, "resource-monitor", resource_output([12.5, 37.5], egress=3.14159))
-    settings = Settings(output_key="resource-monitor", redis_url=valkey.url, refresh_seconds=1)
+    settings = Settings(
+        output_key="resource-monitor", redis=RedisConfig(url=valkey.url), refresh_seconds=1
+    )
     reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
     response = refresh(client_for(reader, settings))
     assert response["kpi-egress"]["children"] == "3.14 %"

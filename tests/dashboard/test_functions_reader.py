@@ -12,7 +12,7 @@ from monitoring_dashboard.redis_reads import (
     MAX_FUNCTION_ENTRIES,
     FunctionsReader,
 )
-from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.settings import RedisConfig, Settings
 from monitoring_dashboard.snapshots import ReadError
 from serverless_runtime.config import Settings as RuntimeSettings
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
@@ -28,7 +28,9 @@ def now_ms() -> int:
 
 
 def make_reader(url: str, functions_key: str | None = DEFAULT_FUNCTIONS_KEY) -> FunctionsReader:
-    settings = Settings(output_key=CONFIGURED, redis_url=url, functions_key=functions_key)
+    settings = Settings(
+        output_key=CONFIGURED, redis=RedisConfig(url=url), functions_key=functions_key
+    )
     return FunctionsReader(connect(settings), settings.functions_key, settings.keys, HOUR_MS)
 
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 from monitoring_dashboard.connection import connect
 from monitoring_dashboard.redis_reads import RedisReader, iso_ms
-from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.settings import RedisConfig, Settings
 from monitoring_dashboard.snapshots import ReadError
 from serverless_runtime import config as runtime_config
 from serverless_runtime.registry import FunctionRecord, LoadFailure, register
@@ -29,7 +29,7 @@ def now_ms() -> int:
 
 
 def make_reader(url: str, history_ms: int = HOUR_MS) -> RedisReader:
-    settings = Settings(output_key=KEY, redis_url=url)
+    settings = Settings(output_key=KEY, redis=RedisConfig(url=url))
     return RedisReader(connect(settings), settings.keys, history_ms)
 
 
@@ -249,7 +249,7 @@ def test_reader_without_history_and_error_keys_reads_the_output_alone(valkey, re
 
 
 def test_reader_reads_the_functions_load_failure_from_the_registry(valkey, redis_client):
-    settings = Settings(output_key=KEY, redis_url=valkey.url)
+    settings = Settings(output_key=KEY, redis=RedisConfig(url=valkey.url))
     reader = RedisReader(connect(settings), settings.keys, HOUR_MS, settings.functions_key)
     assert settings.functions_key is not None
     record = FunctionRecord(KEY, "metrics")
