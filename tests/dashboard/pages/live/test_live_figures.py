@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import pytest
-from monitoring_dashboard import plotting
 from monitoring_dashboard.pages.live import figures
 from monitoring_dashboard.resample import CPU_COLUMNS, SERIES_COLUMNS, columns, grid
 from monitoring_dashboard.snapshots import Point
@@ -31,15 +30,6 @@ def cpu_points(cpus: int, count: int = 30) -> list[Point]:
 def assert_valid(figure):
     # Plotly's own validation: raises on any property Plotly does not know.
     go.Figure(figure)
-
-
-def test_empty_figure_states_the_reason_as_text():
-    figure = plotting.empty_figure(f"No data for {XSS}")
-    assert_valid(figure)
-    assert figure["data"] == []
-    assert figure["layout"]["annotations"][0]["text"] == (
-        "No data for &lt;img src=x onerror=alert(1)&gt;"
-    )
 
 
 def test_series_figure_plots_one_metric_at_full_resolution():
@@ -131,8 +121,3 @@ def test_latest_bar_figure_orders_and_escapes_names():
 
 def test_latest_bar_figure_without_numbers_is_an_empty_state():
     assert figures.latest_bar_figure({})["data"] == []
-
-
-def test_escape_leaves_plain_names_alone():
-    assert plotting.escape("avg-util-cpu0-60sec") == "avg-util-cpu0-60sec"
-    assert plotting.escape("a & b <c>") == "a &amp; b &lt;c&gt;"
