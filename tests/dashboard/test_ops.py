@@ -31,12 +31,7 @@ def test_ops_parse_reads_the_runtimes_own_exposition() -> None:
     assert scrape.outcomes == {"success": 3, "handler-error": 1}
     assert scrape.calls == 4
     assert scrape.reloads == {"success": 1, "failure": 1}
-    assert (scrape.leader, scrape.loaded, scrape.redis_up, scrape.input_age) == (
-        True,
-        True,
-        False,
-        1.5,
-    )
+    assert (scrape.leader, scrape.loaded, scrape.input_age) == (True, True, 1.5)
     assert scrape.buckets[-1] == (math.inf, 4.0)
     assert (0.005, 3.0) in scrape.buckets
 

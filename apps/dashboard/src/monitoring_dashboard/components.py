@@ -54,3 +54,27 @@ def refresh_on_range_change(app: Dash, interval_id: str) -> None:
         State(interval_id, "n_intervals"),
         prevent_initial_call=True,
     )
+
+
+def failure_alert() -> dbc.Alert:
+    """What a page shows when a refresh failed unexpectedly (the log has the traceback)."""
+    return dbc.Alert(
+        "The dashboard could not render the latest data; details are in its log. "
+        "It keeps trying on every refresh.",
+        color="danger",
+        fade=False,
+    )
+
+
+def graph_card(
+    title: Any, figure: dict[str, Any], note: str = "times in UTC", **graph: Any
+) -> dbc.Card:
+    """A graph under a header: its title, then a note (by default, that times are in UTC)."""
+    header = [title, html.Span(note, className="text-body-secondary small ms-2")]
+    return dbc.Card(
+        [
+            dbc.CardHeader(header),
+            dbc.CardBody(dcc.Graph(figure=figure, config=GRAPH_CONFIG, **graph), className="p-1"),
+        ],
+        className="h-100 shadow-sm",
+    )

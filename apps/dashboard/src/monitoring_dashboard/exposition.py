@@ -27,7 +27,6 @@ class Scrape:
     input_age: float | None = None
     leader: bool | None = None
     loaded: bool | None = None
-    redis_up: bool | None = None
 
     @property
     def calls(self) -> float:
@@ -71,7 +70,6 @@ def parse(text: str) -> Scrape:
         input_age=gauges.get("input_age_seconds"),
         leader=_flag(gauges.get("leader")),
         loaded=_flag(gauges.get("function_loaded")),
-        redis_up=_flag(gauges.get("redis_up")),
     )
 
 

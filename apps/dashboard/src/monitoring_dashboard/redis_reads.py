@@ -15,7 +15,7 @@ from serverless_runtime.registry import FunctionRecord, LoadFailure
 from serverless_runtime.storage.keys import KeyLayout
 
 from monitoring_dashboard.flatten import numbers, safe_text
-from monitoring_dashboard.history_cache import HistoryCache
+from monitoring_dashboard.history_cache import HistoryCache, stream_id
 from monitoring_dashboard.output_keys import numeric_values
 from monitoring_dashboard.snapshots import (
     FunctionError,
@@ -31,7 +31,26 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class RedisReader:
+class _Guarded:
+    """A redis-py error as ReadError; logged once when Redis goes, once when it is back."""
+
+    _failing = False
+
+    def _guard(self, read: Callable[[], T]) -> T:
+        try:
+            result = read()
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
+            self._failing = True
+            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
+        if self._failing:
+            log.info("Redis is reachable again")
+        self._failing = False
+        return result
+
+
+class RedisReader(_Guarded):
     """Reads the runtime's keys for one function: output, history stream and error record."""
 
     def __init__(
@@ -52,23 +71,11 @@ class RedisReader:
         self._cache = HistoryCache()
         # gunicorn's threads share one reader, and the cache must see reads in order.
         self._lock = threading.Lock()
-        self._failing = False
 
     def read(self) -> Snapshot:
         """Fetch output, new history entries, error and Redis's clock; raise ReadError."""
         with self._lock:
-            try:
-                snapshot = self._read()
-            except redis.RedisError as exc:
-                # One line when Redis goes away, one when it is back: not one per refresh.
-                if not self._failing:
-                    log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
-                self._failing = True
-                raise ReadError(f"{type(exc).__name__}: {exc}") from exc
-            if self._failing:
-                log.info("Redis is reachable again")
-            self._failing = False
-            return snapshot
+            return self._guard(self._read)
 
     def _read(self) -> Snapshot:
         since = str(max(int(time.time() * 1000) - self.history_ms, 0))
@@ -86,11 +93,7 @@ class RedisReader:
             pipe.get(error_key)
         if self.functions_key is not None:
             pipe.hget(self.functions_key, self.output_key)
-        replies = pipe.execute(raise_on_error=False)
-        for reply in replies:
-            # A lost connection surfaces per command here; wrong key types are handled below.
-            if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
-                raise reply
+        replies = _checked(pipe.execute(raise_on_error=False))
         time_reply, output_raw = replies[:2]
         newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
         record_raw = replies.pop() if self.functions_key is not None else None
@@ -113,7 +116,7 @@ class RedisReader:
             self._cache.clear()
         return Snapshot(
             now_ms=_redis_ms(time_reply),
-            output=self._output(output_raw, problems),
+            output=self._object(self.output_key, output_raw, problems),
             output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
             last_write_ms=last_write_ms,
@@ -142,28 +145,19 @@ class RedisReader:
             )
         return parsed
 
-    def _output(self, raw: Any, problems: list[str]) -> Mapping[str, Any] | None:
+    @staticmethod
+    def _object(key: str | None, raw: Any, problems: list[str]) -> dict[str, Any] | None:
         if isinstance(raw, Exception):
-            problems.append(f"Key {self.output_key} cannot be read: {raw}")
+            problems.append(f"Key {key} cannot be read: {raw}")
             return None
-        if raw is None:
-            return None
-        output = _json_object(raw)
-        if output is None:
-            problems.append(f"Key {self.output_key} does not hold a JSON object.")
-        return output
+        value = None if raw is None else _json_object(raw)
+        if raw is not None and value is None:
+            problems.append(f"Key {key} does not hold a JSON object.")
+        return value
 
     def _error(self, raw: Any, problems: list[str]) -> FunctionError | None:
-        if isinstance(raw, Exception):
-            problems.append(f"Key {self.error_key} cannot be read: {raw}")
-            return None
-        if raw is None:
-            return None
-        record = _json_object(raw)
-        if record is None:
-            problems.append(f"Key {self.error_key} does not hold a JSON object.")
-            return None
-        return parse_error(record)
+        record = self._object(self.error_key, raw, problems)
+        return None if record is None else parse_error(record)
 
 
 def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
@@ -262,7 +256,7 @@ HISTORY_BYTES_BUDGET = 4 << 20
 MAX_OUTPUT_CHARS = 4 << 20
 
 
-class FunctionsReader:
+class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
@@ -285,7 +279,6 @@ class FunctionsReader:
             handler="",
         )
         self.history_ms = history_ms
-        self._failing = False
 
     def list_functions(self) -> FunctionList:
         """The registry's functions plus the configured one; raise ReadError."""
@@ -294,17 +287,6 @@ class FunctionsReader:
     def read_function(self, output_key: str) -> FunctionSnapshot | None:
         """The latest output, newest history and error of a listed function; raise ReadError."""
         return self._guard(lambda: self._read(output_key))
-
-    def _guard(self, read: Callable[[], T]) -> T:
-        try:
-            result = read()
-        except redis.RedisError as exc:
-            if not self._failing:
-                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
-            self._failing = True
-            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
-        self._failing = False
-        return result
 
     def _list(self) -> FunctionList:
         problems: list[str] = []
@@ -457,7 +439,7 @@ def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, fl
     """The numbers of each entry's `output`, oldest first, and how many entries had none."""
     points: list[tuple[int, dict[str, float]]] = []
     skipped = 0
-    for entry_id, fields in sorted(entries, key=lambda entry: _id_order(entry[0])):
+    for entry_id, fields in sorted(entries, key=lambda entry: stream_id(entry[0])):
         raw = fields.get("output") if isinstance(fields, dict) else None
         try:
             value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
@@ -468,11 +450,6 @@ def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, fl
             continue
         points.append((entry_ms(entry_id), numbers(value)))
     return points, skipped
-
-
-def _id_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _error_record(

@@ -111,11 +111,6 @@ class MetricsScraper:
                 for url in wanted
             }
 
-    def close(self) -> None:
-        """Stop the pool (tests); a scrape in flight ends by its timeout."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-
     def _executor(self) -> ThreadPoolExecutor:
         # Made at the first scrape: building the app starts no thread.
         if self._pool is None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from serverless_runtime.registry import FunctionRecord, LoadFailure
+
+T = TypeVar("T")
 
 
 class ReadError(Exception):
     """Redis could not be read; the message is fit for the page."""
+
+
+def attempt(read: Callable[[], T]) -> T | ReadError:
+    """The read's result, or its ReadError: expected while Redis restarts, the page says so."""
+    try:
+        return read()
+    except ReadError as exc:
+        return exc
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.components import notice_alert, refresh_on_range_change
+from monitoring_dashboard.components import failure_alert, notice_alert, refresh_on_range_change
 from monitoring_dashboard.freshness import Freshness
 from monitoring_dashboard.pages.live.view import Kpis, LiveView, build_view
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import Reader, ReadError, Snapshot
+from monitoring_dashboard.snapshots import Reader, attempt
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         """Read Redis and update the Live page; never lets an exception reach the page."""
         try:
             view = build_view(
-                _read(reader),
+                attempt(reader.read),
                 settings=settings,
                 status=status,
                 stored_history=stored_history,
@@ -70,18 +70,10 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         except Exception:
             # The one boundary: odd data must cost a message, not the page.
             log.exception("cannot render the live page")
-            return _failure()
+            return (failure_alert(), *(no_update for _ in range(len(OUTPUTS) - 1)))
         return render(view)
 
     refresh_on_range_change(app, ids.REFRESH)
-
-
-def _read(reader: Reader) -> Snapshot | ReadError:
-    try:
-        return reader.read()
-    except ReadError as exc:
-        # Expected while Redis restarts: the page says so (the reader logs the transition).
-        return exc
 
 
 def render(view: LiveView) -> tuple[Any, ...]:
@@ -100,16 +92,6 @@ def render(view: LiveView) -> tuple[Any, ...]:
         no_update if view.browser_history is None else view.browser_history,
         no_update if view.version is None else view.version,
     )
-
-
-def _failure() -> tuple[Any, ...]:
-    alert = dbc.Alert(
-        "The dashboard could not render the latest data; details are in its log. "
-        "It keeps trying on every refresh.",
-        color="danger",
-        fade=False,
-    )
-    return (alert, *(no_update for _ in range(len(OUTPUTS) - 1)))
 
 
 def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
