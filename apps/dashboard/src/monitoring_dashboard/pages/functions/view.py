@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
+from monitoring_dashboard import plotting
 from monitoring_dashboard.display import iso_utc_text, rounded
 from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
 from monitoring_dashboard.freshness import error_is_current, format_age
@@ -23,15 +24,7 @@ from monitoring_dashboard.notices import (
     unreachable_notice,
 )
 from monitoring_dashboard.ops_view import OpsText, ops_text
-from monitoring_dashboard.plotting import (
-    BLUE,
-    GRID_COLOR,
-    Figure,
-    empty_figure,
-    escape,
-    layout,
-    time_axis,
-)
+from monitoring_dashboard.plotting import Figure
 from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.snapshots import (
     FunctionList,
@@ -144,12 +137,6 @@ def _list_row(
     window: float = 3600.0,
 ) -> ListRow:
     record = summary.record
-    if summary.last_write_ms is not None:
-        last = f"{format_age(max(0.0, (now_ms - summary.last_write_ms) / 1000))} ago"
-    elif summary.output_exists:
-        last = "written (time unknown: no history)"
-    else:
-        last = "never written"
     trigger = " · ".join(part for part in (record.trigger, record.invoke_on) if part) or "—"
     error = None
     if summary.error is not None and error_is_current(
@@ -160,13 +147,13 @@ def _list_row(
     if summary.error is not None:
         last_error = safe_text(summary.error.kind, 60)
         if summary.error.at_ms is not None:
-            last_error += f", {format_age(max(0.0, (now_ms - summary.error.at_ms) / 1000))} ago"
+            last_error += f", {_ago(summary.error.at_ms, now_ms)}"
     return ListRow(
         output=safe_text(record.output),
         href=href(record.output),
         input=_input_text(record.input, record.input_kind),
         trigger=trigger,
-        last_output=last,
+        last_output=_last_output(summary.last_write_ms, now_ms, summary.output_exists),
         error=error,
         registered=summary.registered,
         selected=record.output == selected,
@@ -213,31 +200,21 @@ def build_function_view(
     window = 3600.0 if range_minutes is None else range_minutes * 60
     ops = ops_text(record, scraped, window)
     version = f"{range_minutes}:{_version(snap)}"
+    view = FunctionView(title, notices, facts, ops=ops)
     if version == rendered_version:
-        return FunctionView(title, notices, facts, ops=ops)
-    if not snap.has_output:
-        placeholder = f"Key {safe_text(record.output)} holds no output yet."
-        view = FunctionView(
-            title, notices, facts, table_placeholder=placeholder, version=version, ops=ops
-        )
-        return _with_charts(view, snap, [])
-    flat = flatten(snap.output)
-    latest_paths = list(numbers(snap.output))
-    view = FunctionView(title, notices, facts, rows=flat.rows, truncated=flat.truncated, ops=ops)
-    return _with_charts(view, snap, latest_paths, version)
-
-
-def _with_charts(
-    view: FunctionView, snap: FunctionSnapshot, latest_paths: list[str], version: str | None = None
-) -> FunctionView:
-    charts, omitted, placeholder = _charts(snap, latest_paths)
-    return replace(
-        view,
-        charts=charts,
-        chart_placeholder=placeholder,
-        omitted_charts=omitted,
-        version=version or view.version,
+        return view
+    charts, omitted, placeholder = _charts(
+        snap, list(numbers(snap.output)) if snap.has_output else []
     )
+    view = replace(
+        view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted, version=version
+    )
+    if not snap.has_output:
+        return replace(
+            view, table_placeholder=f"Key {safe_text(record.output)} holds no output yet."
+        )
+    flat = flatten(snap.output)
+    return replace(view, rows=flat.rows, truncated=flat.truncated)
 
 
 def series(
@@ -279,14 +256,9 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
 
 def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
     record = snap.record
-    if snap.last_write_ms is not None:
-        age = format_age(max(0.0, (snap.now_ms - snap.last_write_ms) / 1000))
-        last = f"{age} ago"
-    else:
-        last = "written (time unknown: no history)" if snap.has_output else "never written"
     facts = [
         ("input", _input_text(record.input, record.input_kind)),
-        ("last output", last),
+        ("last output", _last_output(snap.last_write_ms, snap.now_ms, snap.has_output)),
         ("history", safe_text(record.history or "none (HISTORY_KEY empty)")),
     ]
     if record.trigger:
@@ -300,6 +272,16 @@ def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
     if not snap.registered:
         facts.append(("registry", "not registered: the function this dashboard is set up for"))
     return facts
+
+
+def _ago(at_ms: int, now_ms: int) -> str:
+    return f"{format_age(max(0.0, (now_ms - at_ms) / 1000))} ago"
+
+
+def _last_output(last_write_ms: int | None, now_ms: int, exists: bool) -> str:
+    if last_write_ms is not None:
+        return _ago(last_write_ms, now_ms)
+    return "written (time unknown: no history)" if exists else "never written"
 
 
 def _input_text(input_key: str, kind: str) -> str:
@@ -321,16 +303,17 @@ def number_series_figure(
 ) -> Figure:
     """Any numeric key of a function's output over time, as a plain line."""
     if not any(value is not None for value in values):
-        return empty_figure(f"No history of {name} yet", height)
+        return plotting.empty_figure(f"No history of {name} yet", height)
     trace = {
         "type": "scatter",
         "mode": "lines+markers" if len(values) < 30 else "lines",
         "x": list(times_ms),
         "y": list(values),
-        "name": escape(name),
+        "name": plotting.escape(name),
         "connectgaps": False,
-        "line": {"color": BLUE, "width": 2},
+        "line": {"color": plotting.BLUE, "width": 2},
         "hovertemplate": "%{y}<extra></extra>",
     }
-    axes = layout(height, xaxis=time_axis(), yaxis={"gridcolor": GRID_COLOR}, showlegend=False)
+    y_axis = {"gridcolor": plotting.GRID_COLOR}
+    axes = plotting.layout(height, xaxis=plotting.time_axis(), yaxis=y_axis, showlegend=False)
     return {"data": [trace], "layout": axes}

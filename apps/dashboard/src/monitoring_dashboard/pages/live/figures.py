@@ -6,22 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitoring_dashboard import plotting
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_index, cpu_label, display_order
-from monitoring_dashboard.plotting import (
-    BLUE,
-    GREY,
-    GRID_COLOR,
-    HOVER_TIME,
-    Figure,
-    empty_figure,
-    escape,
-    layout,
-    time_axis,
-)
+from monitoring_dashboard.plotting import GRID_COLOR, HOVER_TIME, Figure, empty_figure, escape
 from monitoring_dashboard.resample import SERIES_COLUMNS, Columns, Grid, columns, grid
 from monitoring_dashboard.snapshots import Point
 
-EGRESS_COLOR = BLUE
+EGRESS_COLOR = plotting.BLUE
 CACHING_COLOR = "#198754"
 CPU_COLOR = "#6f42c1"
 MEAN_COLOR = "#212529"
@@ -74,9 +65,9 @@ def series_figure(
     }
     return {
         "data": [trace],
-        "layout": layout(
+        "layout": plotting.layout(
             height,
-            xaxis=time_axis(),
+            xaxis=plotting.time_axis(),
             yaxis={"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR},
             showlegend=False,
         ),
@@ -125,9 +116,9 @@ def cpu_lines_figure(grid: Grid | None) -> Figure:
         )
     return {
         "data": traces,
-        "layout": layout(
+        "layout": plotting.layout(
             height,
-            xaxis=time_axis(),
+            xaxis=plotting.time_axis(),
             yaxis={"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR},
             showlegend=not many,
             # Above the plot, where it cannot collide with the time axis.
@@ -158,9 +149,9 @@ def cpu_heatmap_figure(grid: Grid | None) -> Figure:
                 "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
             }
         ],
-        "layout": layout(
+        "layout": plotting.layout(
             cpu_figure_height(count),
-            xaxis=time_axis(),
+            xaxis=plotting.time_axis(),
             yaxis={"autorange": "reversed", "type": "category", "tickfont": {"size": 10}},
         ),
     }
@@ -182,7 +173,7 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
                 "hovertemplate": "%{x}<br>%{y:.3f}<extra></extra>",
             }
         ],
-        "layout": layout(
+        "layout": plotting.layout(
             height,
             xaxis={
                 "type": "category",
@@ -201,7 +192,7 @@ def _bar_color(name: str) -> str:
         return EGRESS_COLOR
     if name == CACHING:
         return CACHING_COLOR
-    return CPU_COLOR if cpu_index(name) is not None else GREY
+    return CPU_COLOR if cpu_index(name) is not None else plotting.GREY
 
 
 def _column_means(rows: list[list[float | None]]) -> list[float | None]:
