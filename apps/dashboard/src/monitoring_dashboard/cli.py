@@ -73,7 +73,6 @@ def gunicorn_options(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
     parser = argparse.ArgumentParser(
         prog="monitoring-dashboard",
         description="Serve the live resource-monitor dashboard. Settings come from the "

@@ -32,7 +32,6 @@ class HistoryCache:
         return bool(self._entries) and self._entries[-1][0] > stream_id(newest_id)
 
     def clear(self) -> None:
-        """Forget everything, e.g. when the stream disappeared."""
         self._entries.clear()
         self._last_id_text = None
 

@@ -62,17 +62,13 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         errors=NONE if ops.error_ratio is None else f"{number_text(ops.error_ratio * 100)} %",
         p50=NONE if ops.p50 is None else duration_text(ops.p50),
         p95=NONE if ops.p95 is None else duration_text(ops.p95),
-        reloads=_reloads(ops.reloads, ops.failed_reloads),
+        reloads=number_text(ops.reloads)
+        + (f" ({number_text(ops.failed_reloads)} failed)" if ops.failed_reloads else ""),
         leader=_leader(ops.leader, ops.loaded),
         input_age=NONE if ops.input_age is None else duration_text(max(0.0, ops.input_age)),
         note=note,
         problem=bool(problem),
     )
-
-
-def _reloads(done: float, failed: float) -> str:
-    text = number_text(done)
-    return f"{text} ({number_text(failed)} failed)" if failed else text
 
 
 def _leader(leader: bool | None, loaded: bool | None) -> str:

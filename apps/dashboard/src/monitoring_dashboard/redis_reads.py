@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
-from serverless_runtime.registry import FunctionRecord, LoadFailure
+from serverless_runtime.registry import FunctionRecord
 from serverless_runtime.storage.keys import KeyLayout
 
 from monitoring_dashboard.flatten import numbers, safe_text
@@ -114,6 +114,7 @@ class RedisReader(_Guarded):
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
             self._cache.clear()
+        record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
         return Snapshot(
             now_ms=_redis_ms(time_reply),
             output=self._object(self.output_key, output_raw, problems),
@@ -123,14 +124,10 @@ class RedisReader(_Guarded):
             has_history=has_history,
             error=self._error(error_raw, problems),
             problems=problems,
-            load_failure=self._load_failure(record_raw),
+            # The registry is the runtime's to write: anything but a record of this function (a
+            # wrong type, odd JSON) is no failure to show, not a problem of the page.
+            load_failure=record.load_failure if record is not None else None,
         )
-
-    def _load_failure(self, raw: Any) -> LoadFailure | None:
-        # The registry is the runtime's to write: anything but a record of this function (a
-        # wrong type, odd JSON) is no failure to show, not a problem of the page.
-        record = FunctionRecord.parse(self.output_key, raw) if _is_text(raw) else None
-        return None if record is None else record.load_failure
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
         parsed = parse_entries(entries)

@@ -25,7 +25,6 @@ class Columns:
     points: list[Point | None]
 
     def names(self) -> set[str]:
-        """Every metric name in the picked points."""
         return set().union(*(point.values for point in self.points if point is not None))
 
 
@@ -40,7 +39,6 @@ class Grid:
 
     @property
     def columns(self) -> int:
-        """Number of time steps."""
         return len(self.rows[0]) if self.rows else 0
 
 

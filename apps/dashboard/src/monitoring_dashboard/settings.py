@@ -104,12 +104,10 @@ class Settings:
 
     @property
     def refresh_ms(self) -> int:
-        """The refresh period in milliseconds."""
         return int(self.refresh_seconds * 1000)
 
     @property
     def history_ms(self) -> int:
-        """The history window in milliseconds."""
         return int(self.history_minutes * 60_000)
 
 

@@ -60,11 +60,9 @@ class Snapshot:
 
 
 class Reader(Protocol):
-    """Anything that can take a snapshot: the Redis reader, or a stub in tests."""
+    """Anything that takes a snapshot or raises ReadError: the Redis reader, or a stub in tests."""
 
-    def read(self) -> Snapshot:
-        """Return the current snapshot or raise ReadError."""
-        ...
+    def read(self) -> Snapshot: ...
 
 
 @dataclass(frozen=True)
@@ -110,12 +108,9 @@ class FunctionSnapshot:
 
 
 class FunctionsSource(Protocol):
-    """Anything that lists functions and reads one: the Redis reader, or a stub in tests."""
+    """Anything that lists functions and reads one (None: not listed), or raises ReadError: the
+    Redis reader, or a stub in tests."""
 
-    def list_functions(self) -> FunctionList:
-        """Every function found, or raise ReadError."""
-        ...
+    def list_functions(self) -> FunctionList: ...
 
-    def read_function(self, output_key: str) -> FunctionSnapshot | None:
-        """One function's snapshot; None when no listed function has this output key."""
-        ...
+    def read_function(self, output_key: str) -> FunctionSnapshot | None: ...

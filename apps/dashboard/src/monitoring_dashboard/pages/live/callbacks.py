@@ -43,7 +43,6 @@ OUTPUTS = [
 
 
 def register(app: Dash, settings: Settings, reader: Reader) -> None:
-    """Attach the refresh callback to app."""
 
     @app.callback(
         *OUTPUTS,

@@ -60,7 +60,7 @@ def series_figure(
         "name": escape(name),
         "line": {"color": color, "width": 2},
         "fill": "tozeroy",
-        "fillcolor": _translucent(color),
+        "fillcolor": f"rgba({','.join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))},0.12)",
         "hovertemplate": "%{y:.3f} %<extra></extra>",
     }
     return {
@@ -201,8 +201,3 @@ def _column_means(rows: list[list[float | None]]) -> list[float | None]:
         present = [value for value in column if value is not None]
         means.append(round(sum(present) / len(present), 2) if present else None)
     return means
-
-
-def _translucent(hex_color: str) -> str:
-    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({red},{green},{blue},0.12)"

@@ -109,7 +109,12 @@ def build_view(
     }
     if snap.output is None:
         if not snap.problems:
-            notices.insert(0, _missing_notice(settings))
+            missing = (
+                f"Key {settings.output_key} (REDIS_OUTPUT_KEY) does not exist in Redis at "
+                f"{settings.redis_location}. Is the function running? "
+                "This page updates by itself when the key appears."
+            )
+            notices.insert(0, Notice("warning", "No output yet", missing))
         return LiveView(notices, fresh, status=new_status, browser_history=stored)
     latest = numeric_values(snap.output)
     minutes = settings.history_minutes if range_minutes is None else range_minutes
@@ -173,16 +178,6 @@ def _unreachable(
             seen_by_page=bool(status.get("seen_by_page")),
         )
     return LiveView([notice], fresh)
-
-
-def _missing_notice(settings: Settings) -> Notice:
-    return Notice(
-        "warning",
-        "No output yet",
-        f"Key {settings.output_key} (REDIS_OUTPUT_KEY) does not exist in Redis at "
-        f"{settings.redis_location}. Is the function running? "
-        "This page updates by itself when the key appears.",
-    )
 
 
 def _stale_notice(fresh: Freshness, settings: Settings) -> Notice:
