@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -17,7 +17,6 @@ from monitoring_dashboard.redis_reads import (
     MAX_FUNCTION_ENTRIES,
     FunctionsReader,
     RedisReader,
-    iso_ms,
 )
 from monitoring_dashboard.settings import RedisConfig, Settings
 from monitoring_dashboard.snapshots import ReadError
@@ -221,14 +220,6 @@ def test_reader_raises_read_error_while_redis_is_down_and_recovers(own_valkey):
     snap = reader.read()
     assert snap.output is not None
     assert snap.output["avg-util-cpu0-60sec"] == 2.0
-
-
-def test_iso_ms_needs_an_offset():
-    moment = datetime(2026, 11, 27, 23, 22, 1, tzinfo=UTC) + timedelta(milliseconds=5)
-    assert iso_ms(moment.isoformat()) == int(moment.timestamp() * 1000)
-    assert iso_ms("2026-11-27T23:22:01+01:00") == int(moment.timestamp() * 1000) - 3_600_005
-    assert iso_ms("2026-11-27 23:22:01") is None
-    assert iso_ms("yesterday") is None
 
 
 def _runtime_and_dashboard(url: str, environ: dict[str, str]) -> tuple[Store, RedisReader]:

@@ -7,13 +7,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
 from serverless_runtime.registry import FunctionRecord
 from serverless_runtime.storage.keys import KeyLayout
 
+from monitoring_dashboard.display import iso_ms
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.history_cache import HistoryCache, stream_id
 from monitoring_dashboard.output_keys import numeric_values
@@ -186,17 +186,6 @@ def parse_error(record: Mapping[str, Any]) -> FunctionError:
 def entry_ms(entry_id: str) -> int:
     """The write time of a stream entry: the milliseconds part of its ID."""
     return int(entry_id.partition("-")[0])
-
-
-def iso_ms(text: str) -> int | None:
-    """Milliseconds since the epoch of an ISO-8601 time with an offset; None otherwise."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(moment.timestamp() * 1000)
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:

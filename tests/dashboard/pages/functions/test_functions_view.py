@@ -6,8 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from monitoring_dashboard.exposition import Scrape
-from monitoring_dashboard.ops import Sample
+from monitoring_dashboard.ops import Sample, Scrape
 from monitoring_dashboard.pages.functions.view import (
     MAX_CHARTS,
     build_function_view,

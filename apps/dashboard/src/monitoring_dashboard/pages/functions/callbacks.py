@@ -18,7 +18,7 @@ from monitoring_dashboard.components import (
     notice_alert,
     refresh_on_range_change,
 )
-from monitoring_dashboard.ops_view import OpsText
+from monitoring_dashboard.ops import OpsText
 from monitoring_dashboard.pages.functions.view import (
     FunctionView,
     ListView,

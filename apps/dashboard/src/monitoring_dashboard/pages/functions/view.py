@@ -23,7 +23,7 @@ from monitoring_dashboard.notices import (
     problem_notices,
     unreachable_notice,
 )
-from monitoring_dashboard.ops_view import OpsText, ops_text
+from monitoring_dashboard.ops import OpsText, ops_text
 from monitoring_dashboard.plotting import Figure
 from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.snapshots import (
