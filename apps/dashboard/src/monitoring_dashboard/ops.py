@@ -147,7 +147,8 @@ def compute(samples: Sequence[Sample], window: float, started_at: float | None) 
             0.0, now.outcomes.get("success", 0.0) - before.outcomes.get("success", 0.0)
         )
         errors = failed / calls if calls else None
-        counts = _bucket_deltas(now.buckets, before.buckets)
+        earlier = dict(before.buckets)
+        counts = [(bound, max(0.0, n - earlier.get(bound, 0.0))) for bound, n in now.buckets]
         p50, p95 = quantile(0.5, counts), quantile(0.95, counts)
     return Ops(
         span=span,
@@ -180,13 +181,6 @@ def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
             return lower + (bound - lower) * (rank - below) / (count - below)
         lower, below = bound, count
     return lower
-
-
-def _bucket_deltas(
-    now: Sequence[tuple[float, float]], before: Sequence[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    earlier = dict(before)
-    return [(bound, max(0.0, count - earlier.get(bound, 0.0))) for bound, count in now]
 
 
 NONE = "—"

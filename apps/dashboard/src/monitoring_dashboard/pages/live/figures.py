@@ -162,7 +162,11 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
     if not values:
         return empty_figure("The latest output holds no numbers", height)
     names = display_order(values)
-    colors = [_bar_color(name) for name in names]
+    known = {EGRESS: EGRESS_COLOR, CACHING: CACHING_COLOR}
+    colors = [
+        known.get(name, CPU_COLOR if cpu_index(name) is not None else plotting.GREY)
+        for name in names
+    ]
     return {
         "data": [
             {
@@ -185,14 +189,6 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
             bargap=0.15,
         ),
     }
-
-
-def _bar_color(name: str) -> str:
-    if name == EGRESS:
-        return EGRESS_COLOR
-    if name == CACHING:
-        return CACHING_COLOR
-    return CPU_COLOR if cpu_index(name) is not None else plotting.GREY
 
 
 def _column_means(rows: list[list[float | None]]) -> list[float | None]:

@@ -75,7 +75,8 @@ def build_view(
         return _unreachable(result, settings, status, local_now_ms)
     snap = result
     notices = problem_notices(snap.problems)
-    digest = _digest(snap.output_raw)
+    raw = snap.output_raw
+    digest = None if raw is None else hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
     stored: dict[str, Any] | None = None
     if snap.has_history:
         points = snap.history
@@ -203,9 +204,3 @@ def _kpis(snap: Snapshot, latest: dict[str, float], last_write_ms: int | None) -
         input_timestamp=None if timestamp is None else str(timestamp),
         written_at=None if last_write_ms is None else utc_text(last_write_ms),
     )
-
-
-def _digest(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
