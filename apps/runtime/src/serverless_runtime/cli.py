@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
+from serverless_runtime.config import MAX_SECONDS, ConfigError, Settings, log_settings, redis_config
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import FunctionLoadError, FunctionSource, load_file
@@ -335,7 +335,7 @@ def collect_command(
     from serverless_runtime.ops import logs
     from serverless_runtime.storage.store import connect
 
-    config = RedisConfig.from_env(environ)
+    config = redis_config(environ)
     logs.configure(*log_settings(environ))
     stop = _stop_on_signals()
     client = connect(config)

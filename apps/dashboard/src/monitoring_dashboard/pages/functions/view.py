@@ -8,24 +8,30 @@ history as a chart. Any JSON shape gets a table or a placeholder that says why t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
-from monitoring_dashboard import figures
+from monitoring_dashboard import plotting
 from monitoring_dashboard.display import iso_utc_text, rounded
 from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
 from monitoring_dashboard.freshness import error_is_current, format_age
-from monitoring_dashboard.ops_view import OpsText, ops_text
-from monitoring_dashboard.reading import (
-    FunctionError,
+from monitoring_dashboard.notices import (
+    Notice,
+    error_notice,
+    load_failure_notice,
+    problem_notices,
+    unreachable_notice,
+)
+from monitoring_dashboard.ops import OpsText, ops_text
+from monitoring_dashboard.plotting import Figure
+from monitoring_dashboard.scraper import Scraped
+from monitoring_dashboard.snapshots import (
     FunctionList,
     FunctionSnapshot,
     FunctionSummary,
     ReadError,
 )
-from monitoring_dashboard.scraper import Scraped
-from monitoring_dashboard.view import Notice, load_failure_notice
 
 PATH = "/functions"
 # Charts per function; the rest are counted, and the table still shows every value.
@@ -65,7 +71,7 @@ class Chart:
     """One numeric key over time."""
 
     path: str
-    figure: figures.Figure
+    figure: Figure
 
 
 @dataclass(frozen=True)
@@ -100,12 +106,10 @@ def build_list(
     """The list of functions for one refresh, with each one's operations over `window` seconds."""
     if isinstance(result, ReadError):
         return ListView(
-            [Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")],
+            [unreachable_notice(location, result)],
             placeholder="The list appears once Redis answers.",
         )
-    notices = [
-        Notice("warning", "Unexpected data in Redis", problem) for problem in result.problems
-    ]
+    notices = problem_notices(result.problems)
     if result.omitted:
         notices.append(
             Notice("info", "Not every function is listed", f"{result.omitted} more not shown.")
@@ -133,29 +137,23 @@ def _list_row(
     window: float = 3600.0,
 ) -> ListRow:
     record = summary.record
-    if summary.last_write_ms is not None:
-        last = f"{format_age(max(0.0, (now_ms - summary.last_write_ms) / 1000))} ago"
-    elif summary.output_exists:
-        last = "written (time unknown: no history)"
-    else:
-        last = "never written"
     trigger = " · ".join(part for part in (record.trigger, record.invoke_on) if part) or "—"
     error = None
-    if summary.error is not None and _error_is_current(
-        summary.error, summary.last_write_ms, now_ms
+    if summary.error is not None and error_is_current(
+        summary.error.at_ms, summary.last_write_ms, now_ms
     ):
         error = safe_text(f"{summary.error.kind}: {summary.error.message}")
     last_error = None
     if summary.error is not None:
         last_error = safe_text(summary.error.kind, 60)
         if summary.error.at_ms is not None:
-            last_error += f", {format_age(max(0.0, (now_ms - summary.error.at_ms) / 1000))} ago"
+            last_error += f", {_ago(summary.error.at_ms, now_ms)}"
     return ListRow(
         output=safe_text(record.output),
         href=href(record.output),
         input=_input_text(record.input, record.input_kind),
         trigger=trigger,
-        last_output=last,
+        last_output=_last_output(summary.last_write_ms, now_ms, summary.output_exists),
         error=error,
         registered=summary.registered,
         selected=record.output == selected,
@@ -182,8 +180,7 @@ def build_function_view(
     """
     title = safe_text(selected)
     if isinstance(result, ReadError):
-        notice = Notice("danger", "Redis is unreachable", f"Cannot read {location} ({result}).")
-        return FunctionView(title, [notice])
+        return FunctionView(title, [unreachable_notice(location, result)])
     if result is None:
         body = "No listed function has this output key. Pick one from the list above."
         return FunctionView(title, [Notice("warning", "Unknown function", body)], version="unknown")
@@ -192,40 +189,32 @@ def build_function_view(
         since = snap.now_ms - int(range_minutes * 60_000)
         snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
     record = snap.record
-    notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
+    notices = problem_notices(snap.problems)
     if record.load_failure is not None:
         notices.insert(0, load_failure_notice(record.load_failure))
-    if snap.error is not None and _error_is_current(snap.error, snap.last_write_ms, snap.now_ms):
-        notices.append(_error_notice(snap.error))
+    if snap.error is not None and error_is_current(
+        snap.error.at_ms, snap.last_write_ms, snap.now_ms
+    ):
+        notices.append(error_notice(snap.error))
     facts = _facts(snap)
     window = 3600.0 if range_minutes is None else range_minutes * 60
     ops = ops_text(record, scraped, window)
     version = f"{range_minutes}:{_version(snap)}"
+    view = FunctionView(title, notices, facts, ops=ops)
     if version == rendered_version:
-        return FunctionView(title, notices, facts, ops=ops)
-    if not snap.has_output:
-        placeholder = f"Key {safe_text(record.output)} holds no output yet."
-        view = FunctionView(
-            title, notices, facts, table_placeholder=placeholder, version=version, ops=ops
-        )
-        return _with_charts(view, snap, [])
-    flat = flatten(snap.output)
-    latest_paths = list(numbers(snap.output))
-    view = FunctionView(title, notices, facts, rows=flat.rows, truncated=flat.truncated, ops=ops)
-    return _with_charts(view, snap, latest_paths, version)
-
-
-def _with_charts(
-    view: FunctionView, snap: FunctionSnapshot, latest_paths: list[str], version: str | None = None
-) -> FunctionView:
-    charts, omitted, placeholder = _charts(snap, latest_paths)
-    return replace(
-        view,
-        charts=charts,
-        chart_placeholder=placeholder,
-        omitted_charts=omitted,
-        version=version or view.version,
+        return view
+    charts, omitted, placeholder = _charts(
+        snap, list(numbers(snap.output)) if snap.has_output else []
     )
+    view = replace(
+        view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted, version=version
+    )
+    if not snap.has_output:
+        return replace(
+            view, table_placeholder=f"Key {safe_text(record.output)} holds no output yet."
+        )
+    flat = flatten(snap.output)
+    return replace(view, rows=flat.rows, truncated=flat.truncated)
 
 
 def series(
@@ -256,7 +245,7 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     charts = [
         Chart(
             safe_text(path),
-            figures.number_series_figure(
+            number_series_figure(
                 safe_text(path), times, [None if v is None else rounded(v) for v in values]
             ),
         )
@@ -267,14 +256,9 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
 
 def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
     record = snap.record
-    if snap.last_write_ms is not None:
-        age = format_age(max(0.0, (snap.now_ms - snap.last_write_ms) / 1000))
-        last = f"{age} ago"
-    else:
-        last = "written (time unknown: no history)" if snap.has_output else "never written"
     facts = [
         ("input", _input_text(record.input, record.input_kind)),
-        ("last output", last),
+        ("last output", _last_output(snap.last_write_ms, snap.now_ms, snap.has_output)),
         ("history", safe_text(record.history or "none (HISTORY_KEY empty)")),
     ]
     if record.trigger:
@@ -290,24 +274,20 @@ def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
     return facts
 
 
+def _ago(at_ms: int, now_ms: int) -> str:
+    return f"{format_age(max(0.0, (now_ms - at_ms) / 1000))} ago"
+
+
+def _last_output(last_write_ms: int | None, now_ms: int, exists: bool) -> str:
+    if last_write_ms is not None:
+        return _ago(last_write_ms, now_ms)
+    return "written (time unknown: no history)" if exists else "never written"
+
+
 def _input_text(input_key: str, kind: str) -> str:
     if not input_key:
         return "—"
     return safe_text(f"stream {input_key}" if kind == "stream" else input_key)
-
-
-def _error_notice(error: FunctionError) -> Notice:
-    return Notice(
-        "danger",
-        f"The function's last call failed ({safe_text(error.kind, 60)})",
-        safe_text(f"{error.message} — at {iso_utc_text(error.at)}", 600),
-        safe_text(error.traceback, 20_000) or None,
-    )
-
-
-def _error_is_current(error: FunctionError, last_write_ms: int | None, now_ms: int) -> bool:
-    """An error is shown while it is newer than the last output (as on the Live page)."""
-    return error_is_current(error.at_ms, last_write_ms, now_ms)
 
 
 def _version(snap: FunctionSnapshot) -> str:
@@ -316,3 +296,24 @@ def _version(snap: FunctionSnapshot) -> str:
     digest = hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
     record = hashlib.blake2b(snap.record.to_json().encode(), digest_size=8).hexdigest()
     return f"{snap.last_entry_id}:{len(snap.history)}:{digest}:{record}:{snap.has_output}"
+
+
+def number_series_figure(
+    name: str, times_ms: Sequence[int], values: Sequence[float | None], height: int = 220
+) -> Figure:
+    """Any numeric key of a function's output over time, as a plain line."""
+    if not any(value is not None for value in values):
+        return plotting.empty_figure(f"No history of {name} yet", height)
+    trace = {
+        "type": "scatter",
+        "mode": "lines+markers" if len(values) < 30 else "lines",
+        "x": list(times_ms),
+        "y": list(values),
+        "name": plotting.escape(name),
+        "connectgaps": False,
+        "line": {"color": plotting.BLUE, "width": 2},
+        "hovertemplate": "%{y}<extra></extra>",
+    }
+    y_axis = {"gridcolor": plotting.GRID_COLOR}
+    axes = plotting.layout(height, xaxis=plotting.time_axis(), yaxis=y_axis, showlegend=False)
+    return {"data": [trace], "layout": axes}

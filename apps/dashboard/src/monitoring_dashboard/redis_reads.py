@@ -6,18 +6,18 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
-from serverless_runtime.registry import FunctionRecord, LoadFailure
+from serverless_runtime.registry import FunctionRecord
 from serverless_runtime.storage.keys import KeyLayout
 
+from monitoring_dashboard.display import iso_ms
 from monitoring_dashboard.flatten import numbers, safe_text
-from monitoring_dashboard.history_cache import HistoryCache
 from monitoring_dashboard.output_keys import numeric_values
-from monitoring_dashboard.reading import (
+from monitoring_dashboard.snapshots import (
     FunctionError,
     FunctionList,
     FunctionSnapshot,
@@ -31,7 +31,75 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class RedisReader:
+StreamId = tuple[int, int]
+
+
+def stream_id(text: str) -> StreamId:
+    """Order stream IDs (`ms-seq`) numerically."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class HistoryCache:
+    """Parsed `:history` entries kept between refreshes, so that each parses only new entries:
+    the window, oldest first, keyed by stream ID."""
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[StreamId, Point]] = deque()
+        self._last_id_text: str | None = None
+
+    @property
+    def fetch_after(self) -> str | None:
+        """The ID after which entries are new to the cache (None: fetch the whole window)."""
+        return self._last_id_text
+
+    def is_ahead_of(self, newest_id: str) -> bool:
+        """True when the cache holds entries newer than the stream's newest: it was recreated."""
+        return bool(self._entries) and self._entries[-1][0] > stream_id(newest_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._last_id_text = None
+
+    def update(
+        self, first_in_window: str | None, new: list[tuple[str, Point | None]]
+    ) -> list[Point]:
+        """Drop entries Redis no longer has in the window, append new ones, return the window."""
+        # Entries before the stream's first in-window entry aged out or were trimmed by MAXLEN.
+        floor = stream_id(first_in_window) if first_in_window is not None else None
+        while self._entries and (floor is None or self._entries[0][0] < floor):
+            self._entries.popleft()
+        for id_text, point in new:
+            key = stream_id(id_text)
+            if point is not None and floor is not None and key >= floor:
+                self._entries.append((key, point))
+            self._last_id_text = id_text
+        if floor is None:
+            # Nothing is left in the window: next time, read the window afresh.
+            self._last_id_text = None
+        return [point for _, point in self._entries]
+
+
+class _Guarded:
+    """A redis-py error as ReadError; logged once when Redis goes, once when it is back."""
+
+    _failing = False
+
+    def _guard(self, read: Callable[[], T]) -> T:
+        try:
+            result = read()
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
+            self._failing = True
+            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
+        if self._failing:
+            log.info("Redis is reachable again")
+        self._failing = False
+        return result
+
+
+class RedisReader(_Guarded):
     """Reads the runtime's keys for one function: output, history stream and error record."""
 
     def __init__(
@@ -52,23 +120,11 @@ class RedisReader:
         self._cache = HistoryCache()
         # gunicorn's threads share one reader, and the cache must see reads in order.
         self._lock = threading.Lock()
-        self._failing = False
 
     def read(self) -> Snapshot:
         """Fetch output, new history entries, error and Redis's clock; raise ReadError."""
         with self._lock:
-            try:
-                snapshot = self._read()
-            except redis.RedisError as exc:
-                # One line when Redis goes away, one when it is back: not one per refresh.
-                if not self._failing:
-                    log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
-                self._failing = True
-                raise ReadError(f"{type(exc).__name__}: {exc}") from exc
-            if self._failing:
-                log.info("Redis is reachable again")
-            self._failing = False
-            return snapshot
+            return self._guard(self._read)
 
     def _read(self) -> Snapshot:
         since = str(max(int(time.time() * 1000) - self.history_ms, 0))
@@ -86,11 +142,7 @@ class RedisReader:
             pipe.get(error_key)
         if self.functions_key is not None:
             pipe.hget(self.functions_key, self.output_key)
-        replies = pipe.execute(raise_on_error=False)
-        for reply in replies:
-            # A lost connection surfaces per command here; wrong key types are handled below.
-            if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
-                raise reply
+        replies = _checked(pipe.execute(raise_on_error=False))
         time_reply, output_raw = replies[:2]
         newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
         record_raw = replies.pop() if self.functions_key is not None else None
@@ -111,23 +163,20 @@ class RedisReader:
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
             self._cache.clear()
+        record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
         return Snapshot(
             now_ms=_redis_ms(time_reply),
-            output=self._output(output_raw, problems),
+            output=self._object(self.output_key, output_raw, problems),
             output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
             last_write_ms=last_write_ms,
             has_history=has_history,
             error=self._error(error_raw, problems),
             problems=problems,
-            load_failure=self._load_failure(record_raw),
+            # The registry is the runtime's to write: anything but a record of this function (a
+            # wrong type, odd JSON) is no failure to show, not a problem of the page.
+            load_failure=record.load_failure if record is not None else None,
         )
-
-    def _load_failure(self, raw: Any) -> LoadFailure | None:
-        # The registry is the runtime's to write: anything but a record of this function (a
-        # wrong type, odd JSON) is no failure to show, not a problem of the page.
-        record = FunctionRecord.parse(self.output_key, raw) if _is_text(raw) else None
-        return None if record is None else record.load_failure
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
         parsed = parse_entries(entries)
@@ -142,28 +191,19 @@ class RedisReader:
             )
         return parsed
 
-    def _output(self, raw: Any, problems: list[str]) -> Mapping[str, Any] | None:
+    @staticmethod
+    def _object(key: str | None, raw: Any, problems: list[str]) -> dict[str, Any] | None:
         if isinstance(raw, Exception):
-            problems.append(f"Key {self.output_key} cannot be read: {raw}")
+            problems.append(f"Key {key} cannot be read: {raw}")
             return None
-        if raw is None:
-            return None
-        output = _json_object(raw)
-        if output is None:
-            problems.append(f"Key {self.output_key} does not hold a JSON object.")
-        return output
+        value = None if raw is None else _json_object(raw)
+        if raw is not None and value is None:
+            problems.append(f"Key {key} does not hold a JSON object.")
+        return value
 
     def _error(self, raw: Any, problems: list[str]) -> FunctionError | None:
-        if isinstance(raw, Exception):
-            problems.append(f"Key {self.error_key} cannot be read: {raw}")
-            return None
-        if raw is None:
-            return None
-        record = _json_object(raw)
-        if record is None:
-            problems.append(f"Key {self.error_key} does not hold a JSON object.")
-            return None
-        return parse_error(record)
+        record = self._object(self.error_key, raw, problems)
+        return None if record is None else parse_error(record)
 
 
 def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
@@ -195,17 +235,6 @@ def parse_error(record: Mapping[str, Any]) -> FunctionError:
 def entry_ms(entry_id: str) -> int:
     """The write time of a stream entry: the milliseconds part of its ID."""
     return int(entry_id.partition("-")[0])
-
-
-def iso_ms(text: str) -> int | None:
-    """Milliseconds since the epoch of an ISO-8601 time with an offset; None otherwise."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(moment.timestamp() * 1000)
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
@@ -262,7 +291,7 @@ HISTORY_BYTES_BUDGET = 4 << 20
 MAX_OUTPUT_CHARS = 4 << 20
 
 
-class FunctionsReader:
+class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
@@ -285,7 +314,6 @@ class FunctionsReader:
             handler="",
         )
         self.history_ms = history_ms
-        self._failing = False
 
     def list_functions(self) -> FunctionList:
         """The registry's functions plus the configured one; raise ReadError."""
@@ -294,17 +322,6 @@ class FunctionsReader:
     def read_function(self, output_key: str) -> FunctionSnapshot | None:
         """The latest output, newest history and error of a listed function; raise ReadError."""
         return self._guard(lambda: self._read(output_key))
-
-    def _guard(self, read: Callable[[], T]) -> T:
-        try:
-            result = read()
-        except redis.RedisError as exc:
-            if not self._failing:
-                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
-            self._failing = True
-            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
-        self._failing = False
-        return result
 
     def _list(self) -> FunctionList:
         problems: list[str] = []
@@ -457,7 +474,7 @@ def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, fl
     """The numbers of each entry's `output`, oldest first, and how many entries had none."""
     points: list[tuple[int, dict[str, float]]] = []
     skipped = 0
-    for entry_id, fields in sorted(entries, key=lambda entry: _id_order(entry[0])):
+    for entry_id, fields in sorted(entries, key=lambda entry: stream_id(entry[0])):
         raw = fields.get("output") if isinstance(fields, dict) else None
         try:
             value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
@@ -468,11 +485,6 @@ def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, fl
             continue
         points.append((entry_ms(entry_id), numbers(value)))
     return points, skipped
-
-
-def _id_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _error_record(

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import pytest
-from monitoring_dashboard import figures
-from monitoring_dashboard.reading import Point
-from monitoring_dashboard.resample import SERIES_COLUMNS, resample
+from monitoring_dashboard.pages.live import figures
+from monitoring_dashboard.resample import CPU_COLUMNS, SERIES_COLUMNS, columns, grid
+from monitoring_dashboard.snapshots import Point
 
 XSS = "<img src=x onerror=alert(1)>"
+
+
+def resample(points, names):
+    """The CPU graphs' grid: columns picked over points, names read from them (one decimal)."""
+    return grid(columns(points, CPU_COLUMNS), names, decimals=1)
 
 
 def cpu_points(cpus: int, count: int = 30) -> list[Point]:
@@ -25,15 +30,6 @@ def cpu_points(cpus: int, count: int = 30) -> list[Point]:
 def assert_valid(figure):
     # Plotly's own validation: raises on any property Plotly does not know.
     go.Figure(figure)
-
-
-def test_empty_figure_states_the_reason_as_text():
-    figure = figures.empty_figure(f"No data for {XSS}")
-    assert_valid(figure)
-    assert figure["data"] == []
-    assert figure["layout"]["annotations"][0]["text"] == (
-        "No data for &lt;img src=x onerror=alert(1)&gt;"
-    )
 
 
 def test_series_figure_plots_one_metric_at_full_resolution():
@@ -125,8 +121,3 @@ def test_latest_bar_figure_orders_and_escapes_names():
 
 def test_latest_bar_figure_without_numbers_is_an_empty_state():
     assert figures.latest_bar_figure({})["data"] == []
-
-
-def test_escape_leaves_plain_names_alone():
-    assert figures.escape("avg-util-cpu0-60sec") == "avg-util-cpu0-60sec"
-    assert figures.escape("a & b <c>") == "a &amp; b &lt;c&gt;"

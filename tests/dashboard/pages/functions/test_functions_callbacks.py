@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 from monitoring_dashboard.app import create_app
-from monitoring_dashboard.reading import (
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import (
     FunctionList,
     FunctionSnapshot,
     FunctionSummary,
     ReadError,
     Snapshot,
 )
-from monitoring_dashboard.settings import Settings
 from serverless_runtime.registry import FunctionRecord
 
 from tests.dashboard.test_app import StubReader, texts

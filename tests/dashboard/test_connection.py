@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import RedisReader
-from monitoring_dashboard.reading import ReadError
+from monitoring_dashboard.redis_reads import RedisReader
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import ReadError
 
 from tests.dashboard.runtime_writes import resource_output, write_output
 from tests.dashboard.server import clean_environ, dashboard_command

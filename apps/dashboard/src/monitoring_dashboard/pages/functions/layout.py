@@ -10,8 +10,8 @@ from flask import current_app
 
 from monitoring_dashboard import ids
 from monitoring_dashboard.components import range_choice
-from monitoring_dashboard.functions_view import PATH
 from monitoring_dashboard.layout import TITLE
+from monitoring_dashboard.pages.functions.view import PATH
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 dash.register_page(  # type: ignore[no-untyped-call]

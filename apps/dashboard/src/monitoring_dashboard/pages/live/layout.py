@@ -10,9 +10,9 @@ from dash import dcc, html
 from flask import current_app
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.components import GRAPH_CONFIG, range_choice
-from monitoring_dashboard.figures import empty_figure
+from monitoring_dashboard.components import graph_card, range_choice
 from monitoring_dashboard.layout import TITLE
+from monitoring_dashboard.plotting import empty_figure
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
 
 dash.register_page(  # type: ignore[no-untyped-call]
@@ -102,18 +102,5 @@ def _kpi(
 
 
 def _graph_card(title: str, graph_id: str, note: str = "times in UTC") -> dbc.Card:
-    return dbc.Card(
-        [
-            dbc.CardHeader(
-                [
-                    html.Span(title, className="fw-semibold"),
-                    html.Span(note, className="text-body-secondary small ms-2"),
-                ]
-            ),
-            dbc.CardBody(
-                dcc.Graph(id=graph_id, figure=empty_figure(WAITING), config=GRAPH_CONFIG),
-                className="p-1",
-            ),
-        ],
-        className="h-100 shadow-sm",
-    )
+    title_span = html.Span(title, className="fw-semibold")
+    return graph_card(title_span, empty_figure(WAITING), note, id=graph_id)

@@ -12,19 +12,28 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.callbacks import RANGE_TICK
-from monitoring_dashboard.components import GRAPH_CONFIG, notice_alert
-from monitoring_dashboard.functions_view import (
+from monitoring_dashboard.components import (
+    failure_alert,
+    graph_card,
+    notice_alert,
+    refresh_on_range_change,
+)
+from monitoring_dashboard.ops import OpsText
+from monitoring_dashboard.pages.functions.view import (
     FunctionView,
     ListView,
     build_function_view,
     build_list,
     metrics_urls,
 )
-from monitoring_dashboard.ops_view import OpsText
-from monitoring_dashboard.reading import FunctionList, FunctionSnapshot, FunctionsSource, ReadError
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import (
+    FunctionList,
+    FunctionSnapshot,
+    FunctionsSource,
+    attempt,
+)
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
@@ -72,8 +81,14 @@ def register(
         chosen = selected if isinstance(selected, str) and selected else None
         minutes = chosen_minutes(range_choice, settings.history_minutes)
         try:
-            found = _list(source)
-            snap = _read(source, chosen) if chosen is not None else None
+            found = (
+                FunctionList(0, problems=[NO_SOURCE])
+                if source is None
+                else attempt(source.list_functions)
+            )
+            snap = None
+            if source is not None and chosen is not None:
+                snap = attempt(lambda: source.read_function(chosen))
             urls = metrics_urls(found)
             if isinstance(snap, FunctionSnapshot) and snap.record.metrics:
                 urls.append(snap.record.metrics)
@@ -94,40 +109,10 @@ def register(
         except Exception:
             # The one boundary: odd data must cost a message, not the page.
             log.exception("cannot render the functions page")
-            alert = dbc.Alert(
-                "The dashboard could not render this page; details are in its log. "
-                "It keeps trying on every refresh.",
-                color="danger",
-                fade=False,
-            )
-            return alert, no_update, no_update, no_update, no_update
+            return failure_alert(), no_update, no_update, no_update, no_update
         return render(listing, view)
 
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        RANGE_TICK,
-        Output(ids.FUNCTIONS_REFRESH, "n_intervals"),
-        Input(ids.TIME_RANGE, "value"),
-        State(ids.FUNCTIONS_REFRESH, "n_intervals"),
-        prevent_initial_call=True,
-    )
-
-
-def _list(source: FunctionsSource | None) -> FunctionList | ReadError:
-    if source is None:
-        return FunctionList(0, problems=[NO_SOURCE])
-    try:
-        return source.list_functions()
-    except ReadError as exc:
-        return exc
-
-
-def _read(source: FunctionsSource | None, output_key: str) -> FunctionSnapshot | ReadError | None:
-    if source is None:
-        return None
-    try:
-        return source.read_function(output_key)
-    except ReadError as exc:
-        return exc
+    refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
 
 
 def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
@@ -281,23 +266,7 @@ def function_body(view: FunctionView) -> Any:
     if view.chart_placeholder is not None:
         parts.append(html.P(view.chart_placeholder, className="text-body-secondary"))
     cards = [
-        dbc.Col(
-            dbc.Card(
-                [
-                    dbc.CardHeader(
-                        [
-                            html.Code(chart.path, className="fw-semibold"),
-                            html.Span("times in UTC", className="text-body-secondary small ms-2"),
-                        ]
-                    ),
-                    dbc.CardBody(
-                        dcc.Graph(figure=chart.figure, config=GRAPH_CONFIG), className="p-1"
-                    ),
-                ],
-                className="h-100 shadow-sm",
-            ),
-            lg=6,
-        )
+        dbc.Col(graph_card(html.Code(chart.path, className="fw-semibold"), chart.figure), lg=6)
         for chart in view.charts
     ]
     if cards:

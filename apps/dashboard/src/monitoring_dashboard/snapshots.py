@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from serverless_runtime.registry import FunctionRecord, LoadFailure
+
+T = TypeVar("T")
 
 
 class ReadError(Exception):
     """Redis could not be read; the message is fit for the page."""
+
+
+def attempt(read: Callable[[], T]) -> T | ReadError:
+    """The read's result, or its ReadError: expected while Redis restarts, the page says so."""
+    try:
+        return read()
+    except ReadError as exc:
+        return exc
 
 
 @dataclass(frozen=True)
@@ -50,11 +60,9 @@ class Snapshot:
 
 
 class Reader(Protocol):
-    """Anything that can take a snapshot: the Redis reader, or a stub in tests."""
+    """Anything that takes a snapshot or raises ReadError: the Redis reader, or a stub in tests."""
 
-    def read(self) -> Snapshot:
-        """Return the current snapshot or raise ReadError."""
-        ...
+    def read(self) -> Snapshot: ...
 
 
 @dataclass(frozen=True)
@@ -100,12 +108,9 @@ class FunctionSnapshot:
 
 
 class FunctionsSource(Protocol):
-    """Anything that lists functions and reads one: the Redis reader, or a stub in tests."""
+    """Anything that lists functions and reads one (None: not listed), or raises ReadError: the
+    Redis reader, or a stub in tests."""
 
-    def list_functions(self) -> FunctionList:
-        """Every function found, or raise ReadError."""
-        ...
+    def list_functions(self) -> FunctionList: ...
 
-    def read_function(self, output_key: str) -> FunctionSnapshot | None:
-        """One function's snapshot; None when no listed function has this output key."""
-        ...
+    def read_function(self, output_key: str) -> FunctionSnapshot | None: ...

@@ -1,25 +1,20 @@
-"""Pure figure builders: data in, Plotly figure (as a plain dict) out.
-
-Plain dicts rather than `go.Figure`: with 64 CPUs, building and validating the graph objects
-took longer than the whole refresh budget, and Dash sends the same JSON either way.
-"""
+"""The Live page's figures: each metric over time, the CPUs as lines and as a heatmap, the latest
+values as bars."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitoring_dashboard import plotting
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_index, cpu_label, display_order
-from monitoring_dashboard.reading import Point
+from monitoring_dashboard.plotting import GRID_COLOR, HOVER_TIME, Figure, empty_figure, escape
 from monitoring_dashboard.resample import SERIES_COLUMNS, Columns, Grid, columns, grid
+from monitoring_dashboard.snapshots import Point
 
-Figure = dict[str, Any]
-
-EGRESS_COLOR = "#0d6efd"
+EGRESS_COLOR = plotting.BLUE
 CACHING_COLOR = "#198754"
 CPU_COLOR = "#6f42c1"
-OTHER_COLOR = "#6c757d"
 MEAN_COLOR = "#212529"
 # Up to this many CPUs each line gets a color and a legend entry; beyond, the heatmap reads better.
 LEGEND_MAX_CPUS = 16
@@ -29,38 +24,6 @@ QUALITATIVE = [
 ]  # fmt: skip
 # ColorBrewer YlOrRd, light for idle and dark red for busy.
 HEAT = [[0.0, "#ffffcc"], [0.25, "#fed976"], [0.5, "#fd8d3c"], [0.75, "#e31a1c"], [1.0, "#800026"]]
-FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12}
-HOVER_TIME = "%Y-%m-%d %H:%M:%S UTC"
-
-
-def escape(text: str) -> str:
-    """Make text from Redis show literally: Plotly reads a subset of HTML in labels."""
-    return html.escape(text, quote=False)
-
-
-def empty_figure(message: str, height: int = 260) -> Figure:
-    """A blank figure that states why there is nothing to draw."""
-    hidden = {"visible": False}
-    return {
-        "data": [],
-        "layout": _layout(
-            height,
-            uirevision="empty",
-            xaxis=hidden,
-            yaxis=hidden,
-            annotations=[
-                {
-                    "text": escape(message),
-                    "showarrow": False,
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0.5,
-                    "y": 0.5,
-                    "font": {"size": 14, "color": OTHER_COLOR},
-                }
-            ],
-        ),
-    }
 
 
 def series_figures(points: Sequence[Point], metrics: Sequence[tuple[str, str]]) -> list[Figure]:
@@ -97,40 +60,16 @@ def series_figure(
         "name": escape(name),
         "line": {"color": color, "width": 2},
         "fill": "tozeroy",
-        "fillcolor": _translucent(color),
+        "fillcolor": f"rgba({','.join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))},0.12)",
         "hovertemplate": "%{y:.3f} %<extra></extra>",
     }
     return {
         "data": [trace],
-        "layout": _layout(
+        "layout": plotting.layout(
             height,
-            xaxis=_time_axis(),
-            yaxis={"ticksuffix": " %", "rangemode": "tozero", "gridcolor": "#e9ecef"},
+            xaxis=plotting.time_axis(),
+            yaxis={"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR},
             showlegend=False,
-        ),
-    }
-
-
-def number_series_figure(
-    name: str, times_ms: Sequence[int], values: Sequence[float | None], height: int = 220
-) -> Figure:
-    """Any numeric key of a function's output over time, as a plain line."""
-    if not any(value is not None for value in values):
-        return empty_figure(f"No history of {name} yet", height)
-    trace = {
-        "type": "scatter",
-        "mode": "lines+markers" if len(values) < 30 else "lines",
-        "x": list(times_ms),
-        "y": list(values),
-        "name": escape(name),
-        "connectgaps": False,
-        "line": {"color": EGRESS_COLOR, "width": 2},
-        "hovertemplate": "%{y}<extra></extra>",
-    }
-    return {
-        "data": [trace],
-        "layout": _layout(
-            height, xaxis=_time_axis(), yaxis={"gridcolor": "#e9ecef"}, showlegend=False
         ),
     }
 
@@ -177,10 +116,10 @@ def cpu_lines_figure(grid: Grid | None) -> Figure:
         )
     return {
         "data": traces,
-        "layout": _layout(
+        "layout": plotting.layout(
             height,
-            xaxis=_time_axis(),
-            yaxis={"ticksuffix": " %", "range": [0, 100], "gridcolor": "#e9ecef"},
+            xaxis=plotting.time_axis(),
+            yaxis={"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR},
             showlegend=not many,
             # Above the plot, where it cannot collide with the time axis.
             legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
@@ -210,9 +149,9 @@ def cpu_heatmap_figure(grid: Grid | None) -> Figure:
                 "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
             }
         ],
-        "layout": _layout(
+        "layout": plotting.layout(
             cpu_figure_height(count),
-            xaxis=_time_axis(),
+            xaxis=plotting.time_axis(),
             yaxis={"autorange": "reversed", "type": "category", "tickfont": {"size": 10}},
         ),
     }
@@ -223,7 +162,11 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
     if not values:
         return empty_figure("The latest output holds no numbers", height)
     names = display_order(values)
-    colors = [_bar_color(name) for name in names]
+    known = {EGRESS: EGRESS_COLOR, CACHING: CACHING_COLOR}
+    colors = [
+        known.get(name, CPU_COLOR if cpu_index(name) is not None else plotting.GREY)
+        for name in names
+    ]
     return {
         "data": [
             {
@@ -234,7 +177,7 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
                 "hovertemplate": "%{x}<br>%{y:.3f}<extra></extra>",
             }
         ],
-        "layout": _layout(
+        "layout": plotting.layout(
             height,
             xaxis={
                 "type": "category",
@@ -242,18 +185,10 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
                 "tickfont": {"size": 10 if len(names) > 24 else 12},
                 "automargin": True,
             },
-            yaxis={"gridcolor": "#e9ecef", "rangemode": "tozero"},
+            yaxis={"gridcolor": GRID_COLOR, "rangemode": "tozero"},
             bargap=0.15,
         ),
     }
-
-
-def _bar_color(name: str) -> str:
-    if name == EGRESS:
-        return EGRESS_COLOR
-    if name == CACHING:
-        return CACHING_COLOR
-    return CPU_COLOR if cpu_index(name) is not None else OTHER_COLOR
 
 
 def _column_means(rows: list[list[float | None]]) -> list[float | None]:
@@ -262,33 +197,3 @@ def _column_means(rows: list[list[float | None]]) -> list[float | None]:
         present = [value for value in column if value is not None]
         means.append(round(sum(present) / len(present), 2) if present else None)
     return means
-
-
-def _time_axis() -> dict[str, Any]:
-    # Plotly reads numbers on a date axis as ms since the epoch and shows them in UTC (the
-    # page says so in each graph's header; an axis title would collide with the date line).
-    return {
-        "type": "date",
-        "hoverformat": HOVER_TIME,
-        "gridcolor": "#e9ecef",
-    }
-
-
-def _layout(height: int, uirevision: str = "live", **extra: Any) -> dict[str, Any]:
-    top = 32 if extra.get("showlegend") else 12
-    return {
-        "height": height,
-        "margin": {"l": 48, "r": 16, "t": top, "b": 40},
-        "font": FONT,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "#ffffff",
-        # A constant uirevision keeps the user's zoom and hidden traces across refreshes; the
-        # empty state has its own, so that the first real figure starts from its own axes.
-        "uirevision": uirevision,
-        **extra,
-    }
-
-
-def _translucent(hex_color: str) -> str:
-    red, green, blue = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({red},{green},{blue},0.12)"

@@ -6,9 +6,9 @@ import json
 from dataclasses import replace
 
 from monitoring_dashboard import browser_history
-from monitoring_dashboard.reading import FunctionError, Point, ReadError, Snapshot
+from monitoring_dashboard.pages.live.view import build_view
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.view import build_view
+from monitoring_dashboard.snapshots import FunctionError, Point, ReadError, Snapshot
 from serverless_runtime.registry import LoadFailure
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=5)

@@ -7,26 +7,17 @@ import time
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, html, no_update
 
 from monitoring_dashboard import ids
-from monitoring_dashboard.components import (
-    cpu_text,
-    freshness_badge,
-    latest_output_text,
-    notice_alert,
-    percent_text,
-)
-from monitoring_dashboard.reading import Reader, ReadError, Snapshot
+from monitoring_dashboard.components import failure_alert, notice_alert, refresh_on_range_change
+from monitoring_dashboard.freshness import Freshness
+from monitoring_dashboard.pages.live.view import Kpis, LiveView, build_view
 from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import Reader, attempt
 from monitoring_dashboard.time_range import chosen_minutes
-from monitoring_dashboard.view import LiveView, build_view
 
 log = logging.getLogger(__name__)
-
-# A new time-range choice refreshes at once: it counts as a tick of the page's interval, so the
-# one server callback keeps a single trigger (in the browser, no round trip for this).
-RANGE_TICK = "function(_value, ticks) { return (ticks || 0) + 1; }"
 
 GRAPHS = {
     "egress": ids.GRAPH_EGRESS,
@@ -52,7 +43,6 @@ OUTPUTS = [
 
 
 def register(app: Dash, settings: Settings, reader: Reader) -> None:
-    """Attach the refresh callback to app."""
 
     @app.callback(
         *OUTPUTS,
@@ -68,7 +58,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         """Read Redis and update the Live page; never lets an exception reach the page."""
         try:
             view = build_view(
-                _read(reader),
+                attempt(reader.read),
                 settings=settings,
                 status=status,
                 stored_history=stored_history,
@@ -79,24 +69,10 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
         except Exception:
             # The one boundary: odd data must cost a message, not the page.
             log.exception("cannot render the live page")
-            return _failure()
+            return (failure_alert(), *(no_update for _ in range(len(OUTPUTS) - 1)))
         return render(view)
 
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        RANGE_TICK,
-        Output(ids.REFRESH, "n_intervals"),
-        Input(ids.TIME_RANGE, "value"),
-        State(ids.REFRESH, "n_intervals"),
-        prevent_initial_call=True,
-    )
-
-
-def _read(reader: Reader) -> Snapshot | ReadError:
-    try:
-        return reader.read()
-    except ReadError as exc:
-        # Expected while Redis restarts: the page says so (the reader logs the transition).
-        return exc
+    refresh_on_range_change(app, ids.REFRESH)
 
 
 def render(view: LiveView) -> tuple[Any, ...]:
@@ -117,11 +93,43 @@ def render(view: LiveView) -> tuple[Any, ...]:
     )
 
 
-def _failure() -> tuple[Any, ...]:
-    alert = dbc.Alert(
-        "The dashboard could not render the latest data; details are in its log. "
-        "It keeps trying on every refresh.",
-        color="danger",
-        fade=False,
+def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
+    """`updated 12 s ago`, green while fresh, amber once stale."""
+    if freshness is None:
+        return dbc.Badge("no data yet", color="secondary", className="fs-6")
+    label = freshness.text
+    if freshness.stale:
+        label = f"stale: {label}"
+    title = (
+        "Time this page first saw the current output (the runtime writes no history)"
+        if freshness.seen_by_page
+        else "Time the runtime wrote the newest history entry"
     )
-    return (alert, *(no_update for _ in range(len(OUTPUTS) - 1)))
+    color = "warning" if freshness.stale else "success"
+    return dbc.Badge(label, color=color, className="fs-6", title=title)
+
+
+def percent_text(value: float | None) -> str:
+    """A KPI value as shown: two decimals and a percent sign."""
+    return "—" if value is None else f"{value:.2f} %"
+
+
+def latest_output_text(kpis: Kpis) -> list[Any]:
+    """When the newest output was written (UTC), and the input's own stamp beneath it."""
+    stamp = kpis.input_timestamp
+    return [
+        html.Div(kpis.written_at or "—", id="kpi-written"),
+        html.Div(
+            f"input stamped {stamp} (the collector's clock)" if stamp else "",
+            className="fw-normal text-body-secondary",
+            style={"fontSize": "0.8rem"},
+            id="kpi-input-stamp",
+        ),
+    ]
+
+
+def cpu_text(kpis: Kpis) -> str:
+    """CPU count and the mean of their moving averages."""
+    if kpis.cpu_count == 0:
+        return "—"
+    return f"{kpis.cpu_count} · mean {percent_text(kpis.cpu_mean)}"

@@ -6,11 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from serverless_runtime.registry import LoadFailure
-
-from monitoring_dashboard import browser_history, figures
-from monitoring_dashboard.display import iso_utc_text, utc_text
-from monitoring_dashboard.flatten import safe_text
+from monitoring_dashboard import browser_history
+from monitoring_dashboard.display import utc_text
 from monitoring_dashboard.freshness import (
     STALE_AFTER_PERIODS,
     Freshness,
@@ -18,27 +15,19 @@ from monitoring_dashboard.freshness import (
     error_is_current,
     format_age,
 )
+from monitoring_dashboard.notices import (
+    Notice,
+    error_notice,
+    load_failure_notice,
+    problem_notices,
+    unreachable_notice,
+)
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_names, numeric_values
-from monitoring_dashboard.reading import Point, ReadError, Snapshot
+from monitoring_dashboard.pages.live import figures
+from monitoring_dashboard.plotting import Figure
 from monitoring_dashboard.resample import CPU_COLUMNS, columns, grid
 from monitoring_dashboard.settings import Settings
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message for the top of the page (level is a Bootstrap color)."""
-
-    level: str
-    title: str
-    body: str
-    details: str | None = None
-
-
-def load_failure_notice(failure: LoadFailure) -> Notice:
-    """The banner of a function whose newest version failed to load (Live and Functions pages)."""
-    return Notice(
-        "warning", "The newest version failed to load", safe_text(failure.describe(), 1200)
-    )
+from monitoring_dashboard.snapshots import Point, ReadError, Snapshot
 
 
 @dataclass(frozen=True)
@@ -61,7 +50,7 @@ class LiveView:
     notices: list[Notice] = field(default_factory=list)
     freshness: Freshness | None = None
     kpis: Kpis | None = None
-    figures: dict[str, figures.Figure] | None = None
+    figures: dict[str, Figure] | None = None
     status: dict[str, Any] | None = None
     browser_history: dict[str, Any] | None = None
     version: str | None = None
@@ -85,8 +74,9 @@ def build_view(
     if isinstance(result, ReadError):
         return _unreachable(result, settings, status, local_now_ms)
     snap = result
-    notices = [Notice("warning", "Unexpected data in Redis", problem) for problem in snap.problems]
-    digest = _digest(snap.output_raw)
+    notices = problem_notices(snap.problems)
+    raw = snap.output_raw
+    digest = None if raw is None else hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
     stored: dict[str, Any] | None = None
     if snap.has_history:
         points = snap.history
@@ -111,16 +101,7 @@ def build_view(
     if fresh is not None and fresh.stale:
         notices.append(_stale_notice(fresh, settings))
     if snap.error is not None and error_is_current(snap.error.at_ms, last_write, snap.now_ms):
-        error = snap.error
-        notices.append(
-            Notice(
-                "danger",
-                f"The function's last call failed ({error.kind})",
-                f"{error.message} — at {iso_utc_text(error.at)}"
-                + (f", input {error.input_timestamp}" if error.input_timestamp else ""),
-                error.traceback or None,
-            )
-        )
+        notices.append(error_notice(snap.error))
     new_status = {
         "last_write_ms": last_write,
         "seen_by_page": not snap.has_history,
@@ -129,7 +110,12 @@ def build_view(
     }
     if snap.output is None:
         if not snap.problems:
-            notices.insert(0, _missing_notice(settings))
+            missing = (
+                f"Key {settings.output_key} (REDIS_OUTPUT_KEY) does not exist in Redis at "
+                f"{settings.redis_location}. Is the function running? "
+                "This page updates by itself when the key appears."
+            )
+            notices.insert(0, Notice("warning", "No output yet", missing))
         return LiveView(notices, fresh, status=new_status, browser_history=stored)
     latest = numeric_values(snap.output)
     minutes = settings.history_minutes if range_minutes is None else range_minutes
@@ -151,7 +137,7 @@ def build_view(
 
 def build_figures(
     points: list[Point], latest: dict[str, float], range_minutes: float | None = None
-) -> dict[str, figures.Figure]:
+) -> dict[str, Figure]:
     """Every graph of the Live page from the history window and the latest values."""
     picked = columns(points, CPU_COLUMNS)
     # Names from the picked columns only: CPUs may come and go, and this is ~30x cheaper.
@@ -177,12 +163,10 @@ def build_figures(
 def _unreachable(
     error: ReadError, settings: Settings, status: dict[str, Any], local_now_ms: int
 ) -> LiveView:
-    notice = Notice(
-        "danger",
-        "Redis is unreachable",
-        f"Cannot read {settings.redis_location} ({error}). Retrying every "
-        f"{settings.refresh_seconds:g} s; the page keeps the last data it received.",
+    more = (
+        f" Retrying every {settings.refresh_seconds:g} s; the page keeps the last data it received."
     )
+    notice = unreachable_notice(settings.redis_location, error, more)
     fresh = None
     last_write = status.get("last_write_ms")
     if isinstance(last_write, int):
@@ -195,16 +179,6 @@ def _unreachable(
             seen_by_page=bool(status.get("seen_by_page")),
         )
     return LiveView([notice], fresh)
-
-
-def _missing_notice(settings: Settings) -> Notice:
-    return Notice(
-        "warning",
-        "No output yet",
-        f"Key {settings.output_key} (REDIS_OUTPUT_KEY) does not exist in Redis at "
-        f"{settings.redis_location}. Is the function running? "
-        "This page updates by itself when the key appears.",
-    )
 
 
 def _stale_notice(fresh: Freshness, settings: Settings) -> Notice:
@@ -230,9 +204,3 @@ def _kpis(snap: Snapshot, latest: dict[str, float], last_write_ms: int | None) -
         input_timestamp=None if timestamp is None else str(timestamp),
         written_at=None if last_write_ms is None else utc_text(last_write_ms),
     )
-
-
-def _digest(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()

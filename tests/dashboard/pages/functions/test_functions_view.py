@@ -6,23 +6,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from monitoring_dashboard.exposition import Scrape
-from monitoring_dashboard.functions_view import (
+from monitoring_dashboard.ops import Sample, Scrape
+from monitoring_dashboard.pages.functions.view import (
     MAX_CHARTS,
     build_function_view,
     build_list,
     href,
     series,
 )
-from monitoring_dashboard.ops import Sample
-from monitoring_dashboard.reader import parse_error
-from monitoring_dashboard.reading import (
+from monitoring_dashboard.redis_reads import parse_error
+from monitoring_dashboard.scraper import Scraped
+from monitoring_dashboard.snapshots import (
     FunctionList,
     FunctionSnapshot,
     FunctionSummary,
     ReadError,
 )
-from monitoring_dashboard.scraper import Scraped
 from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 NOW = 1_800_000_000_000
