@@ -85,6 +85,8 @@ def parse_nodes(text: str) -> tuple[tuple[str, int], ...]:
 def _parse_node(item: str) -> tuple[str, int]:
     if not item:
         raise ValueError("empty")
+    if "://" in item:
+        raise ValueError(f"{item.partition('://')[0]}:// is a URL scheme; list host:port only")
     if item.startswith("["):  # [IPv6]:port
         host, bracket, rest = item[1:].partition("]")
         if not bracket:
@@ -364,12 +366,17 @@ class KeyEvents:
 
 
 def _with_timeout(connection: redis.Redis, timeout: float) -> redis.Redis:
-    """A client for the same node as `connection` whose commands give up after `timeout`."""
-    kwargs = dict(connection.connection_pool.connection_kwargs)
+    """A client for the same node as `connection` (same password, TLS) whose commands give up
+    after `timeout`."""
+    pool = connection.connection_pool
+    kwargs = dict(pool.connection_kwargs)
     kwargs["socket_timeout"] = timeout
     kwargs["socket_connect_timeout"] = min(timeout, kwargs.get("socket_connect_timeout") or timeout)
     kwargs["retry"] = Retry(NoBackoff(), 0)
-    return redis.Redis(**kwargs)
+    check_pool = redis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=1, **kwargs
+    )
+    return redis.Redis(connection_pool=check_pool)
 
 
 def _enable_keyspace_events(connection: redis.Redis) -> bool:
