@@ -19,7 +19,10 @@ from serverless_runtime.storage import cluster
 from serverless_runtime.storage.cluster import KeyEvents, tagged
 
 from tests.support.processes import wait_for
+from tests.support.valkey import free_port
 from tests.support.valkey_cluster import ClusterNode, ValkeyCluster
+
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +61,26 @@ def test_input_and_output_live_on_different_masters(
     assert on_node(valkey_cluster.owner("metrics"), "metrics") == "1"
     assert on_node(valkey_cluster.owner("resource-monitor"), "resource-monitor") == "2"
     assert len(valkey_cluster.masters()) == 3
+
+
+def test_a_dead_startup_node_is_skipped(valkey_cluster: ValkeyCluster) -> None:
+    nodes = (("127.0.0.1", free_port()), *valkey_cluster.startup_nodes[2:3])
+    client = cluster.connect(nodes, password=PASSWORD)
+    try:
+        client.set("resource-monitor", "1")
+        assert client.get("resource-monitor") == b"1"
+    finally:
+        client.close()
+
+
+def test_no_node_answering_or_a_wrong_password_is_a_connection_error(
+    valkey_cluster: ValkeyCluster,
+) -> None:
+    dead = ("127.0.0.1", free_port())
+    with pytest.raises(redis.ConnectionError, match=f"no cluster node of 127.0.0.1:{dead[1]}"):
+        cluster.connect((dead,), password=PASSWORD)
+    with pytest.raises(redis.ConnectionError, match="invalid username-password pair"):
+        cluster.connect(tuple(valkey_cluster.startup_nodes[:1]), password="wrong")
 
 
 @pytest.mark.parametrize(
@@ -176,7 +199,7 @@ def test_key_events_follow_a_slot_migration(shaped: ValkeyCluster, client: Redis
     client.set(key, "0")
     watcher = Watcher(client, key)
     try:
-        target = other_master(shaped, key)
+        source, target = shaped.owner(key), other_master(shaped, key)
         watcher.events.subscribe()
         with shaped.migrating(shaped.keyslot(key), target) as move_keys:
             move_keys()
@@ -184,7 +207,13 @@ def test_key_events_follow_a_slot_migration(shaped: ValkeyCluster, client: Redis
             assert watcher.follows_to(target)
             assert watcher.sees_a_write("during")
         assert watcher.sees_a_write("after")
-        assert watcher.events.node == ("127.0.0.1", target.port)
+        # Back to the first master, without waiting in between: a write made while the
+        # subscription is still at the old master wakes the next wait all the same.
+        shaped.migrate_slot(shaped.keyslot(key), source)
+        client.set(key, "back")
+        assert watcher.events.wait(10.0)
+        assert watcher.follows_to(source)
+        assert watcher.sees_a_write("home")
     finally:
         watcher.events.close()
 
@@ -205,8 +234,12 @@ def test_key_events_follow_a_failover(
             new = shaped.failover(old)
         else:
             new = shaped.takeover(old, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+        # Written before the subscription has moved: the next wait still wakes (the move is
+        # noticed), so the caller reads the key again and the write is not lost.
+        retried(lambda: client.set(key, "2"))
+        assert watcher.events.wait(10.0)
         assert watcher.follows_to(new)
-        assert watcher.sees_a_write("2")
+        assert watcher.sees_a_write("3")
         assert watcher.events.moves >= 1
     finally:
         watcher.events.close()

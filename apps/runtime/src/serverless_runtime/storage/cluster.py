@@ -18,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import AskError, ClusterDownError, MovedError
+from redis.exceptions import AskError, ClusterDownError, MovedError, RedisClusterException
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,10 @@ def connect(
 ) -> RedisCluster:
     """A cluster client that starts from `nodes`, with the single-server client's options.
 
-    It follows MOVED and ASK by itself; after a failed node it raises (ConnectionError) once and
-    asks the cluster for its slots again before the next command, so the caller's own backoff
-    and retry see a failover as a short outage.
+    Unlike the single-server client it connects at once: ConnectionError when no node of
+    `nodes` answers. It follows MOVED and ASK by itself; after a failed node it raises
+    (ConnectionError) once and asks the cluster for its slots again before the next command,
+    so the caller's own backoff and retry see a failover as a short outage.
     """
     options: dict[str, Any] = {
         "socket_timeout": timeout,
@@ -169,11 +170,16 @@ def connect(
         options["username"] = username
     if tls:
         options["ssl"] = True
-    return RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
-        retry=Retry(NoBackoff(), retries),
-        **options,
-    )
+    try:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
+            retry=Retry(NoBackoff(), retries),
+            **options,
+        )
+    except RedisClusterException as exc:
+        # The client asks the nodes for the slots at once; none answering (or a wrong password)
+        # is a Redis that is away, as for the other modes, not a crash.
+        raise redis.ConnectionError(f"no cluster node of {listed(nodes)} answered: {exc}") from exc
 
 
 # -- key names ---------------------------------------------------------------------------------
