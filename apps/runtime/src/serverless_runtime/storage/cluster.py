@@ -277,7 +277,10 @@ class KeyEvents:
                 self._cluster.nodes_manager.initialize()
                 node = self._cluster.get_node(host=host, port=port)  # type: ignore[no-untyped-call]
         else:
-            node = self._cluster.nodes_manager.get_node_from_slot(slot(self.key))
+            try:
+                node = self._cluster.nodes_manager.get_node_from_slot(slot(self.key))
+            except RedisClusterException as exc:  # the slot has no master right now
+                raise redis.ConnectionError(f"no master serves {self.key!r}: {exc}") from exc
         if node is None or node.redis_connection is None:
             raise redis.ConnectionError(f"no node known for {self.key!r}")
         connection: redis.Redis = node.redis_connection
