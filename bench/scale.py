@@ -371,7 +371,7 @@ def measure(bench: Bench, target: Target) -> list[Row]:
     # Whole ticks of the default 5 s INTERVAL: each function renews its lease once per tick.
     idle_length = bench.size(15, 5)
     function = bench.function_copy(TRIVIAL_FILE)
-    floor = window(target, bench.size(15, 2))
+    floor = window(target, idle_length)  # the same length: INFO replies cost the same
     fleet = Fleet(bench, target, function)
     idle: dict[int, Rates] = {}
     steps: dict[float, list[Step]] = {cadence: [] for cadence in CADENCES}
