@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -43,8 +44,9 @@ def read_one(store: Store) -> Entry:
 
 def owner(store: Store, entry: Entry) -> tuple[str, int]:
     """The consumer the entry is pending for, and how many times it was delivered."""
-    [pending] = store.client.xpending_range("in", store.group, entry.entry_id, entry.entry_id, 1)
-    return pending["consumer"].decode(), pending["times_delivered"]
+    reply: Any = store.client.xpending_range("in", store.group, entry.entry_id, entry.entry_id, 1)
+    [pending] = reply
+    return pending["consumer"].decode(), int(pending["times_delivered"])
 
 
 def claimed_within(store: Store, seconds: float) -> list[Entry]:
