@@ -36,6 +36,7 @@ __all__ = [
     "connect",
     "from_env",
     "hash_tag",
+    "keyspace_events",
     "listed",
     "parse_nodes",
     "slot",
@@ -189,7 +190,8 @@ class KeyEvents:
                     return True
                 if time.monotonic() >= self._next_check and not self._still_here():
                     return True
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.RedisError, RedisClusterException) as exc:
+                # A lost master, a slot without one (CLUSTERDOWN): Redis away, as for the loop.
                 log.info("keyspace events for %s: %s; subscribing again", self.key, exc)
                 self._lost(reinitialize=True)
                 return True
@@ -224,7 +226,7 @@ class KeyEvents:
         if reinitialize:
             try:
                 self._cluster.nodes_manager.initialize()
-            except redis.RedisError as exc:  # the next subscribe tries again
+            except (redis.RedisError, RedisClusterException) as exc:  # the next subscribe retries
                 log.info("cluster topology unavailable (%s)", exc)
 
     def close(self) -> None:
@@ -237,6 +239,18 @@ class KeyEvents:
         if self._check is not None:
             self._check.close()
             self._check = None
+
+
+def keyspace_events(cluster: RedisCluster, key: str) -> bool:
+    """Make sure the master that owns `key` publishes keyspace events for it; False when that
+    may not be asked (CONFIG refused). Redis away: ConnectionError."""
+    try:
+        node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+    except RedisClusterException as exc:  # the slot has no master right now
+        raise redis.ConnectionError(f"no master serves {key!r}: {exc}") from exc
+    if node is None or node.redis_connection is None:
+        raise redis.ConnectionError(f"no node known for {key!r}")
+    return _enable_keyspace_events(node.redis_connection)
 
 
 def _with_timeout(connection: redis.Redis, timeout: float) -> redis.Redis:

@@ -677,7 +677,9 @@ class Store:
             "state_key": self.state_key or out,
             "digest_key": self.digest_key,
             "lease_key": lease.key if lease is not None else out,
-            "input_key": settings.keys.input,
+            # Key mode leaves it alone (no entry to acknowledge): in a Redis Cluster the input
+            # may live in another hash slot, which a script may not name.
+            "input_key": settings.keys.input if settings.stream_mode else out,
             "journal_key": self.journal_key or out,
             "head_key": self.head_key or out,
             "in_flight_key": self.in_flight_key,

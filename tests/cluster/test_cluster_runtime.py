@@ -1,0 +1,225 @@
+"""The runtime in cluster mode, as a real process on a real Valkey Cluster: the resource-monitor
+replays the recording with its input and output keys on different masters, and its outputs are
+exactly the independent reference's across SIGKILLs of the runtime, a migration of the input's
+slot to another master, and a failover of the output's master to its replica; settings a
+cluster cannot honour stop it at start with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.function.reference import Reference, assert_same_output
+from tests.support.processes import RUNTIME, Process, wait_for
+from tests.support.valkey_cluster import ClusterNode, ValkeyCluster
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTION = REPO / "apps" / "functions" / "resource-monitor" / "usermodule.py"
+RECORDING = REPO / "tests" / "fixtures" / "metrics-5s.jsonl"
+LINES = [line for line in RECORDING.read_text().splitlines() if line.strip()]
+
+
+def cluster_env(
+    nodes: ValkeyCluster, input_key: str, output_key: str, **extra: str
+) -> dict[str, str]:
+    listed = ",".join(f"{host}:{port}" for host, port in nodes.startup_nodes[:2])
+    return {
+        "REDIS_CLUSTER_NODES": listed,
+        "REDIS_PASSWORD": PASSWORD,
+        "REDIS_INPUT_KEY": input_key,
+        "REDIS_OUTPUT_KEY": output_key,
+        "FUNCTION_PATH": str(FUNCTION),
+        "TRIGGER": "notify",
+        "INTERVAL": "0.5",
+        "HTTP_PORT": "0",
+        **extra,
+    }
+
+
+class Replay:
+    """The recording written to the input one line at a time, each output awaited and compared
+    with the reference's; runtimes started (and killed) as the test says."""
+
+    def __init__(self, nodes: ValkeyCluster, env: dict[str, str], logs: Path) -> None:
+        self.nodes = nodes
+        self.env = env
+        self.logs = logs
+        self.client = nodes.client()
+        self.reference = Reference()
+        self.runs: list[Process] = []
+        self.done = 0
+
+    @property
+    def input_key(self) -> str:
+        return self.env["REDIS_INPUT_KEY"]
+
+    @property
+    def output_key(self) -> str:
+        return self.env["REDIS_OUTPUT_KEY"]
+
+    def start(self) -> Process:
+        proc = Process([RUNTIME], self.env, self.logs / f"run{len(self.runs)}.log")
+        self.runs.append(proc)
+        return proc
+
+    def kill(self) -> None:
+        self.runs[-1].kill()
+
+    def write(self) -> None:
+        """The next line to the input (retried while its master fails over)."""
+        line = LINES[self.done]
+        retried(lambda: self.client.set(self.input_key, line))
+
+    def awaited(self) -> None:
+        """The output of the line written last, checked against the reference."""
+        data = json.loads(LINES[self.done])
+        stamp = data["timestamp"]
+
+        def output() -> Any:
+            raw = retried(lambda: self.client.get(self.output_key))
+            return raw if isinstance(raw, str) and stamp in raw else None
+
+        try:
+            raw = wait_for(output, timeout=30, what=f"the output of line {self.done}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the runtime's log ends:\n{self.log()}") from None
+        assert_same_output(json.loads(raw), self.reference.output(data))
+        self.done += 1
+
+    def step(self) -> None:
+        self.write()
+        self.awaited()
+
+    def log(self) -> str:
+        return self.runs[-1].output()[-3000:] if self.runs else ""
+
+    def close(self) -> None:
+        for proc in self.runs:
+            proc.close()
+        self.client.close()
+
+
+def retried(command: Callable[[], Any]) -> Any:
+    """A command of the test's own client, tried again while the cluster moves."""
+
+    def attempt() -> tuple[Any] | None:
+        try:
+            return (command(),)
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError):
+            return None
+
+    return wait_for(attempt, timeout=30, what="the cluster to answer again")[0]
+
+
+@pytest.fixture
+def replay(
+    shaped: ValkeyCluster, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Replay]:
+    input_key, output_key = request.param
+    env = cluster_env(shaped, input_key, output_key, LEASE_TTL="1", COMMIT_REPLICAS="1")
+    made = Replay(shaped, env, tmp_path)
+    assert shaped.owner(input_key) is not shaped.owner(output_key)
+    yield made
+    made.close()
+
+
+def third_master(nodes: ValkeyCluster, *not_these: ClusterNode) -> ClusterNode:
+    return next(master for master in nodes.masters() if master not in not_these)
+
+
+@pytest.mark.parametrize("replay", [("metrics", "resource-monitor")], indirect=True)
+def test_outputs_are_exact_across_sigkills_of_the_runtime(replay: Replay) -> None:
+    kill_before = {4, 11, 19, 27}  # killed idle: the next line is written while it is down
+    kill_after_write = {7, 15, 23, 31}  # killed right after a write: in read, call or commit
+    replay.start()
+    while replay.done < len(LINES):
+        if replay.done in kill_before:
+            replay.kill()
+            replay.write()
+            replay.start()
+            replay.awaited()
+        elif replay.done in kill_after_write:
+            replay.write()
+            replay.kill()
+            replay.start()
+            replay.awaited()
+        else:
+            replay.step()
+    assert len(replay.runs) == len(kill_before) + len(kill_after_write) + 1
+
+
+@pytest.mark.parametrize("replay", [("metrics-migrated", "monitor-migrated")], indirect=True)
+def test_outputs_are_exact_across_a_migration_of_the_inputs_slot(replay: Replay) -> None:
+    nodes = replay.nodes
+    source, home = nodes.owner(replay.input_key), nodes.owner(replay.output_key)
+    target = third_master(nodes, source, home)
+    replay.start()
+    for _ in range(10):
+        replay.step()
+    with nodes.migrating(nodes.keyslot(replay.input_key), target) as move_keys:
+        assert move_keys() == 1
+        replay.step()  # written through ASK to the master importing the slot
+        replay.step()
+    assert nodes.owner(replay.input_key) is target
+    while replay.done < len(LINES):
+        replay.step()
+    assert len(replay.runs) == 1 and replay.runs[0].alive, "followed without a restart"
+
+
+@pytest.mark.parametrize("replay", [("metrics-failover1", "monitor-failover1")], indirect=True)
+def test_outputs_are_exact_across_a_failover_of_the_outputs_master(replay: Replay) -> None:
+    nodes = replay.nodes
+    old = nodes.owner(replay.output_key)
+    replay.start()
+    for _ in range(12):
+        replay.step()
+    nodes.wait_settled()  # COMMIT_REPLICAS=1: the replica holds every commit already
+    new = nodes.takeover(old)  # the master killed, its replica promoted
+    assert nodes.owner(replay.output_key) is new
+    while replay.done < len(LINES):
+        replay.step()
+    assert len(replay.runs) == 1 and replay.runs[0].alive, "followed without a restart"
+
+
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            {"STATE_KEY": "state"},
+            "invalid setting STATE_KEY='state': expected a key in REDIS_OUTPUT_KEY's hash slot "
+            "in a Redis Cluster, e.g. '{resource-monitor}:state'",
+        ),
+        (
+            {"TRIGGER": "stream", "REDIS_INPUT_KEY": "events"},
+            "invalid setting REDIS_INPUT_KEY='events': expected a stream in REDIS_OUTPUT_KEY's "
+            "hash slot with TRIGGER=stream in a Redis Cluster (e.g. '{resource-monitor}:events'): "
+            "the commit acknowledges the entry in the same script",
+        ),
+        (
+            {"REDIS_URL": "redis://:s3cret@127.0.0.1:6379/0"},
+            "invalid setting REDIS_URL='***': expected unset when REDIS_CLUSTER_NODES is set: "
+            "the cluster says where keys are",
+        ),
+    ],
+    ids=["state-key-elsewhere", "stream-elsewhere", "url-beside"],
+)
+def test_what_a_cluster_cannot_honour_stops_the_runtime_with_one_line(
+    valkey_cluster: ValkeyCluster, extra: dict[str, str], line: str
+) -> None:
+    env = {**cluster_env(valkey_cluster, "metrics", "resource-monitor"), **extra}
+    done = subprocess.run([RUNTIME], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == f"serverless-runtime: {line}"
+    assert "Traceback" not in done.stderr
+    assert "s3cret" not in done.stderr
