@@ -127,7 +127,10 @@ def replay(
     shaped: ValkeyCluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Replay]:
     input_key, output_key = request.param
-    env = cluster_env(shaped, input_key, output_key, LEASE_TTL="1", COMMIT_REPLICAS="1")
+    # Each commit waits for the output master's replica (so that a failover loses none), at most
+    # 0.2 s: after the failover the new master has none until the old one comes back.
+    replicas = {"COMMIT_REPLICAS": "1", "COMMIT_REPLICAS_TIMEOUT": "0.2"}
+    env = cluster_env(shaped, input_key, output_key, LEASE_TTL="1", **replicas)
     made = Replay(shaped, env, tmp_path)
     assert shaped.owner(input_key) is not shaped.owner(output_key)
     yield made
