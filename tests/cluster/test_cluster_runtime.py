@@ -8,6 +8,7 @@ cluster cannot honour stop it at start with one line.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 import redis
 
 from tests.function.reference import Reference, assert_same_output
-from tests.support.processes import RUNTIME, Process, wait_for
+from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
+from tests.support.valkey import ValkeyProcess
 from tests.support.valkey_cluster import ClusterNode, ValkeyCluster
 
 from .conftest import PASSWORD
@@ -51,11 +53,13 @@ class Replay:
     """The recording written to the input one line at a time, each output awaited and compared
     with the reference's; runtimes started (and killed) as the test says."""
 
-    def __init__(self, nodes: ValkeyCluster, env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self, nodes: ValkeyCluster, env: dict[str, str], logs: Path, client: Any = None
+    ) -> None:
         self.nodes = nodes
         self.env = env
         self.logs = logs
-        self.client = nodes.client()
+        self.client = client if client is not None else nodes.client()
         self.reference = Reference()
         self.runs: list[Process] = []
         self.done = 0
@@ -135,6 +139,57 @@ def replay(
     assert shaped.owner(input_key) is not shaped.owner(output_key)
     yield made
     made.close()
+
+
+# What the runtime README's "Moving a single-server deployment to a cluster" renames.
+RENAMED = (
+    "state", "state:journal", "state:seq", "state:epoch", "history", "error", "input-digest",
+    "in-flight", "poison", "dead", "lease:token",
+)  # fmt: skip
+
+
+def test_a_single_server_deployment_moved_as_the_readme_says_keeps_its_state(
+    shaped: ValkeyCluster, tmp_path: Path
+) -> None:
+    input_key, output_key = "metrics-moved2", "monitor-moved2"
+    assert shaped.owner(input_key) is not shaped.owner(output_key)
+    server = ValkeyProcess(tmp_path / "single")
+    server.start()
+    single = server.client()
+    env = cluster_env(shaped, input_key, output_key)
+    del env["REDIS_CLUSTER_NODES"], env["REDIS_PASSWORD"]
+    replay = Replay(shaped, {**env, **runtime_env(server.port, output_key)}, tmp_path, single)
+    replay.env["REDIS_INPUT_KEY"] = input_key
+    try:
+        replay.start()
+        for _ in range(15):  # the function's 60 s window holds 12 of the recording's inputs
+            replay.step()
+        replay.runs[-1].signal(signal.SIGTERM)  # 1. the Deployment scaled to 0
+        assert replay.runs[-1].wait() == 0
+        for suffix in RENAMED:  # 2. renamed on the single server
+            if single.exists(f"{output_key}:{suffix}"):
+                single.rename(f"{output_key}:{suffix}", f"{{{output_key}}}:{suffix}")
+        single.delete(f"{output_key}:lease")
+        assert single.exists(f"{{{output_key}}}:state:seq", f"{{{output_key}}}:input-digest") == 2
+        with server.client() as dumps:  # 3. copied into the cluster (as --cluster-copy does)
+            raw = redis.Redis(port=server.port, socket_timeout=5)
+            target = shaped.client()
+            for key in dumps.scan_iter():
+                dumped = raw.dump(key)
+                assert isinstance(dumped, bytes)
+                target.restore(key, 0, dumped, replace=True)
+            raw.close()
+            target.close()
+        single.close()
+        replay.client = shaped.client()
+        replay.env = cluster_env(shaped, input_key, output_key)  # 4. started in cluster mode
+        replay.start()
+        while replay.done < len(LINES):
+            replay.step()  # the reference goes on with the state of the first 15 inputs
+        assert not replay.client.exists(f"{output_key}:state", f"{output_key}:state:seq")
+    finally:
+        replay.close()
+        server.stop()
 
 
 def third_master(nodes: ValkeyCluster, *not_these: ClusterNode) -> ClusterNode:
