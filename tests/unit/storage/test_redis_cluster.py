@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from serverless_runtime.config import ENV_VARS, ConfigError, RedisConfig, Settings
 from serverless_runtime.storage import redis_cluster as cluster
 from serverless_runtime.storage.redis_cluster import Invalid, parse_nodes, tagged
 
@@ -107,3 +108,72 @@ def test_the_slot_is_the_one_redis_computes_for_known_keys() -> None:
     assert cluster.slot("123456789") == 12739
     assert cluster.slot("{user1000}.following") == cluster.slot("user1000")
     assert cluster.slot("foo{{bar}}zap") == cluster.slot("{bar")
+
+
+def test_tls_is_false_unless_said_and_only_with_the_nodes() -> None:
+    nodes = {"REDIS_CLUSTER_NODES": "a:7000"}
+    assert cluster.tls(nodes) is False
+    assert cluster.tls({**nodes, "REDIS_TLS": " True "}) is True
+    assert cluster.tls({**nodes, "REDIS_TLS": "false"}) is False
+    with pytest.raises(Invalid, match="REDIS_TLS='yes': expected true or false"):
+        cluster.tls({**nodes, "REDIS_TLS": "yes"})
+    with pytest.raises(Invalid, match="only with REDIS_CLUSTER_NODES"):
+        cluster.tls({"REDIS_TLS": "true"})
+
+
+@pytest.mark.parametrize("other", ["REDIS_HOST", "REDIS_PORT"])
+def test_a_host_or_port_beside_the_nodes_is_refused(other: str) -> None:
+    with pytest.raises(Invalid) as caught:
+        cluster.from_env({"REDIS_CLUSTER_NODES": "a:7000", other: "6380"})
+    assert caught.value.name == other
+
+
+def test_the_runtime_reads_the_nodes_and_the_dashboards_reader_does_not() -> None:
+    environ = {"REDIS_CLUSTER_NODES": "a:7000,b", "REDIS_PASSWORD": "pw", "REDIS_TLS": "true"}
+    config = RedisConfig.from_env(environ, cluster=True)
+    assert (config.cluster_nodes, config.password, config.tls) == (
+        (("a", 7000), ("b", 6379)),
+        "pw",
+        True,
+    )
+    assert config.location == ("REDIS_CLUSTER_NODES", "a:7000,b:6379")
+    assert RedisConfig.from_env(environ).cluster_nodes is None
+    assert cluster.VARIABLES <= ENV_VARS
+
+
+def test_in_cluster_mode_every_derived_key_shares_the_output_keys_slot() -> None:
+    settings = Settings.from_env({"REDIS_OUTPUT_KEY": "out", "REDIS_CLUSTER_NODES": "a:7000"})
+    keys = settings.keys
+    named = [keys.state, keys.history, keys.error, keys.lease, keys.input_digest, keys.dead]
+    named += [keys.poison, keys.in_flight]
+    assert keys.output == "out" and keys.state == "{out}:state"
+    assert {cluster.slot(name or "") for name in named} == {cluster.slot("out")}
+    single = Settings.from_env({"REDIS_OUTPUT_KEY": "out"}).keys
+    assert (single.state, single.input_digest) == ("out:state", "out:input-digest")
+
+
+def test_in_cluster_mode_a_key_set_in_the_output_keys_slot_is_kept() -> None:
+    environ = {"REDIS_OUTPUT_KEY": "out", "REDIS_CLUSTER_NODES": "a:7000"}
+    settings = Settings.from_env({**environ, "STATE_KEY": "{out}:mine", "HISTORY_KEY": ""})
+    assert (settings.keys.state, settings.keys.history) == ("{out}:mine", None)
+    stream = {**environ, "TRIGGER": "stream", "REDIS_INPUT_KEY": "{out}:events"}
+    assert Settings.from_env(stream).keys.input == "{out}:events"
+
+
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [
+        ({"STATE_KEY": "state"}, "STATE_KEY"),
+        ({"LEASE_KEY": "out:lease"}, "LEASE_KEY"),
+        ({"REDIS_OUTPUT_KEY": "a}b"}, "REDIS_OUTPUT_KEY"),
+        ({"TRIGGER": "stream", "REDIS_INPUT_KEY": "events"}, "REDIS_INPUT_KEY"),
+    ],
+)
+def test_in_cluster_mode_a_key_outside_the_output_keys_slot_is_refused(
+    extra: dict[str, str], name: str
+) -> None:
+    environ = {"REDIS_OUTPUT_KEY": "out", "REDIS_CLUSTER_NODES": "a:7000", **extra}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(environ)
+    assert caught.value.name == name
+    assert "Redis Cluster" in str(caught.value)
