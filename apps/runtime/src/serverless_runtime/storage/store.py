@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.connection import AbstractConnection
-from redis.exceptions import ClusterError, RedisClusterException, ResponseError
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -574,14 +574,10 @@ def _moving(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
         except (redis.ConnectionError, redis.TimeoutError):
             store.rediscover()
             raise
-        except (ClusterError, RedisClusterException) as exc:
+        except (ClusterError, RedisClusterException, AskError, TryAgainError) as exc:
+            # (AskError covers MovedError; ClusterError covers CLUSTERDOWN.)
             store.rediscover()
             raise redis.ConnectionError(f"Redis Cluster: {type(exc).__name__}: {exc}") from exc
-        except ResponseError as exc:
-            if str(exc).split(" ", 1)[0] not in ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"):
-                raise
-            store.rediscover()
-            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
 
     return guarded
 
@@ -707,11 +703,10 @@ class Store:
         except (redis.RedisError, RedisClusterException) as exc:  # tried again at the next fault
             log.info("Redis Cluster topology unavailable (%s)", exc)
 
-    @_moving
     def eviction_policy(self) -> str | None:
         """Redis's `maxmemory-policy` when it may evict keys without a TTL (the state's keys,
         one by one, under memory pressure), else None; None too when CONFIG is not allowed.
-        In a Redis Cluster, every master is asked."""
+        In a Redis Cluster, every master is asked (one that does not answer is skipped)."""
         servers = [self.client]
         if self.cluster is not None:
             primaries = self.cluster.get_primaries()  # type: ignore[no-untyped-call]
@@ -720,6 +715,10 @@ class Store:
             try:
                 reply = server.config_get("maxmemory-policy")
             except redis.ResponseError:  # CONFIG renamed or denied (a managed Redis): not known
+                continue
+            except (redis.ConnectionError, redis.TimeoutError):
+                if self.cluster is None:
+                    raise
                 continue
             policy = next((_text(value) for value in reply.values()), None)
             if policy is not None and policy.startswith("allkeys-"):
@@ -791,12 +790,18 @@ class Store:
     def _read_split(self, due: bool) -> tuple[Any, list[Any]]:
         """A Redis Cluster's read: the input from its master, then the head and the in-flight
         mark (after the lease's refresh when `due`) in one pipeline on the output's master."""
-        assert self.cluster is not None
-        if not self._scripts_loaded:
+        if not self._scripts_loaded:  # on the output's master, which runs all but the first
+            pipe = self.out.pipeline(transaction=False)
             for source in self._scripts():
-                self.cluster.script_load(source)  # on every master
+                pipe.script_load(source)
+            pipe.execute()
             self._scripts_loaded = True
-        kind, value = self.client.evalsha(*self._read_input_call)
+        try:
+            kind, value = self.client.evalsha(*self._read_input_call)
+        except redis.exceptions.NoScriptError:
+            # The input's master has not run it yet (a new one, or one importing its slot):
+            # EVAL runs it from its source and leaves it in that master's script cache.
+            kind, value = self.client.eval(_READ_INPUT, *self._read_input_call[1:])
         sha = hashlib.sha1(value).hexdigest() if isinstance(value, bytes) else ""  # noqa: S324
         pipe = self.out.pipeline(transaction=False)
         if due:

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from serverless_runtime.config import InvokeOn, Settings, Trigger
 from serverless_runtime.storage import cluster
@@ -130,7 +131,10 @@ class ClusterNotifyWaiter:
         self._events = cluster.KeyEvents(client, input_key, stop)
 
     def prepare(self) -> None:
-        self._events.subscribe()
+        try:
+            self._events.subscribe()
+        except RedisClusterException as exc:  # no master known for the slot: Redis away
+            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
 
     def wait(self, timeout: float) -> None:
         self._events.wait(timeout)
