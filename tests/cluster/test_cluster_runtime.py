@@ -81,9 +81,13 @@ class Replay:
         self.runs[-1].kill()
 
     def write(self) -> None:
-        """The next line to the input (retried while its master fails over)."""
+        """The next line to the input (retried while its master fails over), or as a stream
+        entry with TRIGGER=stream."""
         line = LINES[self.done]
-        retried(lambda: self.client.set(self.input_key, line))
+        if self.env.get("TRIGGER") == "stream":
+            self.client.xadd(self.input_key, {"data": line})
+        else:
+            retried(lambda: self.client.set(self.input_key, line))
 
     def awaited(self) -> None:
         """The output of the line written last, checked against the reference."""
@@ -139,6 +143,26 @@ def replay(
     assert shaped.owner(input_key) is not shaped.owner(output_key)
     yield made
     made.close()
+
+
+def test_stream_mode_with_the_stream_in_the_output_keys_slot(
+    shaped: ValkeyCluster, tmp_path: Path
+) -> None:
+    output_key = "monitor-stream"
+    stream = "{monitor-stream}:events"
+    env = cluster_env(shaped, stream, output_key, TRIGGER="stream", STREAM_CONSUMER="c1")
+    replay = Replay(shaped, env, tmp_path)
+    try:
+        replay.start()
+        for _ in range(8):
+            replay.step()
+        replay.kill()
+        replay.start()
+        while replay.done < 16:
+            replay.step()
+        assert replay.client.xpending(stream, "serverless-runtime")["pending"] == 0
+    finally:
+        replay.close()
 
 
 # What the runtime README's "Moving a single-server deployment to a cluster" renames.
