@@ -19,7 +19,7 @@ import redis
 
 from tests.function.reference import Reference, assert_same_output
 from tests.support.processes import RUNTIME, Process, runtime_env, wait_for
-from tests.support.valkey import ValkeyProcess
+from tests.support.valkey import ValkeyProcess, free_port
 from tests.support.valkey_cluster import ClusterNode, ValkeyCluster
 
 from .conftest import PASSWORD
@@ -317,3 +317,23 @@ def test_what_a_cluster_cannot_honour_stops_the_runtime_with_one_line(
     assert done.stderr.splitlines()[-1] == f"serverless-runtime: {line}"
     assert "Traceback" not in done.stderr
     assert "s3cret" not in done.stderr
+
+
+def test_no_node_answering_at_start_is_waited_out_not_a_crash(tmp_path: Path) -> None:
+    dead = free_port()
+    env = {
+        "REDIS_CLUSTER_NODES": f"127.0.0.1:{dead}",
+        "REDIS_OUTPUT_KEY": "resource-monitor",
+        "FUNCTION_PATH": str(FUNCTION),
+        "HTTP_PORT": "0",
+    }
+    proc = Process([RUNTIME], env, tmp_path / "run.log")
+    try:
+        wait_for(lambda: "retrying with backoff" in proc.output(), what="the backoff")
+        assert proc.alive
+        assert f"Redis unreachable (no cluster node of 127.0.0.1:{dead} answered" in proc.output()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait() == 0
+        assert "Traceback" not in proc.output()
+    finally:
+        proc.close()

@@ -727,7 +727,8 @@ class Store:
 
     @_moving
     def read_input(self) -> Reading:
-        """Renew or take the lease when due, read the input and the head, in one round trip."""
+        """Renew or take the lease when due, read the input and the head, in one round trip
+        (two in a Redis Cluster: see `_read_split`)."""
         try:
             leader, values = self._read_input()
         except redis.ResponseError as exc:
