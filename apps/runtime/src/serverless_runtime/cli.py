@@ -167,7 +167,7 @@ def run_command(environ: Mapping[str, str]) -> int:
     from serverless_runtime.ops import logs, watchdog
     from serverless_runtime.ops.telemetry import Telemetry
     from serverless_runtime.storage.lease import Lease
-    from serverless_runtime.storage.store import Store, connect
+    from serverless_runtime.storage.store import Store
     from serverless_runtime.triggers import TRIGGERS
 
     settings = Settings.from_env(environ)
@@ -176,7 +176,10 @@ def run_command(environ: Mapping[str, str]) -> int:
         # Functions print(); each line should reach the pod's log at once, not at exit.
         sys.stdout.reconfigure(line_buffering=True)
     stop = _stop_on_signals()
-    client = connect(settings.redis)
+    client = _connected(settings, stop)
+    if client is None:  # stopped while no cluster node answered
+        logging.shutdown()
+        return EXIT_OK
     lease = None
     if settings.keys.lease and not settings.stream_mode:
         holder = f"{settings.stream_consumer}/{os.getpid()}"
@@ -202,7 +205,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         stop,
         runner.record_stuck,
     ).start()
-    server = _start_probes(settings, telemetry) if settings.http_port else None
+    server = _start_probes(settings, telemetry, stop) if settings.http_port else None
     log.info(
         "watching %r -> %r (trigger=%s, invoke_on=%s)",
         settings.keys.input,
@@ -219,6 +222,32 @@ def run_command(environ: Mapping[str, str]) -> int:
     logging.shutdown()
     sys.stdout.flush()
     os._exit(EXIT_OK)
+
+
+def _connected(
+    settings: Settings, stop: threading.Event, timeout: float | None = None
+) -> redis.Redis | None:
+    """The Redis client; None when stopped before it could be made.
+
+    A Redis Cluster's client asks its nodes for the slots at once: while none answers, it is
+    tried again with the loop's backoff (Redis away, not a crash). The other clients connect
+    at their first command.
+    """
+    import redis
+
+    from serverless_runtime.ops.backoff import Backoff
+    from serverless_runtime.storage.store import SOCKET_TIMEOUT, connect
+
+    backoff, said = Backoff(), None
+    while not stop.is_set():
+        try:
+            return connect(settings.redis, timeout=timeout or SOCKET_TIMEOUT)
+        except redis.ConnectionError as exc:
+            if str(exc) != said:
+                log.warning("Redis unreachable (%s); retrying with backoff", exc)
+                said = str(exc)
+            stop.wait(backoff.next_delay())
+    return None
 
 
 def _function_source(settings: Settings) -> FunctionSource:
@@ -264,13 +293,16 @@ def _registration(settings: Settings, client: redis.Redis) -> Registration | Non
     return registry.Registration(client, settings.functions_key, record)
 
 
-def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
+def _start_probes(
+    settings: Settings, telemetry: Telemetry, stop: threading.Event
+) -> ProbeServer | None:
     """Serve /healthz, /readyz and /metrics; imported only when HTTP_PORT is set."""
     from serverless_runtime.ops import probes
-    from serverless_runtime.storage.store import connect
 
     # Its own client with short timeouts: a probe must answer within the kubelet's deadline.
-    ping_client = connect(settings.redis, timeout=1.0, retries=0)
+    ping_client = _connected(settings, stop, timeout=1.0)
+    if ping_client is None:
+        return None
     try:
         return probes.start(settings.http_host, settings.http_port, telemetry, ping_client.ping)
     except OSError as exc:

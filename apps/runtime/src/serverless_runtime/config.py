@@ -10,8 +10,8 @@ from enum import StrEnum
 from typing import TypeVar
 
 from serverless_runtime.function.handler_ref import FORMS, HandlerRef
-from serverless_runtime.storage import redis_sentinel, redis_settings
-from serverless_runtime.storage.keys import DEFAULT_FUNCTIONS_KEY, KeyLayout
+from serverless_runtime.storage import redis_cluster, redis_sentinel, redis_settings
+from serverless_runtime.storage.keys import DEFAULT_FUNCTIONS_KEY, DERIVED, KeyLayout
 
 # Exported here too: `from serverless_runtime.config import RedisConfig` keeps working.
 from serverless_runtime.storage.redis_settings import RedisConfig as RedisConfig
@@ -72,9 +72,39 @@ class ConfigError(ValueError):
 def redis_config(environ: Mapping[str, str]) -> RedisConfig:
     """Where Redis is (read by storage/redis_settings.py); ConfigError names a bad variable."""
     try:
-        return RedisConfig.from_env(environ)
+        return RedisConfig.from_env(environ, cluster=True)
     except redis_settings.Invalid as exc:
         raise ConfigError(exc.name, exc.value, exc.expected) from None
+
+
+def cluster_layout(environ: Mapping[str, str], stream: bool) -> KeyLayout:
+    """The key layout in a Redis Cluster: every key a commit's script writes shares the output
+    key's hash slot (a cluster refuses a script across slots); ConfigError names one that
+    would not."""
+    output = (environ.get("REDIS_OUTPUT_KEY") or "").strip()
+    try:
+        layout = KeyLayout.from_env(environ, cluster=True)
+    except ValueError:
+        expected = (
+            "a key name without '}' outside a hash tag in a Redis Cluster: no other key could "
+            "share its hash slot (or give it a tag, such as '{name}')"
+        )
+        raise ConfigError("REDIS_OUTPUT_KEY", output, expected) from None
+    home = redis_cluster.slot(output)
+    for variable, suffix in DERIVED.items():
+        raw = environ.get(variable)
+        if raw is not None and raw.strip() and redis_cluster.slot(raw.strip()) != home:
+            example = redis_cluster.tagged(output, suffix)
+            expected = f"a key in REDIS_OUTPUT_KEY's hash slot in a Redis Cluster, e.g. {example!r}"
+            raise ConfigError(variable, raw, expected)
+    if stream and redis_cluster.slot(layout.input) != home:
+        expected = (
+            "a stream in REDIS_OUTPUT_KEY's hash slot with TRIGGER=stream in a Redis Cluster "
+            f"(e.g. {redis_cluster.tagged(output, 'events')!r}): the commit acknowledges the "
+            "entry in the same script"
+        )
+        raise ConfigError("REDIS_INPUT_KEY", layout.input, expected)
+    return layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +182,14 @@ class Settings:
             # call again on a tick.
             expected = "change (or unset) with TRIGGER=stream: each entry is handled once"
             raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
+        redis = redis_config(environ)
+        if redis.cluster_nodes is not None:
+            keys = cluster_layout(environ, trigger is Trigger.STREAM)
+        else:
+            keys = KeyLayout.from_env(environ)
         settings = cls(
-            keys=KeyLayout.from_env(environ),
-            redis=redis_config(environ),
+            keys=keys,
+            redis=redis,
             interval=interval,
             trigger=trigger,
             invoke_on=invoke_on,
@@ -216,7 +251,7 @@ ENV_VARS = frozenset(
     COMMIT_REPLICAS COMMIT_REPLICAS_TIMEOUT SHUTDOWN_TIMEOUT LOAD_TIMEOUT FUNCTIONS_KEY
     NEW_REQUERIMENTS NEW_REQUERIMENTS_DIR NEW_REQUERIMENTS_TIMEOUT
     """.split()  # noqa: SIM905 - a list of names, read as one
-) | frozenset(redis_sentinel.VARIABLES)
+) | frozenset(redis_sentinel.VARIABLES | redis_cluster.VARIABLES)
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

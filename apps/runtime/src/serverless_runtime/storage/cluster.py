@@ -1,145 +1,49 @@
-"""Valkey/Redis Cluster: where the startup nodes are, the client, slot-sharing key names, and
-keyspace notifications for one key from whichever master owns it.
+"""Valkey/Redis Cluster: the client, and keyspace notifications for one key from whichever
+master owns it.
 
-Standard library and redis-py only, settings passed in as plain values (config.py reads the
-environment): REDIS_CLUSTER_NODES lists a few nodes of the cluster; the client learns the rest.
+Settings passed in as plain values (storage/redis_cluster.py reads REDIS_CLUSTER_NODES, a few
+nodes of the cluster; the client learns the rest), re-exported here with the key naming.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.crc import key_slot
 from redis.exceptions import AskError, ClusterDownError, MovedError, RedisClusterException
 from redis.retry import Retry
 
-log = logging.getLogger(__name__)
-
-NODES = "REDIS_CLUSTER_NODES"
-DEFAULT_PORT = 6379
-EXPECTED = (
-    "a comma-separated list of host:port of cluster nodes (port 1 to 65535; "
-    "an IPv6 address in brackets, [::1]:6379)"
+from serverless_runtime.storage.redis_cluster import (
+    NODES,
+    Invalid,
+    from_env,
+    hash_tag,
+    listed,
+    parse_nodes,
+    slot,
+    tagged,
 )
-# Settings the cluster's nodes say themselves, so they may not be set beside REDIS_CLUSTER_NODES.
-EXCLUSIVE = ("REDIS_URL", "REDIS_SENTINELS")
 
-_HOST_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+__all__ = [
+    "NODES",
+    "Invalid",
+    "KeyEvents",
+    "connect",
+    "from_env",
+    "hash_tag",
+    "keyspace_events",
+    "listed",
+    "parse_nodes",
+    "slot",
+    "tagged",
+]
 
-
-class Invalid(ValueError):
-    """REDIS_CLUSTER_NODES (or a variable that may not be set with it) holds an unusable value."""
-
-    def __init__(self, name: str, value: str | None, expected: str) -> None:
-        super().__init__(f"{name}={value!r}: expected {expected}")
-        self.name = name
-        self.value = value
-        self.expected = expected
-
-
-# -- settings ----------------------------------------------------------------------------------
-
-
-def from_env(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...] | None:
-    """The startup nodes, None when REDIS_CLUSTER_NODES is unset or blank; Invalid names a bad
-    variable (a malformed list, or REDIS_URL / REDIS_SENTINELS set beside it)."""
-    listed = environ.get(NODES, "").strip()
-    if not listed:
-        return None
-    nodes = parse_nodes(listed)
-    for other in EXCLUSIVE:
-        if environ.get(other, "").strip():
-            # The value is not shown: a URL may hold a password.
-            raise Invalid(
-                other, "***", f"unset when {NODES} is set: the cluster says where keys are"
-            )
-    return nodes
-
-
-def parse_nodes(text: str) -> tuple[tuple[str, int], ...]:
-    """`host:port[,host:port…]` as (host, port) pairs, each listed once.
-
-    Invalid says which item is wrong and why, in one line.
-    """
-    if not text.strip():
-        raise Invalid(NODES, text, f"{EXPECTED} (the list is empty)")
-    nodes: list[tuple[str, int]] = []
-    for number, item in enumerate(text.split(","), start=1):
-        try:
-            node = _parse_node(item.strip())
-        except ValueError as exc:
-            raise Invalid(NODES, text, f"{EXPECTED} (item {number}: {exc})") from None
-        if node not in nodes:
-            nodes.append(node)
-    return tuple(nodes)
-
-
-def _parse_node(item: str) -> tuple[str, int]:
-    if not item:
-        raise ValueError("empty")
-    if "://" in item:
-        raise ValueError(f"{item.partition('://')[0]}:// is a URL scheme; list host:port only")
-    if item.startswith("["):  # [IPv6]:port
-        host, bracket, rest = item[1:].partition("]")
-        if not bracket:
-            raise ValueError(f"{item!r} has no closing ]")
-        if not _is_ipv6(host):
-            raise ValueError(f"{host!r} in brackets is not an IPv6 address")
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{item!r} has {rest!r} after the ]")
-        port_text = rest[1:] if rest else None
-    elif item.count(":") > 1:
-        raise ValueError(f"{item!r}: an IPv6 address goes in brackets, [{item}]:{DEFAULT_PORT}")
-    else:
-        host, colon, after = item.partition(":")
-        if not _is_host(host):
-            raise ValueError(f"{host!r} is not a host name or IP address")
-        port_text = after if colon else None
-    if port_text is None:
-        return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
-    return host, int(port_text)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == 6
-    except ValueError:
-        return False
-
-
-def _is_host(text: str) -> bool:
-    """An IPv4 address, or a host name (RFC 1123) whose last label is not all digits."""
-    try:
-        return ipaddress.ip_address(text).version == 4
-    except ValueError:
-        labels = text.removesuffix(".").split(".")
-        return (
-            0 < len(text) <= 253
-            and all(
-                0 < len(label) <= 63
-                and set(label) <= _HOST_LABEL_CHARS
-                and label[0] != "-"
-                and label[-1] != "-"
-                for label in labels
-            )
-            and not labels[-1].isdigit()
-        )
-
-
-def listed(nodes: tuple[tuple[str, int], ...]) -> str:
-    """The nodes as REDIS_CLUSTER_NODES lists them (for messages: holds no password)."""
-    return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
-
+log = logging.getLogger(__name__)
 
 # -- the client --------------------------------------------------------------------------------
 
@@ -180,44 +84,6 @@ def connect(
         # The client asks the nodes for the slots at once; none answering (or a wrong password)
         # is a Redis that is away, as for the other modes, not a crash.
         raise redis.ConnectionError(f"no cluster node of {listed(nodes)} answered: {exc}") from exc
-
-
-# -- key names ---------------------------------------------------------------------------------
-
-
-def hash_tag(key: str) -> str | None:
-    """The part of `key` Redis hashes when it is not the whole key: the text between the first
-    `{` and the first `}` after it, if not empty (as Redis reads the key's bytes)."""
-    start = key.find("{")
-    if start < 0:
-        return None
-    end = key.find("}", start + 1)
-    if end <= start + 1:
-        return None
-    return key[start + 1 : end]
-
-
-def tagged(output_key: str, suffix: str) -> str:
-    """A key in the same hash slot as `output_key`, named after it: `{<output_key>}:<suffix>`.
-
-    An output key with a hash tag of its own (`{t}rest`) gets `{t}<output_key>:<suffix>`, so
-    that the first tag stays its tag and no two output keys share a derived name. An output key
-    whose whole name is hashed but holds a `}` (`a}b`, `x{}y`) has no such name: ValueError.
-    """
-    tag = hash_tag(output_key)
-    if tag is not None:
-        return f"{{{tag}}}{output_key}:{suffix}"
-    if "}" in output_key:
-        raise ValueError(
-            f"output key {output_key!r} holds '}}' outside a hash tag: no other key name can "
-            "share its hash slot (rename it, or give it a tag such as '{name}')"
-        )
-    return f"{{{output_key}}}:{suffix}"
-
-
-def slot(key: str | bytes) -> int:
-    """The hash slot of `key` (0 to 16383), as the cluster computes it."""
-    return int(key_slot(key.encode() if isinstance(key, str) else key))
 
 
 # -- keyspace notifications for one key ----------------------------------------------------------
@@ -324,7 +190,8 @@ class KeyEvents:
                     return True
                 if time.monotonic() >= self._next_check and not self._still_here():
                     return True
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except (redis.RedisError, RedisClusterException) as exc:
+                # A lost master, a slot without one (CLUSTERDOWN): Redis away, as for the loop.
                 log.info("keyspace events for %s: %s; subscribing again", self.key, exc)
                 self._lost(reinitialize=True)
                 return True
@@ -359,7 +226,7 @@ class KeyEvents:
         if reinitialize:
             try:
                 self._cluster.nodes_manager.initialize()
-            except redis.RedisError as exc:  # the next subscribe tries again
+            except (redis.RedisError, RedisClusterException) as exc:  # the next subscribe retries
                 log.info("cluster topology unavailable (%s)", exc)
 
     def close(self) -> None:
@@ -372,6 +239,18 @@ class KeyEvents:
         if self._check is not None:
             self._check.close()
             self._check = None
+
+
+def keyspace_events(cluster: RedisCluster, key: str) -> bool:
+    """Make sure the master that owns `key` publishes keyspace events for it; False when that
+    may not be asked (CONFIG refused). Redis away: ConnectionError."""
+    try:
+        node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
+    except RedisClusterException as exc:  # the slot has no master right now
+        raise redis.ConnectionError(f"no master serves {key!r}: {exc}") from exc
+    if node is None or node.redis_connection is None:
+        raise redis.ConnectionError(f"no node known for {key!r}")
+    return _enable_keyspace_events(node.redis_connection)
 
 
 def _with_timeout(connection: redis.Redis, timeout: float) -> redis.Redis:

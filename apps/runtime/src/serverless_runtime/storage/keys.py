@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from serverless_runtime.storage.redis_cluster import tagged
+
 DEFAULT_INPUT_KEY = "metrics"
 # The registry hash the dashboard lists functions from (FUNCTIONS_KEY).
 DEFAULT_FUNCTIONS_KEY = "serverless:functions"
@@ -21,9 +23,10 @@ DERIVED = {
 }
 
 
-def derived(output_key: str, suffix: str) -> str:
-    """A key named after the output key: `<out>:<suffix>`."""
-    return f"{output_key}:{suffix}"
+def derived(output_key: str, suffix: str, cluster: bool = False) -> str:
+    """A key named after the output key: `<out>:<suffix>`; in a Redis Cluster `{<out>}:<suffix>`,
+    in the output key's hash slot (see redis_cluster.tagged)."""
+    return tagged(output_key, suffix) if cluster else f"{output_key}:{suffix}"
 
 
 def journal_key(state_key: str) -> str:
@@ -61,14 +64,18 @@ class KeyLayout:
     history: str | None = None
     error: str | None = None
     lease: str | None = None
+    cluster: bool = False  # derived names share the output key's hash slot
 
     @classmethod
-    def for_output(cls, output: str, input_key: str = DEFAULT_INPUT_KEY) -> KeyLayout:
+    def for_output(
+        cls, output: str, input_key: str = DEFAULT_INPUT_KEY, cluster: bool = False
+    ) -> KeyLayout:
         """The default layout: every key named after the output key."""
-        return cls(output, input_key, *(derived(output, suffix) for suffix in DERIVED.values()))
+        state, history, error, lease = (derived(output, s, cluster) for s in DERIVED.values())
+        return cls(output, input_key, state, history, error, lease, cluster)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> KeyLayout:
+    def from_env(cls, environ: Mapping[str, str], cluster: bool = False) -> KeyLayout:
         """The layout REDIS_OUTPUT_KEY, REDIS_INPUT_KEY and the *_KEY variables describe.
 
         An unset *_KEY is named after the output key; one set empty is disabled. Raises
@@ -80,29 +87,30 @@ class KeyLayout:
         named: list[str | None] = []
         for variable, suffix in DERIVED.items():
             raw = environ.get(variable)
-            named.append(derived(output, suffix) if raw is None else raw.strip() or None)
+            named.append(derived(output, suffix, cluster) if raw is None else raw.strip() or None)
         input_key = (environ.get("REDIS_INPUT_KEY") or "").strip() or DEFAULT_INPUT_KEY
-        return cls(output, input_key, *named)
+        state, history, error, lease = named
+        return cls(output, input_key, state, history, error, lease, cluster)
 
     @property
     def input_digest(self) -> str:
         """The digest of the last processed input."""
-        return derived(self.output, "input-digest")
+        return derived(self.output, "input-digest", self.cluster)
 
     @property
     def dead(self) -> str:
         """The dead-letter stream of stream entries that kept failing."""
-        return derived(self.output, "dead")
+        return derived(self.output, "dead", self.cluster)
 
     @property
     def poison(self) -> str:
         """The hash of inputs and function versions that hung."""
-        return derived(self.output, "poison")
+        return derived(self.output, "poison", self.cluster)
 
     @property
     def in_flight(self) -> str:
         """The hash naming the input a call is running on (key mode), with its death count."""
-        return derived(self.output, "in-flight")
+        return derived(self.output, "in-flight", self.cluster)
 
     def state_for(self, consumer: str | None) -> str | None:
         """The state snapshot key; in stream mode (`consumer` given) one per consumer."""

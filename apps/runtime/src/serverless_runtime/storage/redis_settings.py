@@ -1,4 +1,5 @@
-"""Where Redis is: REDIS_SENTINELS or REDIS_URL if set, else REDIS_HOST and REDIS_PORT.
+"""Where Redis is: REDIS_CLUSTER_NODES (the runtime only, so far), REDIS_SENTINELS or REDIS_URL
+if set, else REDIS_HOST and REDIS_PORT.
 
 Standard library only: the runtime and the dashboard read these variables with the same rules
 (the dashboard's image holds this package without its dependencies).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from serverless_runtime.storage import redis_sentinel, redis_url
+from serverless_runtime.storage import redis_cluster, redis_sentinel, redis_url
 from serverless_runtime.storage.redis_sentinel import Invalid
 
 __all__ = ["VARIABLES", "Invalid", "RedisConfig"]
@@ -30,10 +31,22 @@ class RedisConfig:
     url: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     sentinels: redis_sentinel.Sentinels | None = None
+    # A Redis Cluster's startup nodes (REDIS_CLUSTER_NODES), and REDIS_TLS for them.
+    cluster_nodes: tuple[tuple[str, int], ...] | None = None
+    tls: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> RedisConfig:
-        """Parse the connection variables; raise Invalid naming a bad one."""
+    def from_env(cls, environ: Mapping[str, str], cluster: bool = False) -> RedisConfig:
+        """Parse the connection variables; raise Invalid naming a bad one.
+
+        `cluster`: REDIS_CLUSTER_NODES and REDIS_TLS are read too (redis_cluster.VARIABLES).
+        """
+        if cluster:
+            nodes = redis_cluster.from_env(environ)
+            tls = redis_cluster.tls(environ)
+            if nodes is not None:
+                password = environ.get("REDIS_PASSWORD", "").strip() or None
+                return cls(password=password, cluster_nodes=nodes, tls=tls)
         url = _url(environ.get("REDIS_URL", ""))
         sentinels = redis_sentinel.from_env(environ)
         return cls(
@@ -47,6 +60,8 @@ class RedisConfig:
     @property
     def location(self) -> tuple[str, str]:
         """The variable that says where Redis is, and its value as it may be shown."""
+        if self.cluster_nodes is not None:
+            return redis_cluster.NODES, redis_cluster.listed(self.cluster_nodes)
         if self.sentinels is not None:
             return redis_sentinel.SENTINELS, self.sentinels.listed()
         if self.url:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.connection import AbstractConnection
+from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
 from serverless_runtime.state import codec
+from serverless_runtime.storage import cluster
 from serverless_runtime.storage.keys import epoch_key, journal_key, seq_key
 from serverless_runtime.storage.lease import Lease
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Every command gives up after this long; the loop backs off and tries again, so a frozen Redis
 # costs seconds, not minutes (redis-py's own retries are off: they multiplied the wait).
@@ -34,8 +42,7 @@ STREAM_FIELD = b"data"
 CLOCK_CHECK_SECONDS = 60.0
 CLUSTER_EXPECTED = (
     "a single Redis server or a Sentinel-managed master (REDIS_SENTINELS), not a Redis Cluster "
-    "node (cluster_enabled:1): a commit writes several keys in one script, which a cluster "
-    "refuses across hash slots"
+    "node (cluster_enabled:1): set REDIS_CLUSTER_NODES for a Redis Cluster"
 )
 
 # Each script's slots are one NamedTuple's fields, in order, the KEYS first (each named `*_key`):
@@ -66,16 +73,26 @@ class _Read(NamedTuple):
     interval_mode: str
 
 
-# The input (unless it is over the size limit or not a string) with the head, in one round trip.
-# Key mode, when this process leads (the lease, renewed just before in the same pipeline, names
-# its holder): the input is marked in flight in the same step, before any call. The mark
-# (`sha`, `owner`, `deaths`) counts the processes that marked the input and ended before their
-# call did (a segfault, the OOM killer, `os._exit`); a mark this process left is no death; an
-# owner '' means the call ended (committed or failed). Returns the deaths as a fifth value
-# (-1: not marked); at MAX_DEATHS the input is not marked, and the caller records it as poison.
-_READ = _script(
-    _Read,
-    """
+class _ReadInput(NamedTuple):
+    input_key: str
+    max_input_bytes: int
+
+
+class _ReadMark(NamedTuple):
+    head_key: str
+    digest_key: str
+    in_flight_key: str
+    lease_key: str
+    epoch_key: str
+    sha: str  # of the input read ('': none read)
+    owner: str
+    holder: str
+    max_deaths: int
+    interval_mode: str
+
+
+# The input: its type, and its value unless it is over the size limit (then its size).
+_INPUT_PART = """
 local kind = redis.call('TYPE', input_key)['ok']
 local value = false
 if kind == 'string' then
@@ -83,11 +100,18 @@ if kind == 'string' then
   value = size
   if size <= tonumber(max_input_bytes) then value = redis.call('GET', input_key) end
 end
+"""
+# The head, and in key mode, when this process leads (the lease, renewed just before in the same
+# pipeline, names its holder), the in-flight mark of the input read (`sha`, '' for none), set in
+# the same step, before any call. The mark (`sha`, `owner`, `deaths`) counts the processes that
+# marked the input and ended before their call did (a segfault, the OOM killer, `os._exit`); a
+# mark this process left is no death; an owner '' means the call ended (committed or failed).
+# `deaths` is -1 when not marked; at MAX_DEATHS the input is not marked, and the caller records
+# it as poison.
+_MARK_PART = """
 local deaths = -1
 local leads = holder == '' or string.sub(redis.call('GET', lease_key) or '', 1, #holder) == holder
-if type(value) == 'string' and owner ~= '' and leads then
-  -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
-  local sha = redis.sha1hex and redis.sha1hex(value) or value
+if sha ~= '' and owner ~= '' and leads then
   local mark = redis.call('HMGET', in_flight_key, 'sha', 'owner', 'deaths')
   deaths = 0
   if mark[1] == sha and mark[2] == '' and interval_mode == '' then
@@ -102,9 +126,25 @@ if type(value) == 'string' and owner ~= '' and leads then
 end
 local head, digest, epoch = redis.call('GET', head_key), redis.call('GET', digest_key), false
 if epoch_key ~= digest_key then epoch = redis.call('GET', epoch_key) end
-return {kind, value, head, digest, deaths, epoch}
-""",
+"""
+# A single server or Sentinel: the input and the head in one script, one round trip.
+_READ = _script(
+    _Read,
+    _INPUT_PART
+    + """
+local sha = ''
+if type(value) == 'string' then
+  -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
+  sha = redis.sha1hex and redis.sha1hex(value) or value
+end
+"""
+    + _MARK_PART
+    + "return {kind, value, head, digest, deaths, epoch}\n",
 )
+# A Redis Cluster: the input may live on another master than the output's keys, so it is read on
+# its own, and the mark names the sha the client computed of exactly that value.
+_READ_INPUT = _script(_ReadInput, _INPUT_PART + "return {kind, value}\n")
+_READ_MARK = _script(_ReadMark, _MARK_PART + "return {head, digest, deaths, epoch}\n")
 
 # The scripts' check of a key's type before their first write: the reason, or false.
 _WRONG_TYPE = """
@@ -366,6 +406,8 @@ return 1
 # Every script with the record that fills its slots (a test checks that they agree).
 SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]]]] = {
     "read": (_READ, _Read),
+    "read_input": (_READ_INPUT, _ReadInput),
+    "read_mark": (_READ_MARK, _ReadMark),
     "commit": (_COMMIT, _Commit),
     "write_back": (_WRITE_BACK, _WriteBack),
     "end": (_END, _End),
@@ -381,10 +423,19 @@ _NUMKEYS = {
 
 
 def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
-    """A client from REDIS_SENTINELS, REDIS_URL or host/port, with REDIS_PASSWORD applied.
+    """A client from REDIS_CLUSTER_NODES, REDIS_SENTINELS, REDIS_URL or host/port, with
+    REDIS_PASSWORD applied.
 
-    Every new connection first checks that Redis is not a cluster node (see `refuse_cluster`).
+    Every new connection first checks that Redis is not a cluster node (see `refuse_cluster`),
+    unless REDIS_CLUSTER_NODES says it is one: then a cluster client (which connects at once,
+    ConnectionError when no node answers), typed as the single-server client whose commands
+    it offers; the store tells them apart where they differ (`cluster_of`).
     """
+    if config.cluster_nodes is not None:
+        made = cluster.connect(
+            config.cluster_nodes, config.password, tls=config.tls, timeout=timeout, retries=retries
+        )
+        return cast(redis.Redis, made)
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": min(timeout, 3.0),
@@ -501,13 +552,49 @@ class Entry(NamedTuple):
     raw: bytes | None
 
 
+def cluster_of(client: redis.Redis) -> RedisCluster | None:
+    """The cluster client `connect` made for REDIS_CLUSTER_NODES, None for the other modes."""
+    made: object = client
+    return made if isinstance(made, RedisCluster) else None
+
+
+def _moving(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """A Redis Cluster's passing faults as Redis being away, for the loop's backoff.
+
+    A master that failed (a lost connection), a slot that moved (MOVED, ASK, TRYAGAIN on the
+    output master's own connection), a cluster without a master for a slot (CLUSTERDOWN, a slot
+    not covered): the client asks the cluster where the slots are again, and the loop retries.
+    """
+
+    def guarded(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if store.cluster is None:
+            return method(store, *args, **kwargs)
+        try:
+            return method(store, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError):
+            store.rediscover()
+            raise
+        except (ClusterError, RedisClusterException, AskError, TryAgainError) as exc:
+            # (AskError covers MovedError; ClusterError covers CLUSTERDOWN.)
+            store.rediscover()
+            raise redis.ConnectionError(f"Redis Cluster: {type(exc).__name__}: {exc}") from exc
+
+    return guarded
+
+
 class Store:
-    """Reads the input and the committed state, commits results atomically, records failures."""
+    """Reads the input and the committed state, commits results atomically, records failures.
+
+    In a Redis Cluster every key but a key-mode input shares the output key's hash slot (see
+    config.cluster_layout): the store sends those commands to that slot's master directly (`out`)
+    and reads the input through the cluster client, which finds its master.
+    """
 
     def __init__(
         self, client: redis.Redis, settings: Settings, lease: Lease | None, consumer: str
     ) -> None:
         self.client = client
+        self.cluster = cluster_of(client)
         self.settings = settings
         self.lease = lease
         self.consumer = consumer
@@ -559,6 +646,26 @@ class Store:
         # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
         # (a Script object's call costs a few microseconds more, at every call).
         self._read_call = (self._read.sha, _NUMKEYS[_Read], *read)
+        # A Redis Cluster's read, in two parts (see _READ_INPUT).
+        read_input = _ReadInput(settings.keys.input, settings.max_input_bytes)
+        self._read_input_call = (
+            client.register_script(_READ_INPUT).sha,
+            _NUMKEYS[_ReadInput],
+            *read_input,
+        )
+        self._read_mark = client.register_script(_READ_MARK)
+        self._mark = _ReadMark(
+            head_key=read.head_key,
+            digest_key=read.digest_key,
+            in_flight_key=read.in_flight_key,
+            lease_key=read.lease_key,
+            epoch_key=read.epoch_key,
+            sha="",
+            owner=read.owner,
+            holder=read.holder,
+            max_deaths=read.max_deaths,
+            interval_mode=read.interval_mode,
+        )
         out = settings.keys.output
         self._commit_keys: dict[str, str] = {
             "output_key": out,
@@ -566,25 +673,62 @@ class Store:
             "state_key": self.state_key or out,
             "digest_key": self.digest_key,
             "lease_key": lease.key if lease is not None else out,
-            "input_key": settings.keys.input,
+            # Key mode leaves it alone (no entry to acknowledge): in a Redis Cluster the input
+            # may live in another hash slot, which a script may not name.
+            "input_key": settings.keys.input if settings.stream_mode else out,
             "journal_key": self.journal_key or out,
             "head_key": self.head_key or out,
             "in_flight_key": self.in_flight_key,
             "epoch_key": self.epoch_key or out,
         }
 
+    @property
+    def out(self) -> redis.Redis:
+        """The client for the output key's hash slot: in a Redis Cluster, its master's own
+        connection (pipelines, MULTI and WAIT as on a single server), else the client."""
+        if self.cluster is None:
+            return self.client
+        node = self.cluster.get_node_from_key(self.settings.keys.output)  # type: ignore[no-untyped-call]
+        if node is None or node.redis_connection is None:
+            raise redis.ConnectionError(f"no master known for {self.settings.keys.output!r}")
+        connection: redis.Redis = node.redis_connection
+        return connection
+
+    def rediscover(self) -> None:
+        """Ask the cluster where its slots are (after a failover or a slot's move)."""
+        if self.cluster is None:
+            return
+        try:
+            self.cluster.nodes_manager.initialize()
+        except (redis.RedisError, RedisClusterException) as exc:  # tried again at the next fault
+            log.info("Redis Cluster topology unavailable (%s)", exc)
+
     def eviction_policy(self) -> str | None:
         """Redis's `maxmemory-policy` when it may evict keys without a TTL (the state's keys,
-        one by one, under memory pressure), else None; None too when CONFIG is not allowed."""
-        try:
-            reply = self.client.config_get("maxmemory-policy")
-        except redis.ResponseError:  # CONFIG renamed or denied (a managed Redis): not known
-            return None
-        policy = next((_text(value) for value in reply.values()), None)
-        return policy if policy is not None and policy.startswith("allkeys-") else None
+        one by one, under memory pressure), else None; None too when CONFIG is not allowed.
+        In a Redis Cluster, every master is asked (one that does not answer is skipped)."""
+        servers = [self.client]
+        if self.cluster is not None:
+            primaries = self.cluster.get_primaries()  # type: ignore[no-untyped-call]
+            servers = [node.redis_connection for node in primaries]
+        for server in servers:
+            try:
+                reply = server.config_get("maxmemory-policy")
+            except redis.ResponseError:  # CONFIG renamed or denied (a managed Redis): not known
+                continue
+            except (redis.ConnectionError, redis.TimeoutError):
+                if self.cluster is None:
+                    raise
+                continue
+            policy = next((_text(value) for value in reply.values()), None)
+            if policy is not None and policy.startswith("allkeys-"):
+                return policy
+        return None
 
+    @_moving
     def read_input(self) -> Reading:
-        """Renew or take the lease when due, read the input and the head, in one round trip."""
+        """Renew or take the lease when due, read the input and the head, in one round trip
+        (two in a Redis Cluster: see `_read_split`)."""
         try:
             leader, values = self._read_input()
         except redis.ResponseError as exc:
@@ -606,6 +750,15 @@ class Store:
     def _read_input(self) -> tuple[bool, list[Any]]:
         lease = self.lease
         due = lease is not None and lease.due()
+        if self.cluster is not None:
+            try:
+                reply, values = self._read_split(due)
+            except redis.exceptions.NoScriptError:  # a promoted replica, or a restart
+                self._scripts_loaded = False
+                reply, values = self._read_split(due)
+            if lease is None:
+                return True, values
+            return (lease.apply(reply) if due else lease.leader), values
         try:
             if self._scripts_loaded and not due:
                 values = self.client.evalsha(*self._read_call)
@@ -635,6 +788,30 @@ class Store:
         self._scripts_loaded = True
         return (replies[0] if due else None), replies[-1]
 
+    def _read_split(self, due: bool) -> tuple[Any, list[Any]]:
+        """A Redis Cluster's read: the input from its master, then the head and the in-flight
+        mark (after the lease's refresh when `due`) in one pipeline on the output's master."""
+        if not self._scripts_loaded:  # on the output's master, which runs all but the first
+            pipe = self.out.pipeline(transaction=False)
+            for source in self._scripts():
+                pipe.script_load(source)
+            pipe.execute()
+            self._scripts_loaded = True
+        try:
+            kind, value = self.client.evalsha(*self._read_input_call)
+        except redis.exceptions.NoScriptError:
+            # The input's master has not run it yet (a new one, or one importing its slot):
+            # EVAL runs it from its source and leaves it in that master's script cache.
+            kind, value = self.client.eval(_READ_INPUT, *self._read_input_call[1:])
+        sha = hashlib.sha1(value).hexdigest() if isinstance(value, bytes) else ""  # noqa: S324
+        pipe = self.out.pipeline(transaction=False)
+        if due:
+            assert self.lease is not None
+            self.lease.queue_refresh(pipe)
+        pipe.evalsha(self._read_mark.sha, _NUMKEYS[_ReadMark], *self._mark._replace(sha=sha))
+        replies = pipe.execute()
+        return (replies[0] if due else None), [kind, value, *replies[-1]]
+
     def _scripts(self) -> list[str]:
         """The sources of the scripts this store runs, its lease's included."""
         sources = [source for source, _record in SCRIPTS.values()]
@@ -646,7 +823,7 @@ class Store:
         want[self.in_flight_key] = "hash"
         if self.lease is not None:
             want.update({self.lease.key: "string", self.lease.token_key: "string"})
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.out.pipeline(transaction=False)
         for key in want:
             pipe.type(key)
         for (key, kind), found in zip(want.items(), pipe.execute(), strict=True):
@@ -657,29 +834,32 @@ class Store:
                 )
         return None
 
+    @_moving
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
         head_key, epoch_key = self.head_key or self.digest_key, self.epoch_key or self.digest_key
-        seq, digest, epoch = self.client.mget([head_key, self.digest_key, epoch_key])
+        seq, digest, epoch = self.out.mget([head_key, self.digest_key, epoch_key])
         if self.head_key is None:
             return Head(0, _text(digest))
         return Head(_seq(seq), _text(digest), _text(epoch) or None)
 
+    @_moving
     def read_journal(self, after: int) -> tuple[Head, list[Journaled]]:
         """The head and the journal's entries after sequence number `after`, read atomically."""
         if self.journal_key is None or self.head_key is None:
             return self.read_head(), []
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.out.pipeline(transaction=True)
         pipe.mget([self.head_key, self.digest_key, self.epoch_key or self.digest_key])
         pipe.xrange(self.journal_key, min=f"{after}-1")  # entry ids are `<seq>-0`
         (seq, digest, epoch), items = pipe.execute()
         return Head(_seq(seq), _text(digest), _text(epoch) or None), _journaled(items)
 
+    @_moving
     def read_committed(self) -> Committed:
         """The snapshot, the whole journal and the head, read atomically."""
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return Committed(self.read_head(), None, [])
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.out.pipeline(transaction=True)
         keys = [self.head_key, self.digest_key, self.state_key, self.epoch_key or self.digest_key]
         pipe.mget(keys)
         pipe.xrange(self.journal_key)
@@ -688,6 +868,7 @@ class Store:
         head = Head(_seq(seq), _text(digest), _text(epoch) or None)
         return Committed(head, snapshot_bytes, _journaled(items))
 
+    @_moving
     def commit(
         self,
         output_json: bytes | None,
@@ -738,19 +919,20 @@ class Store:
     def _evalsha(self, script: Script, slots: tuple[Any, ...]) -> Any:
         """Run a script (loaded by the first read) on its slots, loading it again if Redis
         lost it."""
-        numkeys = _NUMKEYS[type(slots)]
+        numkeys, client = _NUMKEYS[type(slots)], self.out
         try:
-            return self.client.evalsha(script.sha, numkeys, *slots)
+            return client.evalsha(script.sha, numkeys, *slots)
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
             self._scripts_loaded = False
-            self.client.script_load(script.script)
-            return self.client.evalsha(script.sha, numkeys, *slots)
+            client.script_load(script.script)
+            return client.evalsha(script.sha, numkeys, *slots)
 
     def _commit_and_wait(self, slots: _Commit) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
         timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
+        client = self.out  # in a Redis Cluster, the WAIT goes to the output's master with it
         for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=False)
             pipe.evalsha(self._commit.sha, _NUMKEYS[_Commit], *slots)
             pipe.wait(self.settings.commit_replicas, timeout_ms)
             try:
@@ -758,7 +940,7 @@ class Store:
             except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
                 if attempt == 2:
                     raise
-                self.client.script_load(_COMMIT)
+                client.script_load(_COMMIT)
                 continue
             return reply, int(acknowledged)
         raise AssertionError("unreachable")
@@ -782,6 +964,7 @@ class Store:
             )
         self.under_replicated += 1
 
+    @_moving
     def save_snapshot(self, seq: int, snapshot: bytes) -> bool:
         """Write a snapshot taken at commit `seq` if that is still the head; trim the journal."""
         if self.journal_key is None or self.head_key is None or self.state_key is None:
@@ -789,6 +972,7 @@ class Store:
         slots = _Snapshot(self.head_key, self.state_key, self.journal_key, seq, snapshot)
         return bool(self._evalsha(self._snapshot, slots))
 
+    @_moving
     def write_back(self, seen: Head, seq: int, snapshot: bytes, digest: str | None) -> str | None:
         """Write this replica's state back as commit `seq` of a new epoch if Redis still holds
         `seen`; the new epoch, or None when Redis changed meanwhile."""
@@ -814,6 +998,7 @@ class Store:
             raise CommitRefused(f"{_text(reply)}: the state was not written back")
         return epoch if int(reply) == 1 else None
 
+    @_moving
     def record_error(self, record: dict[str, Any]) -> None:
         """Keep the latest failure where operators and the dashboard look for it.
 
@@ -829,20 +1014,21 @@ class Store:
         except (KeyError, TypeError, ValueError):  # no time, or one without its offset
             at = redis_now
         record = {**record, "at": at.isoformat()}
-        self.client.set(self.settings.keys.error, codec.dumps(record))
+        self.out.set(self.settings.keys.error, codec.dumps(record))
 
     def _clock_offset(self) -> float:
         """Redis's clock minus this machine's, asked at most once a minute (0 when denied)."""
         asked = self._offset_asked
         if asked is None or time.monotonic() - asked > CLOCK_CHECK_SECONDS:
             try:
-                seconds, micros = self.client.time()
+                seconds, micros = self.out.time()
                 self._offset = seconds + micros / 1e6 - time.time()
             except redis.ResponseError:  # TIME renamed or denied by an ACL: this clock it is
                 self._offset = 0.0
             self._offset_asked = time.monotonic()
         return self._offset
 
+    @_moving
     def call_ended(self, done: bool = True) -> None:
         """Drop this process's in-flight mark of the input the last read marked, if any.
 
@@ -854,12 +1040,13 @@ class Store:
             self._evalsha(self._end, slots)
             self._in_flight = False
 
+    @_moving
     def mark_poison(self, what: str, digest: str, deaths: int | None = None) -> None:
         """Remember that this input (or function version) hung or killed: not tried again.
 
         The one way poison is recorded: by the watchdog (a hang) and after MAX_DEATHS deaths.
         """
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.out.pipeline(transaction=True)
         pipe.hset(self.poison_key, what, digest)
         if deaths is None:
             pipe.hdel(self.poison_key, f"{what}-deaths")
@@ -870,27 +1057,30 @@ class Store:
         pipe.execute()
         self._in_flight = False
 
+    @_moving
     def read_poison(self) -> dict[str, str]:
         """The input and function digests that hung before, by `input` / `function`."""
         try:
-            reply: Any = self.client.hgetall(self.poison_key)
+            reply: Any = self.out.hgetall(self.poison_key)
         except redis.ResponseError:  # not a hash: nothing this runtime wrote
             return {}
         return {_text(k) or "": _text(v) or "" for k, v in reply.items()}
 
     # -- stream mode ------------------------------------------------------------------------------
 
+    @_moving
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; existing entries are processed."""
         try:
-            self.client.xgroup_create(self.settings.keys.input, self.group, id="0", mkstream=True)
+            self.out.xgroup_create(self.settings.keys.input, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    @_moving
     def read_entries(self, pending: bool, block: float) -> list[Entry]:
         """This consumer's pending entries (after a restart), or new ones, waiting up to `block`."""
-        reply: Any = self.client.xreadgroup(
+        reply: Any = self.out.xreadgroup(
             self.group,
             self.consumer,
             {self.settings.keys.input: "0" if pending else ">"},
@@ -899,9 +1089,10 @@ class Store:
         )
         return [entry for _stream, items in reply or [] for entry in _entries(items)]
 
+    @_moving
     def claim_stale(self, idle: float) -> list[Entry]:
         """Take over entries another consumer read but did not acknowledge within `idle` seconds."""
-        reply = self.client.xautoclaim(
+        reply = self.out.xautoclaim(
             self.settings.keys.input,
             self.group,
             self.consumer,
@@ -911,11 +1102,12 @@ class Store:
         )
         return list(_entries(reply[1]))
 
+    @_moving
     def deliveries(self, entries: list[Entry]) -> dict[str, int]:
         """How many times each of these pending entries was delivered."""
         if not entries:
             return {}
-        reply: Any = self.client.xpending_range(
+        reply: Any = self.out.xpending_range(
             self.settings.keys.input,
             self.group,
             min=entries[0].entry_id,
@@ -924,11 +1116,13 @@ class Store:
         )
         return {_text(item["message_id"]) or "": int(item["times_delivered"]) for item in reply}
 
+    @_moving
     def keep_claim(self, entry_id: str) -> bool:
         """Reset the entry's idle time if this consumer still owns it; False if it does not."""
         slots = _KeepClaim(self.settings.keys.input, self.group, entry_id, self.consumer)
         return bool(self._evalsha(self._keep_claim, slots))
 
+    @_moving
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
         """Move an entry to `<out>:dead` and acknowledge it, in one step."""
         slots = _DeadLetter(

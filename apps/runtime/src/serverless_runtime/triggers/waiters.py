@@ -8,8 +8,11 @@ import time
 from typing import Protocol
 
 import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
 from serverless_runtime.config import InvokeOn, Settings, Trigger
+from serverless_runtime.storage import cluster
 from serverless_runtime.storage.keys import lease_released_channel
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,27 @@ class NotifyWaiter:
             self._pubsub = None
 
 
+class ClusterNotifyWaiter:
+    """A Redis Cluster: keyspace notifications from the input's master, following its slot to
+    another master and a failover (cluster.KeyEvents); a standby takes over a released lease at
+    its next tick (the channel is not listened to across the cluster)."""
+
+    def __init__(self, client: RedisCluster, input_key: str, stop: threading.Event) -> None:
+        self._events = cluster.KeyEvents(client, input_key, stop)
+
+    def prepare(self) -> None:
+        try:
+            self._events.subscribe()
+        except RedisClusterException as exc:  # no master known for the slot: Redis away
+            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+
+    def wait(self, timeout: float) -> None:
+        self._events.wait(timeout)
+
+    def close(self) -> None:
+        self._events.close()
+
+
 def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
     """Make sure Redis publishes keyspace events for string commands; False if it may not be set."""
     try:
@@ -148,7 +172,11 @@ def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event
             settings.trigger,
         )
         return PollWaiter(stop)
-    enabled = enable_keyspace_events(client)
+    made: object = client
+    if isinstance(made, RedisCluster):
+        enabled = cluster.keyspace_events(made, settings.keys.input)
+    else:
+        enabled = enable_keyspace_events(client)
     if settings.trigger is Trigger.AUTO and not enabled:
         log.warning(
             "keyspace notifications unavailable: polling %s every %ss",
@@ -161,4 +189,6 @@ def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event
             "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
             settings.interval,
         )
+    if isinstance(made, RedisCluster):
+        return ClusterNotifyWaiter(made, settings.keys.input, stop)
     return NotifyWaiter(client, settings.keys.input, stop, settings.keys.lease)

@@ -1,8 +1,8 @@
-"""Redis Cluster is refused at the first connection, with one line saying what to use instead.
+"""A Redis Cluster node reached through REDIS_HOST/REDIS_PORT or REDIS_URL is refused at the
+first connection, with one line pointing at REDIS_CLUSTER_NODES (cluster mode: tests/cluster).
 
-A commit writes several keys in one script; a cluster refuses that unless the keys share a hash
-slot. A cluster node is not a passing fault: the runtime stops (exit code 2, as for a bad setting)
-instead of retrying forever.
+A single-server client would meet MOVED replies for most keys. A cluster node is not a passing
+fault: the runtime stops (exit code 2, as for a bad setting) instead of retrying forever.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.slow
 
 REFUSAL = (
     "expected a single Redis server or a Sentinel-managed master (REDIS_SENTINELS), not a Redis "
-    "Cluster node (cluster_enabled:1): a commit writes several keys in one script, which a cluster "
-    "refuses across hash slots"
+    "Cluster node (cluster_enabled:1): set REDIS_CLUSTER_NODES for a Redis Cluster"
 )
 
 
