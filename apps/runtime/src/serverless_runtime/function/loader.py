@@ -24,51 +24,37 @@ MODULE_NAME = "usermodule"
 class FunctionLoadError(Exception):
     """The function could not be loaded; the message names the path and the cause.
 
-    Each subclass is one fault, recorded under its own `kind` in the error key and the metrics.
+    Each subclass is one fault, recorded under its own `kind` (failures.py says what each means).
     """
 
     kind: ClassVar[FailureKind]
 
 
 class FunctionMissing(FunctionLoadError):
-    """The function file (or zip) does not exist or cannot be read."""
-
     kind = FailureKind.FUNCTION_MISSING
 
 
 class FunctionSyntaxError(FunctionLoadError):
-    """The function (or a module it imports) is not valid Python."""
-
     kind = FailureKind.SYNTAX_ERROR
 
 
 class FunctionImportError(FunctionLoadError):
-    """Running the module raised (anything but a missing dependency)."""
-
     kind = FailureKind.IMPORT_ERROR
 
 
 class DependencyMissing(FunctionImportError):
-    """The module imports another module that cannot be imported."""
-
     kind = FailureKind.DEPENDENCY_MISSING
 
 
 class ModuleMissing(FunctionImportError):
-    """The handler's module named in FUNCTION_HANDLER is not in the package."""
-
     kind = FailureKind.MODULE_NOT_FOUND
 
 
 class HandlerMissing(FunctionLoadError):
-    """The module has no attribute of the handler's name."""
-
     kind = FailureKind.HANDLER_NOT_FOUND
 
 
 class HandlerNotCallable(FunctionLoadError):
-    """The handler attribute exists but cannot be called."""
-
     kind = FailureKind.HANDLER_NOT_CALLABLE
 
 
@@ -124,9 +110,9 @@ class LoadedFunction:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.mtime))
 
 
-def source_digest(path: Path) -> str:
-    """A content digest of the function source, to notice a changed file."""
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+def digest(data: bytes) -> str:
+    """A content digest of a function's source, to notice a changed file."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
@@ -147,8 +133,7 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
     module = importlib.util.module_from_spec(spec)
     _execute(module, code, path)
     handler = resolve_handler(module, attr, str(path))
-    digest = hashlib.blake2b(source, digest_size=16).hexdigest()
-    return LoadedFunction(handler=handler, path=path, digest=digest, mtime=mtime)
+    return LoadedFunction(handler=handler, path=path, digest=digest(source), mtime=mtime)
 
 
 def _execute(module: ModuleType, code: Any, path: Path) -> None:
@@ -225,20 +210,20 @@ class FunctionSource:
             if self.current is not None:
                 return False  # a vanished file keeps the loaded version running
             raise FunctionMissing(f"function file {self.path} does not exist")
-        digest = source_digest(self.path)
-        if self.current is not None and digest == self.current.digest:
+        version = digest(self.path.read_bytes())
+        if self.current is not None and version == self.current.digest:
             self.failed = None  # reverted to the version running
             return False
-        if digest == self._failed_digest:
+        if version == self._failed_digest:
             return False
-        self.loading_digest = digest
+        self.loading_digest = version
         try:
             self.current = self._load(self.path)
         except FunctionLoadError as exc:
-            self._failed_digest = digest
+            self._failed_digest = version
             self.failed = LoadFailure(
                 mtime=datetime.fromtimestamp(signature[0], UTC).isoformat(timespec="seconds"),
-                digest=digest,
+                digest=version,
                 kind=exc.kind,
                 message=str(exc)[:MAX_FAILURE_MESSAGE],
                 running=self.current is not None,

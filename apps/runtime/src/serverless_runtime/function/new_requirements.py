@@ -32,8 +32,6 @@ _SLICE = 0.25  # how often a stop request is looked for while pip runs
 
 
 class RequirementsFailed(FunctionLoadError):
-    """pip could not install NEW_REQUERIMENTS: missing, no index, unknown package, too slow."""
-
     kind = FailureKind.REQUIREMENTS_FAILED
 
 
@@ -87,18 +85,9 @@ def install(requirements: Requirements, stop: threading.Event) -> bool:
             "directory (NEW_REQUERIMENTS_DIR chooses the place)"
         ) from exc
     argv, extra_env = command
-    argv = [
-        *argv,
-        "install",
-        "--target",
-        str(target),
-        "--no-cache-dir",  # HOME is not writable in a pod; the emptyDir is the only cache
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        *requirements.specifiers,
-    ]
+    # --no-cache-dir: HOME is not writable in a pod; the emptyDir is the only cache.
+    argv += ["install", "--target", str(target), "--no-cache-dir", "--disable-pip-version-check"]
+    argv += ["--no-input", "--progress-bar", "off", *requirements.specifiers]
     started = time.monotonic()
     code, output = _run(argv, {**os.environ, **extra_env}, requirements.timeout, stop)
     if code is None and stop.is_set():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import io
@@ -24,6 +23,7 @@ from serverless_runtime.function.loader import (
     FunctionMissing,
     Handler,
     LoadedFunction,
+    digest,
     import_failure,
     resolve_handler,
 )
@@ -41,20 +41,14 @@ _active: list[Path] = []
 
 
 class UnsafePackage(FunctionLoadError):
-    """The zip breaks a safety rule (path, link, file count, size, or a runtime module's name)."""
-
     kind = FailureKind.UNSAFE_PACKAGE
 
 
 class InvalidPackage(FunctionLoadError):
-    """The file is not a readable zip archive, or a member cannot be extracted."""
-
     kind = FailureKind.BAD_PACKAGE
 
 
 class WorkdirUnavailable(FunctionLoadError):
-    """No directory can be made to extract the package in."""
-
     kind = FailureKind.WORKDIR_UNAVAILABLE
 
 
@@ -82,8 +76,7 @@ def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
             shutil.rmtree(root, ignore_errors=True)
             raise
     handler = _import_handler(zip_path, root, module_name, attr)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return LoadedFunction(handler=handler, path=zip_path, digest=digest, mtime=mtime)
+    return LoadedFunction(handler=handler, path=zip_path, digest=digest(data), mtime=mtime)
 
 
 def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
