@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import accumulate
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
@@ -177,17 +178,9 @@ class TelemetryCollector:
 
         # Telemetry counts per bucket; Prometheus buckets are cumulative, the last one is +Inf.
         bounds = [str(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
-        cumulative: list[tuple[str, float]] = []
-        total = 0
-        for bound, n in zip(bounds, counts, strict=True):
-            total += n
-            cumulative.append((bound, total))
-        yield HistogramMetricFamily(
-            PREFIX + "invocation_duration_seconds",
-            "Handler call duration.",
-            buckets=cumulative,
-            sum_value=duration_sum,
-        )
+        cumulative = list(zip(bounds, accumulate(counts), strict=True))
+        name, text = PREFIX + "invocation_duration_seconds", "Handler call duration."
+        yield HistogramMetricFamily(name, text, buckets=cumulative, sum_value=duration_sum)
 
 
 class _Server(ThreadingHTTPServer):
@@ -195,12 +188,7 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        telemetry: Telemetry,
-        ping: Callable[[], bool],
-    ) -> None:
+    def __init__(self, address: tuple[str, int], telemetry: Telemetry, ping: Callable[[], bool]):
         # An IPv6 literal such as "::" needs an IPv6 socket.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.telemetry = telemetry
@@ -291,12 +279,6 @@ class ProbeServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> ProbeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
