@@ -18,10 +18,9 @@ from serverless_runtime.config import Settings
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function import new_requirements
 from serverless_runtime.function.context import Context
-from serverless_runtime.function.exception_text import describe
 from serverless_runtime.function.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.function.new_requirements import Requirements, RequirementsFailed
-from serverless_runtime.function.user_traceback import user_traceback
+from serverless_runtime.function.user_traceback import describe, user_traceback
 from serverless_runtime.ops.backoff import Backoff
 from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.ops.timeout import HandlerTimeout, TimeLimit

@@ -1,4 +1,5 @@
-"""A user failure's traceback as the user needs it: the function's frames, not the runtime's.
+"""A user failure as its author needs it: the exception as text, and the traceback with the
+function's frames, not the runtime's.
 
 The loop calls the handler (and imports the function) from its own frames; those are noise to
 whoever wrote the function, so they are left out unless LOG_LEVEL=DEBUG asks for everything.
@@ -14,6 +15,16 @@ from pathlib import Path
 
 # The runtime's own package: its frames and its exception types.
 _PACKAGE = __name__.partition(".")[0]
+
+
+def describe(exc: BaseException) -> str:
+    """`TypeName: text`; an exception whose str() raises is named, never raised again."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException as failure:  # noqa: BLE001 - a function's __str__ may raise anything
+        text = f"<str() raised {type(failure).__name__}>"
+    return f"{name}: {text}"
 
 
 def user_traceback(exc: BaseException, full: bool = False) -> str:

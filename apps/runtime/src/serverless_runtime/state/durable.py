@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
-from serverless_runtime.function.exception_text import describe
+from serverless_runtime.function.user_traceback import describe
 from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.state import codec, tagged
 from serverless_runtime.storage.store import Append, Committed, Head, Journaled, Store
