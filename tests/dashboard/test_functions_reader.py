@@ -15,7 +15,7 @@ from monitoring_dashboard.reader import (
 from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
 from serverless_runtime.config import Settings as RuntimeSettings
-from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, Registration
 
 from tests.dashboard.runtime_writes import write_error
 
@@ -36,7 +36,7 @@ def register_function(client, output: str, **env: str) -> FunctionRecord:
     record = FunctionRecord.from_settings(
         RuntimeSettings.from_env({"REDIS_OUTPUT_KEY": output, **env})
     )
-    assert register(client, DEFAULT_FUNCTIONS_KEY, record)
+    assert Registration(client, DEFAULT_FUNCTIONS_KEY, record).register()
     return record
 
 

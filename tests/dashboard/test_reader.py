@@ -15,7 +15,7 @@ from monitoring_dashboard.reader import RedisReader, iso_ms
 from monitoring_dashboard.reading import ReadError
 from monitoring_dashboard.settings import Settings
 from serverless_runtime import config as runtime_config
-from serverless_runtime.registry import FunctionRecord, LoadFailure, register
+from serverless_runtime.registry import FunctionRecord, LoadFailure, Registration
 from serverless_runtime.storage.store import Store
 
 from tests.dashboard.runtime_writes import resource_output, write_error, write_output
@@ -253,10 +253,12 @@ def test_reader_reads_the_functions_load_failure_from_the_registry(valkey, redis
     reader = RedisReader(connect(settings), settings.keys, HOUR_MS, settings.functions_key)
     assert settings.functions_key is not None
     record = FunctionRecord(KEY, "metrics")
-    assert register(redis_client, settings.functions_key, record)
+    assert Registration(redis_client, settings.functions_key, record).register()
     assert reader.read().load_failure is None
     failure = LoadFailure("2030-03-17T17:46:40+00:00", "0f" * 16, "syntax-error", "bad", True)
-    assert register(redis_client, settings.functions_key, replace(record, load_failure=failure))
+    assert Registration(
+        redis_client, settings.functions_key, replace(record, load_failure=failure)
+    ).register()
     assert reader.read().load_failure == failure
     # Another function's record, or an odd value, is no failure of this one.
     redis_client.hset(settings.functions_key, KEY, "not a record")
