@@ -26,12 +26,9 @@ from serverless_runtime.state import codec, tagged
 if TYPE_CHECKING:
     import argparse
 
-    import redis
-
     from serverless_runtime.function.new_requirements import Requirements
     from serverless_runtime.ops.probes import ProbeServer
     from serverless_runtime.ops.telemetry import Telemetry
-    from serverless_runtime.registry import Registration
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +163,7 @@ def run_command(environ: Mapping[str, str]) -> int:
     from serverless_runtime.loop import Runner
     from serverless_runtime.ops import logs, watchdog
     from serverless_runtime.ops.telemetry import Telemetry
+    from serverless_runtime.registry import FunctionRecord, Registration
     from serverless_runtime.storage.lease import Lease
     from serverless_runtime.storage.store import Store, connect
     from serverless_runtime.triggers import TRIGGERS
@@ -184,6 +182,10 @@ def run_command(environ: Mapping[str, str]) -> int:
     store = Store(client, settings, lease, settings.stream_consumer)
     stale_after = max(3 * settings.interval, 10.0) + (settings.handler_timeout or 0.0)
     telemetry = Telemetry(stale_after=stale_after)
+    registration = None  # this function's record in FUNCTIONS_KEY, written when Redis answers
+    if settings.functions_key:
+        record = FunctionRecord.from_settings(settings)
+        registration = Registration(client, settings.functions_key, record)
     runner = Runner(
         settings,
         store,
@@ -192,7 +194,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         stop,
         telemetry,
         _new_requirements(settings),
-        _registration(settings, client),
+        registration,
     )
     watchdog.Watchdog(
         telemetry,
@@ -254,16 +256,6 @@ def _new_requirements(settings: Settings) -> Requirements | None:
     return Requirements(settings.new_requirements, Path(target), settings.new_requirements_timeout)
 
 
-def _registration(settings: Settings, client: redis.Redis) -> Registration | None:
-    """This function's record in FUNCTIONS_KEY, written whenever Redis answers again."""
-    if not settings.functions_key:
-        return None
-    from serverless_runtime import registry
-
-    record = registry.FunctionRecord.from_settings(settings)
-    return registry.Registration(client, settings.functions_key, record)
-
-
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics; imported only when HTTP_PORT is set."""
     from serverless_runtime.ops import probes
@@ -288,13 +280,9 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         loaded = load_file(function, attr)
-    except FunctionLoadError as exc:
-        sys.stderr.write(f"serverless-runtime: {exc}\n")
-        return EXIT_FAILED
-    try:
         value = _read_json(input_path)
         env = _read_state(state) if state is not None and state.exists() else {}
-    except (OSError, ValueError) as exc:
+    except (FunctionLoadError, OSError, ValueError) as exc:
         sys.stderr.write(f"serverless-runtime: {exc}\n")
         return EXIT_FAILED
     if not isinstance(env, dict):
