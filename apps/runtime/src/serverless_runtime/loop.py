@@ -26,7 +26,7 @@ from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.ops.timeout import HandlerTimeout, TimeLimit
 from serverless_runtime.registry import Registration
 from serverless_runtime.state import codec
-from serverless_runtime.state.durable import DurableState, ReplayError
+from serverless_runtime.state.durable import DurableState, ReplayError, when
 from serverless_runtime.storage.store import Append, CommitRefused, Journaled, Outcome, Store
 from serverless_runtime.triggers import TRIGGERS
 from serverless_runtime.triggers.step import Input, Told
@@ -69,13 +69,8 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
 
 def input_age(value: dict[str, Any]) -> float | None:
     """Seconds since the input's `timestamp` (local time, as the collector writes it)."""
-    stamp = value.get("timestamp")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return time.time() - datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
+    at = when(value.get("timestamp"))
+    return None if at is None else time.time() - at.timestamp()
 
 
 class Failed(Exception):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -357,7 +358,7 @@ class DurableState:
             )
         reset = document.get("reset")
         self._recorded_reset = reset if isinstance(reset, str) else None
-        at = _when(document.get("at"))
+        at = when(document.get("at"))
         if env is None:
             log.warning(
                 "the state at commit %d could not be encoded (%s) and was kept in memory only: "
@@ -393,8 +394,7 @@ class DurableState:
 
     def _apply(self, entries: list[Journaled]) -> None:
         """Replay committed inputs with the version running now; stop at one it fails on."""
-        progress = _Progress(len(entries), self._telemetry)
-        try:
+        with _progress(len(entries), self._telemetry) as replayed:
             for entry in entries:
                 if entry.seq > self.seq + 1:
                     self._missing(self.seq + 1, entry.seq - 1)
@@ -411,9 +411,7 @@ class DurableState:
                 else:
                     self._tail.append(_Step(entry, self._replay))
                 self.seq = entry.seq
-                progress.step(entry.seq)
-        finally:
-            progress.done()
+                replayed(entry.seq)
 
     def _block(self, entry: Journaled, exc: ReplayError) -> None:
         """This version cannot rebuild the committed state: it must not build on another one."""
@@ -453,7 +451,7 @@ class DurableState:
         finally:
             self.context.replaying = False
         self.observe(time.perf_counter() - started)
-        self.context.last_execution = _when(entry.at)
+        self.context.last_execution = when(entry.at)
 
     # -- around a call ----------------------------------------------------------------------------
 
@@ -471,21 +469,18 @@ class DurableState:
         self.context.last_execution = self._base.at
         if not self._tail:
             return
-        progress = _Progress(len(self._tail), self._telemetry)
-        try:
-            for step in self._tail:
-                self._replay_one(step.entry, step.replay)
-                progress.step(step.entry.seq)
-        except ReplayError as exc:
-            # The version that committed it gives another state now: it breaks the replay
-            # contract. The state in Redis is rebuilt before the next call.
-            self._report(
-                FailureKind.REPLAY_ERROR, f"rolling back a failed call: {exc}", exc.__cause__
-            )
-            self._loaded = not self.persistent
-            return
-        finally:
-            progress.done()
+        with _progress(len(self._tail), self._telemetry) as replayed:
+            try:
+                for step in self._tail:
+                    self._replay_one(step.entry, step.replay)
+                    replayed(step.entry.seq)
+            except ReplayError as exc:
+                # The version that committed it gives another state now: it breaks the replay
+                # contract. The state in Redis is rebuilt before the next call.
+                message = f"rolling back a failed call: {exc}"
+                self._report(FailureKind.REPLAY_ERROR, message, exc.__cause__)
+                self._loaded = not self.persistent
+                return
         self._rebase()
 
     def _rebase(self) -> None:
@@ -592,39 +587,39 @@ class DurableState:
             log.info("saved a snapshot of commit %d (%d bytes)", self.seq, len(snapshot))
 
 
-class _Progress:
+@contextmanager
+def _progress(total: int, telemetry: Telemetry | None) -> Iterator[Callable[[int], None]]:
     """A long replay keeps the heartbeat fresh, says how far it is, and shows in /readyz."""
+    started = said = time.monotonic()
+    done = 0
+    if telemetry is not None and total:
+        telemetry.recovering = True
+        telemetry.beat()
+        telemetry.busy_since = started  # the watchdog bounds each replayed call
 
-    def __init__(self, total: int, telemetry: Telemetry | None) -> None:
-        self._total = total
-        self._telemetry = telemetry
-        self._done = 0
-        self._started = self._said = time.monotonic()
-        if telemetry is not None and total:
-            telemetry.recovering = True
-            telemetry.beat()
-            telemetry.busy_since = self._started  # the watchdog bounds each replayed call
-
-    def step(self, seq: int) -> None:
-        self._done += 1
+    def replayed(seq: int) -> None:
+        nonlocal done, said
+        done += 1
         now = time.monotonic()
-        if self._telemetry is not None:
-            self._telemetry.beat()
-            self._telemetry.busy_since = now
-        if now - self._said >= PROGRESS_EVERY:
-            self._said = now
+        if telemetry is not None:
+            telemetry.beat()
+            telemetry.busy_since = now
+        if now - said >= PROGRESS_EVERY:
+            said = now
             log.info(
                 "rebuilding the state: %d of %d journal entries replayed (commit %d, %.0f s)",
-                self._done,
-                self._total,
+                done,
+                total,
                 seq,
-                now - self._started,
+                now - started,
             )
 
-    def done(self) -> None:
-        if self._telemetry is not None and self._total:
-            self._telemetry.recovering = False
-            self._telemetry.busy_since = None
+    try:
+        yield replayed
+    finally:
+        if telemetry is not None and total:
+            telemetry.recovering = False
+            telemetry.busy_since = None
 
 
 def _copy(value: Any) -> Any:
@@ -634,7 +629,8 @@ def _copy(value: Any) -> Any:
         return None
 
 
-def _when(value: Any) -> datetime | None:
+def when(value: Any) -> datetime | None:
+    """An ISO 8601 time read leniently: None when `value` is not one."""
     if not isinstance(value, str):
         return None
     try:
