@@ -152,11 +152,7 @@ class Runner:
         self.waiter: Waiter = PollWaiter(stop)
         self._make_waiter = make_waiter
         self.context = Context(
-            host=settings.redis.host,
-            port=settings.redis.port,
-            input_key=settings.keys.input,
-            output_key=settings.keys.output,
-            function_getmtime="",
+            settings.redis.host, settings.redis.port, settings.keys.input, settings.keys.output, ""
         )
         self.state = DurableState(
             self.context,

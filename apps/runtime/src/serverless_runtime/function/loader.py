@@ -147,15 +147,11 @@ def _execute(module: ModuleType, code: Any, path: Path) -> None:
     try:
         exec(code, module.__dict__)  # noqa: S102 - running the user's function module is the job
     except (Exception, SystemExit) as exc:  # a module body may raise anything, exit included
-        _restore(module.__name__, previous)
+        if previous is None:
+            sys.modules.pop(module.__name__, None)
+        else:
+            sys.modules[module.__name__] = previous
         raise import_failure(exc, path, module.__name__) from exc
-
-
-def _restore(name: str, previous: ModuleType | None) -> None:
-    if previous is None:
-        sys.modules.pop(name, None)
-    else:
-        sys.modules[name] = previous
 
 
 def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:

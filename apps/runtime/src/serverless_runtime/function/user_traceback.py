@@ -35,7 +35,7 @@ def user_traceback(exc: BaseException, full: bool = False) -> str:
     """
     if full:
         return "".join(traceback.format_exception(exc))
-    while _is_runtime_type(exc) and exc.__cause__ is not None:
+    while type(exc).__module__.partition(".")[0] == _PACKAGE and exc.__cause__ is not None:
         exc = exc.__cause__
     shown = traceback.TracebackException.from_exception(exc)
     if not _trim(shown):
@@ -57,20 +57,13 @@ def _trim(shown: traceback.TracebackException, seen: set[int] | None = None) -> 
             continue
         frames.append(frame)
     shown.stack = traceback.StackSummary.from_list(frames)
-    found = bool(frames) or (
-        issubclass(shown.exc_type, SyntaxError) if shown.exc_type is not None else False
-    )
+    found = bool(frames) or (shown.exc_type is not None and issubclass(shown.exc_type, SyntaxError))
     # A context hidden by `raise … from None` is not printed: it cannot be what is shown.
     context = None if shown.__suppress_context__ else shown.__context__
     for linked in (shown.__cause__, context, *(shown.exceptions or ())):
         if linked is not None and _trim(linked, seen):
             found = True
     return found
-
-
-def _is_runtime_type(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
 
 
 def _is_runtime(filename: str) -> bool:

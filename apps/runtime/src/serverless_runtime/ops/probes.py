@@ -36,23 +36,18 @@ def healthz(telemetry: Telemetry) -> tuple[int, str]:
     age = telemetry.heartbeat_age()
     if age <= telemetry.stale_after:
         return HTTPStatus.OK, "ok"
-    return (
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        f"loop heartbeat is {age:.1f} s old (stale after {telemetry.stale_after:g} s)",
-    )
+    stale = f"loop heartbeat is {age:.1f} s old (stale after {telemetry.stale_after:g} s)"
+    return HTTPStatus.SERVICE_UNAVAILABLE, stale
 
 
 def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
     """Readiness: Redis answers a PING and the function is loaded; else names what is missing."""
     missing: list[str] = []
     try:
-        reachable = ping()
-        reason = "redis did not answer PING"
+        if not ping():
+            missing.append("redis did not answer PING")
     except (redis.RedisError, OSError) as exc:
-        reachable = False
-        reason = f"redis unreachable ({type(exc).__name__}: {exc})"
-    if not reachable:
-        missing.append(reason)
+        missing.append(f"redis unreachable ({type(exc).__name__}: {exc})")
     failure = telemetry.load_failure
     if not telemetry.function_loaded:
         missing.append("function not loaded" + ("" if failure is None else f" ({failure})"))
