@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from serverless_runtime.storage.keys import (
     DEFAULT_FUNCTIONS_KEY as DEFAULT_FUNCTIONS_KEY,  # read by the dashboard
 )
-from serverless_runtime.storage.keys import KeyLayout
 
 if TYPE_CHECKING:
     import redis
@@ -93,11 +92,6 @@ class FunctionRecord:
     metrics: str = ""
     # The newest version failed to load (cleared when a version loads); None when none did.
     load_failure: LoadFailure | None = None
-
-    @property
-    def keys(self) -> KeyLayout:
-        """The key layout this record describes (without the lease, which is not recorded)."""
-        return KeyLayout(self.output, self.input, self.state, self.history, self.error)
 
     def to_json(self) -> str:
         """The compact JSON value stored in the hash."""
