@@ -1,9 +1,6 @@
-"""NEW_REQUERIMENTS, the course runtime's variable: packages pip-installs at start.
-
-The course image's entrypoint ran `pip install $NEW_REQUERIMENTS` before the function. Here pip
-installs them into a writable directory (an emptyDir: the root filesystem is read-only), which then
-goes LAST on sys.path, so that nothing installed this way replaces a package the runtime imports.
-"""
+"""NEW_REQUERIMENTS, the course runtime's variable: packages pip installs at start, as its image
+did, into a writable directory (an emptyDir: the root filesystem is read-only) that goes LAST on
+sys.path, so that nothing installed this way replaces a package the runtime imports."""
 
 from __future__ import annotations
 
