@@ -49,19 +49,14 @@ class PollWaiter:
 class NotifyWaiter:
     """Wakes on a keyspace notification for the input key; resubscribes after a lost connection."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        input_key: str,
-        stop: threading.Event,
-        lease_key: str | None = None,
-    ) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings, stop: threading.Event) -> None:
         self._client = client
         self._stop = stop
         db = client.connection_pool.connection_kwargs.get("db", 0)
-        self.channel = f"__keyspace@{db}__:{input_key}"
+        self.channel = f"__keyspace@{db}__:{settings.keys.input}"
         # A standby also wakes when the leader releases the lease, to take over at once.
-        self._channels = [self.channel] + ([lease_released_channel(lease_key)] if lease_key else [])
+        lease = settings.keys.lease
+        self._channels = [self.channel] + ([lease_released_channel(lease)] if lease else [])
         self._pubsub: redis.client.PubSub | None = None
         self._woken = False
         self._subscriptions = 0
@@ -161,4 +156,4 @@ def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event
             "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
             settings.interval,
         )
-    return NotifyWaiter(client, settings.keys.input, stop, settings.keys.lease)
+    return NotifyWaiter(client, settings, stop)
