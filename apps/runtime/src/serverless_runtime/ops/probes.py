@@ -178,8 +178,8 @@ class TelemetryCollector:
         yield HistogramMetricFamily(name, text, buckets=cumulative, sum_value=duration_sum)
 
 
-class _Server(ThreadingHTTPServer):
-    """The HTTP server, carrying what its request handlers read."""
+class ProbeServer(ThreadingHTTPServer):
+    """The operations HTTP server, serving from a daemon thread; `close()` stops it."""
 
     daemon_threads = True
 
@@ -191,6 +191,22 @@ class _Server(ThreadingHTTPServer):
         self._registry: CollectorRegistry | None = None
         self._registry_lock = threading.Lock()
         super().__init__(address, _Handler)
+        # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful when started with port 0)."""
+        return int(self.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving, close the socket and wait for the serving thread."""
+        self.shutdown()
+        self.server_close()
+        self._thread.join()
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -218,7 +234,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     """Routes GET /healthz, /readyz and /metrics; anything else is 404."""
 
-    server: _Server
+    server: ProbeServer
     # A stuck client must not hold a thread forever.
     timeout = 10
 
@@ -257,34 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-class ProbeServer:
-    """A running operations HTTP server; `port` is the bound port, `close()` stops it."""
-
-    def __init__(self, server: _Server, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful when started with port 0)."""
-        return int(self._server.server_address[1])
-
-    def close(self) -> None:
-        """Stop serving, close the socket and wait for the serving thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
 def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics on host:port from a daemon thread."""
-    server = _Server((host, port), telemetry, ping)
-    # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True
-    )
-    thread.start()
-    probes = ProbeServer(server, thread)
+    probes = ProbeServer((host, port), telemetry, ping)
     shown = f"[{host}]" if ":" in host else host
     log.info("operations endpoints on http://%s:%d/ (healthz, readyz, metrics)", shown, probes.port)
     return probes
