@@ -60,9 +60,8 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
     # Only an input with that many brackets can be that deep: the walk is for those alone.
-    if raw.count(b"{") + raw.count(b"[") > MAX_INPUT_DEPTH and codec.depth(value) > (
-        MAX_INPUT_DEPTH
-    ):
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_INPUT_DEPTH and codec.depth(value) > MAX_INPUT_DEPTH:
         raise ValueError(f"input {key!r} is nested deeper than {MAX_INPUT_DEPTH} levels")
     return value
 
@@ -327,9 +326,7 @@ class Runner:
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
         failed = self.source.failed
-        if (
-            failed != before
-        ):  # the newest version failed (or no longer): /readyz and registry say so
+        if failed != before:  # the newest version failed (or no longer): /readyz, registry say so
             self.telemetry.load_failure = None if failed is None else failed.describe()
             if self._registration is not None:
                 self._registration.load_failed(failed)
