@@ -68,9 +68,7 @@ def _trim(shown: traceback.TracebackException, seen: set[int] | None = None) -> 
 
 def _is_runtime(filename: str) -> bool:
     """A frame of the runtime's package, or of the import machinery it loads functions with."""
-    if filename.startswith("<frozen importlib"):
-        return True
-    return _under(filename, _roots()[0])
+    return filename.startswith("<frozen importlib") or _under(filename, _roots()[0])
 
 
 def _is_user(filename: str) -> bool:
