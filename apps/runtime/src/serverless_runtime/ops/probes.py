@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis
@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "serverless_runtime_"
 # Outcomes and reload results always exported, so rate() sees a series from the first scrape.
-_ALWAYS_OUTCOMES = ("success",)
-_ALWAYS_RELOADS = ("success", "failure")
+_ALWAYS = {"outcomes": ("success",), "reloads": ("success", "failure")}
 
 
 def healthz(telemetry: Telemetry) -> tuple[int, str]:
@@ -67,75 +66,24 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
     return HTTPStatus.OK, "; ".join(said)
 
 
-Reading = float | dict[str, int] | None
-
-
-class _Series(NamedTuple):
-    """One exported figure: read from the Telemetry under its lock, by label when `label` is set."""
-
-    name: str
-    type: str  # "counter" or "gauge"
-    help: str
-    read: Callable[[Telemetry], Reading]
-    label: str | None = None
-
-
-# Everything /metrics exports but the duration histogram; a figure left None has no sample.
-SERIES = (
-    _Series(
-        "invocations",
-        "counter",
-        "Handler invocations by outcome.",
-        lambda t: dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes,
-        "outcome",
-    ),
-    _Series(
+# Everything /metrics exports but the duration histogram: name, help, Telemetry field, and for
+# counters the label their counts go by. A gauge left None has no sample.
+COUNTERS = (
+    ("invocations", "Handler invocations by outcome.", "outcomes", "outcome"),
+    ("reloads", "Function reloads by result.", "reloads", "result"),
+    ("load_failures", "Failed function loads by kind.", "load_failures", "kind"),
+)
+GAUGES = (
+    (
         "input_age_seconds",
-        "gauge",
         "Age of the input (from its timestamp) when the latest call ran.",
-        lambda t: t.input_age,
+        "input_age",
     ),
-    _Series(
-        "last_success_timestamp_seconds",
-        "gauge",
-        "Unix time of the latest successful call.",
-        lambda t: t.last_success,
-    ),
-    _Series(
-        "leader", "gauge", "1 if this replica holds the lease and invokes.", lambda t: int(t.leader)
-    ),
-    _Series(
-        "reloads",
-        "counter",
-        "Function reloads by result.",
-        lambda t: dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads,
-        "result",
-    ),
-    _Series(
-        "load_failures",
-        "counter",
-        "Failed function loads by kind.",
-        lambda t: dict(t.load_failures),
-        "kind",
-    ),
-    _Series(
-        "state_bytes",
-        "gauge",
-        "Bytes of the last snapshot of context.env.",
-        lambda t: t.state_bytes,
-    ),
-    _Series(
-        "redis_up",
-        "gauge",
-        "1 if the loop's last Redis operation worked.",
-        lambda t: int(t.redis_ok),
-    ),
-    _Series(
-        "function_loaded",
-        "gauge",
-        "1 if a handler is loaded and callable.",
-        lambda t: int(t.function_loaded),
-    ),
+    ("last_success_timestamp_seconds", "Unix time of the latest successful call.", "last_success"),
+    ("leader", "1 if this replica holds the lease and invokes.", "leader"),
+    ("state_bytes", "Bytes of the last snapshot of context.env.", "state_bytes"),
+    ("redis_up", "1 if the loop's last Redis operation worked.", "redis_ok"),
+    ("function_loaded", "1 if a handler is loaded and callable.", "function_loaded"),
 )
 
 
@@ -156,20 +104,21 @@ class TelemetryCollector:
         t = self.telemetry
         # One consistent snapshot: the loop's thread updates these under the same lock.
         with t.lock:
-            readings = [series.read(t) for series in SERIES]
+            counted = [dict(getattr(t, field)) for _, _, field, _ in COUNTERS]
+            gauged = [getattr(t, field) for _, _, field in GAUGES]
             counts = list(t.duration_counts)
             duration_sum = t.duration_sum
 
-        families = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
-        for series, reading in zip(SERIES, readings, strict=True):
-            labels = None if series.label is None else [series.label]
-            family = families[series.type](PREFIX + series.name, series.help, labels=labels)
-            if isinstance(reading, dict):
-                for label, n in sorted(reading.items()):
-                    family.add_metric([label], n)
-            elif reading is not None:
-                family.add_metric([], reading)
-            yield family
+        for (name, text, field, label), by_label in zip(COUNTERS, counted, strict=True):
+            counter = CounterMetricFamily(PREFIX + name, text, labels=[label])
+            for value, n in sorted((dict.fromkeys(_ALWAYS.get(field, ()), 0) | by_label).items()):
+                counter.add_metric([value], n)
+            yield counter
+        for (name, text, _), reading in zip(GAUGES, gauged, strict=True):
+            gauge = GaugeMetricFamily(PREFIX + name, text)
+            if reading is not None:
+                gauge.add_metric([], int(reading) if isinstance(reading, bool) else reading)
+            yield gauge
 
         # Telemetry counts per bucket; Prometheus buckets are cumulative, the last one is +Inf.
         bounds = [str(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
