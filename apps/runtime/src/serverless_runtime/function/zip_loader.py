@@ -99,8 +99,7 @@ def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
         )
     declared = 0
     for info in members:
-        _check_name(zip_path, info.filename)
-        _check_type(zip_path, info)
+        _check_member(zip_path, info)
         declared += info.file_size
         if declared > MAX_BYTES:
             raise UnsafePackage(
@@ -110,7 +109,8 @@ def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
     return members
 
 
-def _check_name(zip_path: Path, name: str) -> None:
+def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> None:
+    name, mode = info.filename, info.external_attr >> 16
     # Backslashes count as separators too: other systems' archivers write them.
     rule = None
     if not name:
@@ -121,22 +121,14 @@ def _check_name(zip_path: Path, name: str) -> None:
         rule = "drive-letter paths are not allowed"
     elif ".." in re.split(r"[/\\]", name):
         rule = "'..' path components are not allowed"
+    elif stat.S_ISLNK(mode):
+        rule = "symbolic links are not allowed"
+    elif stat.S_IFMT(mode) not in _ALLOWED_TYPES:
+        rule = "only regular files and directories are allowed"
     if rule:
         raise UnsafePackage(f"{zip_path}: member {name!r}: {rule}")
-
-
-def _check_type(zip_path: Path, info: zipfile.ZipInfo) -> None:
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise UnsafePackage(f"{zip_path}: member {info.filename!r}: symbolic links are not allowed")
-    if stat.S_IFMT(mode) not in _ALLOWED_TYPES:
-        raise UnsafePackage(
-            f"{zip_path}: member {info.filename!r}: only regular files and directories are allowed"
-        )
     if info.flag_bits & 0x1:
-        raise InvalidPackage(
-            f"{zip_path}: member {info.filename!r}: encrypted members are not supported"
-        )
+        raise InvalidPackage(f"{zip_path}: member {name!r}: encrypted members are not supported")
 
 
 def _extract(
