@@ -21,6 +21,7 @@ from bench import (
     overhead,
     recovery,
     replicas,
+    scale,
     state_cost,
     takeover,
     throughput,
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "coldstart": coldstart.run,
     "function": monitor_cost.run,
     "dashboard": dashboard.run,
+    "scale": scale.run,
 }
 
 

@@ -56,6 +56,15 @@ EXPECTED_ROWS = [
     "dashboard callback, refresh with new data",
     "dashboard Functions page, 10 functions' /metrics",
     "dashboard steady RSS (gunicorn worker)",
+    # Quick mode steps N through 1 and 3 only.
+    *(
+        f"idle per function, N={n}, one server: {what}"
+        for n in (1, 3)
+        for what in ("commands/s", "bytes/s in + out")
+    ),
+    *(f"input→output p99, {c} s cadence, N={n}, one server" for c in (1, 5) for n in (1, 3)),
+    *(f"functions per server core, {c} s cadence, one server" for c in (1, 5)),
+    *(f"largest N before p99 doubles, {c} s cadence, one server" for c in (1, 5)),
 ]
 
 pytestmark = [

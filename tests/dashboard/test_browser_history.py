@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitoring_dashboard import browser_history
-from monitoring_dashboard.reading import Point
+from monitoring_dashboard.snapshots import Point
 
 
 def test_append_keeps_points_inside_the_window_oldest_first():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from monitoring_dashboard.display import (
     duration_text,
+    iso_ms,
     iso_utc_text,
     number_text,
     rate_text,
@@ -59,3 +60,11 @@ def test_display_durations_and_rates() -> None:
     assert rate_text(12.3456) == "12.35/s"
     assert rate_text(0.01) == "0.6/min"
     assert rate_text(0) == "0/s"
+
+
+def test_iso_ms_needs_an_offset():
+    moment = datetime(2026, 11, 27, 23, 22, 1, tzinfo=UTC) + timedelta(milliseconds=5)
+    assert iso_ms(moment.isoformat()) == int(moment.timestamp() * 1000)
+    assert iso_ms("2026-11-27T23:22:01+01:00") == int(moment.timestamp() * 1000) - 3_600_005
+    assert iso_ms("2026-11-27 23:22:01") is None
+    assert iso_ms("yesterday") is None

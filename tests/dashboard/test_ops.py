@@ -1,15 +1,17 @@
-"""The operations figures: the runtime's own /metrics text read back, rates and quantiles."""
+"""The operations figures: the runtime's own /metrics text read back, rates and quantiles, and
+what the Functions page writes for a record whose metrics cannot or need not be read."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from monitoring_dashboard.exposition import Scrape, parse
-from monitoring_dashboard.ops import Sample, compute, quantile
+from monitoring_dashboard.ops import Sample, Scrape, compute, ops_text, parse, quantile, scrapable
+from monitoring_dashboard.scraper import Scraped
 from prometheus_client import CollectorRegistry, generate_latest
 from serverless_runtime.ops.probes import TelemetryCollector
 from serverless_runtime.ops.telemetry import Telemetry
+from serverless_runtime.registry import FunctionRecord
 
 
 def exposition(telemetry: Telemetry) -> str:
@@ -31,12 +33,7 @@ def test_ops_parse_reads_the_runtimes_own_exposition() -> None:
     assert scrape.outcomes == {"success": 3, "handler-error": 1}
     assert scrape.calls == 4
     assert scrape.reloads == {"success": 1, "failure": 1}
-    assert (scrape.leader, scrape.loaded, scrape.redis_up, scrape.input_age) == (
-        True,
-        True,
-        False,
-        1.5,
-    )
+    assert (scrape.leader, scrape.loaded, scrape.input_age) == (True, True, 1.5)
     assert scrape.buckets[-1] == (math.inf, 4.0)
     assert (0.005, 3.0) in scrape.buckets
 
@@ -104,3 +101,22 @@ def test_ops_compute_without_calls_has_no_error_ratio_or_quantiles() -> None:
     ops = compute(samples, 900, None)
     assert ops is not None
     assert (ops.rate, ops.error_ratio, ops.p50, ops.p95) == (0.0, None, None, None)
+
+
+def test_ops_view_a_url_that_is_not_a_metrics_url_is_never_read() -> None:
+    for url in ("file:///etc/passwd", "http://10.0.0.1:8080/admin", "gopher://x/metrics"):
+        text = ops_text(FunctionRecord("f", "in", metrics=url), None, 900)
+        assert text.rate == "—" and "not read" in text.note
+
+
+def test_ops_view_before_the_first_scrape_answers() -> None:
+    record = FunctionRecord("f", "in", metrics="http://10.0.0.1:8080/metrics")
+    assert ops_text(record, None, 900).note == "reading /metrics…"
+    assert ops_text(record, Scraped(), 900).note == "reading /metrics…"
+
+
+def test_only_metrics_urls_are_scrapable() -> None:
+    assert scrapable("http://10.0.0.7:8080/metrics") and scrapable("http://[fd00::7]:8080/metrics")
+    assert not scrapable("http://10.0.0.7:8080/admin")
+    assert not scrapable("gopher://10.0.0.7/metrics")
+    assert not scrapable("")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from monitoring_dashboard.reading import Point
-from monitoring_dashboard.resample import CPU_COLUMNS, columns, resample
+from monitoring_dashboard.resample import CPU_COLUMNS, columns, grid
+from monitoring_dashboard.snapshots import Point
 
 CPU0 = "avg-util-cpu0-60sec"
 CPU1 = "avg-util-cpu1-60sec"
+
+
+def resample(points, names):
+    """The CPU graphs' grid: columns picked over points, names read from them (one decimal)."""
+    return grid(columns(points, CPU_COLUMNS), names, decimals=1)
 
 
 def points_every(period_ms: int, count: int, start: int = 1_000_000) -> list[Point]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from monitoring_dashboard.exposition import Scrape
-from monitoring_dashboard.scraper import MetricsScraper, scrapable
+from monitoring_dashboard.ops import Scrape
+from monitoring_dashboard.scraper import MetricsScraper
 
 URL = "http://10.0.0.7:8080/metrics"
 
@@ -24,36 +24,30 @@ def test_scraper_keeps_samples_per_url_spaced_and_resets_on_a_restart() -> None:
     # Kept 20 min: samples at least 10 s apart.
     fetch = lambda url: Scrape({"success": next(calls)})  # noqa: E731
     scraper = MetricsScraper(fetch, clock, wait_seconds=5, keep=1200)
-    try:
-        assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1]
-        clock.now += 20
-        assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2]
-        clock.now += 3
-        assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2, 3]
-        # The last was within SPACING of the one before it: the newest takes its place.
-        clock.now += 20
-        assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2, 50]
-        # Counters went back: the replica restarted, the older samples say nothing of it.
-        clock.now += 20
-        got = scraper.scrape([URL])[URL]
-        assert [s.scrape.calls for s in got.samples] == [2] and got.error is None
-    finally:
-        scraper.close()
+    assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1]
+    clock.now += 20
+    assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2]
+    clock.now += 3
+    assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2, 3]
+    # The last was within SPACING of the one before it: the newest takes its place.
+    clock.now += 20
+    assert [s.scrape.calls for s in scraper.scrape([URL])[URL].samples] == [1, 2, 50]
+    # Counters went back: the replica restarted, the older samples say nothing of it.
+    clock.now += 20
+    got = scraper.scrape([URL])[URL]
+    assert [s.scrape.calls for s in got.samples] == [2] and got.error is None
 
 
 def test_scraper_keeps_a_bounded_number_of_samples_over_its_window() -> None:
     clock = Clock()
     scraper = MetricsScraper(lambda url: Scrape({"success": clock.now}), clock, wait_seconds=5)
-    try:
-        # Six hours at one scrape every 5 s: about SAMPLES of them remain, evenly spaced.
-        for _ in range(6 * 720 + 100):
-            got = scraper.scrape([URL])[URL]
-            clock.now += 5
-        assert 100 <= len(got.samples) <= 130
-        assert got.samples[-1].at - got.samples[0].at <= 6 * 3600
-        assert got.samples[-1].at == clock.now - 5
-    finally:
-        scraper.close()
+    # Six hours at one scrape every 5 s: about SAMPLES of them remain, evenly spaced.
+    for _ in range(6 * 720 + 100):
+        got = scraper.scrape([URL])[URL]
+        clock.now += 5
+    assert 100 <= len(got.samples) <= 130
+    assert got.samples[-1].at - got.samples[0].at <= 6 * 3600
+    assert got.samples[-1].at == clock.now - 5
 
 
 def test_scraper_reports_a_failure_and_does_not_wait_for_it_again() -> None:
@@ -70,21 +64,11 @@ def test_scraper_reports_a_failure_and_does_not_wait_for_it_again() -> None:
         return Scrape({"success": 1})
 
     scraper = MetricsScraper(fetch, clock, wait_seconds=5)
-    try:
-        assert scraper.scrape([URL])[URL].error == "OSError: connection refused"
-        clock.now += 5
-        # The next scrape hangs; it is not waited for, the page shows the failure meanwhile.
-        got = scraper.scrape([URL, "file:///etc/passwd", "http://x/admin"])
-        assert list(got) == [URL] and got[URL].error is not None
-        assert hanging.wait(5)
-        release.set()
-    finally:
-        scraper.close()
+    assert scraper.scrape([URL])[URL].error == "OSError: connection refused"
+    clock.now += 5
+    # The next scrape hangs; it is not waited for, the page shows the failure meanwhile.
+    got = scraper.scrape([URL, "file:///etc/passwd", "http://x/admin"])
+    assert list(got) == [URL] and got[URL].error is not None
+    assert hanging.wait(5)
+    release.set()
     assert seen == [URL, URL]
-
-
-def test_scraper_fetches_only_metrics_urls() -> None:
-    assert scrapable(URL) and scrapable("http://[fd00::7]:8080/metrics")
-    assert not scrapable("http://10.0.0.7:8080/admin")
-    assert not scrapable("gopher://10.0.0.7/metrics")
-    assert not scrapable("")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from monitoring_dashboard.settings import Settings, SettingsError
+from monitoring_dashboard.settings import Invalid, Settings
 
 
 def test_settings_defaults_need_only_the_output_key():
     settings = Settings.from_env({"REDIS_OUTPUT_KEY": "resource-monitor"})
     assert settings.output_key == "resource-monitor"
-    assert (settings.redis_host, settings.redis_port, settings.redis_url) == (
+    assert (settings.redis.host, settings.redis.port, settings.redis.url) == (
         "localhost",
         6379,
         None,
@@ -52,7 +52,7 @@ def test_settings_read_every_variable():
         }
     )
     assert settings.redis_location == "redis.example:6380"
-    assert settings.redis_password == "s3cret"
+    assert settings.redis.password == "s3cret"
     assert settings.refresh_seconds == 1.5
     assert settings.history_ms == 15 * 60_000
 
@@ -61,7 +61,7 @@ def test_settings_redis_url_location_hides_credentials():
     settings = Settings.from_env(
         {"REDIS_OUTPUT_KEY": "out", "REDIS_URL": "rediss://app:s3cret@redis.example:6390/2"}
     )
-    assert settings.redis_url == "rediss://app:s3cret@redis.example:6390/2"
+    assert settings.redis.url == "rediss://app:s3cret@redis.example:6390/2"
     assert settings.redis_location == "rediss://redis.example:6390/2"
     assert "s3cret" not in settings.redis_location
 
@@ -90,10 +90,10 @@ def test_settings_redis_url_location_hides_credentials():
 )
 def test_settings_bad_value_names_variable_value_and_form(variable, value):
     environ = {"REDIS_OUTPUT_KEY": "out", variable: value}
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(Invalid) as caught:
         Settings.from_env(environ)
     message = str(caught.value)
-    assert caught.value.variable == variable
+    assert caught.value.name == variable
     assert message.startswith(f"{variable}={value!r}: expected ")
     assert "\n" not in message
 
@@ -103,9 +103,9 @@ def test_settings_bad_value_names_variable_value_and_form(variable, value):
     ["redis://app:s3cret@redis:99999/0", "redis://:s3cret@redis/abc", "http://s3cret@redis"],
 )
 def test_settings_bad_redis_url_error_hides_the_password(url):
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(Invalid) as caught:
         Settings.from_env({"REDIS_OUTPUT_KEY": "out", "REDIS_URL": url})
-    assert caught.value.variable == "REDIS_URL"
+    assert caught.value.name == "REDIS_URL"
     assert "***@redis" in str(caught.value)
     assert "s3cret" not in str(caught.value)
 
@@ -122,5 +122,5 @@ def test_settings_repr_hides_the_password():
 
 
 def test_settings_missing_output_key_is_an_error():
-    with pytest.raises(SettingsError, match="REDIS_OUTPUT_KEY"):
+    with pytest.raises(Invalid, match="REDIS_OUTPUT_KEY"):
         Settings.from_env({})

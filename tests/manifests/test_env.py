@@ -114,7 +114,7 @@ def test_every_component_uses_the_same_redis_and_keys(overlay: str) -> None:
     runtime = Settings.from_env(resolve_env(runtime_ctr, docs))
     dashboard_ctr = container(find(docs, "Deployment", "monitoring-dashboard"))
     dashboard = dashboard_settings.Settings.from_env(resolve_env(dashboard_ctr, docs))
-    assert (dashboard.redis_host, dashboard.redis_port) == (runtime.redis.host, runtime.redis.port)
+    assert (dashboard.redis.host, dashboard.redis.port) == (runtime.redis.host, runtime.redis.port)
     assert dashboard.output_key == runtime.keys.output
     if overlay == "dev":
         collector_env = resolve_env(container(find(docs, "Deployment", "metrics-collector")), docs)

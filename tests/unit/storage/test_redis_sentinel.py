@@ -11,8 +11,8 @@ import pytest
 import redis
 from monitoring_dashboard.connection import connect as dashboard_connect
 from monitoring_dashboard.settings import ENV_VARS as DASHBOARD_VARS
+from monitoring_dashboard.settings import Invalid
 from monitoring_dashboard.settings import Settings as DashboardSettings
-from monitoring_dashboard.settings import SettingsError
 from serverless_runtime.config import ENV_VARS, ConfigError, Settings
 from serverless_runtime.storage.redis_sentinel import Sentinels
 from serverless_runtime.storage.store import connect
@@ -137,14 +137,17 @@ def test_both_apps_read_the_variables_and_apply_the_same_rules() -> None:
     assert NEW <= ENV_VARS
     assert NEW <= DASHBOARD_VARS
     env = {"REDIS_OUTPUT_KEY": "out", "REDIS_SENTINELS": "s1,[::1]:26380"}
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(Invalid) as caught:
         DashboardSettings.from_env(env)
-    assert caught.value.variable == "REDIS_SENTINEL_MASTER"
+    assert caught.value.name == "REDIS_SENTINEL_MASTER"
     dashboard = DashboardSettings.from_env({**env, "REDIS_SENTINEL_MASTER": "mymaster"})
-    assert dashboard.sentinels == settings(**env, REDIS_SENTINEL_MASTER="mymaster").redis.sentinels
-    with pytest.raises(SettingsError) as caught:
+    assert (
+        dashboard.redis.sentinels
+        == settings(**env, REDIS_SENTINEL_MASTER="mymaster").redis.sentinels
+    )
+    with pytest.raises(Invalid) as caught:
         DashboardSettings.from_env({**env, "REDIS_SENTINELS": "s1:0"})
-    assert caught.value.variable == "REDIS_SENTINELS"
+    assert caught.value.name == "REDIS_SENTINELS"
 
 
 @pytest.mark.parametrize(

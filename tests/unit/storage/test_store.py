@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from serverless_runtime.storage import store as store_module
 from serverless_runtime.storage.lease import Lease
 from serverless_runtime.storage.store import Append, CommitRefused, Outcome, Store
 
@@ -79,6 +81,26 @@ def test_store_commit_without_the_lease_writes_nothing(client, settings) -> None
     assert lease.value is None, "the replica stands by"
 
 
+def test_store_first_read_loads_every_script_and_a_lost_cache_is_loaded_again(
+    client, settings
+) -> None:
+    lease = Lease(client, "out:lease", "pod/1", 10)
+    store = Store(client, settings(), lease, "pod")
+    client.set("metrics", b'{"n": 1}')
+    assert store.read_input().leader
+    sources = [source for source, _record in store_module.SCRIPTS.values()] + list(Lease.SCRIPTS)
+    shas = [client.register_script(source).sha for source in sources]
+    assert client.script_exists(*shas) == [True] * len(shas)
+    # Redis restarted (its script cache is empty): the commit and the next read load them again.
+    client.script_flush()
+    assert store.commit(b"1", "d1", None, append(0, 1)) is Outcome.COMMITTED
+    client.script_flush()
+    lease.renewed_at = -float("inf")  # the next read renews the lease in the same pipeline
+    reading = store.read_input()
+    assert (reading.leader, reading.head.seq, reading.head.digest) == (True, 1, "d1")
+    assert client.script_exists(*shas) == [True] * len(shas)
+
+
 def test_store_commit_refuses_a_key_of_the_wrong_type_before_any_write(store, client) -> None:
     client.set("out:history", "not a stream")
     with pytest.raises(CommitRefused, match="out:history holds a string, not a stream"):
@@ -131,3 +153,25 @@ def test_store_an_input_whose_call_ended_is_not_marked_again(store, client) -> N
     store.call_ended()  # failed
     store.read_input()
     assert store.in_flight_deaths == -1
+
+
+SLOT = re.compile(r"^local (\w+) = (KEYS|ARGV)\[(\d+)\]$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", sorted(store_module.SCRIPTS))
+def test_each_script_uses_every_slot_of_its_record_by_name(name: str) -> None:
+    source, record = store_module.SCRIPTS[name]
+    fields = list(record._fields)  # type: ignore[attr-defined]
+    bound = SLOT.findall(source)
+    # The KEYS come first, each named `*_key`, then the ARGV, numbered from 1 in field order.
+    numkeys = sum(field.endswith("_key") for field in fields)
+    assert [local for local, _, _ in bound] == fields
+    assert [(table, int(index)) for _, table, index in bound] == [
+        ("KEYS", i) for i in range(1, numkeys + 1)
+    ] + [("ARGV", i) for i in range(1, len(fields) - numkeys + 1)]
+    # Past the slot lines, the script refers to its slots by name only, and to every one of them:
+    # a field the script no longer reads is a slot filled for nothing (or a misnamed one).
+    body = SLOT.sub("", source)
+    assert "KEYS[" not in body and "ARGV[" not in body
+    unused = [field for field in fields if not re.search(rf"\b{field}\b", body)]
+    assert unused == []

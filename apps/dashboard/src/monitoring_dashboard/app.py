@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dash import Dash
 
-from monitoring_dashboard import callbacks, functions_callbacks
 from monitoring_dashboard.layout import TITLE, shell
-from monitoring_dashboard.reading import FunctionsSource, Reader
+from monitoring_dashboard.pages.functions import callbacks as functions_page
+from monitoring_dashboard.pages.live import callbacks as live_page
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
+from monitoring_dashboard.snapshots import FunctionsSource, Reader
 
 
 def create_app(
@@ -39,6 +40,6 @@ def create_app(
     # Page layouts run inside a request and read the settings from the Flask app's config.
     app.server.config[SETTINGS_CONFIG_KEY] = settings
     app.layout = shell(settings)
-    callbacks.register(app, settings, reader)
-    functions_callbacks.register(app, settings, functions, scraper)
+    live_page.register(app, settings, reader)
+    functions_page.register(app, settings, functions, scraper)
     return app

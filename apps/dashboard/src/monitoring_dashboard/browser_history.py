@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring_dashboard.reading import Point
+from monitoring_dashboard.snapshots import Point
 
 # A bound independent of the window, so a tiny refresh period cannot grow the page without end.
 MAX_POINTS = 3600

@@ -11,7 +11,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-from monitoring_dashboard.settings import Settings, SettingsError
+from monitoring_dashboard.settings import Invalid, Settings
 
 # All interfaces: in the pod, the Service reaches the container on its port.
 DEFAULT_BIND = "0.0.0.0:8050"
@@ -73,7 +73,6 @@ def gunicorn_options(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
     parser = argparse.ArgumentParser(
         prog="monitoring-dashboard",
         description="Serve the live resource-monitor dashboard. Settings come from the "
@@ -115,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
+    except Invalid as exc:
         sys.stderr.write(f"monitoring-dashboard: {exc}\n")
         return 2
     logging.basicConfig(

@@ -1,15 +1,14 @@
-"""Small Dash components for the Live page; every string is passed as text, never as HTML."""
+"""Dash components both pages use; every string is passed as text, never as HTML."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 
-from monitoring_dashboard import time_range
-from monitoring_dashboard.freshness import Freshness
-from monitoring_dashboard.view import Kpis, Notice
+from monitoring_dashboard import ids, time_range
+from monitoring_dashboard.notices import Notice
 
 # The mode bar (zoom, pan, download) appears while the pointer is over a graph: shown all the
 # time, it covers the newest points in the top right corner.
@@ -45,43 +44,37 @@ def notice_alert(notice: Notice) -> dbc.Alert:
     return dbc.Alert(children, color=notice.level, className="mb-2", fade=False)
 
 
-def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
-    """`updated 12 s ago`, green while fresh, amber once stale."""
-    if freshness is None:
-        return dbc.Badge("no data yet", color="secondary", className="fs-6")
-    label = freshness.text
-    if freshness.stale:
-        label = f"stale: {label}"
-    title = (
-        "Time this page first saw the current output (the runtime writes no history)"
-        if freshness.seen_by_page
-        else "Time the runtime wrote the newest history entry"
+def refresh_on_range_change(app: Dash, interval_id: str) -> None:
+    """A new time-range choice refreshes the page at once: it counts as a tick of the page's
+    interval, so the one server callback keeps a single trigger (no round trip for this)."""
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        "function(_value, ticks) { return (ticks || 0) + 1; }",
+        Output(interval_id, "n_intervals"),
+        Input(ids.TIME_RANGE, "value"),
+        State(interval_id, "n_intervals"),
+        prevent_initial_call=True,
     )
-    color = "warning" if freshness.stale else "success"
-    return dbc.Badge(label, color=color, className="fs-6", title=title)
 
 
-def percent_text(value: float | None) -> str:
-    """A KPI value as shown: two decimals and a percent sign."""
-    return "—" if value is None else f"{value:.2f} %"
+def failure_alert() -> dbc.Alert:
+    """What a page shows when a refresh failed unexpectedly (the log has the traceback)."""
+    return dbc.Alert(
+        "The dashboard could not render the latest data; details are in its log. "
+        "It keeps trying on every refresh.",
+        color="danger",
+        fade=False,
+    )
 
 
-def latest_output_text(kpis: Kpis) -> list[Any]:
-    """When the newest output was written (UTC), and the input's own stamp beneath it."""
-    stamp = kpis.input_timestamp
-    return [
-        html.Div(kpis.written_at or "—", id="kpi-written"),
-        html.Div(
-            f"input stamped {stamp} (the collector's clock)" if stamp else "",
-            className="fw-normal text-body-secondary",
-            style={"fontSize": "0.8rem"},
-            id="kpi-input-stamp",
-        ),
-    ]
-
-
-def cpu_text(kpis: Kpis) -> str:
-    """CPU count and the mean of their moving averages."""
-    if kpis.cpu_count == 0:
-        return "—"
-    return f"{kpis.cpu_count} · mean {percent_text(kpis.cpu_mean)}"
+def graph_card(
+    title: Any, figure: dict[str, Any], note: str = "times in UTC", **graph: Any
+) -> dbc.Card:
+    """A graph under a header: its title, then a note (by default, that times are in UTC)."""
+    header = [title, html.Span(note, className="text-body-secondary small ms-2")]
+    return dbc.Card(
+        [
+            dbc.CardHeader(header),
+            dbc.CardBody(dcc.Graph(figure=figure, config=GRAPH_CONFIG, **graph), className="p-1"),
+        ],
+        className="h-100 shadow-sm",
+    )

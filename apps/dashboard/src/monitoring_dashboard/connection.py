@@ -7,6 +7,7 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from serverless_runtime.storage.redis_sentinel import Sentinels
 
 from monitoring_dashboard.settings import Settings
 
@@ -29,36 +30,30 @@ def connect(settings: Settings) -> redis.Redis:
         "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
         "health_check_interval": 30,
     }
-    if settings.sentinels is not None:
-        return _master(settings, options)
-    if settings.redis_url is not None:
-        if settings.redis_password is not None:
-            options["password"] = settings.redis_password
-        return redis.Redis.from_url(settings.redis_url, **options)
-    return redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        password=settings.redis_password,
-        **options,
-    )
+    config = settings.redis
+    if config.sentinels is not None:
+        return _master(config.sentinels, config.password, options)
+    if config.url is not None:
+        if config.password is not None:
+            options["password"] = config.password
+        return redis.Redis.from_url(config.url, **options)
+    return redis.Redis(host=config.host, port=config.port, password=config.password, **options)
 
 
-def _master(settings: Settings, options: dict[str, Any]) -> redis.Redis:
+def _master(sentinels: Sentinels, password: str | None, options: dict[str, Any]) -> redis.Redis:
     """A client on the master the sentinels name now; it asks them again after a failover."""
     from redis.sentinel import Sentinel  # only with REDIS_SENTINELS
 
-    assert settings.sentinels is not None
     # The sentinels fail as fast as the servers (redis-py's default would retry for seconds).
     sentinel_options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "socket_timeout": SOCKET_TIMEOUT_SECONDS,
         "retry": options["retry"],
     }
-    if settings.sentinels.password is not None:
-        sentinel_options["password"] = settings.sentinels.password
-    addresses = list(settings.sentinels.addresses)
-    sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    if sentinels.password is not None:
+        sentinel_options["password"] = sentinels.password
+    sentinel = Sentinel(list(sentinels.addresses), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
     master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.sentinels.master, password=settings.redis_password, **options
+        sentinels.master, password=password, **options
     )
     return master

@@ -67,3 +67,14 @@ def rate_text(per_second: float) -> str:
     if per_second < 0.1:
         return f"{number_text(per_second * 60)}/min"
     return f"{number_text(per_second)}/s"
+
+
+def iso_ms(text: str) -> int | None:
+    """Milliseconds since the epoch of an ISO-8601 time with an offset; None otherwise."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp() * 1000)

@@ -113,15 +113,10 @@ def _children(path: str, item: dict[Any, Any] | list[Any]) -> Iterator[tuple[str
 
 
 def _join(path: str, key: str) -> str:
-    part = key if _PLAIN_KEY.fullmatch(key) and key.strip() == key else _quoted(key)
-    if part.startswith("["):
-        return f"{path}{part}"
-    return f"{path}.{part}" if path else part
-
-
-def _quoted(key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key) and key.strip() == key:
+        return f"{path}.{key}" if path else key
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'["{safe_text(escaped, 80)}"]'
+    return f'{path}["{safe_text(escaped, 80)}"]'
 
 
 def _text(value: Any) -> str:

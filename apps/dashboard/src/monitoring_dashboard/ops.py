@@ -1,18 +1,103 @@
-"""One function's operations figures over a time window, from scrapes of its /metrics (pure).
+"""One function's operations figures, from scrapes of its runtime's /metrics (pure).
 
-Counters only grow while a replica runs, so the difference between two scrapes is what happened
-between them: the rate, the error ratio and the duration quantiles (as PromQL's `rate` and
-`histogram_quantile` compute them). Before a second scrape, a replica's start (counters at zero,
-the registry's `registered_at`) is the baseline.
+Only the runtime's own families (`serverless_runtime_*`) are read, so a few dozen lines of the
+text format suffice: no Prometheus client in the dashboard. Counters only grow while a replica
+runs, so the difference between two scrapes is what happened between them: the rate, the error
+ratio and the duration quantiles (as PromQL's `rate` and `histogram_quantile` compute them).
+Before a second scrape, a replica's start (counters at zero, the registry's `registered_at`) is
+the baseline. `ops_text` writes the figures as the Functions page shows them.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from monitoring_dashboard.exposition import Scrape
+from serverless_runtime.registry import FunctionRecord
+
+from monitoring_dashboard.display import duration_text, iso_ms, number_text, rate_text
+from monitoring_dashboard.freshness import format_age
+
+if TYPE_CHECKING:
+    from monitoring_dashboard.scraper import Scraped
+
+PREFIX = "serverless_runtime_"
+# `name{label="value"} 1.0` or `name 1.0`, an optional timestamp after the value.
+_SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)(?:\s+\S+)?")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One replica's figures at one scrape: counters since its start, gauges now."""
+
+    outcomes: dict[str, float] = field(default_factory=dict)
+    # (upper bound, cumulative count), ascending, the last bound math.inf.
+    buckets: list[tuple[float, float]] = field(default_factory=list)
+    reloads: dict[str, float] = field(default_factory=dict)
+    input_age: float | None = None
+    leader: bool | None = None
+    loaded: bool | None = None
+
+    @property
+    def calls(self) -> float:
+        """Invocations of every outcome since the replica started."""
+        return sum(self.outcomes.values())
+
+
+def parse(text: str) -> Scrape:
+    """The runtime's figures in a /metrics body; families it does not know are ignored."""
+    outcomes: dict[str, float] = {}
+    reloads: dict[str, float] = {}
+    buckets: list[tuple[float, float]] = []
+    gauges: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(PREFIX):
+            continue
+        match = _SAMPLE.fullmatch(line.strip())
+        if match is None:
+            continue
+        name, raw_labels, raw_value = match.groups()
+        try:
+            value = float(raw_value)
+        except ValueError:
+            continue
+        labels = dict(_LABEL.findall(raw_labels or ""))
+        short = name[len(PREFIX) :]
+        if short == "invocations_total" and "outcome" in labels:
+            outcomes[labels["outcome"]] = value
+        elif short == "reloads_total" and "result" in labels:
+            reloads[labels["result"]] = value
+        elif short == "invocation_duration_seconds_bucket" and "le" in labels:
+            bound = _bound(labels["le"])
+            if bound is not None:
+                buckets.append((bound, value))
+        elif raw_labels is None:
+            gauges[short] = value
+    return Scrape(
+        outcomes=outcomes,
+        buckets=sorted(buckets),
+        reloads=reloads,
+        input_age=gauges.get("input_age_seconds"),
+        leader=_flag(gauges.get("leader")),
+        loaded=_flag(gauges.get("function_loaded")),
+    )
+
+
+def _bound(text: str) -> float | None:
+    try:
+        bound = float(text)
+    except ValueError:
+        return None
+    return None if math.isnan(bound) else bound
+
+
+def _flag(value: float | None) -> bool | None:
+    return None if value is None else value >= 1
 
 
 @dataclass(frozen=True)
@@ -62,7 +147,8 @@ def compute(samples: Sequence[Sample], window: float, started_at: float | None) 
             0.0, now.outcomes.get("success", 0.0) - before.outcomes.get("success", 0.0)
         )
         errors = failed / calls if calls else None
-        counts = _bucket_deltas(now.buckets, before.buckets)
+        earlier = dict(before.buckets)
+        counts = [(bound, max(0.0, n - earlier.get(bound, 0.0))) for bound, n in now.buckets]
         p50, p95 = quantile(0.5, counts), quantile(0.95, counts)
     return Ops(
         span=span,
@@ -97,8 +183,73 @@ def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     return lower
 
 
-def _bucket_deltas(
-    now: Sequence[tuple[float, float]], before: Sequence[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    earlier = dict(before)
-    return [(bound, max(0.0, count - earlier.get(bound, 0.0))) for bound, count in now]
+NONE = "—"
+
+
+@dataclass(frozen=True)
+class OpsText:
+    """Every figure as text; `note` says what they cover or why there are none."""
+
+    rate: str = NONE
+    errors: str = NONE
+    p50: str = NONE
+    p95: str = NONE
+    reloads: str = NONE
+    leader: str = NONE
+    input_age: str = NONE
+    note: str = ""
+    problem: bool = False
+
+
+def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> OpsText:
+    """The figures of the replica the record names, over the last `window` seconds."""
+    if not record.metrics:
+        return OpsText(
+            note="no metrics: the runtime's HTTP server is off (HTTP_PORT=0) or it registered "
+            "before runtimes named their /metrics"
+        )
+    if not scrapable(record.metrics):
+        return OpsText(note="not read: the record's metrics URL is not an http(s) …/metrics URL")
+    if scraped is None or (not scraped.samples and scraped.error is None):
+        return OpsText(note="reading /metrics…")
+    started_ms = iso_ms(record.registered_at)
+    ops = compute(scraped.samples, window, None if started_ms is None else started_ms / 1000)
+    problem = f"/metrics unreachable ({scraped.error})" if scraped.error else ""
+    if ops is None:
+        return OpsText(note=problem, problem=True)
+    if ops.rate is None:
+        note = "one scrape so far: rates follow at the next"
+    elif ops.span < window - 1:
+        note = f"over the last {format_age(ops.span)} (since this replica or this page started)"
+    else:
+        note = f"over the last {format_age(window)}"
+    if ops.leader is False:
+        # The record names the replica that registered last; a standby invokes nothing.
+        note += "; this replica is a standby: the leader's calls are in its own /metrics"
+    if problem:
+        note = f"{problem}; last known figures {note}"
+    return OpsText(
+        rate=NONE if ops.rate is None else rate_text(ops.rate),
+        errors=NONE if ops.error_ratio is None else f"{number_text(ops.error_ratio * 100)} %",
+        p50=NONE if ops.p50 is None else duration_text(ops.p50),
+        p95=NONE if ops.p95 is None else duration_text(ops.p95),
+        reloads=number_text(ops.reloads)
+        + (f" ({number_text(ops.failed_reloads)} failed)" if ops.failed_reloads else ""),
+        leader=_leader(ops.leader, ops.loaded),
+        input_age=NONE if ops.input_age is None else duration_text(max(0.0, ops.input_age)),
+        note=note,
+        problem=bool(problem),
+    )
+
+
+def _leader(leader: bool | None, loaded: bool | None) -> str:
+    if leader is None:
+        return NONE
+    role = "leader" if leader else "standby"
+    return role if loaded is not False else f"{role}, no function loaded"
+
+
+def scrapable(url: str) -> bool:
+    """Only an http(s) URL of a /metrics path is ever fetched (the registry names it)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path == "/metrics"

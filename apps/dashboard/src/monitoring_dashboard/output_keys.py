@@ -11,7 +11,6 @@ from monitoring_dashboard.flatten import number
 
 EGRESS = "percent-network-egress"
 CACHING = "percent-memory-caching"
-TIMESTAMP = "timestamp"
 
 _CPU_KEY = re.compile(r"avg-util-cpu(\d{1,6})-60sec")
 

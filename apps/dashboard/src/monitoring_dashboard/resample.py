@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from monitoring_dashboard.reading import Point
+from monitoring_dashboard.snapshots import Point
 
 # The CPU values are 60 s moving averages, so columns 30 s apart (an hour in 120) lose nothing
 # a reader could see, and every extra number costs JSON encoding time on each refresh.
@@ -25,7 +25,6 @@ class Columns:
     points: list[Point | None]
 
     def names(self) -> set[str]:
-        """Every metric name in the picked points."""
         return set().union(*(point.values for point in self.points if point is not None))
 
 
@@ -40,7 +39,6 @@ class Grid:
 
     @property
     def columns(self) -> int:
-        """Number of time steps."""
         return len(self.rows[0]) if self.rows else 0
 
 
@@ -80,10 +78,3 @@ def grid(picked: Columns | None, names: Iterable[str], decimals: int) -> Grid | 
         for name in names
     ]  # fmt: skip
     return Grid(x0_ms=picked.x0_ms, dx_ms=picked.dx_ms, names=names, rows=rows)
-
-
-def resample(
-    points: Sequence[Point], names: Iterable[str], max_columns: int = CPU_COLUMNS, decimals: int = 1
-) -> Grid | None:
-    """Shorthand: pick columns, then read names from them."""
-    return grid(columns(points, max_columns), names, decimals)

@@ -16,10 +16,8 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from monitoring_dashboard.exposition import Scrape, parse
-from monitoring_dashboard.ops import Sample
+from monitoring_dashboard.ops import Sample, Scrape, parse, scrapable
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +45,6 @@ def fetch(url: str, timeout: float = TIMEOUT) -> Scrape:
     if len(body) > MAX_BYTES:
         raise ValueError(f"more than {MAX_BYTES} bytes")
     return parse(body.decode("utf-8", "replace"))
-
-
-def scrapable(url: str) -> bool:
-    """Only an http(s) URL of a /metrics path is ever fetched (the registry names it)."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path == "/metrics"
 
 
 @dataclass
@@ -110,11 +102,6 @@ class MetricsScraper:
                 url: Scraped(list(self._known[url].samples), self._known[url].error)
                 for url in wanted
             }
-
-    def close(self) -> None:
-        """Stop the pool (tests); a scrape in flight ends by its timeout."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _executor(self) -> ThreadPoolExecutor:
         # Made at the first scrape: building the app starts no thread.

@@ -1,4 +1,8 @@
-"""Dashboard settings, parsed once from environment variables into a frozen object."""
+"""Dashboard settings, parsed once from environment variables into a frozen object.
+
+Where Redis is comes from the runtime's own reader (storage/redis_settings.py): the same
+variables, rules and messages. A bad value raises its `Invalid`, which names the variable.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
-from serverless_runtime.storage import redis_sentinel, redis_url
+from serverless_runtime.storage import redis_settings
 from serverless_runtime.storage.keys import KeyLayout
+from serverless_runtime.storage.redis_settings import Invalid, RedisConfig
+
+__all__ = ["ENV_VARS", "Invalid", "RedisConfig", "Settings"]
 
 DEFAULT_REFRESH_SECONDS = 5.0
 DEFAULT_HISTORY_MINUTES = 60.0
@@ -18,11 +25,8 @@ MIN_REFRESH_SECONDS = 0.2
 # Upper bounds that catch typos (1e308) before they overflow a millisecond count.
 MAX_REFRESH_SECONDS = 3600.0
 MAX_HISTORY_MINUTES = 7 * 24 * 60.0
-# As the runtime: Redis allows a db below the server's `databases` (16 by default), which a
-# client cannot know; past 65535 it is a typo.
 # Where create_app leaves the settings for page layouts (Flask's app config).
 SETTINGS_CONFIG_KEY = "MONITORING_DASHBOARD_SETTINGS"
-
 
 # Every variable the dashboard reads (LOG_LEVEL in its CLI); the manifests are checked against it.
 ENV_VARS = frozenset(
@@ -30,11 +34,7 @@ ENV_VARS = frozenset(
         "REDIS_OUTPUT_KEY",
         "HISTORY_KEY",
         "ERROR_KEY",
-        "REDIS_URL",
-        "REDIS_HOST",
-        "REDIS_PORT",
-        "REDIS_PASSWORD",
-        *redis_sentinel.VARIABLES,
+        *redis_settings.VARIABLES,
         "REFRESH_SECONDS",
         "HISTORY_MINUTES",
         "LOG_LEVEL",
@@ -43,26 +43,12 @@ ENV_VARS = frozenset(
 )
 
 
-class SettingsError(ValueError):
-    """A variable holds a value the dashboard cannot use."""
-
-    def __init__(self, variable: str, value: str, expected: str) -> None:
-        super().__init__(f"{variable}={value!r}: expected {expected}")
-        self.variable = variable
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the dashboard reads from its environment."""
 
     output_key: str
-    # Kept out of repr(): the URL may hold a password, and a repr can end up in a log.
-    redis_url: str | None = field(default=None, repr=False)
-    redis_host: str = "localhost"
-    redis_port: int = 6379
-    redis_password: str | None = field(default=None, repr=False)
-    # REDIS_SENTINELS and REDIS_SENTINEL_MASTER: the master is asked of the sentinels.
-    sentinels: redis_sentinel.Sentinels | None = None
+    redis: RedisConfig = field(default_factory=RedisConfig)
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     history_minutes: float = DEFAULT_HISTORY_MINUTES
     # The runtime's key names (HISTORY_KEY, ERROR_KEY); None: all named after output_key.
@@ -72,36 +58,31 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from a mapping such as os.environ; raise SettingsError on a bad value."""
+        """Build settings from a mapping such as os.environ; raise Invalid on a bad value."""
         output_key = environ.get("REDIS_OUTPUT_KEY", "").strip()
         if not output_key:
-            raise SettingsError(
+            raise Invalid(
                 "REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY", ""), "a non-empty key name"
             )
-        url = _redis_url(environ.get("REDIS_URL", ""))
-        try:
-            sentinels = redis_sentinel.from_env(environ)
-        except redis_sentinel.Invalid as exc:
-            raise SettingsError(exc.name, exc.value or "", exc.expected) from None
+        functions_key = environ.get("FUNCTIONS_KEY")
         return cls(
             output_key=output_key,
             layout=KeyLayout.from_env(environ),
-            redis_url=url,
-            sentinels=sentinels,
-            redis_host=environ.get("REDIS_HOST", "").strip() or "localhost",
-            redis_port=_port(environ.get("REDIS_PORT", "6379")),
-            redis_password=environ.get("REDIS_PASSWORD") or None,
-            refresh_seconds=_positive(
+            redis=RedisConfig.from_env(environ),
+            refresh_seconds=_number(
                 "REFRESH_SECONDS",
                 environ,
                 DEFAULT_REFRESH_SECONDS,
                 MIN_REFRESH_SECONDS,
                 MAX_REFRESH_SECONDS,
             ),
-            history_minutes=_positive(
+            history_minutes=_number(
                 "HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0, MAX_HISTORY_MINUTES
             ),
-            functions_key=_optional_key(environ.get("FUNCTIONS_KEY"), DEFAULT_FUNCTIONS_KEY),
+            # Unset: the default; set empty: None (not read), as the runtime reads it.
+            functions_key=DEFAULT_FUNCTIONS_KEY
+            if functions_key is None
+            else functions_key.strip() or None,
         )
 
     @property
@@ -112,42 +93,25 @@ class Settings:
     @property
     def redis_location(self) -> str:
         """Where Redis is, for messages: host:port, the URL without credentials, or the master."""
-        if self.sentinels is not None:
-            return self.sentinels.describe()
-        if self.redis_url is None:
-            return f"{self.redis_host}:{self.redis_port}"
-        parts = urlsplit(self.redis_url)
-        host = parts.hostname or ""
+        redis = self.redis
+        if redis.sentinels is not None:
+            return redis.sentinels.describe()
+        if redis.url is None:
+            return f"{redis.host}:{redis.port}"
+        parts = urlsplit(redis.url)
         port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{host}{port}{parts.path}"
+        return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
     @property
     def refresh_ms(self) -> int:
-        """The refresh period in milliseconds."""
         return int(self.refresh_seconds * 1000)
 
     @property
     def history_ms(self) -> int:
-        """The history window in milliseconds."""
         return int(self.history_minutes * 60_000)
 
 
-def _optional_key(raw: str | None, default: str) -> str | None:
-    """Unset: the default; set empty: None (disabled), as the runtime reads it."""
-    return default if raw is None else raw.strip() or None
-
-
-def _port(raw: str) -> int:
-    try:
-        port = int(raw.strip())
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise SettingsError("REDIS_PORT", raw, "an integer from 1 to 65535")
-    return port
-
-
-def _positive(
+def _number(
     variable: str, environ: Mapping[str, str], default: float, minimum: float, maximum: float
 ) -> float:
     raw = environ.get(variable, "").strip()
@@ -159,18 +123,5 @@ def _positive(
         value = math.nan
     if not (math.isfinite(value) and 0 < value <= maximum and value >= minimum):
         bound = f">= {minimum:g}" if minimum > 0 else "> 0"
-        raise SettingsError(variable, raw, f"a number {bound} and <= {maximum:g}")
+        raise Invalid(variable, raw, f"a number {bound} and <= {maximum:g}")
     return value
-
-
-def _redis_url(raw: str) -> str | None:
-    """REDIS_URL checked as redis-py reads it: a bad port or db fails here, not in gunicorn."""
-    url = raw.strip()
-    if not url:
-        return None
-    try:
-        redis_url.check(url)
-    except ValueError:
-        # Shown without its password: this line goes to the pod's log.
-        raise SettingsError("REDIS_URL", redis_url.redact(url), redis_url.EXPECTED) from None
-    return url

@@ -8,7 +8,7 @@ from typing import Any
 from monitoring_dashboard import time_range
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.reader import FunctionsReader, RedisReader
+from monitoring_dashboard.redis_reads import FunctionsReader, RedisReader
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
 

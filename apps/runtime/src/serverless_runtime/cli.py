@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from serverless_runtime.config import MAX_SECONDS, ConfigError, RedisConfig, Settings, log_settings
+from serverless_runtime.config import MAX_SECONDS, ConfigError, Settings, log_settings, redis_config
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import FunctionLoadError, FunctionSource, load_file
@@ -26,9 +26,12 @@ from serverless_runtime.state import codec, tagged
 if TYPE_CHECKING:
     import argparse
 
+    import redis
+
     from serverless_runtime.function.new_requirements import Requirements
     from serverless_runtime.ops.probes import ProbeServer
     from serverless_runtime.ops.telemetry import Telemetry
+    from serverless_runtime.registry import Registration
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,6 @@ def run_command(environ: Mapping[str, str]) -> int:
     from serverless_runtime.loop import Runner
     from serverless_runtime.ops import logs, watchdog
     from serverless_runtime.ops.telemetry import Telemetry
-    from serverless_runtime.registry import FunctionRecord, Registration
     from serverless_runtime.storage.lease import Lease
     from serverless_runtime.storage.store import Store, connect
     from serverless_runtime.triggers import TRIGGERS
@@ -182,10 +184,6 @@ def run_command(environ: Mapping[str, str]) -> int:
     store = Store(client, settings, lease, settings.stream_consumer)
     stale_after = max(3 * settings.interval, 10.0) + (settings.handler_timeout or 0.0)
     telemetry = Telemetry(stale_after=stale_after)
-    registration = None  # this function's record in FUNCTIONS_KEY, written when Redis answers
-    if settings.functions_key:
-        record = FunctionRecord.from_settings(settings)
-        registration = Registration(client, settings.functions_key, record)
     runner = Runner(
         settings,
         store,
@@ -194,7 +192,7 @@ def run_command(environ: Mapping[str, str]) -> int:
         stop,
         telemetry,
         _new_requirements(settings),
-        registration,
+        _registration(settings, client),
     )
     watchdog.Watchdog(
         telemetry,
@@ -254,6 +252,16 @@ def _new_requirements(settings: Settings) -> Requirements | None:
             temporary = "/tmp"  # noqa: S108 - only named in the error; nothing is written there
         target = str(Path(temporary) / DIR_NAME)
     return Requirements(settings.new_requirements, Path(target), settings.new_requirements_timeout)
+
+
+def _registration(settings: Settings, client: redis.Redis) -> Registration | None:
+    """This function's record in FUNCTIONS_KEY, written whenever Redis answers again."""
+    if not settings.functions_key:
+        return None
+    from serverless_runtime import registry
+
+    record = registry.FunctionRecord.from_settings(settings)
+    return registry.Registration(client, settings.functions_key, record)
 
 
 def _start_probes(settings: Settings, telemetry: Telemetry) -> ProbeServer:
@@ -318,7 +326,7 @@ def collect_command(
     from serverless_runtime.ops import logs
     from serverless_runtime.storage.store import connect
 
-    config = RedisConfig.from_env(environ)
+    config = redis_config(environ)
     logs.configure(*log_settings(environ))
     stop = _stop_on_signals()
     client = connect(config)

@@ -10,8 +10,11 @@ from enum import StrEnum
 from typing import TypeVar
 
 from serverless_runtime.function.handler_ref import FORMS, HandlerRef
-from serverless_runtime.storage import redis_sentinel, redis_url
+from serverless_runtime.storage import redis_sentinel, redis_settings
 from serverless_runtime.storage.keys import DEFAULT_FUNCTIONS_KEY, KeyLayout
+
+# Exported here too: `from serverless_runtime.config import RedisConfig` keeps working.
+from serverless_runtime.storage.redis_settings import RedisConfig as RedisConfig
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
@@ -66,45 +69,12 @@ class ConfigError(ValueError):
         self.name = name
 
 
-@dataclass(frozen=True, slots=True)
-class RedisConfig:
-    """Where Redis is: REDIS_SENTINELS or REDIS_URL if set, else REDIS_HOST/REDIS_PORT.
-
-    REDIS_PASSWORD applies to each form (with Sentinel: to the master, not the sentinels).
-    """
-
-    host: str = "localhost"
-    port: int = 6379
-    # Kept out of repr(): the URL may hold a password, and a repr can end up in a log.
-    url: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    sentinels: redis_sentinel.Sentinels | None = None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> RedisConfig:
-        """Parse the connection variables; raise ConfigError naming a bad one."""
-        reader = _Reader(environ)
-        url = reader.redis_url("REDIS_URL")
-        try:
-            sentinels = redis_sentinel.from_env(environ)
-        except redis_sentinel.Invalid as exc:
-            raise ConfigError(exc.name, exc.value, exc.expected) from None
-        return cls(
-            host=reader.text("REDIS_HOST", "localhost") or "localhost",
-            port=reader.integer("REDIS_PORT", 6379, 1, 65535),
-            url=url,
-            password=reader.text("REDIS_PASSWORD", None) or None,
-            sentinels=sentinels,
-        )
-
-    @property
-    def location(self) -> tuple[str, str]:
-        """The variable that says where Redis is, and its value as it may be shown."""
-        if self.sentinels is not None:
-            return redis_sentinel.SENTINELS, self.sentinels.listed()
-        if self.url:
-            return "REDIS_URL", redis_url.redact(self.url)
-        return "REDIS_HOST/REDIS_PORT", f"{self.host}:{self.port}"
+def redis_config(environ: Mapping[str, str]) -> RedisConfig:
+    """Where Redis is (read by storage/redis_settings.py); ConfigError names a bad variable."""
+    try:
+        return RedisConfig.from_env(environ)
+    except redis_settings.Invalid as exc:
+        raise ConfigError(exc.name, exc.value, exc.expected) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +82,7 @@ class Settings:
     """Everything the runtime is told by its environment."""
 
     keys: KeyLayout
-    redis: RedisConfig = RedisConfig()
+    redis: RedisConfig = field(default_factory=RedisConfig)
     interval: float = 5.0
     trigger: Trigger = Trigger.AUTO
     invoke_on: InvokeOn = InvokeOn.CHANGE
@@ -184,7 +154,7 @@ class Settings:
             raise ConfigError("INVOKE_ON", environ.get("INVOKE_ON"), expected)
         settings = cls(
             keys=KeyLayout.from_env(environ),
-            redis=RedisConfig.from_env(environ),
+            redis=redis_config(environ),
             interval=interval,
             trigger=trigger,
             invoke_on=invoke_on,
@@ -317,17 +287,6 @@ class _Reader:
             return raw.upper()
 
         return self._parse(name, "INFO", f"one of {'|'.join(_LOG_LEVELS)}", parse)
-
-    def redis_url(self, name: str) -> str | None:
-        raw = self._env.get(name)
-        if raw is None or not raw.strip():
-            return None
-        try:
-            redis_url.check(raw.strip())
-        except ValueError:
-            # The value is shown without its password: this line goes to the pod's log.
-            raise ConfigError(name, redis_url.redact(raw), redis_url.EXPECTED) from None
-        return raw.strip()
 
     def requirements(self, name: str) -> tuple[str, ...]:
         """Requirement specifiers separated by white space, as `pip install $NAME` took them."""

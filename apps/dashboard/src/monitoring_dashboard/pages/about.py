@@ -75,7 +75,6 @@ FUNCTIONS = """
 
 
 def layout(**_kwargs: Any) -> html.Div:
-    """The About page (static text)."""
     rows = [
         html.Tr(
             [

@@ -25,13 +25,14 @@ import math
 import re
 from collections import deque
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from decimal import Decimal
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
 from serverless_runtime.state import codec
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 TAG = "$t"
 _TAG_BYTES = b'"$t"'
@@ -131,7 +132,7 @@ def _encode(value: Any) -> Any:
         return {TAG: "date", "v": value.isoformat()}
     if kind is timedelta:
         return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
-    if kind is Decimal:
+    if kind.__name__ == "Decimal" and kind.__module__ == "decimal":  # imported only if used
         return {TAG: "decimal", "v": str(value)}
     if kind is bytes:
         return {TAG: "bytes", "v": base64.b64encode(value).decode()}
@@ -144,13 +145,19 @@ def _zoned(tag: str, value: datetime | time) -> dict[str, Any]:
     node: dict[str, Any] = {TAG: tag}
     if zone is None or type(zone) is timezone:
         node["v"] = value.isoformat()
-    elif type(zone) is ZoneInfo and zone.key:
+    elif _is_zone_info(zone) and zone.key:
         node["v"], node["tz"] = value.replace(tzinfo=None).isoformat(), zone.key
     else:
         raise Unsupported(f"a {tag} in the time zone {zone!r} (a {type(zone).__qualname__})")
     if value.fold:
         node["fold"] = 1
     return node
+
+
+def _is_zone_info(zone: tzinfo) -> TypeGuard[ZoneInfo]:
+    """A ZoneInfo (a zone from the system's database), told apart without importing zoneinfo."""
+    kind = type(zone)
+    return kind.__name__ == "ZoneInfo" and kind.__module__ == "zoneinfo"
 
 
 def _decode(node: Any) -> Any:
@@ -183,6 +190,8 @@ def _tagged(tag: Any, node: dict[str, Any]) -> Any:
         days, seconds, microseconds = _items(value)
         return timedelta(int(days), int(seconds), int(microseconds))
     if tag == "decimal":
+        from decimal import Decimal  # imported when a state holds one: not on every start
+
         return Decimal(_text(value))
     if tag == "bytes":
         return base64.b64decode(_text(value), validate=True)
@@ -196,6 +205,8 @@ def _unzoned(tag: str, node: dict[str, Any]) -> datetime | time:
     value = parse(_text(node["v"]))
     zone: tzinfo | None = value.tzinfo
     if "tz" in node:
+        from zoneinfo import ZoneInfo  # imported when a state holds a zone: not on every start
+
         zone = ZoneInfo(_text(node["tz"]))
     fold = node.get("fold", 0)
     if fold not in (0, 1):

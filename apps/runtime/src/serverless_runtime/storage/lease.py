@@ -41,6 +41,8 @@ return 0
 class Lease:
     """This replica's claim to be the one that invokes; `value` is held while leader."""
 
+    SCRIPTS = (_ACQUIRE_OR_RENEW, _RELEASE)  # loaded by the store's first read
+
     def __init__(self, client: redis.Redis, key: str, holder: str, ttl: float) -> None:
         self.key = key
         self.token_key = lease_token_key(key)

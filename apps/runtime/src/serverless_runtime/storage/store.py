@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -37,6 +38,34 @@ CLUSTER_EXPECTED = (
     "refuses across hash slots"
 )
 
+# Each script's slots are one NamedTuple's fields, in order, the KEYS first (each named `*_key`):
+# `_script` binds them to those names at the script's top (`local name = KEYS[n]` / `ARGV[n]`),
+# and the Python side fills the same record, so the two lists cannot drift apart.
+
+
+def _script(record: type[tuple[Any, ...]], body: str) -> str:
+    """The script with its slots bound to the record's field names at its top, KEYS first."""
+    fields: tuple[str, ...] = record._fields  # type: ignore[attr-defined]
+    keys = [name for name in fields if name.endswith("_key")]
+    lines = [f"local {name} = KEYS[{i}]" for i, name in enumerate(keys, 1)]
+    lines += [f"local {name} = ARGV[{i}]" for i, name in enumerate(fields[len(keys) :], 1)]
+    return "\n".join(lines) + "\n" + body
+
+
+class _Read(NamedTuple):
+    input_key: str
+    head_key: str
+    digest_key: str
+    in_flight_key: str
+    lease_key: str
+    epoch_key: str
+    max_input_bytes: int
+    owner: str
+    holder: str
+    max_deaths: int
+    interval_mode: str
+
+
 # The input (unless it is over the size limit or not a string) with the head, in one round trip.
 # Key mode, when this process leads (the lease, renewed just before in the same pipeline, names
 # its holder): the input is marked in flight in the same step, before any call. The mark
@@ -44,35 +73,38 @@ CLUSTER_EXPECTED = (
 # call did (a segfault, the OOM killer, `os._exit`); a mark this process left is no death; an
 # owner '' means the call ended (committed or failed). Returns the deaths as a fifth value
 # (-1: not marked); at MAX_DEATHS the input is not marked, and the caller records it as poison.
-_READ = """
-local kind = redis.call('TYPE', KEYS[1])['ok']
+_READ = _script(
+    _Read,
+    """
+local kind = redis.call('TYPE', input_key)['ok']
 local value = false
 if kind == 'string' then
-  local size = redis.call('STRLEN', KEYS[1])
-  if size > tonumber(ARGV[1]) then value = size else value = redis.call('GET', KEYS[1]) end
+  local size = redis.call('STRLEN', input_key)
+  value = size
+  if size <= tonumber(max_input_bytes) then value = redis.call('GET', input_key) end
 end
 local deaths = -1
-local owner, holder = ARGV[2], ARGV[3]
-local leads = holder == '' or string.sub(redis.call('GET', KEYS[5]) or '', 1, #holder) == holder
+local leads = holder == '' or string.sub(redis.call('GET', lease_key) or '', 1, #holder) == holder
 if type(value) == 'string' and owner ~= '' and leads then
   -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
   local sha = redis.sha1hex and redis.sha1hex(value) or value
-  local mark = redis.call('HMGET', KEYS[4], 'sha', 'owner', 'deaths')
+  local mark = redis.call('HMGET', in_flight_key, 'sha', 'owner', 'deaths')
   deaths = 0
-  if mark[1] == sha and mark[2] == '' and ARGV[5] == '' then
+  if mark[1] == sha and mark[2] == '' and interval_mode == '' then
     deaths = -1  -- its call ended already: called again only if not committed (then marked)
   elseif mark[1] == sha and mark[2] ~= '' then
     deaths = tonumber(mark[3]) or 0
     if mark[2] ~= owner then deaths = deaths + 1 end
   end
-  if deaths >= 0 and deaths < tonumber(ARGV[4]) and (mark[2] ~= owner or mark[1] ~= sha) then
-    redis.call('HSET', KEYS[4], 'sha', sha, 'owner', owner, 'deaths', deaths)
+  if deaths >= 0 and deaths < tonumber(max_deaths) and (mark[2] ~= owner or mark[1] ~= sha) then
+    redis.call('HSET', in_flight_key, 'sha', sha, 'owner', owner, 'deaths', deaths)
   end
 end
-local head, digest, epoch = redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), false
-if KEYS[6] ~= KEYS[3] then epoch = redis.call('GET', KEYS[6]) end
+local head, digest, epoch = redis.call('GET', head_key), redis.call('GET', digest_key), false
+if epoch_key ~= digest_key then epoch = redis.call('GET', epoch_key) end
 return {kind, value, head, digest, deaths, epoch}
-"""
+""",
+)
 
 # The scripts' check of a key's type before their first write: the reason, or false.
 _WRONG_TYPE = """
@@ -85,40 +117,70 @@ local function wrong(key, want)
 end
 """
 
+
+class _Commit(NamedTuple):
+    output_key: str
+    history_key: str
+    state_key: str
+    digest_key: str
+    lease_key: str
+    input_key: str
+    journal_key: str
+    head_key: str
+    in_flight_key: str
+    epoch_key: str
+    lease_value: str  # '': no lease to check
+    output: bytes | str  # '': no output
+    history_length: int  # 0: no history
+    snapshot: bytes | str  # '': a journal entry instead
+    digest: str  # '': no input digest
+    lease_ttl_ms: int
+    group: str
+    entry_id: str  # '': key mode
+    expected_seq: int | str  # '': no journal (no state key)
+    journal_input: bytes | str  # the input journaled ('' with a snapshot)
+    at: str
+    owner: str  # '': no in-flight mark to end
+    new_epoch: str  # '': no epoch key
+    consumer: str
+
+
 # One atomic step: check the fencing token and that the state it builds on is the last committed
 # one, then append the input to the state journal (with a snapshot when one is due, trimming the
 # journal behind it), and write output, history entry, input digest and the stream acknowledgement.
 # Redis runs a script as a transaction, like MULTI/EXEC, and the checks inside it need no extra
 # round trip (WATCH would add two). A script is not rolled back when a command in it fails, so
 # every key is checked for its type before the first write, and the writes that can still fail
-# come first. Returns 1 when written, 0 when fenced, -1 when stale, or the reason nothing was
-# written.
-_COMMIT = (
+# come first. Returns 1 when written, 0 when fenced, -1 when stale, 2 when claimed, or the reason
+# nothing was written. A disabled key's slot holds the output key, which the script leaves alone
+# because the argument that would use it is empty.
+_COMMIT = _script(
+    _Commit,
     _WRONG_TYPE
     + """
 local bad = false
-if ARGV[2] ~= '' then
-  bad = bad or wrong(KEYS[1], 'string')
-  if ARGV[3] ~= '0' then bad = bad or wrong(KEYS[2], 'stream') end
+if output ~= '' then
+  bad = bad or wrong(output_key, 'string')
+  if history_length ~= '0' then bad = bad or wrong(history_key, 'stream') end
 end
-if ARGV[9] ~= '' then
-  bad = bad or wrong(KEYS[7], 'stream') or wrong(KEYS[8], 'string')
-  if ARGV[4] ~= '' then bad = bad or wrong(KEYS[3], 'string') end
+if expected_seq ~= '' then
+  bad = bad or wrong(journal_key, 'stream') or wrong(head_key, 'string')
+  if snapshot ~= '' then bad = bad or wrong(state_key, 'string') end
 end
-if ARGV[5] ~= '' then bad = bad or wrong(KEYS[4], 'string') end
-if ARGV[8] ~= '' then bad = bad or wrong(KEYS[6], 'stream') end
-if ARGV[1] ~= '' then bad = bad or wrong(KEYS[5], 'string') end
-if ARGV[12] ~= '' then bad = bad or wrong(KEYS[9], 'hash') end
-if ARGV[13] ~= '' then bad = bad or wrong(KEYS[10], 'string') end
+if digest ~= '' then bad = bad or wrong(digest_key, 'string') end
+if entry_id ~= '' then bad = bad or wrong(input_key, 'stream') end
+if lease_value ~= '' then bad = bad or wrong(lease_key, 'string') end
+if owner ~= '' then bad = bad or wrong(in_flight_key, 'hash') end
+if new_epoch ~= '' then bad = bad or wrong(epoch_key, 'string') end
 if bad then return bad end
-if ARGV[1] ~= '' then
-  if redis.call('GET', KEYS[5]) ~= ARGV[1] then return 0 end
+if lease_value ~= '' then
+  if redis.call('GET', lease_key) ~= lease_value then return 0 end
 end
 -- Stream mode: the entry must still be pending for this consumer; another one claimed it when
 -- this one paused past STREAM_CLAIM_IDLE, and its commit is the one that counts (a group
 -- deleted meanwhile claims nothing).
-if ARGV[8] ~= '' then
-  local mine = redis.pcall('XPENDING', KEYS[6], ARGV[7], ARGV[8], ARGV[8], 1, ARGV[14])
+if entry_id ~= '' then
+  local mine = redis.pcall('XPENDING', input_key, group, entry_id, entry_id, 1, consumer)
   if type(mine) == 'table' and not mine.err and #mine == 0 then return 2 end
 end
 -- The two appends are the writes that can fail on a key of the right type (a stream at its last
@@ -132,111 +194,190 @@ local function failed(reply, what)
   return redis.error_reply(reply.err)  -- OOM and the like: worth trying again later
 end
 local seq = false
-if ARGV[9] ~= '' then
-  local head = tonumber(redis.call('GET', KEYS[8]) or '')
-  seq = tonumber(ARGV[9])
+if expected_seq ~= '' then
+  local head = tonumber(redis.call('GET', head_key) or '')
+  seq = tonumber(expected_seq)
   -- No head while the state builds on commit N > 0: Redis lost them (a reset); stale, so that
   -- the replica finds out and writes its state back before committing on top of nothing.
   if (head or 0) ~= seq then return -1 end
   seq = seq + 1
 end
 local history_id, history_new = false, false
-if ARGV[2] ~= '' and ARGV[3] ~= '0' then
-  history_new = redis.call('EXISTS', KEYS[2]) == 0
-  local added = redis.pcall('XADD', KEYS[2], '*', 'output', ARGV[2])
-  local why = failed(added, 'history ' .. KEYS[2] .. ' takes no new entry')
+if output ~= '' and history_length ~= '0' then
+  history_new = redis.call('EXISTS', history_key) == 0
+  local added = redis.pcall('XADD', history_key, '*', 'output', output)
+  local why = failed(added, 'history ' .. history_key .. ' takes no new entry')
   if why then return why end
   history_id = added
 end
 if seq then
-  if ARGV[4] == '' then
-    local added = redis.pcall('XADD', KEYS[7], seq .. '-0', 'input', ARGV[10], 'at', ARGV[11])
-    local why = failed(added, 'journal ' .. KEYS[7] .. ' is ahead of ' .. KEYS[8])
+  if snapshot == '' then
+    local added = redis.pcall('XADD', journal_key, seq .. '-0', 'input', journal_input, 'at', at)
+    local why = failed(added, 'journal ' .. journal_key .. ' is ahead of ' .. head_key)
     if why then
-      if history_new then redis.call('DEL', KEYS[2])
-      elseif history_id then redis.call('XDEL', KEYS[2], history_id) end
+      if history_new then redis.call('DEL', history_key)
+      elseif history_id then redis.call('XDEL', history_key, history_id) end
       return why
     end
   else  -- the snapshot covers this commit: the journal keeps only what comes after it
-    redis.call('SET', KEYS[3], ARGV[4])
-    redis.call('XTRIM', KEYS[7], 'MINID', (seq + 1) .. '-0')
+    redis.call('SET', state_key, snapshot)
+    redis.call('XTRIM', journal_key, 'MINID', (seq + 1) .. '-0')
   end
-  redis.call('SET', KEYS[8], seq)
+  redis.call('SET', head_key, seq)
   -- The history's identity, made with its first commit (or the first after an older runtime's).
-  if ARGV[13] ~= '' and redis.call('EXISTS', KEYS[10]) == 0 then
-    redis.call('SET', KEYS[10], ARGV[13])
+  if new_epoch ~= '' and redis.call('EXISTS', epoch_key) == 0 then
+    redis.call('SET', epoch_key, new_epoch)
   end
 end
 -- Nothing below can fail: every key was checked for its type.
-if ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[5], ARGV[6]) end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[2])
-  if history_id then redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[3]) end
+if lease_value ~= '' then redis.call('PEXPIRE', lease_key, lease_ttl_ms) end
+if output ~= '' then
+  redis.call('SET', output_key, output)
+  if history_id then redis.call('XTRIM', history_key, 'MAXLEN', '~', history_length) end
 end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5]) end
+if digest ~= '' then redis.call('SET', digest_key, digest) end
 -- The call ended: its input is no longer in flight (unless another process marked it since).
-if ARGV[12] ~= '' and redis.call('HGET', KEYS[9], 'owner') == ARGV[12] then
-  redis.call('HSET', KEYS[9], 'owner', '', 'deaths', 0)
+if owner ~= '' and redis.call('HGET', in_flight_key, 'owner') == owner then
+  redis.call('HSET', in_flight_key, 'owner', '', 'deaths', 0)
 end
 -- A group deleted meanwhile has nothing left to acknowledge: that is not a failed commit.
-if ARGV[8] ~= '' then redis.pcall('XACK', KEYS[6], ARGV[7], ARGV[8]) end
+if entry_id ~= '' then redis.pcall('XACK', input_key, group, entry_id) end
 return 1
-"""
+""",
 )
+
+
+class _WriteBack(NamedTuple):
+    head_key: str
+    epoch_key: str
+    state_key: str
+    journal_key: str
+    digest_key: str
+    seen_head: str
+    seen_epoch: str
+    seq: int
+    new_epoch: str
+    snapshot: bytes
+    digest: str
+
 
 # A replica whose state is newer than what Redis holds (Redis lost it, or holds an older history)
 # writes it back: a snapshot of its state at its own commit number, with a new epoch, if Redis
-# still holds what the replica saw (ARGV[1] head, ARGV[2] epoch; '' for none). The other history's
-# journal goes: it does not apply to this snapshot.
-_WRITE_BACK = (
+# still holds what the replica saw (head and epoch; '' for none). The other history's journal
+# goes: it does not apply to this snapshot.
+_WRITE_BACK = _script(
+    _WriteBack,
     _WRONG_TYPE
     + """
-local bad = wrong(KEYS[1], 'string') or wrong(KEYS[2], 'string') or wrong(KEYS[3], 'string')
-  or wrong(KEYS[4], 'stream') or wrong(KEYS[5], 'string')
+local bad = wrong(head_key, 'string') or wrong(epoch_key, 'string') or wrong(state_key, 'string')
+  or wrong(journal_key, 'stream') or wrong(digest_key, 'string')
 if bad then return bad end
-if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[3], ARGV[5])
-redis.call('DEL', KEYS[4])
-redis.call('SET', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[4])
-if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6]) end
+if (redis.call('GET', head_key) or '') ~= seen_head then return 0 end
+if (redis.call('GET', epoch_key) or '') ~= seen_epoch then return 0 end
+redis.call('SET', state_key, snapshot)
+redis.call('DEL', journal_key)
+redis.call('SET', head_key, seq)
+redis.call('SET', epoch_key, new_epoch)
+if digest ~= '' then redis.call('SET', digest_key, digest) end
 return 1
-"""
+""",
 )
 
-# This process's in-flight mark: the call ended without ending the process (ARGV[2] '1': the
+
+class _End(NamedTuple):
+    in_flight_key: str
+    owner: str
+    done: str
+
+
+# This process's in-flight mark: the call ended without ending the process (`done` '1': the
 # input is done with, its mark says so), or a refused commit leaves the input to judge again
-# (ARGV[2] '': the mark goes, so that the next read marks it again).
-_END = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-if ARGV[2] == '1' then return redis.call('HSET', KEYS[1], 'owner', '', 'deaths', 0) end
-return redis.call('DEL', KEYS[1])
-"""
+# (`done` '': the mark goes, so that the next read marks it again).
+_END = _script(
+    _End,
+    """
+if redis.call('HGET', in_flight_key, 'owner') ~= owner then return 0 end
+if done == '1' then return redis.call('HSET', in_flight_key, 'owner', '', 'deaths', 0) end
+return redis.call('DEL', in_flight_key)
+""",
+)
+
+
+class _KeepClaim(NamedTuple):
+    input_key: str
+    group: str
+    entry_id: str
+    consumer: str
+
 
 # A long call keeps its entry: idle again, without a new delivery, if still this consumer's.
-_KEEP_CLAIM = """
-local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+_KEEP_CLAIM = _script(
+    _KeepClaim,
+    """
+local mine = redis.call('XPENDING', input_key, group, entry_id, entry_id, 1, consumer)
 if #mine == 0 then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+redis.call('XCLAIM', input_key, group, consumer, 0, entry_id, 'JUSTID')
 return 1
-"""
+""",
+)
+
+
+class _DeadLetter(NamedTuple):
+    input_key: str
+    dead_key: str
+    group: str
+    entry_id: str
+    data: bytes
+    deliveries: int
+    consumer: str
+
 
 # Move a stream entry that keeps failing to the dead-letter stream and acknowledge it, together.
-_DEAD_LETTER = """
-redis.call('XADD', KEYS[2], '*', 'entry', ARGV[2], 'data', ARGV[3], 'deliveries', ARGV[4],
-  'consumer', ARGV[5])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+_DEAD_LETTER = _script(
+    _DeadLetter,
+    """
+redis.call('XADD', dead_key, '*', 'entry', entry_id, 'data', data, 'deliveries', deliveries,
+  'consumer', consumer)
+redis.call('XACK', input_key, group, entry_id)
 return 1
-"""
+""",
+)
+
+
+class _Snapshot(NamedTuple):
+    head_key: str
+    state_key: str
+    journal_key: str
+    seq: int
+    snapshot: bytes
+
 
 # A snapshot taken outside a call (at shutdown) counts only if no commit came after it.
-_SNAPSHOT = """
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('XTRIM', KEYS[3], 'MINID', (tonumber(ARGV[1]) + 1) .. '-0')
+_SNAPSHOT = _script(
+    _Snapshot,
+    """
+if (redis.call('GET', head_key) or '0') ~= seq then return 0 end
+redis.call('SET', state_key, snapshot)
+redis.call('XTRIM', journal_key, 'MINID', (tonumber(seq) + 1) .. '-0')
 return 1
-"""
+""",
+)
+
+# Every script with the record that fills its slots (a test checks that they agree).
+SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]]]] = {
+    "read": (_READ, _Read),
+    "commit": (_COMMIT, _Commit),
+    "write_back": (_WRITE_BACK, _WriteBack),
+    "end": (_END, _End),
+    "keep_claim": (_KEEP_CLAIM, _KeepClaim),
+    "dead_letter": (_DEAD_LETTER, _DeadLetter),
+    "snapshot": (_SNAPSHOT, _Snapshot),
+}
+# How many of a record's fields are KEYS.
+_NUMKEYS = {
+    record: sum(name.endswith("_key") for name in record._fields)  # type: ignore[attr-defined]
+    for _source, record in SCRIPTS.values()
+}
 
 
 def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
@@ -382,12 +523,13 @@ class Store:
         self.epoch_key = epoch_key(self.state_key) if self.state_key else None
         # The epoch this process gives a history it starts (the first commit, or a write-back).
         self.new_epoch = secrets.token_hex(8)
-        self._read_keys = [settings.keys.input, self.head_key or self.digest_key, self.digest_key]
         self._read = client.register_script(_READ)
         self._commit = client.register_script(_COMMIT)
         self._snapshot = client.register_script(_SNAPSHOT)
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._keep_claim = client.register_script(_KEEP_CLAIM)
+        self._end = client.register_script(_END)
+        self._write_back = client.register_script(_WRITE_BACK)
         self.under_replicated = 0  # commits in a row that fewer than COMMIT_REPLICAS acknowledged
         self.dead_key = keys.dead
         self.poison_key = keys.poison
@@ -400,21 +542,36 @@ class Store:
         self.owner = f"{consumer}:{os.getpid()}:{secrets.token_hex(4)}"
         self._in_flight = False
         self.in_flight_deaths = -1  # what the last read found (-1: not marked)
-        self._end = client.register_script(_END)
-        self._write_back = client.register_script(_WRITE_BACK)
-        lease_key = lease.key if lease is not None else self.in_flight_key
-        self._read_keys += [self.in_flight_key, lease_key, self.epoch_key or self.digest_key]
-        self._read_args: list[str | int] = [
-            settings.max_input_bytes,
-            "" if settings.stream_mode else self.owner,
-            f"{lease.holder}:" if lease is not None else "",
-            settings.max_deaths,
-            "1" if settings.invoke_on is InvokeOn.INTERVAL else "",
-        ]
-
-    def ping(self) -> bool:
-        """True when Redis answers."""
-        return bool(self.client.ping())
+        self._scripts_loaded = False  # by the first read (see _refresh_and_read)
+        read = _Read(
+            input_key=settings.keys.input,
+            head_key=self.head_key or self.digest_key,
+            digest_key=self.digest_key,
+            in_flight_key=self.in_flight_key,
+            lease_key=lease.key if lease is not None else self.in_flight_key,
+            epoch_key=self.epoch_key or self.digest_key,
+            max_input_bytes=settings.max_input_bytes,
+            owner="" if settings.stream_mode else self.owner,
+            holder=f"{lease.holder}:" if lease is not None else "",
+            max_deaths=settings.max_deaths,
+            interval_mode="1" if settings.invoke_on is InvokeOn.INTERVAL else "",
+        )
+        # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
+        # (a Script object's call costs a few microseconds more, at every call).
+        self._read_call = (self._read.sha, _NUMKEYS[_Read], *read)
+        out = settings.keys.output
+        self._commit_keys: dict[str, str] = {
+            "output_key": out,
+            "history_key": settings.keys.history or out,
+            "state_key": self.state_key or out,
+            "digest_key": self.digest_key,
+            "lease_key": lease.key if lease is not None else out,
+            "input_key": settings.keys.input,
+            "journal_key": self.journal_key or out,
+            "head_key": self.head_key or out,
+            "in_flight_key": self.in_flight_key,
+            "epoch_key": self.epoch_key or out,
+        }
 
     def eviction_policy(self) -> str | None:
         """Redis's `maxmemory-policy` when it may evict keys without a TTL (the state's keys,
@@ -448,16 +605,40 @@ class Store:
 
     def _read_input(self) -> tuple[bool, list[Any]]:
         lease = self.lease
-        if lease is None or not lease.due():
-            values = self._read(keys=self._read_keys, args=self._read_args)
-            return lease is None or lease.leader, values
+        due = lease is not None and lease.due()
         try:
-            reply, values = self._refresh_and_read(lease)
+            if self._scripts_loaded and not due:
+                values = self.client.evalsha(*self._read_call)
+                return lease is None or lease.leader, values
+            reply, values = self._refresh_and_read(due)
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-            lease.load(self.client)
-            self.client.script_load(_READ)
-            reply, values = self._refresh_and_read(lease)
-        return lease.apply(reply), values
+            self._scripts_loaded = False
+            reply, values = self._refresh_and_read(due)
+        if lease is None:
+            return True, values
+        return (lease.apply(reply) if due else lease.leader), values
+
+    def _refresh_and_read(self, due: bool) -> tuple[Any, Any]:
+        """The read, after the lease's refresh when `due`, in one pipeline; the first one (and
+        the first after Redis lost its script cache) loads every script on the way, so that no
+        later call finds one missing (EVALSHA, NOSCRIPT, SCRIPT LOAD and again: 3 round trips)."""
+        pipe = self.client.pipeline(transaction=False)
+        loading = [] if self._scripts_loaded else self._scripts()
+        for source in loading:
+            pipe.script_load(source)
+        if due:
+            assert self.lease is not None
+            self.lease.queue_refresh(pipe)
+        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
+        pipe.evalsha(*self._read_call)
+        replies = pipe.execute()[len(loading) :]
+        self._scripts_loaded = True
+        return (replies[0] if due else None), replies[-1]
+
+    def _scripts(self) -> list[str]:
+        """The sources of the scripts this store runs, its lease's included."""
+        sources = [source for source, _record in SCRIPTS.values()]
+        return sources + list(self.lease.SCRIPTS) if self.lease is not None else sources
 
     def _wrong_type(self) -> redis.ResponseError | None:
         """Which key the read found of the wrong type (asked only once a read failed so)."""
@@ -475,13 +656,6 @@ class Store:
                     f"WRONGTYPE: key {key} holds a {held}, not a {kind}: the input was not read"
                 )
         return None
-
-    def _refresh_and_read(self, lease: Lease) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        lease.queue_refresh(pipe)
-        # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-        pipe.evalsha(self._read.sha, len(self._read_keys), *self._read_keys, *self._read_args)
-        return list(pipe.execute())
 
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
@@ -522,44 +696,31 @@ class Store:
         append: Append | None = None,
     ) -> Outcome:
         """Write the call's effects atomically, or nothing when fenced or stale."""
-        settings = self.settings
-        lease_value = self.lease.value if self.lease is not None else None
+        settings, lease = self.settings, self.lease
         # Scripts must declare every key they may touch; a disabled key's slot holds the output
-        # key, which the script leaves alone because its ARGV flag is empty.
-        out = settings.keys.output
-        keys = [
-            out,
-            settings.keys.history or out,
-            self.state_key or out,
-            self.digest_key,
-            self.lease.key if self.lease is not None else out,
-            settings.keys.input,
-            self.journal_key or out,
-            self.head_key or out,
-            self.in_flight_key,
-            self.epoch_key or out,
-        ]
-        journaled = append is not None and self.journal_key is not None
-        args: list[str | int | bytes] = [
-            lease_value or "",
-            output_json or "",
-            settings.history_length if settings.keys.history else 0,
-            (append.snapshot or "") if append is not None and journaled else "",
-            input_digest or "",
-            self.lease.ttl_ms if self.lease is not None else 0,
-            self.group,
-            entry_id or "",
-            append.expected_seq if append is not None and journaled else "",
-            append.raw if append is not None and journaled and not append.snapshot else "",
-            append.at if append is not None and journaled else "",
-            self.owner if self._in_flight else "",
-            self.new_epoch if journaled and self.epoch_key else "",
-            self.consumer,
-        ]
+        # key, which the script leaves alone because the argument that would use it is empty.
+        journal = append if self.journal_key is not None else None
+        slots = _Commit(
+            **self._commit_keys,
+            lease_value=(lease.value or "") if lease is not None else "",
+            output=output_json or "",
+            history_length=settings.history_length if settings.keys.history else 0,
+            snapshot=(journal.snapshot or "") if journal is not None else "",
+            digest=input_digest or "",
+            lease_ttl_ms=lease.ttl_ms if lease is not None else 0,
+            group=self.group,
+            entry_id=entry_id or "",
+            expected_seq=journal.expected_seq if journal is not None else "",
+            journal_input=journal.raw if journal is not None and not journal.snapshot else "",
+            at=journal.at if journal is not None else "",
+            owner=self.owner if self._in_flight else "",
+            new_epoch=self.new_epoch if journal is not None and self.epoch_key else "",
+            consumer=self.consumer,
+        )
         if settings.commit_replicas:
-            reply, acknowledged = self._commit_and_wait(keys, args)
+            reply, acknowledged = self._commit_and_wait(slots)
         else:
-            reply, acknowledged = self._commit(keys=keys, args=args), None
+            reply, acknowledged = self._evalsha(self._commit, slots), None
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
@@ -567,19 +728,30 @@ class Store:
             self._in_flight = False
             if acknowledged is not None:
                 self._replicated(acknowledged)
-        if self.lease is not None:
+        if lease is not None:
             if outcome is Outcome.COMMITTED:
-                self.lease.renewed()
+                lease.renewed()
             elif outcome is Outcome.FENCED:
-                self.lease.lost()
+                lease.lost()
         return outcome
 
-    def _commit_and_wait(self, keys: list[str], args: list[str | int | bytes]) -> tuple[Any, int]:
+    def _evalsha(self, script: Script, slots: tuple[Any, ...]) -> Any:
+        """Run a script (loaded by the first read) on its slots, loading it again if Redis
+        lost it."""
+        numkeys = _NUMKEYS[type(slots)]
+        try:
+            return self.client.evalsha(script.sha, numkeys, *slots)
+        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            self._scripts_loaded = False
+            self.client.script_load(script.script)
+            return self.client.evalsha(script.sha, numkeys, *slots)
+
+    def _commit_and_wait(self, slots: _Commit) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
         timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
         for attempt in (1, 2):
             pipe = self.client.pipeline(transaction=False)
-            pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            pipe.evalsha(self._commit.sha, _NUMKEYS[_Commit], *slots)
             pipe.wait(self.settings.commit_replicas, timeout_ms)
             try:
                 reply, acknowledged = pipe.execute()
@@ -614,8 +786,8 @@ class Store:
         """Write a snapshot taken at commit `seq` if that is still the head; trim the journal."""
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return False
-        keys = [self.head_key, self.state_key, self.journal_key]
-        return bool(self._snapshot(keys=keys, args=[seq, snapshot]))
+        slots = _Snapshot(self.head_key, self.state_key, self.journal_key, seq, snapshot)
+        return bool(self._evalsha(self._snapshot, slots))
 
     def write_back(self, seen: Head, seq: int, snapshot: bytes, digest: str | None) -> str | None:
         """Write this replica's state back as commit `seq` of a new epoch if Redis still holds
@@ -623,12 +795,21 @@ class Store:
         if self.head_key is None or self.epoch_key is None or self.state_key is None:
             return None
         assert self.journal_key is not None
-        keys = [self.head_key, self.epoch_key, self.state_key, self.journal_key, self.digest_key]
         epoch = secrets.token_hex(8)
-        seen_head = str(seen.seq) if seen.seq else ""
-        args: list[str | int | bytes] = [seen_head, seen.epoch or "", seq, epoch, snapshot]
-        args.append(digest or "")
-        reply = self._write_back(keys=keys, args=args)
+        slots = _WriteBack(
+            head_key=self.head_key,
+            epoch_key=self.epoch_key,
+            state_key=self.state_key,
+            journal_key=self.journal_key,
+            digest_key=self.digest_key,
+            seen_head=str(seen.seq) if seen.seq else "",
+            seen_epoch=seen.epoch or "",
+            seq=seq,
+            new_epoch=epoch,
+            snapshot=snapshot,
+            digest=digest or "",
+        )
+        reply = self._evalsha(self._write_back, slots)
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: the state was not written back")
         return epoch if int(reply) == 1 else None
@@ -669,7 +850,8 @@ class Store:
         its call ended. Not `done`: a refused commit; the next read marks the input again.
         """
         if self._in_flight:
-            self._end(keys=[self.in_flight_key], args=[self.owner, "1" if done else ""])
+            slots = _End(self.in_flight_key, owner=self.owner, done="1" if done else "")
+            self._evalsha(self._end, slots)
             self._in_flight = False
 
     def mark_poison(self, what: str, digest: str, deaths: int | None = None) -> None:
@@ -744,20 +926,21 @@ class Store:
 
     def keep_claim(self, entry_id: str) -> bool:
         """Reset the entry's idle time if this consumer still owns it; False if it does not."""
-        keys = [self.settings.keys.input]
-        return bool(self._keep_claim(keys=keys, args=[self.group, entry_id, self.consumer]))
+        slots = _KeepClaim(self.settings.keys.input, self.group, entry_id, self.consumer)
+        return bool(self._evalsha(self._keep_claim, slots))
 
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
         """Move an entry to `<out>:dead` and acknowledge it, in one step."""
-        keys = [self.settings.keys.input, self.dead_key]
-        args: list[str | bytes | int] = [
-            self.group,
-            entry.entry_id,
-            entry.raw or b"",
-            deliveries,
-            self.consumer,
-        ]
-        self._dead_letter(keys=keys, args=args)
+        slots = _DeadLetter(
+            input_key=self.settings.keys.input,
+            dead_key=self.dead_key,
+            group=self.group,
+            entry_id=entry.entry_id,
+            data=entry.raw or b"",
+            deliveries=deliveries,
+            consumer=self.consumer,
+        )
+        self._evalsha(self._dead_letter, slots)
 
 
 def _entries(items: Any) -> list[Entry]:

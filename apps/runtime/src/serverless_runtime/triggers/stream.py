@@ -13,6 +13,7 @@ from serverless_runtime.config import Settings
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Entry, Store
+from serverless_runtime.triggers.claims import ClaimKeeper
 from serverless_runtime.triggers.step import Input, Record, Told
 
 log = logging.getLogger(__name__)
@@ -100,39 +101,3 @@ class StreamStep:
                 f"{self.store.dead_key!r}",
             )
         return kept
-
-
-class ClaimKeeper:
-    """Resets the idle time of the entry being called every third of STREAM_CLAIM_IDLE, so that
-    a long call keeps it (another consumer's claim would refuse its commit and waste the call).
-
-    From a thread, through the same client pool: a call in C code or a sleeping handler keeps
-    its claim; a stopped or dead process does not, and its entry is claimed by another consumer.
-    """
-
-    def __init__(self, store: Store, claim_idle: float) -> None:
-        self._store = store
-        self._every = claim_idle / 3
-        self._entry: str | None = None
-        self._renewed = 0.0
-        self._thread: threading.Thread | None = None
-
-    def hold(self, entry_id: str | None) -> None:
-        """Keep `entry_id` claimed by this consumer from now on (None: no entry any more)."""
-        if self._thread is None and entry_id is not None:
-            self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
-            self._thread.start()
-        self._entry, self._renewed = entry_id, time.monotonic()
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(self._every / 2)
-            entry = self._entry
-            if entry is None or time.monotonic() - self._renewed < self._every:
-                continue
-            self._renewed = time.monotonic()
-            try:
-                if not self._store.keep_claim(entry):
-                    log.info("stream entry %s was claimed by another consumer meanwhile", entry)
-            except redis.RedisError as exc:
-                log.debug("could not renew the claim on %s: %s", entry, exc)

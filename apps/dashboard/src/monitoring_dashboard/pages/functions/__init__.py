@@ -1,0 +1,1 @@
+"""The Functions page: every registered function, and one in detail."""

@@ -1,0 +1,282 @@
+"""The Functions page's refresh callback: list, then the selected function; fetch, decide, render.
+
+Every string from Redis reaches the page as a component's text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from monitoring_dashboard import ids
+from monitoring_dashboard.components import (
+    failure_alert,
+    graph_card,
+    notice_alert,
+    refresh_on_range_change,
+)
+from monitoring_dashboard.ops import OpsText
+from monitoring_dashboard.pages.functions.view import (
+    FunctionView,
+    ListView,
+    build_function_view,
+    build_list,
+    metrics_urls,
+)
+from monitoring_dashboard.scraper import MetricsScraper
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import (
+    FunctionList,
+    FunctionSnapshot,
+    FunctionsSource,
+    attempt,
+)
+from monitoring_dashboard.time_range import chosen_minutes
+
+log = logging.getLogger(__name__)
+
+# create_app without a functions reader (tests of the Live page): the page says so.
+NO_SOURCE = "This dashboard was started without a reader of the function registry."
+# (label, OpsText field) of the operations columns and figures.
+OPS_FIELDS = (
+    ("calls/s", "rate"),
+    ("errors", "errors"),
+    ("p50", "p50"),
+    ("p95", "p95"),
+    ("reloads", "reloads"),
+    ("role", "leader"),
+    ("input age", "input_age"),
+)
+OUTPUTS = [
+    Output(ids.FUNCTIONS_NOTICES, "children"),
+    Output(ids.FUNCTIONS_LIST, "children"),
+    Output(ids.FUNCTION_HEAD, "children"),
+    Output(ids.FUNCTION_BODY, "children"),
+    Output(ids.FUNCTIONS_VERSION, "data"),
+]
+
+
+def register(
+    app: Dash,
+    settings: Settings,
+    source: FunctionsSource | None,
+    scraper: MetricsScraper | None = None,
+) -> None:
+    """Attach the Functions page's refresh callback to app (scraper: the runtimes' /metrics)."""
+
+    @app.callback(
+        *OUTPUTS,
+        Input(ids.FUNCTIONS_REFRESH, "n_intervals"),
+        State(ids.FUNCTIONS_SELECTED, "data"),
+        State(ids.FUNCTIONS_VERSION, "data"),
+        State(ids.TIME_RANGE, "value"),
+    )
+    def refresh(
+        _ticks: Any, selected: Any, rendered_version: Any, range_choice: Any
+    ) -> tuple[Any, ...]:
+        """Read Redis and update the Functions page; never lets an exception reach the page."""
+        chosen = selected if isinstance(selected, str) and selected else None
+        minutes = chosen_minutes(range_choice, settings.history_minutes)
+        try:
+            found = (
+                FunctionList(0, problems=[NO_SOURCE])
+                if source is None
+                else attempt(source.list_functions)
+            )
+            snap = None
+            if source is not None and chosen is not None:
+                snap = attempt(lambda: source.read_function(chosen))
+            urls = metrics_urls(found)
+            if isinstance(snap, FunctionSnapshot) and snap.record.metrics:
+                urls.append(snap.record.metrics)
+            scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
+            listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
+            view = None
+            if chosen is not None:
+                view = build_function_view(
+                    snap,
+                    chosen,
+                    location=settings.redis_location,
+                    rendered_version=rendered_version,
+                    scraped=scrapes.get(snap.record.metrics)
+                    if isinstance(snap, FunctionSnapshot)
+                    else None,
+                    range_minutes=minutes,
+                )
+        except Exception:
+            # The one boundary: odd data must cost a message, not the page.
+            log.exception("cannot render the functions page")
+            return failure_alert(), no_update, no_update, no_update, no_update
+        return render(listing, view)
+
+    refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
+
+
+def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
+    """Map the list and the view onto the callback's outputs."""
+    notices = [notice_alert(notice) for notice in listing.notices]
+    if view is None:
+        return notices, list_table(listing), None, no_update, None
+    body = no_update if view.version is None else function_body(view)
+    version = no_update if view.version is None else view.version
+    return notices, list_table(listing), function_head(view), body, version
+
+
+def list_table(listing: ListView) -> Any:
+    """The functions as a table; each output key links to its generic view."""
+    if not listing.rows:
+        return html.P(listing.placeholder or "", className="text-body-secondary")
+    names = ("output key", "input", "trigger", "last output")
+    header = html.Thead(
+        html.Tr(
+            [
+                *(html.Th(name) for name in names),
+                *(html.Th(label, className="text-end") for label, _ in OPS_FIELDS),
+                html.Th("last error"),
+            ]
+        )
+    )
+    rows = []
+    for row in listing.rows:
+        link = dcc.Link(row.output, href=row.href, className="fw-semibold text-break")
+        badges: list[Any] = []
+        if not row.registered:
+            badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
+        status: Any = ""
+        if row.load_failure:
+            status = html.Span(row.load_failure, className="text-warning-emphasis small")
+        elif row.error:
+            status = html.Span(row.error, className="text-danger small text-break")
+        elif row.last_error:
+            status = html.Span(row.last_error, className="text-body-secondary small")
+        rows.append(
+            html.Tr(
+                [
+                    html.Td([link, *badges]),
+                    html.Td(html.Code(row.input), className="text-break"),
+                    html.Td(row.trigger),
+                    html.Td(row.last_output),
+                    *_ops_cells(row.ops),
+                    html.Td(status),
+                ],
+                className="table-active" if row.selected else None,
+            )
+        )
+    return dbc.Table(
+        [header, html.Tbody(rows)],
+        hover=True,
+        responsive=True,
+        size="sm",
+        class_name="bg-white mb-0",
+        id="functions-table",
+    )
+
+
+def _ops_cells(ops: OpsText) -> list[Any]:
+    # The note (the window covered, or why there are no figures) is each cell's tooltip.
+    return [
+        html.Td(
+            getattr(ops, name),
+            className=f"text-end text-nowrap ops-{name}"
+            + (" text-warning-emphasis" if ops.problem else ""),
+            title=ops.note,
+        )
+        for _, name in OPS_FIELDS
+    ]
+
+
+def ops_panel(ops: OpsText) -> Any:
+    """The selected function's operations figures, each labelled, and what they cover."""
+    figures = [
+        html.Div(
+            [
+                html.Div(label, className="text-body-secondary small text-uppercase"),
+                html.Div(getattr(ops, name), className=f"fs-5 fw-semibold ops-{name}"),
+            ],
+            className="me-4 mb-2",
+        )
+        for label, name in OPS_FIELDS
+    ]
+    return html.Div(
+        [
+            html.Div(figures, className="d-flex flex-wrap"),
+            html.Div(
+                ops.note,
+                className="small "
+                + ("text-warning-emphasis" if ops.problem else "text-body-secondary"),
+            ),
+        ],
+        className="border rounded bg-white px-3 pt-2 pb-2 mb-3",
+        id="function-ops",
+    )
+
+
+def function_head(view: FunctionView) -> Any:
+    """The selected function's name, facts and notices (refreshed every time)."""
+    facts = [
+        html.Div(
+            [html.Span(name, className="text-body-secondary me-1"), html.Span(value)],
+            className="me-4 small",
+        )
+        for name, value in view.facts
+    ]
+    return html.Div(
+        [
+            html.H2(view.title, className="h4 text-break", id="function-title"),
+            html.Div(facts, className="d-flex flex-wrap mb-2"),
+            *(notice_alert(notice) for notice in view.notices),
+            *([] if view.ops is None else [ops_panel(view.ops)]),
+        ]
+    )
+
+
+def function_body(view: FunctionView) -> Any:
+    """The latest output as a table of key paths, then one chart per numeric key."""
+    parts: list[Any] = [html.H3("Latest output", className="h5")]
+    if view.table_placeholder is not None:
+        parts.append(html.P(view.table_placeholder, className="text-body-secondary"))
+    else:
+        table_rows = [
+            html.Tr(
+                [
+                    html.Td(html.Code(row.path), className="text-break"),
+                    html.Td(
+                        row.text, className="text-break" + (" text-end" if row.numeric else "")
+                    ),
+                ]
+            )
+            for row in view.rows
+        ]
+        parts.append(
+            dbc.Table(
+                [html.Thead(html.Tr([html.Th("key"), html.Th("value")])), html.Tbody(table_rows)],
+                size="sm",
+                hover=True,
+                responsive=True,
+                class_name="bg-white",
+                id="function-output-table",
+            )
+        )
+        if view.truncated:
+            parts.append(html.P("More values are not shown.", className="text-body-secondary"))
+    parts.append(html.H3("Numbers over time", className="h5 mt-3"))
+    if view.chart_placeholder is not None:
+        parts.append(html.P(view.chart_placeholder, className="text-body-secondary"))
+    cards = [
+        dbc.Col(graph_card(html.Code(chart.path, className="fw-semibold"), chart.figure), lg=6)
+        for chart in view.charts
+    ]
+    if cards:
+        parts.append(dbc.Row(cards, className="g-3", id="function-charts"))
+    if view.omitted_charts:
+        parts.append(
+            html.P(
+                f"{view.omitted_charts} more numeric keys are not charted (their latest values "
+                "are in the table).",
+                className="text-body-secondary mt-2",
+            )
+        )
+    return html.Div(parts)

@@ -1,0 +1,1 @@
+"""The Live page: the configured function's output, charted."""

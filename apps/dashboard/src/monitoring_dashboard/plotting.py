@@ -1,0 +1,65 @@
+"""What every page's figures share: Plotly figures as plain dicts, their layout and time axis.
+
+Plain dicts rather than `go.Figure`: with 64 CPUs, building and validating the graph objects
+took longer than the whole refresh budget, and Dash sends the same JSON either way.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+Figure = dict[str, Any]
+
+BLUE = "#0d6efd"
+GREY = "#6c757d"
+GRID_COLOR = "#e9ecef"
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12}
+HOVER_TIME = "%Y-%m-%d %H:%M:%S UTC"
+
+
+def escape(text: str) -> str:
+    """Make text from Redis show literally: Plotly reads a subset of HTML in labels."""
+    return html.escape(text, quote=False)
+
+
+def empty_figure(message: str, height: int = 260) -> Figure:
+    """A blank figure that states why there is nothing to draw."""
+    hidden = {"visible": False}
+    note = {
+        "text": escape(message),
+        "showarrow": False,
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+        "font": {"size": 14, "color": GREY},
+    }
+    return {
+        "data": [],
+        "layout": layout(
+            height, uirevision="empty", xaxis=hidden, yaxis=hidden, annotations=[note]
+        ),
+    }
+
+
+def time_axis() -> dict[str, Any]:
+    """An x axis of ms since the epoch, which Plotly shows in UTC (each graph's header says so;
+    an axis title would collide with the date line)."""
+    return {"type": "date", "hoverformat": HOVER_TIME, "gridcolor": GRID_COLOR}
+
+
+def layout(height: int, uirevision: str = "live", **extra: Any) -> dict[str, Any]:
+    """A figure's layout: its height, the page's font and margins, and `extra` on top."""
+    top = 32 if extra.get("showlegend") else 12
+    return {
+        "height": height,
+        "margin": {"l": 48, "r": 16, "t": top, "b": 40},
+        "font": FONT,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "#ffffff",
+        # A constant uirevision keeps the user's zoom and hidden traces across refreshes; the
+        # empty state has its own, so that the first real figure starts from its own axes.
+        "uirevision": uirevision,
+        **extra,
+    }

@@ -1,0 +1,508 @@
+"""All Redis reads of the dashboard: one pipelined round trip per refresh."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import redis
+from serverless_runtime.registry import FunctionRecord
+from serverless_runtime.storage.keys import KeyLayout
+
+from monitoring_dashboard.display import iso_ms
+from monitoring_dashboard.flatten import numbers, safe_text
+from monitoring_dashboard.output_keys import numeric_values
+from monitoring_dashboard.snapshots import (
+    FunctionError,
+    FunctionList,
+    FunctionSnapshot,
+    FunctionSummary,
+    Point,
+    ReadError,
+    Snapshot,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+StreamId = tuple[int, int]
+
+
+def stream_id(text: str) -> StreamId:
+    """Order stream IDs (`ms-seq`) numerically."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class HistoryCache:
+    """Parsed `:history` entries kept between refreshes, so that each parses only new entries:
+    the window, oldest first, keyed by stream ID."""
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[StreamId, Point]] = deque()
+        self._last_id_text: str | None = None
+
+    @property
+    def fetch_after(self) -> str | None:
+        """The ID after which entries are new to the cache (None: fetch the whole window)."""
+        return self._last_id_text
+
+    def is_ahead_of(self, newest_id: str) -> bool:
+        """True when the cache holds entries newer than the stream's newest: it was recreated."""
+        return bool(self._entries) and self._entries[-1][0] > stream_id(newest_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._last_id_text = None
+
+    def update(
+        self, first_in_window: str | None, new: list[tuple[str, Point | None]]
+    ) -> list[Point]:
+        """Drop entries Redis no longer has in the window, append new ones, return the window."""
+        # Entries before the stream's first in-window entry aged out or were trimmed by MAXLEN.
+        floor = stream_id(first_in_window) if first_in_window is not None else None
+        while self._entries and (floor is None or self._entries[0][0] < floor):
+            self._entries.popleft()
+        for id_text, point in new:
+            key = stream_id(id_text)
+            if point is not None and floor is not None and key >= floor:
+                self._entries.append((key, point))
+            self._last_id_text = id_text
+        if floor is None:
+            # Nothing is left in the window: next time, read the window afresh.
+            self._last_id_text = None
+        return [point for _, point in self._entries]
+
+
+class _Guarded:
+    """A redis-py error as ReadError; logged once when Redis goes, once when it is back."""
+
+    _failing = False
+
+    def _guard(self, read: Callable[[], T]) -> T:
+        try:
+            result = read()
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("cannot read Redis: %s: %s", type(exc).__name__, exc)
+            self._failing = True
+            raise ReadError(f"{type(exc).__name__}: {exc}") from exc
+        if self._failing:
+            log.info("Redis is reachable again")
+        self._failing = False
+        return result
+
+
+class RedisReader(_Guarded):
+    """Reads the runtime's keys for one function: output, history stream and error record."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeyLayout,
+        history_ms: int,
+        functions_key: str | None = None,
+    ) -> None:
+        self.client = client
+        self.output_key = keys.output
+        # The function registry, for the record's load failure (None: not read).
+        self.functions_key = functions_key
+        # None when the runtime is told not to write them (HISTORY_KEY / ERROR_KEY set empty).
+        self.history_key = keys.history
+        self.error_key = keys.error
+        self.history_ms = history_ms
+        self._cache = HistoryCache()
+        # gunicorn's threads share one reader, and the cache must see reads in order.
+        self._lock = threading.Lock()
+
+    def read(self) -> Snapshot:
+        """Fetch output, new history entries, error and Redis's clock; raise ReadError."""
+        with self._lock:
+            return self._guard(self._read)
+
+    def _read(self) -> Snapshot:
+        since = str(max(int(time.time() * 1000) - self.history_ms, 0))
+        after = self._cache.fetch_after
+        history_key, error_key = self.history_key, self.error_key
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        pipe.get(self.output_key)
+        if history_key is not None:
+            pipe.xrevrange(history_key, count=1)
+            pipe.xrange(history_key, min=since, count=1)
+            # Exclusive range start "(" fetches only entries the cache has not parsed yet.
+            pipe.xrange(history_key, min=since if after is None else f"({after}")
+        if error_key is not None:
+            pipe.get(error_key)
+        if self.functions_key is not None:
+            pipe.hget(self.functions_key, self.output_key)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        time_reply, output_raw = replies[:2]
+        newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
+        record_raw = replies.pop() if self.functions_key is not None else None
+        error_raw = replies[-1] if error_key is not None else None
+        problems: list[str] = []
+        history: list[Point] = []
+        last_write_ms = None
+        has_history = (
+            history_key is not None
+            and _stream_reply(newest, history_key, problems)
+            and bool(newest)
+        )
+        if has_history and history_key is not None:
+            last_write_ms = entry_ms(newest[0][0])
+            if self._cache.is_ahead_of(newest[0][0]):
+                self._cache.clear()
+                new = self.client.xrange(history_key, min=since)
+            history = self._cache.update(first[0][0] if first else None, self._entries(new))
+        else:
+            self._cache.clear()
+        record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
+        return Snapshot(
+            now_ms=_redis_ms(time_reply),
+            output=self._object(self.output_key, output_raw, problems),
+            output_raw=output_raw if _is_text(output_raw) else None,
+            history=history,
+            last_write_ms=last_write_ms,
+            has_history=has_history,
+            error=self._error(error_raw, problems),
+            problems=problems,
+            # The registry is the runtime's to write: anything but a record of this function (a
+            # wrong type, odd JSON) is no failure to show, not a problem of the page.
+            load_failure=record.load_failure if record is not None else None,
+        )
+
+    def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
+        parsed = parse_entries(entries)
+        skipped = [entry_id for entry_id, point in parsed if point is None]
+        if skipped:
+            # Each entry is parsed once (the cache keeps the rest), so this is said once per entry.
+            log.warning(
+                "skipped %d entries of %s without a UTF-8 JSON object in `output` (first: %s)",
+                len(skipped),
+                self.history_key,
+                skipped[0],
+            )
+        return parsed
+
+    @staticmethod
+    def _object(key: str | None, raw: Any, problems: list[str]) -> dict[str, Any] | None:
+        if isinstance(raw, Exception):
+            problems.append(f"Key {key} cannot be read: {raw}")
+            return None
+        value = None if raw is None else _json_object(raw)
+        if raw is not None and value is None:
+            problems.append(f"Key {key} does not hold a JSON object.")
+        return value
+
+    def _error(self, raw: Any, problems: list[str]) -> FunctionError | None:
+        record = self._object(self.error_key, raw, problems)
+        return None if record is None else parse_error(record)
+
+
+def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
+    """Turn XRANGE entries into points; None for an entry without a JSON object `output`."""
+    if not isinstance(entries, list):
+        return []
+    parsed: list[tuple[str, Point | None]] = []
+    for entry_id, fields in entries:
+        output = _json_object(fields.get("output")) if isinstance(fields, dict) else None
+        point = None if output is None else Point(entry_ms(entry_id), numeric_values(output))
+        parsed.append((entry_id, point))
+    return parsed
+
+
+def parse_error(record: Mapping[str, Any]) -> FunctionError:
+    """Read an error record leniently: a partial record is still worth showing."""
+    at = str(record.get("at") or "")
+    input_timestamp = record.get("input_timestamp")
+    return FunctionError(
+        at=at,
+        at_ms=iso_ms(at),
+        kind=str(record.get("kind") or "error"),
+        message=str(record.get("message") or ""),
+        traceback=str(record.get("traceback") or ""),
+        input_timestamp=None if input_timestamp is None else str(input_timestamp),
+    )
+
+
+def entry_ms(entry_id: str) -> int:
+    """The write time of a stream entry: the milliseconds part of its ID."""
+    return int(entry_id.partition("-")[0])
+
+
+def _json_object(raw: Any) -> dict[str, Any] | None:
+    if not _is_text(raw):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    # A "\ud800" escape also decodes to a lone surrogate, which the page cannot send on.
+    for name, item in value.items():
+        if not _is_text(name) or (isinstance(item, str) and not _is_text(item)):
+            return None
+    return value
+
+
+def _is_text(raw: Any) -> bool:
+    """A str without lone surrogates: what bytes that are not UTF-8 decode to (surrogateescape)."""
+    if not isinstance(raw, str):
+        return False
+    if raw.isascii():
+        return True
+    try:
+        raw.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _stream_reply(reply: Any, key: str, problems: list[str]) -> bool:
+    if isinstance(reply, Exception):
+        problems.append(f"Key {key} is not a stream: {reply}")
+        return False
+    return isinstance(reply, list)
+
+
+def _redis_ms(reply: Any) -> int:
+    if isinstance(reply, tuple | list) and len(reply) == 2:
+        seconds, micros = reply
+        return int(seconds) * 1000 + int(micros) // 1000
+    # TIME may be renamed or denied by ACLs; the local clock is then the best estimate.
+    return int(time.time() * 1000)
+
+
+# The Functions page lists at most this many functions (the registry is sorted by output key).
+MAX_LISTED = 200
+# Per refresh of one function: at most this many history entries, and about this many bytes of
+# them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
+MAX_FUNCTION_ENTRIES = 300
+HISTORY_BYTES_BUDGET = 4 << 20
+# The latest output is shown only up to this size.
+MAX_OUTPUT_CHARS = 4 << 20
+
+
+class FunctionsReader(_Guarded):
+    """Reads the function registry and any listed function's keys, pipelined."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        functions_key: str | None,
+        configured: KeyLayout,
+        history_ms: int,
+    ) -> None:
+        self.client = client
+        self.functions_key = functions_key
+        self.configured = FunctionRecord(
+            output=configured.output,
+            input=configured.input,
+            history=configured.history,
+            error=configured.error,
+            state=configured.state,
+            trigger="",
+            invoke_on="",
+            handler="",
+        )
+        self.history_ms = history_ms
+
+    def list_functions(self) -> FunctionList:
+        """The registry's functions plus the configured one; raise ReadError."""
+        return self._guard(self._list)
+
+    def read_function(self, output_key: str) -> FunctionSnapshot | None:
+        """The latest output, newest history and error of a listed function; raise ReadError."""
+        return self._guard(lambda: self._read(output_key))
+
+    def _list(self) -> FunctionList:
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        if self.functions_key is not None:
+            pipe.hgetall(self.functions_key)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        now_ms = _redis_ms(replies[0])
+        records = self._records(replies[1] if len(replies) > 1 else {}, problems)
+        omitted = max(0, len(records) - MAX_LISTED)
+        listed = [(record, True) for record in records[:MAX_LISTED]]
+        if not any(record.output == self.configured.output for record in records):
+            listed.insert(0, (self.configured, False))
+        pipe = self.client.pipeline(transaction=False)
+        for record, _ in listed:
+            pipe.exists(record.output)
+            if record.history:
+                pipe.xrevrange(record.history, count=1)
+            if record.error:
+                pipe.get(record.error)
+        answers = iter(_checked(pipe.execute(raise_on_error=False)))
+        summaries = []
+        for record, registered in listed:
+            exists = next(answers)
+            newest = next(answers) if record.history else None
+            error_raw = next(answers) if record.error else None
+            last_write_ms = None
+            if isinstance(newest, list) and newest:
+                last_write_ms = entry_ms(newest[0][0])
+            summaries.append(
+                FunctionSummary(
+                    record,
+                    registered,
+                    output_exists=exists == 1,
+                    last_write_ms=last_write_ms,
+                    error=_error_record(error_raw),
+                )
+            )
+        return FunctionList(now_ms, summaries, omitted, problems)
+
+    def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
+        if isinstance(raw, Exception):
+            problems.append(f"Key {self.functions_key} (FUNCTIONS_KEY) is not a hash: {raw}")
+            return []
+        records = []
+        for output in sorted(raw):
+            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
+            if record is None:
+                problems.append(
+                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
+                    "does not hold a function record; it is not listed."
+                )
+            else:
+                records.append(record)
+        return records
+
+    def _find(self, output_key: str) -> tuple[FunctionRecord, bool, int] | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        if self.functions_key is not None:
+            pipe.hget(self.functions_key, output_key)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        now_ms = _redis_ms(replies[0])
+        record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
+        if record is not None:
+            return record, True, now_ms
+        if output_key == self.configured.output:
+            return self.configured, False, now_ms
+        return None
+
+    def _read(self, output_key: str) -> FunctionSnapshot | None:
+        found = self._find(output_key)
+        if found is None:
+            return None
+        record, registered, now_ms = found
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(record.output)
+        if record.history:
+            pipe.xrevrange(record.history, count=1)
+        if record.error:
+            pipe.get(record.error)
+        replies = _checked(pipe.execute(raise_on_error=False))
+        output_raw = replies[0]
+        newest = replies[1] if record.history else []
+        error_raw = replies[-1] if record.error else None
+        has_output, output = self._output(record.output, output_raw, problems)
+        entries: list[Any] = []
+        has_history = bool(record.history) and _stream_reply(newest, record.history or "", problems)
+        has_history = has_history and bool(newest)
+        if has_history and record.history:
+            # The newest entry always; older ones inside the window, within the budget.
+            entries = list(newest)
+            count = self._entry_count(newest[0])
+            since = max(now_ms - self.history_ms, 0)
+            if count > 1 and entry_ms(newest[0][0]) >= since:
+                # Exclusive end "(": the newest entry is already here.
+                older = self.client.xrevrange(
+                    record.history, max=f"({newest[0][0]}", min=str(since), count=count - 1
+                )
+                entries.extend(older if isinstance(older, list) else [])
+        history, skipped = _numbers_over_time(entries)
+        if skipped:
+            problems.append(
+                f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
+                "`output`; they are left out of the charts."
+            )
+        return FunctionSnapshot(
+            record,
+            registered,
+            now_ms,
+            output=output,
+            has_output=has_output,
+            output_raw=output_raw if has_output else None,
+            history=history,
+            has_history=has_history,
+            last_write_ms=entry_ms(newest[0][0]) if has_history else None,
+            last_entry_id=newest[0][0] if has_history else None,
+            error=_error_record(error_raw, problems, record.error),
+            problems=problems,
+        )
+
+    def _output(self, key: str, raw: Any, problems: list[str]) -> tuple[bool, Any]:
+        if raw is None:
+            return False, None
+        if isinstance(raw, Exception):
+            problems.append(f"Key {key} cannot be read: {raw}")
+            return False, None
+        if not _is_text(raw):
+            problems.append(f"Key {key} does not hold UTF-8 text.")
+            return False, None
+        if len(raw) > MAX_OUTPUT_CHARS:
+            problems.append(f"Key {key} holds {len(raw)} characters, too many to show.")
+            return False, None
+        try:
+            return True, json.loads(raw)
+        except (ValueError, RecursionError):
+            problems.append(f"Key {key} does not hold JSON.")
+            return False, None
+
+    @staticmethod
+    def _entry_count(newest: Any) -> int:
+        fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
+        size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
+        return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
+
+
+def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
+    """The numbers of each entry's `output`, oldest first, and how many entries had none."""
+    points: list[tuple[int, dict[str, float]]] = []
+    skipped = 0
+    for entry_id, fields in sorted(entries, key=lambda entry: stream_id(entry[0])):
+        raw = fields.get("output") if isinstance(fields, dict) else None
+        try:
+            value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
+        except (ValueError, RecursionError):
+            value = None
+        if value is None:
+            skipped += 1
+            continue
+        points.append((entry_ms(entry_id), numbers(value)))
+    return points, skipped
+
+
+def _error_record(
+    raw: Any, problems: list[str] | None = None, key: str | None = None
+) -> FunctionError | None:
+    if raw is None:
+        return None
+    record = None if isinstance(raw, Exception) else _json_object(raw)
+    if record is None:
+        if problems is not None:
+            problems.append(f"Key {key} does not hold an error record.")
+        return None
+    return parse_error(record)
+
+
+def _checked(replies: list[Any]) -> list[Any]:
+    """Raise a lost connection (per command in a pipeline); other errors stay per key."""
+    for reply in replies:
+        if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
+            raise reply
+    return replies

@@ -1,0 +1,116 @@
+"""What the dashboard reads from Redis, as plain immutable values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from serverless_runtime.registry import FunctionRecord, LoadFailure
+
+T = TypeVar("T")
+
+
+class ReadError(Exception):
+    """Redis could not be read; the message is fit for the page."""
+
+
+def attempt(read: Callable[[], T]) -> T | ReadError:
+    """The read's result, or its ReadError: expected while Redis restarts, the page says so."""
+    try:
+        return read()
+    except ReadError as exc:
+        return exc
+
+
+@dataclass(frozen=True)
+class Point:
+    """One output of the function and when it was written (ms since the epoch)."""
+
+    at_ms: int
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class FunctionError:
+    """The runtime's record of the function's latest failure (`<out>:error`)."""
+
+    at: str
+    at_ms: int | None
+    kind: str
+    message: str
+    traceback: str
+    input_timestamp: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What Redis holds for one output key at one moment (now_ms is Redis's clock)."""
+
+    now_ms: int
+    output: Mapping[str, Any] | None = None
+    output_raw: str | None = None
+    history: list[Point] = field(default_factory=list)
+    last_write_ms: int | None = None
+    has_history: bool = False
+    error: FunctionError | None = None
+    problems: list[str] = field(default_factory=list)
+    # The registry says the function's newest version failed to load (the previous one runs).
+    load_failure: LoadFailure | None = None
+
+
+class Reader(Protocol):
+    """Anything that takes a snapshot or raises ReadError: the Redis reader, or a stub in tests."""
+
+    def read(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True)
+class FunctionSummary:
+    """One function of the Functions page's list: its record and what its keys show now."""
+
+    record: FunctionRecord
+    # False for the function the dashboard is configured for when the registry lacks it.
+    registered: bool
+    output_exists: bool = False
+    last_write_ms: int | None = None
+    error: FunctionError | None = None
+
+
+@dataclass(frozen=True)
+class FunctionList:
+    """Every function found; `omitted` counts registry entries beyond the listed ones."""
+
+    now_ms: int
+    functions: list[FunctionSummary] = field(default_factory=list)
+    omitted: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FunctionSnapshot:
+    """One function's latest output (any JSON) and its numbers over the newest history."""
+
+    record: FunctionRecord
+    registered: bool
+    now_ms: int
+    # The parsed output when `has_output`; its text (for a version) in `output_raw`.
+    output: Any = None
+    has_output: bool = False
+    output_raw: str | None = None
+    # (write time in ms, numbers by path), oldest first; at most a bounded number of entries.
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    has_history: bool = False
+    last_write_ms: int | None = None
+    last_entry_id: str | None = None
+    error: FunctionError | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class FunctionsSource(Protocol):
+    """Anything that lists functions and reads one (None: not listed), or raises ReadError: the
+    Redis reader, or a stub in tests."""
+
+    def list_functions(self) -> FunctionList: ...
+
+    def read_function(self, output_key: str) -> FunctionSnapshot | None: ...

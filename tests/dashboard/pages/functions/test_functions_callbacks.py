@@ -1,0 +1,120 @@
+"""The Functions page's refresh callback over HTTP: odd data renders, failures become messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from monitoring_dashboard.app import create_app
+from monitoring_dashboard.settings import Settings
+from monitoring_dashboard.snapshots import (
+    FunctionList,
+    FunctionSnapshot,
+    FunctionSummary,
+    ReadError,
+    Snapshot,
+)
+from serverless_runtime.registry import FunctionRecord
+
+from tests.dashboard.test_app import StubReader, texts
+
+SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=1)
+ODD = FunctionRecord("<b>odd</b>", "metrics", history="<b>odd</b>:history")
+NOW = 1_800_000_000_000
+
+
+class StubFunctions:
+    """A fixed list and snapshot, or the exception it was given."""
+
+    def __init__(self, result: FunctionSnapshot | Exception | None) -> None:
+        self.result = result
+
+    def list_functions(self) -> FunctionList:
+        if isinstance(self.result, Exception):
+            raise self.result
+        return FunctionList(NOW, [FunctionSummary(ODD, True, output_exists=True)])
+
+    def read_function(self, output_key: str) -> FunctionSnapshot | None:
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
+    """POST the Functions page's callback as the browser does; return {id: {prop: value}}."""
+    client = create_app(SETTINGS, StubReader(Snapshot(now_ms=0)), functions).server.test_client()
+    (dependency,) = [
+        dep
+        for dep in client.get("/_dash-dependencies").get_json()
+        if "functions-list" in dep["output"]
+    ]
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+        for part in dependency["output"].strip(".").split("...")
+    ]
+    values = {"functions-selected": selected, "functions-rendered-version": None}
+    payload = {
+        "output": dependency["output"],
+        "outputs": outputs,
+        "inputs": [{"id": "functions-refresh-interval", "property": "n_intervals", "value": 1}],
+        "state": [{**state, "value": values.get(state["id"])} for state in dependency["state"]],
+        "changedPropIds": ["functions-refresh-interval.n_intervals"],
+    }
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result: dict[str, Any] = response.get_json()["response"]
+    return result
+
+
+def snapshot(output: Any) -> FunctionSnapshot:
+    return FunctionSnapshot(
+        ODD,
+        True,
+        NOW,
+        output=output,
+        has_output=True,
+        output_raw="raw",
+        history=[(NOW - 1000, {"a": 1.0}), (NOW, {"a": 2.0})],
+        has_history=True,
+        last_write_ms=NOW,
+        last_entry_id=f"{NOW}-0",
+    )
+
+
+def test_functions_callback_renders_odd_keys_and_values_as_text() -> None:
+    output = json.loads('{"<script>x</script>": "\\ud800", "a": 2, "deep": [[[[[[[[[[1]]]]]]]]]]}')
+    response = refresh(StubFunctions(snapshot(output)), "<b>odd</b>")
+    listed = texts(response["functions-list"]["children"])
+    assert "<b>odd</b>" in listed
+    body = json.dumps(response["function-body"]["children"])
+    assert '[\\"<script>x</script>\\"]' in body
+    assert "nested too deep to show" in body
+    assert response["functions-rendered-version"]["data"]
+    head = texts(response["function-head"]["children"])
+    assert "<b>odd</b>" in head
+
+
+def test_functions_callback_without_selection_shows_the_list_only() -> None:
+    response = refresh(StubFunctions(snapshot({"a": 1})), None)
+    assert "<b>odd</b>" in texts(response["functions-list"]["children"])
+    assert response["function-head"]["children"] is None
+    assert "function-body" not in response
+
+
+def test_functions_callback_redis_down_and_unexpected_failures_are_messages() -> None:
+    down = refresh(StubFunctions(ReadError("ConnectionError: refused")), "x")
+    assert "Redis is unreachable" in texts(down["functions-notices"]["children"])
+    # The view keeps what it shows.
+    assert "function-body" not in down
+    broken = refresh(StubFunctions(RuntimeError("bug in a reader")), "x")
+    assert "could not render" in texts(broken["functions-notices"]["children"])
+    assert "bug in a reader" not in str(broken)
+    unknown = refresh(StubFunctions(None), "nobody")
+    assert "Unknown function" in texts(unknown["function-head"]["children"])
+
+
+def test_functions_page_without_a_functions_reader_says_so() -> None:
+    response = refresh(None, None)
+    assert "without a reader of the function registry" in texts(
+        response["functions-notices"]["children"]
+    )
