@@ -22,10 +22,8 @@ MODULE_NAME = "usermodule"
 
 
 class FunctionLoadError(Exception):
-    """The function could not be loaded; the message names the path and the cause.
-
-    Each subclass is one fault, recorded under its own `kind` (failures.py says what each means).
-    """
+    """The function could not be loaded; the message names the path and the cause. Each subclass is
+    one fault, recorded under its own `kind` (failures.py says what each means)."""
 
     kind: ClassVar[FailureKind]
 
@@ -61,10 +59,8 @@ class HandlerNotCallable(FunctionLoadError):
 def import_failure(
     exc: BaseException, source: Path, module_name: str, root: Path | None = None
 ) -> FunctionLoadError:
-    """The typed error for what importing `module_name` from `source` raised.
-
-    Shared by the file and zip loaders; `root` is where a zip was extracted (None for a file).
-    """
+    """The typed error for what importing `module_name` from `source` raised. Shared by the file and
+    zip loaders; `root` is where a zip was extracted (None for a file)."""
     where = str(source) if root is None else f"{source}: {module_name}"
     if isinstance(exc, SyntaxError):
         line = f"line {exc.lineno}" if exc.lineno else "unknown line"
@@ -194,10 +190,8 @@ class FunctionSource:
         return (st.st_mtime, st.st_size, st.st_ino)
 
     def refresh(self) -> bool:
-        """Load the file if it changed; True when a new version took over.
-
-        Raises FunctionLoadError once per broken version; the running version stays.
-        """
+        """Load the file if it changed; True when a new version took over. Raises FunctionLoadError
+        once per broken version; the running version stays."""
         signature = self._signature()
         if signature is not None and signature == self._seen:
             return False

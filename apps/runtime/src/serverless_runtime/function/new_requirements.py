@@ -53,9 +53,7 @@ def pip_command(pip_dir: Path) -> tuple[list[str], dict[str, str]] | None:
 
 def install(requirements: Requirements, stop: threading.Event) -> bool:
     """Install the packages and append their directory to sys.path; False if a stop came first.
-
-    Raises RequirementsFailed with pip's last lines when pip fails, is missing or runs too long.
-    """
+    Raises RequirementsFailed with pip's last lines when pip fails, is missing or runs too long."""
     wanted = " ".join(requirements.specifiers)
     target = requirements.target
     log.warning(

@@ -28,11 +28,9 @@ def describe(exc: BaseException) -> str:
 
 
 def user_traceback(exc: BaseException, full: bool = False) -> str:
-    """The traceback of exc with only the user's frames ("" when none is the user's).
-
-    An exception of the runtime's raised `from` the user's (FunctionLoadError, ReplayError) is
-    shown as that cause; a SyntaxError keeps its file, line and caret. `full`: as Python prints it.
-    """
+    """The traceback of exc with only the user's frames ("" when none is the user's). An exception
+    of the runtime's raised `from` the user's (FunctionLoadError, ReplayError) is shown as that
+    cause; a SyntaxError keeps its file, line and caret. `full`: as Python prints it."""
     if full:
         return "".join(traceback.format_exception(exc))
     while type(exc).__module__.partition(".")[0] == _PACKAGE and exc.__cause__ is not None:

@@ -25,10 +25,8 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class HandlerTimeout(BaseException):
-    """Raised inside the handler at its deadline.
-
-    A BaseException, so that a handler's own `except Exception` cannot swallow it.
-    """
+    """Raised inside the handler at its deadline: a BaseException, so that a handler's own
+    `except Exception` cannot swallow it."""
 
 
 class TimeLimit:

@@ -197,11 +197,9 @@ class DurableState:
             self._seen_history = head
 
     def _newer_than(self, head: Head) -> bool:
-        """Redis lost this replica's commits: it holds none, or fewer of another history.
-
-        No commit is no commit whatever else is left: `<state>:seq` lost on its own (evicted,
-        deleted) leaves a snapshot and a journal that a commit numbered from 1 would contradict.
-        """
+        """Redis lost this replica's commits: it holds none, or fewer of another history. No commit
+        is no commit whatever else is left: `<state>:seq` lost on its own (evicted, deleted) leaves
+        a snapshot and a journal that a commit numbered from 1 would contradict."""
         if self.seq == 0:
             return False
         if head.seq == 0:

@@ -132,10 +132,8 @@ def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
 
 def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
     """TRIGGER=notify or auto: keyspace events; `auto` falls back to polling with one warning.
-
     INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
-    only sleeps, so a keyspace event never adds a call.
-    """
+    only sleeps, so a keyspace event never adds a call."""
     if settings.invoke_on is InvokeOn.INTERVAL:
         log.info(
             "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
