@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 from serverless_runtime.config import Settings as RuntimeSettings
-from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, register
+from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord, Registration
 
 from tests.dashboard.runtime_writes import resource_output, write_output
 
@@ -20,7 +20,8 @@ XSS = "<img src=x onerror=alert(1)>"
 
 def register_function(client, output: str, **env: str) -> None:
     settings = RuntimeSettings.from_env({"REDIS_OUTPUT_KEY": output, **env})
-    assert register(client, DEFAULT_FUNCTIONS_KEY, FunctionRecord.from_settings(settings))
+    record = FunctionRecord.from_settings(settings)
+    assert Registration(client, DEFAULT_FUNCTIONS_KEY, record).register()
 
 
 def write(client, key: str, output, at_ms: int) -> None:

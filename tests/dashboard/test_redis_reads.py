@@ -26,7 +26,7 @@ from serverless_runtime.registry import (
     DEFAULT_FUNCTIONS_KEY,
     FunctionRecord,
     LoadFailure,
-    register,
+    Registration,
 )
 from serverless_runtime.storage.store import Store
 
@@ -258,10 +258,12 @@ def test_reader_reads_the_functions_load_failure_from_the_registry(valkey, redis
     reader = RedisReader(connect(settings), settings.keys, HOUR_MS, settings.functions_key)
     assert settings.functions_key is not None
     record = FunctionRecord(KEY, "metrics")
-    assert register(redis_client, settings.functions_key, record)
+    assert Registration(redis_client, settings.functions_key, record).register()
     assert reader.read().load_failure is None
     failure = LoadFailure("2030-03-17T17:46:40+00:00", "0f" * 16, "syntax-error", "bad", True)
-    assert register(redis_client, settings.functions_key, replace(record, load_failure=failure))
+    assert Registration(
+        redis_client, settings.functions_key, replace(record, load_failure=failure)
+    ).register()
     assert reader.read().load_failure == failure
     # Another function's record, or an odd value, is no failure of this one.
     redis_client.hset(settings.functions_key, KEY, "not a record")
@@ -282,7 +284,7 @@ def register_function(client, output: str, **env: str) -> FunctionRecord:
     record = FunctionRecord.from_settings(
         RuntimeSettings.from_env({"REDIS_OUTPUT_KEY": output, **env})
     )
-    assert register(client, DEFAULT_FUNCTIONS_KEY, record)
+    assert Registration(client, DEFAULT_FUNCTIONS_KEY, record).register()
     return record
 
 

@@ -1,4 +1,5 @@
-"""The traceback of a user failure shows the function's frames, not the runtime's."""
+"""A user failure: its text even when its own __str__ raises, and a traceback with the function's
+frames, not the runtime's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import serverless_runtime
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import FunctionLoadError, load_file
-from serverless_runtime.function.user_traceback import user_traceback
+from serverless_runtime.function.user_traceback import describe, user_traceback
 from serverless_runtime.function.zip_loader import load_zip
 from serverless_runtime.state.durable import ReplayError
 
@@ -168,3 +169,27 @@ def test_user_traceback_of_a_runtime_error_hiding_a_user_context_is_empty(tmp_pa
     error = _raised_in_runtime(load_file, path)
     assert isinstance(error, FunctionLoadError) and error.kind == "handler-not-found"
     assert user_traceback(error) == ""
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class Exiting(Exception):
+    def __str__(self) -> str:
+        raise SystemExit(1)
+
+
+def test_describe_names_the_type_and_the_message() -> None:
+    assert describe(ValueError("bad input")) == "ValueError: bad input"
+    assert describe(KeyError("cpu")) == "KeyError: 'cpu'"
+
+
+def test_describe_of_an_exception_without_message_keeps_the_type() -> None:
+    assert describe(ZeroDivisionError()) == "ZeroDivisionError: "
+
+
+def test_describe_survives_a_str_that_raises() -> None:
+    assert describe(Unprintable()) == "Unprintable: <str() raised RuntimeError>"
+    assert describe(Exiting()) == "Exiting: <str() raised SystemExit>"

@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -320,13 +320,12 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         loaded = load_file(function, attr)
-    except FunctionLoadError as exc:
-        sys.stderr.write(f"serverless-runtime: {exc}\n")
-        return EXIT_FAILED
-    try:
-        value = _read_json(input_path)
-        env = _read_state(state) if state is not None and state.exists() else {}
-    except (OSError, ValueError) as exc:
+        text = sys.stdin.read() if input_path == "-" else Path(input_path).read_text()
+        value = _parsed(json.loads, text, f"{input_path} is not valid JSON")
+        env: Any = {}
+        if state is not None and state.exists():
+            env = _parsed(tagged.loads, state.read_bytes(), f"{state} is not a state file (JSON)")
+    except (FunctionLoadError, OSError, ValueError) as exc:
         sys.stderr.write(f"serverless-runtime: {exc}\n")
         return EXIT_FAILED
     if not isinstance(env, dict):
@@ -344,19 +343,11 @@ def invoke_command(function: Path, input_path: str, state: Path | None, attr: st
     return EXIT_OK
 
 
-def _read_state(path: Path) -> Any:
+def _parsed(loads: Callable[[Any], Any], data: str | bytes, what: str) -> Any:
     try:
-        return tagged.loads(path.read_bytes())
+        return loads(data)
     except ValueError as exc:
-        raise ValueError(f"{path} is not a state file (JSON): {exc}") from None
-
-
-def _read_json(path: str) -> Any:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def collect_command(

@@ -18,16 +18,15 @@ from serverless_runtime.config import Settings
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function import new_requirements
 from serverless_runtime.function.context import Context
-from serverless_runtime.function.exception_text import describe
 from serverless_runtime.function.loader import FunctionLoadError, FunctionSource
 from serverless_runtime.function.new_requirements import Requirements, RequirementsFailed
-from serverless_runtime.function.user_traceback import user_traceback
+from serverless_runtime.function.user_traceback import describe, user_traceback
 from serverless_runtime.ops.backoff import Backoff
 from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.ops.timeout import HandlerTimeout, TimeLimit
-from serverless_runtime.registry import LoadFailure, Registration
+from serverless_runtime.registry import Registration
 from serverless_runtime.state import codec
-from serverless_runtime.state.durable import DurableState, ReplayError
+from serverless_runtime.state.durable import DurableState, ReplayError, when
 from serverless_runtime.storage.store import Append, CommitRefused, Journaled, Outcome, Store
 from serverless_runtime.triggers import TRIGGERS
 from serverless_runtime.triggers.step import Input, Told
@@ -61,22 +60,16 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
     # Only an input with that many brackets can be that deep: the walk is for those alone.
-    if raw.count(b"{") + raw.count(b"[") > MAX_INPUT_DEPTH and codec.depth(value) > (
-        MAX_INPUT_DEPTH
-    ):
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_INPUT_DEPTH and codec.depth(value) > MAX_INPUT_DEPTH:
         raise ValueError(f"input {key!r} is nested deeper than {MAX_INPUT_DEPTH} levels")
     return value
 
 
 def input_age(value: dict[str, Any]) -> float | None:
     """Seconds since the input's `timestamp` (local time, as the collector writes it)."""
-    stamp = value.get("timestamp")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return time.time() - datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
+    at = when(value.get("timestamp"))
+    return None if at is None else time.time() - at.timestamp()
 
 
 class Failed(Exception):
@@ -158,11 +151,7 @@ class Runner:
         self.waiter: Waiter = PollWaiter(stop)
         self._make_waiter = make_waiter
         self.context = Context(
-            host=settings.redis.host,
-            port=settings.redis.port,
-            input_key=settings.keys.input,
-            output_key=settings.keys.output,
-            function_getmtime="",
+            settings.redis.host, settings.redis.port, settings.keys.input, settings.keys.output, ""
         )
         self.state = DurableState(
             self.context,
@@ -306,31 +295,26 @@ class Runner:
 
     def _requirements_installed(self) -> bool:
         """Install NEW_REQUERIMENTS once; False while they are not (failed, or stopping)."""
-        if self._requirements_failure is not None:
-            failure = self._requirements_failure
-            if not self._requirements_recorded:
-                record(self.store, failure.kind, str(failure))
-                self._requirements_recorded = True
-            return False
-        if self._requirements is None:
-            return True
-        # pip runs in a child process bounded by its own timeout, not the import's watchdog;
-        # the heartbeat covers that time, so liveness does not restart a pod that installs.
-        self.telemetry.beat(pause=self._requirements.timeout)
-        try:
-            installed = new_requirements.install(self._requirements, self.stop)
-        except RequirementsFailed as exc:
-            self.telemetry.reloaded(ok=False, kind=exc.kind)
-            self._requirements_failure = exc
-            return self._requirements_installed()
-        finally:
-            self.telemetry.beat()
-        if installed:
-            self._requirements = None
-        return installed
+        if self._requirements is not None and self._requirements_failure is None:
+            # pip runs in a child process bounded by its own timeout, not the import's watchdog;
+            # the heartbeat covers that time, so liveness does not restart a pod that installs.
+            self.telemetry.beat(pause=self._requirements.timeout)
+            try:
+                if new_requirements.install(self._requirements, self.stop):
+                    self._requirements = None
+            except RequirementsFailed as exc:
+                self.telemetry.reloaded(ok=False, kind=exc.kind)
+                self._requirements_failure = exc
+            finally:
+                self.telemetry.beat()
+        failure = self._requirements_failure
+        if failure is not None and not self._requirements_recorded:
+            record(self.store, failure.kind, str(failure))
+            self._requirements_recorded = True
+        return self._requirements is None
 
     def _reload(self) -> None:
-        failed = self.source.failed
+        before = self.source.failed
         self.telemetry.busy_since, self.telemetry.loading = time.monotonic(), True
         try:
             changed = self.source.refresh()
@@ -341,8 +325,11 @@ class Runner:
             record(self.store, exc.kind, f"{exc}{running}", exc)
         finally:
             self.telemetry.busy_since, self.telemetry.loading = None, False
-        if self.source.failed != failed:
-            self._load_failed(self.source.failed)
+        failed = self.source.failed
+        if failed != before:  # the newest version failed (or no longer): /readyz, registry say so
+            self.telemetry.load_failure = None if failed is None else failed.describe()
+            if self._registration is not None:
+                self._registration.load_failed(failed)
         if changed and self.source.current is not None:
             self.context.function_getmtime = self.source.current.mtime_text
             handler = self.source.current.handler
@@ -353,12 +340,6 @@ class Runner:
             self.telemetry.function_loaded = True
             self.telemetry.reloaded(ok=True)
             log.info("loaded function %s", self.source.current.path)
-
-    def _load_failed(self, failure: LoadFailure | None) -> None:
-        """Say in /readyz and the registry that the newest version failed (or no longer)."""
-        self.telemetry.load_failure = None if failure is None else failure.describe()
-        if self._registration is not None:
-            self._registration.load_failed(failure)
 
     def invoke(self, item: Input) -> Told:
         """Call the handler on one input; commit on success, roll back and record on failure."""
@@ -413,10 +394,7 @@ class Runner:
         return Told.DONE
 
     def _deadly(self, digest: str, stamp: str | None) -> bool:
-        """True when the input ended the process MAX_DEATHS times (poison), as the read found.
-
-        The read that brought the input marked it in flight (see store.py's `_READ`).
-        """
+        """True when the input ended the process MAX_DEATHS times (poison), as the read found."""
         deaths = self.store.in_flight_deaths
         if deaths < self.settings.max_deaths:
             return False
@@ -465,8 +443,7 @@ class Runner:
 
     def record_stuck(self, why: str, _elapsed: float) -> None:
         """Called by the watchdog before it ends the process: say what hung, never retry it."""
-        loading = self.telemetry.loading
-        current = self.source.current
+        loading, current = self.telemetry.loading, self.source.current
         if self.telemetry.recovering and not loading and current is not None:
             # A committed input hung while replayed: no input is to blame, this version cannot
             # rebuild the state. It is not loaded again (the state stays as committed).
@@ -476,16 +453,15 @@ class Runner:
                 "interruption: the process ends so that it is restarted; this function version "
                 "is not loaded again, another version rebuilds the state"
             )
-            self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
-            return
-        digest = self.source.loading_digest if loading else self.trigger.seen
-        if digest is not None:
-            self.store.mark_poison("function" if loading else "input", digest)
-        again = "this version is not loaded" if loading else "this input is not processed"
-        message = (
-            f"{why} and ignored the interruption: the process ends so that it is restarted; "
-            f"{again} again"
-        )
+        else:
+            digest = self.source.loading_digest if loading else self.trigger.seen
+            if digest is not None:
+                self.store.mark_poison("function" if loading else "input", digest)
+            again = "this version is not loaded" if loading else "this input is not processed"
+            message = (
+                f"{why} and ignored the interruption: the process ends so that it is restarted; "
+                f"{again} again"
+            )
         self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
 
     def _parse(self, raw: bytes) -> dict[str, Any]:

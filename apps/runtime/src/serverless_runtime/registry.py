@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from serverless_runtime.storage.keys import (
     DEFAULT_FUNCTIONS_KEY as DEFAULT_FUNCTIONS_KEY,  # read by the dashboard
 )
-from serverless_runtime.storage.keys import KeyLayout
 
 if TYPE_CHECKING:
     import redis
@@ -30,8 +29,6 @@ log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 16_384
 # HTTP_HOST values that listen on every address: the record names this host's own address.
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - compared, never bound here
-
-
 # A load failure's message in the record is cut to this many characters.
 MAX_FAILURE_MESSAGE = 1000
 
@@ -95,11 +92,6 @@ class FunctionRecord:
     metrics: str = ""
     # The newest version failed to load (cleared when a version loads); None when none did.
     load_failure: LoadFailure | None = None
-
-    @property
-    def keys(self) -> KeyLayout:
-        """The key layout this record describes (without the lease, which is not recorded)."""
-        return KeyLayout(self.output, self.input, self.state, self.history, self.error)
 
     def to_json(self) -> str:
         """The compact JSON value stored in the hash."""
@@ -177,26 +169,6 @@ def _address() -> str | None:
         return None
 
 
-def register(client: redis.Redis, functions_key: str, record: FunctionRecord) -> bool:
-    """HSET the record; a Redis error is logged, never raised (tried again at the next connect)."""
-    import redis  # the runtime's dependency; the dashboard never calls this
-
-    try:
-        client.hset(functions_key, record.output, record.to_json())
-    except redis.RedisError as exc:
-        log.warning(
-            "cannot record %r in the function registry %r (%s: %s); running anyway, "
-            "tried again when Redis next answers after not answering",
-            record.output,
-            functions_key,
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    log.info("recorded %r in the function registry %r", record.output, functions_key)
-    return True
-
-
 class Registration:
     """This function's record in FUNCTIONS_KEY: written whenever Redis answers again, and when
     the newest version fails to load or a version loads after one did."""
@@ -207,8 +179,24 @@ class Registration:
         self.record = record
 
     def register(self) -> bool:
-        """Write the record as it stands (see `register`)."""
-        return register(self._client, self._key, self.record)
+        """HSET the record; a Redis error is logged, never raised (tried again at next connect)."""
+        import redis  # the runtime's dependency; the dashboard never calls this
+
+        output, key = self.record.output, self._key
+        try:
+            self._client.hset(key, output, self.record.to_json())
+        except redis.RedisError as exc:
+            log.warning(
+                "cannot record %r in the function registry %r (%s: %s); running anyway, "
+                "tried again when Redis next answers after not answering",
+                output,
+                key,
+                type(exc).__name__,
+                exc,
+            )
+            return False
+        log.info("recorded %r in the function registry %r", output, key)
+        return True
 
     def load_failed(self, failure: LoadFailure | None) -> None:
         """The newest version failed to load (None: a version loaded); written if it changed."""

@@ -14,7 +14,7 @@ import redis
 
 logger = logging.getLogger(__name__)
 
-CPU_STATS = ("ctx_switches", "interrupts", "soft_interrupts", "syscalls")
+# The course collector's fields; cpu_stats and net_io_counters have the same on every platform.
 VIRTUAL_MEMORY = (
     "total",
     "available",
@@ -28,16 +28,6 @@ VIRTUAL_MEMORY = (
     "shared",
     "slab",
 )
-NET_IO = (
-    "bytes_sent",
-    "bytes_recv",
-    "packets_sent",
-    "packets_recv",
-    "errin",
-    "errout",
-    "dropin",
-    "dropout",
-)
 
 
 def sample(interface: str = "eth0") -> dict[str, object]:
@@ -47,8 +37,7 @@ def sample(interface: str = "eth0") -> dict[str, object]:
     frequency = _cpu_frequency()
     if frequency is not None:
         metrics["cpu_freq_current"] = frequency
-    stats = psutil.cpu_stats()._asdict()
-    metrics.update({f"cpu_stats-{name}": stats[name] for name in CPU_STATS if name in stats})
+    metrics.update({f"cpu_stats-{k}": v for k, v in psutil.cpu_stats()._asdict().items()})
     memory = psutil.virtual_memory()._asdict()
     metrics.update(
         {f"virtual_memory-{name}": memory[name] for name in VIRTUAL_MEMORY if name in memory}
@@ -61,8 +50,7 @@ def sample(interface: str = "eth0") -> dict[str, object]:
         # Hosts without eth0 (ens3, enp0s1, ...): every interface but lo, under its own name.
         chosen = {name: value for name, value in counters.items() if name != "lo"}
     for name, value in chosen.items():
-        io = value._asdict()
-        metrics.update({f"net_io_counters_{name}-{field}": io[field] for field in NET_IO})
+        metrics.update({f"net_io_counters_{name}-{k}": v for k, v in value._asdict().items()})
     # Non-blocking: the time since the previous call (the very first call reports 0.0).
     for cpu, percent in enumerate(psutil.cpu_percent(percpu=True)):
         metrics[f"cpu_percent-{cpu}"] = percent

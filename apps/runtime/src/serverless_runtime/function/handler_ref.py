@@ -15,9 +15,7 @@ class HandlerRef:
     function: str = "handler"
 
     def __post_init__(self) -> None:
-        if self.module is not None and not all(
-            part.isidentifier() for part in self.module.split(".")
-        ):
+        if self.module is not None and not all(p.isidentifier() for p in self.module.split(".")):
             raise ValueError(f"{self.module!r} is not a dotted module name")
         if not self.function.isidentifier():
             raise ValueError(f"{self.function!r} is not a function name")

@@ -22,63 +22,45 @@ MODULE_NAME = "usermodule"
 
 
 class FunctionLoadError(Exception):
-    """The function could not be loaded; the message names the path and the cause.
-
-    Each subclass is one fault, recorded under its own `kind` in the error key and the metrics.
-    """
+    """The function could not be loaded; the message names the path and the cause. Each subclass is
+    one fault, recorded under its own `kind` (failures.py says what each means)."""
 
     kind: ClassVar[FailureKind]
 
 
 class FunctionMissing(FunctionLoadError):
-    """The function file (or zip) does not exist or cannot be read."""
-
     kind = FailureKind.FUNCTION_MISSING
 
 
 class FunctionSyntaxError(FunctionLoadError):
-    """The function (or a module it imports) is not valid Python."""
-
     kind = FailureKind.SYNTAX_ERROR
 
 
 class FunctionImportError(FunctionLoadError):
-    """Running the module raised (anything but a missing dependency)."""
-
     kind = FailureKind.IMPORT_ERROR
 
 
 class DependencyMissing(FunctionImportError):
-    """The module imports another module that cannot be imported."""
-
     kind = FailureKind.DEPENDENCY_MISSING
 
 
 class ModuleMissing(FunctionImportError):
-    """The handler's module named in FUNCTION_HANDLER is not in the package."""
-
     kind = FailureKind.MODULE_NOT_FOUND
 
 
 class HandlerMissing(FunctionLoadError):
-    """The module has no attribute of the handler's name."""
-
     kind = FailureKind.HANDLER_NOT_FOUND
 
 
 class HandlerNotCallable(FunctionLoadError):
-    """The handler attribute exists but cannot be called."""
-
     kind = FailureKind.HANDLER_NOT_CALLABLE
 
 
 def import_failure(
     exc: BaseException, source: Path, module_name: str, root: Path | None = None
 ) -> FunctionLoadError:
-    """The typed error for what importing `module_name` from `source` raised.
-
-    Shared by the file and zip loaders; `root` is where a zip was extracted (None for a file).
-    """
+    """The typed error for what importing `module_name` from `source` raised. Shared by the file and
+    zip loaders; `root` is where a zip was extracted (None for a file)."""
     where = str(source) if root is None else f"{source}: {module_name}"
     if isinstance(exc, SyntaxError):
         line = f"line {exc.lineno}" if exc.lineno else "unknown line"
@@ -124,9 +106,9 @@ class LoadedFunction:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.mtime))
 
 
-def source_digest(path: Path) -> str:
-    """A content digest of the function source, to notice a changed file."""
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+def digest(data: bytes) -> str:
+    """A content digest of a function's source, to notice a changed file."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
@@ -147,8 +129,7 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
     module = importlib.util.module_from_spec(spec)
     _execute(module, code, path)
     handler = resolve_handler(module, attr, str(path))
-    digest = hashlib.blake2b(source, digest_size=16).hexdigest()
-    return LoadedFunction(handler=handler, path=path, digest=digest, mtime=mtime)
+    return LoadedFunction(handler=handler, path=path, digest=digest(source), mtime=mtime)
 
 
 def _execute(module: ModuleType, code: Any, path: Path) -> None:
@@ -162,15 +143,11 @@ def _execute(module: ModuleType, code: Any, path: Path) -> None:
     try:
         exec(code, module.__dict__)  # noqa: S102 - running the user's function module is the job
     except (Exception, SystemExit) as exc:  # a module body may raise anything, exit included
-        _restore(module.__name__, previous)
+        if previous is None:
+            sys.modules.pop(module.__name__, None)
+        else:
+            sys.modules[module.__name__] = previous
         raise import_failure(exc, path, module.__name__) from exc
-
-
-def _restore(name: str, previous: ModuleType | None) -> None:
-    if previous is None:
-        sys.modules.pop(name, None)
-    else:
-        sys.modules[name] = previous
 
 
 def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:
@@ -213,10 +190,8 @@ class FunctionSource:
         return (st.st_mtime, st.st_size, st.st_ino)
 
     def refresh(self) -> bool:
-        """Load the file if it changed; True when a new version took over.
-
-        Raises FunctionLoadError once per broken version; the running version stays.
-        """
+        """Load the file if it changed; True when a new version took over. Raises FunctionLoadError
+        once per broken version; the running version stays."""
         signature = self._signature()
         if signature is not None and signature == self._seen:
             return False
@@ -225,20 +200,20 @@ class FunctionSource:
             if self.current is not None:
                 return False  # a vanished file keeps the loaded version running
             raise FunctionMissing(f"function file {self.path} does not exist")
-        digest = source_digest(self.path)
-        if self.current is not None and digest == self.current.digest:
+        version = digest(self.path.read_bytes())
+        if self.current is not None and version == self.current.digest:
             self.failed = None  # reverted to the version running
             return False
-        if digest == self._failed_digest:
+        if version == self._failed_digest:
             return False
-        self.loading_digest = digest
+        self.loading_digest = version
         try:
             self.current = self._load(self.path)
         except FunctionLoadError as exc:
-            self._failed_digest = digest
+            self._failed_digest = version
             self.failed = LoadFailure(
                 mtime=datetime.fromtimestamp(signature[0], UTC).isoformat(timespec="seconds"),
-                digest=digest,
+                digest=version,
                 kind=exc.kind,
                 message=str(exc)[:MAX_FAILURE_MESSAGE],
                 running=self.current is not None,

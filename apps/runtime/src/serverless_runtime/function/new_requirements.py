@@ -1,9 +1,6 @@
-"""NEW_REQUERIMENTS, the course runtime's variable: packages pip-installs at start.
-
-The course image's entrypoint ran `pip install $NEW_REQUERIMENTS` before the function. Here pip
-installs them into a writable directory (an emptyDir: the root filesystem is read-only), which then
-goes LAST on sys.path, so that nothing installed this way replaces a package the runtime imports.
-"""
+"""NEW_REQUERIMENTS, the course runtime's variable: packages pip installs at start, as its image
+did, into a writable directory (an emptyDir: the root filesystem is read-only) that goes LAST on
+sys.path, so that nothing installed this way replaces a package the runtime imports."""
 
 from __future__ import annotations
 
@@ -32,8 +29,6 @@ _SLICE = 0.25  # how often a stop request is looked for while pip runs
 
 
 class RequirementsFailed(FunctionLoadError):
-    """pip could not install NEW_REQUERIMENTS: missing, no index, unknown package, too slow."""
-
     kind = FailureKind.REQUIREMENTS_FAILED
 
 
@@ -58,9 +53,7 @@ def pip_command(pip_dir: Path) -> tuple[list[str], dict[str, str]] | None:
 
 def install(requirements: Requirements, stop: threading.Event) -> bool:
     """Install the packages and append their directory to sys.path; False if a stop came first.
-
-    Raises RequirementsFailed with pip's last lines when pip fails, is missing or runs too long.
-    """
+    Raises RequirementsFailed with pip's last lines when pip fails, is missing or runs too long."""
     wanted = " ".join(requirements.specifiers)
     target = requirements.target
     log.warning(
@@ -87,18 +80,9 @@ def install(requirements: Requirements, stop: threading.Event) -> bool:
             "directory (NEW_REQUERIMENTS_DIR chooses the place)"
         ) from exc
     argv, extra_env = command
-    argv = [
-        *argv,
-        "install",
-        "--target",
-        str(target),
-        "--no-cache-dir",  # HOME is not writable in a pod; the emptyDir is the only cache
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        *requirements.specifiers,
-    ]
+    # --no-cache-dir: HOME is not writable in a pod; the emptyDir is the only cache.
+    argv += ["install", "--target", str(target), "--no-cache-dir", "--disable-pip-version-check"]
+    argv += ["--no-input", "--progress-bar", "off", *requirements.specifiers]
     started = time.monotonic()
     code, output = _run(argv, {**os.environ, **extra_env}, requirements.timeout, stop)
     if code is None and stop.is_set():

@@ -1,4 +1,5 @@
-"""A user failure's traceback as the user needs it: the function's frames, not the runtime's.
+"""A user failure as its author needs it: the exception as text, and the traceback with the
+function's frames, not the runtime's.
 
 The loop calls the handler (and imports the function) from its own frames; those are noise to
 whoever wrote the function, so they are left out unless LOG_LEVEL=DEBUG asks for everything.
@@ -16,15 +17,23 @@ from pathlib import Path
 _PACKAGE = __name__.partition(".")[0]
 
 
-def user_traceback(exc: BaseException, full: bool = False) -> str:
-    """The traceback of exc with only the user's frames ("" when none is the user's).
+def describe(exc: BaseException) -> str:
+    """`TypeName: text`; an exception whose str() raises is named, never raised again."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException as failure:  # noqa: BLE001 - a function's __str__ may raise anything
+        text = f"<str() raised {type(failure).__name__}>"
+    return f"{name}: {text}"
 
-    An exception of the runtime's raised `from` the user's (FunctionLoadError, ReplayError) is
-    shown as that cause; a SyntaxError keeps its file, line and caret. `full`: as Python prints it.
-    """
+
+def user_traceback(exc: BaseException, full: bool = False) -> str:
+    """The traceback of exc with only the user's frames ("" when none is the user's). An exception
+    of the runtime's raised `from` the user's (FunctionLoadError, ReplayError) is shown as that
+    cause; a SyntaxError keeps its file, line and caret. `full`: as Python prints it."""
     if full:
         return "".join(traceback.format_exception(exc))
-    while _is_runtime_type(exc) and exc.__cause__ is not None:
+    while type(exc).__module__.partition(".")[0] == _PACKAGE and exc.__cause__ is not None:
         exc = exc.__cause__
     shown = traceback.TracebackException.from_exception(exc)
     if not _trim(shown):
@@ -46,9 +55,7 @@ def _trim(shown: traceback.TracebackException, seen: set[int] | None = None) -> 
             continue
         frames.append(frame)
     shown.stack = traceback.StackSummary.from_list(frames)
-    found = bool(frames) or (
-        issubclass(shown.exc_type, SyntaxError) if shown.exc_type is not None else False
-    )
+    found = bool(frames) or (shown.exc_type is not None and issubclass(shown.exc_type, SyntaxError))
     # A context hidden by `raise … from None` is not printed: it cannot be what is shown.
     context = None if shown.__suppress_context__ else shown.__context__
     for linked in (shown.__cause__, context, *(shown.exceptions or ())):
@@ -57,16 +64,9 @@ def _trim(shown: traceback.TracebackException, seen: set[int] | None = None) -> 
     return found
 
 
-def _is_runtime_type(exc: BaseException) -> bool:
-    module = type(exc).__module__
-    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
-
-
 def _is_runtime(filename: str) -> bool:
     """A frame of the runtime's package, or of the import machinery it loads functions with."""
-    if filename.startswith("<frozen importlib"):
-        return True
-    return _under(filename, _roots()[0])
+    return filename.startswith("<frozen importlib") or _under(filename, _roots()[0])
 
 
 def _is_user(filename: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import io
@@ -24,6 +23,7 @@ from serverless_runtime.function.loader import (
     FunctionMissing,
     Handler,
     LoadedFunction,
+    digest,
     import_failure,
     resolve_handler,
 )
@@ -41,20 +41,14 @@ _active: list[Path] = []
 
 
 class UnsafePackage(FunctionLoadError):
-    """The zip breaks a safety rule (path, link, file count, size, or a runtime module's name)."""
-
     kind = FailureKind.UNSAFE_PACKAGE
 
 
 class InvalidPackage(FunctionLoadError):
-    """The file is not a readable zip archive, or a member cannot be extracted."""
-
     kind = FailureKind.BAD_PACKAGE
 
 
 class WorkdirUnavailable(FunctionLoadError):
-    """No directory can be made to extract the package in."""
-
     kind = FailureKind.WORKDIR_UNAVAILABLE
 
 
@@ -82,8 +76,7 @@ def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
             shutil.rmtree(root, ignore_errors=True)
             raise
     handler = _import_handler(zip_path, root, module_name, attr)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return LoadedFunction(handler=handler, path=zip_path, digest=digest, mtime=mtime)
+    return LoadedFunction(handler=handler, path=zip_path, digest=digest(data), mtime=mtime)
 
 
 def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
@@ -106,8 +99,7 @@ def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
         )
     declared = 0
     for info in members:
-        _check_name(zip_path, info.filename)
-        _check_type(zip_path, info)
+        _check_member(zip_path, info)
         declared += info.file_size
         if declared > MAX_BYTES:
             raise UnsafePackage(
@@ -117,7 +109,8 @@ def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
     return members
 
 
-def _check_name(zip_path: Path, name: str) -> None:
+def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> None:
+    name, mode = info.filename, info.external_attr >> 16
     # Backslashes count as separators too: other systems' archivers write them.
     rule = None
     if not name:
@@ -128,22 +121,14 @@ def _check_name(zip_path: Path, name: str) -> None:
         rule = "drive-letter paths are not allowed"
     elif ".." in re.split(r"[/\\]", name):
         rule = "'..' path components are not allowed"
+    elif stat.S_ISLNK(mode):
+        rule = "symbolic links are not allowed"
+    elif stat.S_IFMT(mode) not in _ALLOWED_TYPES:
+        rule = "only regular files and directories are allowed"
     if rule:
         raise UnsafePackage(f"{zip_path}: member {name!r}: {rule}")
-
-
-def _check_type(zip_path: Path, info: zipfile.ZipInfo) -> None:
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise UnsafePackage(f"{zip_path}: member {info.filename!r}: symbolic links are not allowed")
-    if stat.S_IFMT(mode) not in _ALLOWED_TYPES:
-        raise UnsafePackage(
-            f"{zip_path}: member {info.filename!r}: only regular files and directories are allowed"
-        )
     if info.flag_bits & 0x1:
-        raise InvalidPackage(
-            f"{zip_path}: member {info.filename!r}: encrypted members are not supported"
-        )
+        raise InvalidPackage(f"{zip_path}: member {name!r}: encrypted members are not supported")
 
 
 def _extract(

@@ -41,12 +41,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(log_format: LogFormat, level: str) -> None:
-    """Send the runtime's own logs to stderr in the chosen format.
-
-    The root logger is the function's: left as Python starts it, as the course runtime did, so
-    that the function's warnings still reach stderr and its INFO lines (and their formatting
-    errors) are not emitted unless it configures logging itself.
-    """
+    """Send the runtime's own logs to stderr in the chosen format. The root logger is the
+    function's: left as Python starts it, as the course runtime did, so that the function's warnings
+    still reach stderr and its INFO lines (and their formatting errors) are not emitted unless it
+    configures logging itself."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format is LogFormat.JSON:
         handler.setFormatter(JsonFormatter())

@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, NamedTuple
+from itertools import accumulate
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis
@@ -26,8 +27,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "serverless_runtime_"
 # Outcomes and reload results always exported, so rate() sees a series from the first scrape.
-_ALWAYS_OUTCOMES = ("success",)
-_ALWAYS_RELOADS = ("success", "failure")
+_ALWAYS = {"outcomes": ("success",), "reloads": ("success", "failure")}
 
 
 def healthz(telemetry: Telemetry) -> tuple[int, str]:
@@ -35,23 +35,18 @@ def healthz(telemetry: Telemetry) -> tuple[int, str]:
     age = telemetry.heartbeat_age()
     if age <= telemetry.stale_after:
         return HTTPStatus.OK, "ok"
-    return (
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        f"loop heartbeat is {age:.1f} s old (stale after {telemetry.stale_after:g} s)",
-    )
+    stale = f"loop heartbeat is {age:.1f} s old (stale after {telemetry.stale_after:g} s)"
+    return HTTPStatus.SERVICE_UNAVAILABLE, stale
 
 
 def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
     """Readiness: Redis answers a PING and the function is loaded; else names what is missing."""
     missing: list[str] = []
     try:
-        reachable = ping()
-        reason = "redis did not answer PING"
+        if not ping():
+            missing.append("redis did not answer PING")
     except (redis.RedisError, OSError) as exc:
-        reachable = False
-        reason = f"redis unreachable ({type(exc).__name__}: {exc})"
-    if not reachable:
-        missing.append(reason)
+        missing.append(f"redis unreachable ({type(exc).__name__}: {exc})")
     failure = telemetry.load_failure
     if not telemetry.function_loaded:
         missing.append("function not loaded" + ("" if failure is None else f" ({failure})"))
@@ -71,75 +66,24 @@ def readyz(telemetry: Telemetry, ping: Callable[[], bool]) -> tuple[int, str]:
     return HTTPStatus.OK, "; ".join(said)
 
 
-Reading = float | dict[str, int] | None
-
-
-class _Series(NamedTuple):
-    """One exported figure: read from the Telemetry under its lock, by label when `label` is set."""
-
-    name: str
-    type: str  # "counter" or "gauge"
-    help: str
-    read: Callable[[Telemetry], Reading]
-    label: str | None = None
-
-
-# Everything /metrics exports but the duration histogram; a figure left None has no sample.
-SERIES = (
-    _Series(
-        "invocations",
-        "counter",
-        "Handler invocations by outcome.",
-        lambda t: dict.fromkeys(_ALWAYS_OUTCOMES, 0) | t.outcomes,
-        "outcome",
-    ),
-    _Series(
+# Everything /metrics exports but the duration histogram: name, help, Telemetry field, and for
+# counters the label their counts go by. A gauge left None has no sample.
+COUNTERS = (
+    ("invocations", "Handler invocations by outcome.", "outcomes", "outcome"),
+    ("reloads", "Function reloads by result.", "reloads", "result"),
+    ("load_failures", "Failed function loads by kind.", "load_failures", "kind"),
+)
+GAUGES = (
+    (
         "input_age_seconds",
-        "gauge",
         "Age of the input (from its timestamp) when the latest call ran.",
-        lambda t: t.input_age,
+        "input_age",
     ),
-    _Series(
-        "last_success_timestamp_seconds",
-        "gauge",
-        "Unix time of the latest successful call.",
-        lambda t: t.last_success,
-    ),
-    _Series(
-        "leader", "gauge", "1 if this replica holds the lease and invokes.", lambda t: int(t.leader)
-    ),
-    _Series(
-        "reloads",
-        "counter",
-        "Function reloads by result.",
-        lambda t: dict.fromkeys(_ALWAYS_RELOADS, 0) | t.reloads,
-        "result",
-    ),
-    _Series(
-        "load_failures",
-        "counter",
-        "Failed function loads by kind.",
-        lambda t: dict(t.load_failures),
-        "kind",
-    ),
-    _Series(
-        "state_bytes",
-        "gauge",
-        "Bytes of the last snapshot of context.env.",
-        lambda t: t.state_bytes,
-    ),
-    _Series(
-        "redis_up",
-        "gauge",
-        "1 if the loop's last Redis operation worked.",
-        lambda t: int(t.redis_ok),
-    ),
-    _Series(
-        "function_loaded",
-        "gauge",
-        "1 if a handler is loaded and callable.",
-        lambda t: int(t.function_loaded),
-    ),
+    ("last_success_timestamp_seconds", "Unix time of the latest successful call.", "last_success"),
+    ("leader", "1 if this replica holds the lease and invokes.", "leader"),
+    ("state_bytes", "Bytes of the last snapshot of context.env.", "state_bytes"),
+    ("redis_up", "1 if the loop's last Redis operation worked.", "redis_ok"),
+    ("function_loaded", "1 if a handler is loaded and callable.", "function_loaded"),
 )
 
 
@@ -160,47 +104,35 @@ class TelemetryCollector:
         t = self.telemetry
         # One consistent snapshot: the loop's thread updates these under the same lock.
         with t.lock:
-            readings = [series.read(t) for series in SERIES]
+            counted = [dict(getattr(t, field)) for _, _, field, _ in COUNTERS]
+            gauged = [getattr(t, field) for _, _, field in GAUGES]
             counts = list(t.duration_counts)
             duration_sum = t.duration_sum
 
-        families = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
-        for series, reading in zip(SERIES, readings, strict=True):
-            labels = None if series.label is None else [series.label]
-            family = families[series.type](PREFIX + series.name, series.help, labels=labels)
-            if isinstance(reading, dict):
-                for label, n in sorted(reading.items()):
-                    family.add_metric([label], n)
-            elif reading is not None:
-                family.add_metric([], reading)
-            yield family
+        for (name, text, field, label), by_label in zip(COUNTERS, counted, strict=True):
+            counter = CounterMetricFamily(PREFIX + name, text, labels=[label])
+            for value, n in sorted((dict.fromkeys(_ALWAYS.get(field, ()), 0) | by_label).items()):
+                counter.add_metric([value], n)
+            yield counter
+        for (name, text, _), reading in zip(GAUGES, gauged, strict=True):
+            gauge = GaugeMetricFamily(PREFIX + name, text)
+            if reading is not None:
+                gauge.add_metric([], int(reading) if isinstance(reading, bool) else reading)
+            yield gauge
 
         # Telemetry counts per bucket; Prometheus buckets are cumulative, the last one is +Inf.
         bounds = [str(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
-        cumulative: list[tuple[str, float]] = []
-        total = 0
-        for bound, n in zip(bounds, counts, strict=True):
-            total += n
-            cumulative.append((bound, total))
-        yield HistogramMetricFamily(
-            PREFIX + "invocation_duration_seconds",
-            "Handler call duration.",
-            buckets=cumulative,
-            sum_value=duration_sum,
-        )
+        cumulative = list(zip(bounds, accumulate(counts), strict=True))
+        name, text = PREFIX + "invocation_duration_seconds", "Handler call duration."
+        yield HistogramMetricFamily(name, text, buckets=cumulative, sum_value=duration_sum)
 
 
-class _Server(ThreadingHTTPServer):
-    """The HTTP server, carrying what its request handlers read."""
+class ProbeServer(ThreadingHTTPServer):
+    """The operations HTTP server, serving from a daemon thread; `close()` stops it."""
 
     daemon_threads = True
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        telemetry: Telemetry,
-        ping: Callable[[], bool],
-    ) -> None:
+    def __init__(self, address: tuple[str, int], telemetry: Telemetry, ping: Callable[[], bool]):
         # An IPv6 literal such as "::" needs an IPv6 socket.
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.telemetry = telemetry
@@ -208,6 +140,22 @@ class _Server(ThreadingHTTPServer):
         self._registry: CollectorRegistry | None = None
         self._registry_lock = threading.Lock()
         super().__init__(address, _Handler)
+        # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful when started with port 0)."""
+        return int(self.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving, close the socket and wait for the serving thread."""
+        self.shutdown()
+        self.server_close()
+        self._thread.join()
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -235,7 +183,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     """Routes GET /healthz, /readyz and /metrics; anything else is 404."""
 
-    server: _Server
+    server: ProbeServer
     # A stuck client must not hold a thread forever.
     timeout = 10
 
@@ -274,40 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-class ProbeServer:
-    """A running operations HTTP server; `port` is the bound port, `close()` stops it."""
-
-    def __init__(self, server: _Server, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful when started with port 0)."""
-        return int(self._server.server_address[1])
-
-    def close(self) -> None:
-        """Stop serving, close the socket and wait for the serving thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> ProbeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
     """Serve /healthz, /readyz and /metrics on host:port from a daemon thread."""
-    server = _Server((host, port), telemetry, ping)
-    # serve_forever notices shutdown() only between polls: a short poll keeps SIGTERM prompt.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="probes", daemon=True
-    )
-    thread.start()
-    probes = ProbeServer(server, thread)
+    probes = ProbeServer((host, port), telemetry, ping)
     shown = f"[{host}]" if ":" in host else host
     log.info("operations endpoints on http://%s:%d/ (healthz, readyz, metrics)", shown, probes.port)
     return probes

@@ -25,10 +25,8 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class HandlerTimeout(BaseException):
-    """Raised inside the handler at its deadline.
-
-    A BaseException, so that a handler's own `except Exception` cannot swallow it.
-    """
+    """Raised inside the handler at its deadline: a BaseException, so that a handler's own
+    `except Exception` cannot swallow it."""
 
 
 class TimeLimit:
@@ -49,27 +47,19 @@ class TimeLimit:
     @contextmanager
     def limit(self) -> Iterator[None]:
         """Run the block under the deadline; put the stop handlers back after it."""
-        if self.seconds is None:
-            # No bound on the call (as in the course runtime): liveness is the bound.
-            try:
-                yield
-            finally:
-                self._restore_stop_handlers()
-            return
-        if signal.getsignal(signal.SIGALRM) != self._expired:
-            signal.signal(signal.SIGALRM, self._expired)  # a function may have replaced it
-        if self.c_limit is not None:
+        # No bound on the call (as in the course runtime): liveness is the bound.
+        if self.seconds is not None and self.c_limit is not None:
+            if signal.getsignal(signal.SIGALRM) != self._expired:
+                signal.signal(signal.SIGALRM, self._expired)  # a function may have replaced it
             # Its thread is C and needs no GIL: it dumps every thread's stack and exits (1).
             faulthandler.dump_traceback_later(self.c_limit, exit=True, file=_STDERR)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            faulthandler.cancel_dump_traceback_later()
-            self._restore_stop_handlers()
-
-    def _restore_stop_handlers(self) -> None:
-        for signum, handler in self._stop_handlers.items():
-            if handler is not None and signal.getsignal(signum) != handler:
-                signal.signal(signum, handler)
+            if self.seconds is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                faulthandler.cancel_dump_traceback_later()
+            for signum, handler in self._stop_handlers.items():
+                if handler is not None and signal.getsignal(signum) != handler:
+                    signal.signal(signum, handler)

@@ -1,11 +1,6 @@
-"""The last line of defence: ends the process when user code will not let go of it.
-
-HANDLER_TIMEOUT interrupts a call with SIGALRM, which a handler can ignore, swallow or outlast in
-C code; an import can loop for ever; a SIGTERM's handler runs only between Python instructions.
-This thread sees all of that from outside: it asks the loop to record what hung (so it is not
-tried again after the restart) and ends the process, which Kubernetes restarts. C code that holds
-the GIL stops this thread too: a timer in C (timeout.py) ends the process then.
-"""
+"""Ends the process when user code will not let go of it: a handler that ignores SIGALRM, an
+import looping for ever, a stop never reached (the second of timeout.py's three bounds). It asks
+the loop to record what hung first, so that it is not tried again after the restart."""
 
 from __future__ import annotations
 

@@ -1,18 +1,9 @@
 """context.env as of the last commit: a snapshot plus the journal of inputs committed after it.
 
-Each commit appends its input to the journal (O(input)); a snapshot of `context.env` (tagged JSON,
-see state_codec) is written only once the journal's bytes reach the last snapshot's, once
-replaying the journal would take longer than MAX_REPLAY_SECONDS (estimated from the handler's own
-call durations), or every SNAPSHOT_EVERY commits; the journal is trimmed behind it. The state is
-rebuilt by loading the snapshot and replaying the journal's inputs through the handler with their
-outputs discarded — on start, and whenever this replica finds that another one committed after it
-(state follows the lease).
-
-A failed call is rolled back from memory, never by judging the state: the base kept in memory,
-plus the inputs committed after it, each replayed by the function version that committed it — so
-a version that fails every call cannot change what it rolls back to. A version that cannot replay a
-committed input is reported and processes nothing until another version is loaded (or STATE_RESET
-asks for an empty state); the state in Redis is never rewritten because a version failed.
+When a snapshot is written, how the state is rebuilt (on start, and whenever another replica
+committed: state follows the lease) and how a failed call is rolled back from memory, never by
+judging the state: apps/runtime/README.md, "State". The state in Redis is never rewritten because
+a version failed.
 """
 
 from __future__ import annotations
@@ -20,14 +11,15 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
-from serverless_runtime.function.exception_text import describe
+from serverless_runtime.function.user_traceback import describe
 from serverless_runtime.ops.telemetry import Telemetry
 from serverless_runtime.state import codec, tagged
 from serverless_runtime.storage.store import Append, Committed, Head, Journaled, Store
@@ -48,11 +40,8 @@ Report = Callable[[FailureKind, str, BaseException | None], None]
 
 
 class ReplayError(Exception):
-    """A committed input could not be applied again; the message names its sequence number.
-
-    `damaged`: the journal entry itself is unusable (no input, not a JSON object), whatever the
-    version; otherwise the version replaying it failed.
-    """
+    """A committed input could not be applied again; `damaged`: by any version (no input, not a
+    JSON object), else by the version replaying it."""
 
     def __init__(self, message: str, damaged: bool = False) -> None:
         super().__init__(message)
@@ -69,13 +58,8 @@ class _Base:
     at: datetime | None = None
 
     def env(self) -> dict[str, Any]:
-        if self.text is not None:
-            value = tagged.loads(self.text)
-            return value if isinstance(value, dict) else {}
-        try:
-            return copy.deepcopy(self.obj) if isinstance(self.obj, dict) else {}
-        except Exception:  # noqa: BLE001 - user objects may refuse to be copied
-            return {}
+        value = tagged.loads(self.text) if self.text is not None else _copy(self.obj)
+        return value if isinstance(value, dict) else {}
 
 
 class _Step(NamedTuple):
@@ -96,7 +80,6 @@ class DurableState:
         report: Report,
         persistent: bool,
         max_bytes: int | None = None,
-        snapshot_every: int = SNAPSHOT_EVERY,
         max_replay_seconds: float = DEFAULT_MAX_REPLAY_SECONDS,
         reset_token: str | None = None,
         telemetry: Telemetry | None = None,
@@ -113,7 +96,6 @@ class DurableState:
         self._blocked_by: str | None = None
         self._replay = replay  # with the version running now
         self._report = report
-        self._snapshot_every = snapshot_every
         self._max_bytes = max_bytes
         self._max_replay = max_replay_seconds
         self._reset_token = reset_token
@@ -144,13 +126,10 @@ class DurableState:
         self.function, self._replay = function, replay
         if self.blocked is not None and function != self._blocked_by:
             log.info("another function version is loaded: rebuilding the state with it")
-            self._unblock()
-
-    def _unblock(self) -> None:
-        self.blocked = self._blocked_by = None
-        self._loaded = False
-        if self._telemetry is not None:
-            self._telemetry.state_problem = None
+            self.blocked = self._blocked_by = None
+            self._loaded = False
+            if self._telemetry is not None:
+                self._telemetry.state_problem = None
 
     # -- following the commits --------------------------------------------------------------------
 
@@ -218,11 +197,9 @@ class DurableState:
             self._seen_history = head
 
     def _newer_than(self, head: Head) -> bool:
-        """Redis lost this replica's commits: it holds none, or fewer of another history.
-
-        No commit is no commit whatever else is left: `<state>:seq` lost on its own (evicted,
-        deleted) leaves a snapshot and a journal that a commit numbered from 1 would contradict.
-        """
+        """Redis lost this replica's commits: it holds none, or fewer of another history. No commit
+        is no commit whatever else is left: `<state>:seq` lost on its own (evicted, deleted) leaves
+        a snapshot and a journal that a commit numbered from 1 would contradict."""
         if self.seq == 0:
             return False
         if head.seq == 0:
@@ -231,13 +208,8 @@ class DurableState:
         return other and head.seq < self.seq
 
     def _other_history(self, head: Head) -> bool:
-        """Before following the head: True when it belongs to another history (handled here).
-
-        The newest commit wins, by sequence number and epoch: this replica's state is written
-        back when Redis holds fewer commits of another history or none; when Redis holds as
-        many or more of another history, the state follows Redis, never a stale copy of an
-        equal number.
-        """
+        """True when the head belongs to another history (handled here): the newest commit wins,
+        by sequence number and epoch; an equal number follows Redis, never a stale copy."""
         if self._newer_than(head):
             self._write_back(head)
             return True
@@ -264,10 +236,8 @@ class DurableState:
         epoch = self.store.write_back(head, self.seq, snapshot, self.digest)
         if epoch is None:
             return  # Redis changed meanwhile: judged again at the next read
-        self.epoch, self._base, self._pending = epoch, base, None
-        self.snapshot_bytes = len(snapshot)
-        self._tail = []
-        self._journal_count = self._journal_bytes = 0
+        self.epoch, self._pending = epoch, None
+        self._snapshotted(base, len(snapshot))
         if own:
             held, why = f"commit {head.seq} behind its own journal", "its head lost or rewound"
         else:
@@ -335,14 +305,9 @@ class DurableState:
                 FailureKind.INVALID_STATE, message, f"snapshot format {newer} unknown", None
             )
             return
-        self._base = base
-        self.seq = base.seq
-        self.epoch = committed.head.epoch
-        self.snapshot_bytes = len(committed.snapshot or b"")
-        self.context.env = base.env()
-        self.context.last_execution = base.at
-        self._tail = []
-        self._journal_count = self._journal_bytes = 0
+        self._snapshotted(base, len(committed.snapshot or b""))
+        self.seq, self.epoch = base.seq, committed.head.epoch
+        self.context.env, self.context.last_execution = base.env(), base.at
         self._loaded = True
         self._apply(later)
         if self.blocked is not None:
@@ -367,18 +332,15 @@ class DurableState:
         try:
             return self._parse_snapshot(raw)
         except (codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
-            self._unreadable(f"cannot be held as a state ({exc})", exc)
-            return _Base()
+            return self._unreadable(f"cannot be held as a state ({exc})", exc)
 
     def _parse_snapshot(self, raw: bytes) -> _Base:
         try:
             document = tagged.parse(raw)
         except ValueError as exc:
-            self._unreadable(f"is not JSON ({exc})", exc)
-            return _Base()
+            return self._unreadable(f"is not JSON ({exc})", exc)
         if not isinstance(document, dict):
-            self._unreadable(f"is a JSON {type(document).__name__}, not an object", None)
-            return _Base()
+            return self._unreadable(f"is a JSON {type(document).__name__}, not an object", None)
         version = document.get("format")
         self._newer_format = None
         if type(version) is int and version > SNAPSHOT_FORMAT and "env" in document:
@@ -389,11 +351,12 @@ class DurableState:
             return _Base(seq=0, text=tagged.dumps(document))
         env, seq = document.get("env"), document.get("seq")
         if not isinstance(seq, int) or not (env is None or isinstance(env, dict)):
-            self._unreadable("has no whole-number `seq` or an `env` that is not an object", None)
-            return _Base()
+            return self._unreadable(
+                "has no whole-number `seq` or an `env` that is not an object", None
+            )
         reset = document.get("reset")
         self._recorded_reset = reset if isinstance(reset, str) else None
-        at = _when(document.get("at"))
+        at = when(document.get("at"))
         if env is None:
             log.warning(
                 "the state at commit %d could not be encoded (%s) and was kept in memory only: "
@@ -407,19 +370,19 @@ class DurableState:
         try:
             value = tagged.decode(env, tagged=tagged.has_tags(raw))
         except ValueError as exc:
-            self._unreadable(f"holds an `env` this runtime cannot read ({exc})", exc)
-            return _Base()
+            return self._unreadable(f"holds an `env` this runtime cannot read ({exc})", exc)
         if not isinstance(value, dict):
-            self._unreadable(f"holds an `env` that is a {type(value).__name__}, not a dict", None)
-            return _Base()
+            why = f"holds an `env` that is a {type(value).__name__}, not a dict"
+            return self._unreadable(why, None)
         return _Base(seq=seq, text=codec.dumps(env), at=at)
 
-    def _unreadable(self, why: str, exc: BaseException | None) -> None:
+    def _unreadable(self, why: str, exc: BaseException | None) -> _Base:
         message = (
             f"the state snapshot in {self.store.state_key!r} {why}: starting from an empty "
             "context.env and replaying the journal"
         )
         self._report(FailureKind.INVALID_STATE, message, exc)
+        return _Base()
 
     def _missing(self, first: int, last: int) -> None:
         span = f"commit {first}" if first == last else f"commits {first} to {last}"
@@ -429,8 +392,7 @@ class DurableState:
 
     def _apply(self, entries: list[Journaled]) -> None:
         """Replay committed inputs with the version running now; stop at one it fails on."""
-        progress = _Progress(len(entries), self._telemetry)
-        try:
+        with _progress(len(entries), self._telemetry) as replayed:
             for entry in entries:
                 if entry.seq > self.seq + 1:
                     self._missing(self.seq + 1, entry.seq - 1)
@@ -447,9 +409,7 @@ class DurableState:
                 else:
                     self._tail.append(_Step(entry, self._replay))
                 self.seq = entry.seq
-                progress.step(entry.seq)
-        finally:
-            progress.done()
+                replayed(entry.seq)
 
     def _block(self, entry: Journaled, exc: ReplayError) -> None:
         """This version cannot rebuild the committed state: it must not build on another one."""
@@ -489,7 +449,7 @@ class DurableState:
         finally:
             self.context.replaying = False
         self.observe(time.perf_counter() - started)
-        self.context.last_execution = _when(entry.at)
+        self.context.last_execution = when(entry.at)
 
     # -- around a call ----------------------------------------------------------------------------
 
@@ -507,21 +467,18 @@ class DurableState:
         self.context.last_execution = self._base.at
         if not self._tail:
             return
-        progress = _Progress(len(self._tail), self._telemetry)
-        try:
-            for step in self._tail:
-                self._replay_one(step.entry, step.replay)
-                progress.step(step.entry.seq)
-        except ReplayError as exc:
-            # The version that committed it gives another state now: it breaks the replay
-            # contract. The state in Redis is rebuilt before the next call.
-            self._report(
-                FailureKind.REPLAY_ERROR, f"rolling back a failed call: {exc}", exc.__cause__
-            )
-            self._loaded = not self.persistent
-            return
-        finally:
-            progress.done()
+        with _progress(len(self._tail), self._telemetry) as replayed:
+            try:
+                for step in self._tail:
+                    self._replay_one(step.entry, step.replay)
+                    replayed(step.entry.seq)
+            except ReplayError as exc:
+                # The version that committed it gives another state now: it breaks the replay
+                # contract. The state in Redis is rebuilt before the next call.
+                message = f"rolling back a failed call: {exc}"
+                self._report(FailureKind.REPLAY_ERROR, message, exc.__cause__)
+                self._loaded = not self.persistent
+                return
         self._rebase()
 
     def _rebase(self) -> None:
@@ -544,7 +501,7 @@ class DurableState:
         encoded = self._base.text is not None
         due = (
             self._journal_bytes + len(raw) >= self.snapshot_bytes
-            or count >= self._snapshot_every
+            or count >= SNAPSHOT_EVERY
             or (encoded and count * (self._cost or 0.0) > self._max_replay)
         )
         self._pending = None
@@ -563,11 +520,15 @@ class DurableState:
             self._journal_count += 1
             self._journal_bytes += len(append.raw)
             return
-        assert self._pending is not None
-        self._base, self._pending = self._pending, None
+        base, self._pending = self._pending, None
+        assert base is not None
         # A state kept in memory only has no size to weigh the journal against: its journal
         # grows to SNAPSHOT_EVERY inputs, which a rebuild replays.
-        self.snapshot_bytes = len(append.snapshot) if self._base.text is not None else 1 << 62
+        self._snapshotted(base, len(append.snapshot) if base.text is not None else 1 << 62)
+
+    def _snapshotted(self, base: _Base, size: int) -> None:
+        """A snapshot of `base` (`size` bytes) was written: the journal after it is empty."""
+        self._base, self.snapshot_bytes = base, size
         self._tail = []
         self._journal_count = self._journal_bytes = 0
 
@@ -586,14 +547,15 @@ class DurableState:
                     f"{exc}: context.env is kept in memory only; a restart or another replica "
                     "rebuilds it from the inputs committed after this point"
                 )
-                if isinstance(exc, codec.NonStandard):
-                    self._report(
-                        FailureKind.INVALID_STATE, message, None
-                    )  # a bug worth an error record
+                if isinstance(exc, codec.NonStandard):  # a bug worth an error record
+                    self._report(FailureKind.INVALID_STATE, message, None)
                 else:
                     log.warning("%s", message)  # a type of the function's own: expected
                 self._warned_unsaved = True
-            base = _Base(seq=seq, text=None, obj=self._copy_env(), at=at)
+            copied = _copy(self.context.env)
+            if copied is None:
+                log.warning("context.env cannot be copied; a failed call may lose it")
+            base = _Base(seq=seq, text=None, obj=copied, at=at)
             return self._envelope(seq, at, b"null", str(exc)), base
         return self._envelope(seq, at, env, None), _Base(seq=seq, text=env, at=at)
 
@@ -611,66 +573,62 @@ class DurableState:
         # The state is spliced in as encoded, not parsed and encoded again.
         return codec.dumps(head)[:-1] + b',"env":' + env + b"}"
 
-    def _copy_env(self) -> Any:
-        try:
-            return copy.deepcopy(self.context.env)
-        except Exception:  # noqa: BLE001 - user objects may refuse to be copied
-            log.warning("context.env cannot be copied; a failed call may lose it")
-            return None
-
     def save(self) -> None:
         """Write a snapshot now (at shutdown), so that the next leader has nothing to replay."""
-        if not self.persistent or not self._journal_count or self.blocked is not None:
-            return
-        if not self._loaded:
+        if not (self.persistent and self._journal_count and self._loaded) or self.blocked:
             return
         snapshot, base = self._snapshot(self.seq, self.context.last_execution or datetime.now())
         if base.text is None:
             return  # not encodable: the journal rebuilds more of it than an empty snapshot would
         if self.store.save_snapshot(self.seq, snapshot):
-            self._base = base
-            self.snapshot_bytes = len(snapshot)
-            self._tail = []
-            self._journal_count = self._journal_bytes = 0
+            self._snapshotted(base, len(snapshot))
             log.info("saved a snapshot of commit %d (%d bytes)", self.seq, len(snapshot))
 
 
-class _Progress:
+@contextmanager
+def _progress(total: int, telemetry: Telemetry | None) -> Iterator[Callable[[int], None]]:
     """A long replay keeps the heartbeat fresh, says how far it is, and shows in /readyz."""
+    started = said = time.monotonic()
+    done = 0
+    if telemetry is not None and total:
+        telemetry.recovering = True
+        telemetry.beat()
+        telemetry.busy_since = started  # the watchdog bounds each replayed call
 
-    def __init__(self, total: int, telemetry: Telemetry | None) -> None:
-        self._total = total
-        self._telemetry = telemetry
-        self._done = 0
-        self._started = self._said = time.monotonic()
-        if telemetry is not None and total:
-            telemetry.recovering = True
-            telemetry.beat()
-            telemetry.busy_since = self._started  # the watchdog bounds each replayed call
-
-    def step(self, seq: int) -> None:
-        self._done += 1
+    def replayed(seq: int) -> None:
+        nonlocal done, said
+        done += 1
         now = time.monotonic()
-        if self._telemetry is not None:
-            self._telemetry.beat()
-            self._telemetry.busy_since = now
-        if now - self._said >= PROGRESS_EVERY:
-            self._said = now
+        if telemetry is not None:
+            telemetry.beat()
+            telemetry.busy_since = now
+        if now - said >= PROGRESS_EVERY:
+            said = now
             log.info(
                 "rebuilding the state: %d of %d journal entries replayed (commit %d, %.0f s)",
-                self._done,
-                self._total,
+                done,
+                total,
                 seq,
-                now - self._started,
+                now - started,
             )
 
-    def done(self) -> None:
-        if self._telemetry is not None and self._total:
-            self._telemetry.recovering = False
-            self._telemetry.busy_since = None
+    try:
+        yield replayed
+    finally:
+        if telemetry is not None and total:
+            telemetry.recovering = False
+            telemetry.busy_since = None
 
 
-def _when(value: Any) -> datetime | None:
+def _copy(value: Any) -> Any:
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001 - user objects may refuse to be copied
+        return None
+
+
+def when(value: Any) -> datetime | None:
+    """An ISO 8601 time read leniently: None when `value` is not one."""
     if not isinstance(value, str):
         return None
     try:

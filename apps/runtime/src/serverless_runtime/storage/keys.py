@@ -76,11 +76,9 @@ class KeyLayout:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], cluster: bool = False) -> KeyLayout:
-        """The layout REDIS_OUTPUT_KEY, REDIS_INPUT_KEY and the *_KEY variables describe.
-
-        An unset *_KEY is named after the output key; one set empty is disabled. Raises
-        ValueError when REDIS_OUTPUT_KEY is missing (each app reports that in its own words).
-        """
+        """The layout REDIS_OUTPUT_KEY, REDIS_INPUT_KEY and the *_KEY variables describe. An unset
+        *_KEY is named after the output key; one set empty is disabled. Raises ValueError when
+        REDIS_OUTPUT_KEY is missing (each app reports that in its own words)."""
         output = (environ.get("REDIS_OUTPUT_KEY") or "").strip()
         if not output:
             raise ValueError("REDIS_OUTPUT_KEY is not set")
@@ -122,10 +120,8 @@ class KeyLayout:
         self, consumer: str | None = None, shared: tuple[tuple[str, str | None], ...] = ()
     ) -> tuple[str, str, str] | None:
         """Two uses of one key: (the variable to change, its value, what else uses it), or None.
-
-        `consumer` names the stream consumer whose state keys are used in stream mode; `shared`
-        are (variable, key) pairs of keys other functions write too (the registry).
-        """
+        `consumer` names the stream consumer whose state keys are used in stream mode; `shared` are
+        (variable, key) pairs of keys other functions write too (the registry)."""
         state = self.state_for(consumer)
         named = [
             ("REDIS_INPUT_KEY", self.input),

@@ -53,7 +53,7 @@ class Sentinels:
 
     def listed(self) -> str:
         """The sentinels as REDIS_SENTINELS lists them, each with its port."""
-        return ",".join(_address(host, port) for host, port in self.addresses)
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.addresses)
 
     def describe(self) -> str:
         """For messages: the master's name and the sentinels, without the password."""
@@ -124,7 +124,3 @@ def is_host(text: str) -> bool:
             and not labels[-1].isdigit()
         )
     return True
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -15,11 +15,9 @@ log = logging.getLogger(__name__)
 
 
 class ClaimKeeper:
-    """Resets the idle time of the entry being called every third of STREAM_CLAIM_IDLE.
-
-    From a thread, through the same client pool: a call in C code or a sleeping handler keeps
-    its claim; a stopped or dead process does not, and its entry is claimed by another consumer.
-    """
+    """Resets the idle time of the entry being called every third of STREAM_CLAIM_IDLE. From a
+    thread, through the same client pool: a call in C code or a sleeping handler keeps its claim; a
+    stopped or dead process does not, and its entry is claimed by another consumer."""
 
     def __init__(self, store: Store, claim_idle: float) -> None:
         self._store = store

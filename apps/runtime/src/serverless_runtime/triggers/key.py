@@ -21,12 +21,10 @@ def input_digest(raw: bytes) -> str:
 
 
 class KeyStep:
-    """One pass over the input key: hand out its input when it holds one not yet processed.
-
-    Two digests decide: `state.digest` is the last *committed* input's (it follows the other
-    replicas' commits too); `seen` is the last input *tried* here, committed or failed, so that an
-    input that fails is not retried on every tick.
-    """
+    """One pass over the input key: hand out its input when it holds one not yet processed. Two
+    digests decide: `state.digest` is the last *committed* input's (it follows the other replicas'
+    commits too); `seen` is the last input *tried* here, committed or failed, so that an input that
+    fails is not retried on every tick."""
 
     blocks = False
 

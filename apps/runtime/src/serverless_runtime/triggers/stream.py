@@ -81,11 +81,9 @@ class StreamStep:
         return entries or self.store.read_entries(pending=False, block=self.settings.interval)
 
     def _without_poison(self, entries: list[Entry]) -> list[Entry]:
-        """Entries delivered again; those past STREAM_MAX_DELIVERIES go to the dead letters.
-
-        A failing call is recorded and acknowledged at once, so an entry comes back only when a
-        process ended while handling it (a crash, a watchdog exit, the kernel's OOM killer).
-        """
+        """Entries delivered again; those past STREAM_MAX_DELIVERIES go to the dead letters. A
+        failing call is recorded and acknowledged at once, so an entry comes back only when a
+        process ended while handling it (a crash, a watchdog exit, the kernel's OOM killer)."""
         counts = self.store.deliveries(entries)
         kept = []
         for entry in entries:

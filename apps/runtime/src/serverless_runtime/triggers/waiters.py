@@ -52,19 +52,14 @@ class PollWaiter:
 class NotifyWaiter:
     """Wakes on a keyspace notification for the input key; resubscribes after a lost connection."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        input_key: str,
-        stop: threading.Event,
-        lease_key: str | None = None,
-    ) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings, stop: threading.Event) -> None:
         self._client = client
         self._stop = stop
         db = client.connection_pool.connection_kwargs.get("db", 0)
-        self.channel = f"__keyspace@{db}__:{input_key}"
+        self.channel = f"__keyspace@{db}__:{settings.keys.input}"
         # A standby also wakes when the leader releases the lease, to take over at once.
-        self._channels = [self.channel] + ([lease_released_channel(lease_key)] if lease_key else [])
+        lease = settings.keys.lease
+        self._channels = [self.channel] + ([lease_released_channel(lease)] if lease else [])
         self._pubsub: redis.client.PubSub | None = None
         self._woken = False
         self._subscriptions = 0
@@ -161,10 +156,8 @@ def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
 
 def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
     """TRIGGER=notify or auto: keyspace events; `auto` falls back to polling with one warning.
-
     INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
-    only sleeps, so a keyspace event never adds a call.
-    """
+    only sleeps, so a keyspace event never adds a call."""
     if settings.invoke_on is InvokeOn.INTERVAL:
         log.info(
             "INVOKE_ON=interval: one call every %ss; TRIGGER=%s adds no calls",
@@ -191,4 +184,4 @@ def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event
         )
     if isinstance(made, RedisCluster):
         return ClusterNotifyWaiter(made, settings.keys.input, stop)
-    return NotifyWaiter(client, settings.keys.input, stop, settings.keys.lease)
+    return NotifyWaiter(client, settings, stop)
