@@ -134,7 +134,7 @@ def test_auto_falls_back_to_polling_with_a_warning(no_config, settings, caplog) 
         waiter = notify_waiter(no_config, config, threading.Event())
     assert isinstance(waiter, PollWaiter)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("polling in every 1" in warning for warning in warnings), warnings
+    assert len(warnings) == 1 and "polling in every 1" in warnings[0], warnings
 
 
 def test_notify_without_events_reconciles_every_interval(no_config, settings, caplog) -> None:

@@ -18,6 +18,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AskError, ClusterDownError, MovedError, RedisClusterException
 from redis.retry import Retry
 
+from serverless_runtime.storage import notifications
 from serverless_runtime.storage.redis_cluster import (
     NODES,
     Invalid,
@@ -36,7 +37,7 @@ __all__ = [
     "connect",
     "from_env",
     "hash_tag",
-    "keyspace_events",
+    "keyspace_events_refused",
     "listed",
     "parse_nodes",
     "slot",
@@ -150,7 +151,9 @@ class KeyEvents:
         if node is None or node.redis_connection is None:
             raise redis.ConnectionError(f"no node known for {self.key!r}")
         connection: redis.Redis = node.redis_connection
-        _enable_keyspace_events(connection)
+        why = notifications.refused(connection)
+        if why is not None:
+            log.warning("cannot enable keyspace notifications on a cluster node (%s)", why)
         pubsub = connection.pubsub()  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self.channel)
@@ -241,16 +244,16 @@ class KeyEvents:
             self._check = None
 
 
-def keyspace_events(cluster: RedisCluster, key: str) -> bool:
-    """Make sure the master that owns `key` publishes keyspace events for it; False when that
-    may not be asked (CONFIG refused). Redis away: ConnectionError."""
+def keyspace_events_refused(cluster: RedisCluster, key: str) -> str | None:
+    """Make sure the master that owns `key` publishes keyspace events for it; why not when that
+    may not be asked (CONFIG refused), else None. Redis away: ConnectionError."""
     try:
         node = cluster.get_node_from_key(key)  # type: ignore[no-untyped-call]
     except RedisClusterException as exc:  # the slot has no master right now
         raise redis.ConnectionError(f"no master serves {key!r}: {exc}") from exc
     if node is None or node.redis_connection is None:
         raise redis.ConnectionError(f"no node known for {key!r}")
-    return _enable_keyspace_events(node.redis_connection)
+    return notifications.refused(node.redis_connection)
 
 
 def _with_timeout(connection: redis.Redis, timeout: float) -> redis.Redis:
@@ -265,19 +268,3 @@ def _with_timeout(connection: redis.Redis, timeout: float) -> redis.Redis:
         connection_class=pool.connection_class, max_connections=1, **kwargs
     )
     return redis.Redis(connection_pool=check_pool)
-
-
-def _enable_keyspace_events(connection: redis.Redis) -> bool:
-    """Make sure this node publishes keyspace events for string commands (`K$` at least);
-    False when it may not be asked (CONFIG refused: the caller's polling still sees changes)."""
-    try:
-        reply = connection.config_get("notify-keyspace-events")
-        current = str(reply.get("notify-keyspace-events", ""))
-        has_strings = "$" in current or "A" in current
-        if "K" not in current or not has_strings:
-            wanted = current + ("" if "K" in current else "K") + ("" if has_strings else "$")
-            connection.config_set("notify-keyspace-events", wanted)
-    except redis.ResponseError as exc:
-        log.warning("cannot enable keyspace notifications on a cluster node (%s)", exc)
-        return False
-    return True

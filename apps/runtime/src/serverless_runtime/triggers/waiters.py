@@ -12,7 +12,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from serverless_runtime.config import InvokeOn, Settings, Trigger
-from serverless_runtime.storage import cluster
+from serverless_runtime.storage import cluster, notifications
 from serverless_runtime.storage.keys import lease_released_channel
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class NotifyWaiter:
                 # Subscribing again after a lost connection: Redis may have restarted, and a
                 # restart forgets notify-keyspace-events set with CONFIG SET. Whether that is
                 # allowed was said at start.
-                enable_keyspace_events(self._client, warn=False)
+                notifications.refused(self._client)
             pubsub = self._client.pubsub()  # type: ignore[no-untyped-call]
             pubsub.subscribe(*self._channels)
             # Redis confirms each subscription once it is in force: wait for that, so a change
@@ -138,22 +138,6 @@ class ClusterNotifyWaiter:
         self._events.close()
 
 
-def enable_keyspace_events(client: redis.Redis, warn: bool = True) -> bool:
-    """Make sure Redis publishes keyspace events for string commands; False if it may not be set."""
-    try:
-        current = str(client.config_get("notify-keyspace-events").get("notify-keyspace-events", ""))
-        has_strings = "$" in current or "A" in current
-        if "K" in current and has_strings:
-            return True
-        wanted = current + ("K" if "K" not in current else "") + ("" if has_strings else "$")
-        client.config_set("notify-keyspace-events", wanted)
-    except redis.ResponseError as exc:
-        if warn:
-            log.warning("cannot enable keyspace notifications (%s)", exc)
-        return False
-    return True
-
-
 def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event) -> Waiter:
     """TRIGGER=notify or auto: keyspace events; `auto` falls back to polling with one warning.
     INVOKE_ON=interval calls once per tick whatever the trigger, as the course runtime: the loop
@@ -167,19 +151,22 @@ def notify_waiter(client: redis.Redis, settings: Settings, stop: threading.Event
         return PollWaiter(stop)
     made: object = client
     if isinstance(made, RedisCluster):
-        enabled = cluster.keyspace_events(made, settings.keys.input)
+        why = cluster.keyspace_events_refused(made, settings.keys.input)
     else:
-        enabled = enable_keyspace_events(client)
-    if settings.trigger is Trigger.AUTO and not enabled:
+        why = notifications.refused(client)
+    if settings.trigger is Trigger.AUTO and why is not None:
         log.warning(
-            "keyspace notifications unavailable: polling %s every %ss",
+            "keyspace notifications unavailable (%s): polling %s every %ss",
+            why,
             settings.keys.input,
             settings.interval,
         )
         return PollWaiter(stop)
-    if not enabled:
+    if why is not None:
         log.warning(
-            "TRIGGER=notify without keyspace events: changes are seen at the %ss reconciliation",
+            "TRIGGER=notify without keyspace events (%s): changes are seen at the %ss "
+            "reconciliation",
+            why,
             settings.interval,
         )
     if isinstance(made, RedisCluster):
