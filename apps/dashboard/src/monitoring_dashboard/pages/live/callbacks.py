@@ -29,16 +29,9 @@ GRAPHS = {
 
 
 OUTPUTS = [
-    Output(ids.NOTICES, "children"),
-    Output(ids.FRESHNESS, "children"),
-    Output(ids.KPI_EGRESS, "children"),
-    Output(ids.KPI_CACHING, "children"),
-    Output(ids.KPI_CPU, "children"),
-    Output(ids.KPI_INPUT, "children"),
+    *(Output(i, "children") for i in (ids.NOTICES, ids.FRESHNESS, *ids.KPIS)),
     *(Output(graph_id, "figure") for graph_id in GRAPHS.values()),
-    Output(ids.STATUS_STORE, "data"),
-    Output(ids.HISTORY_STORE, "data"),
-    Output(ids.LIVE_VERSION, "data"),
+    *(Output(i, "data") for i in (ids.STATUS_STORE, ids.HISTORY_STORE, ids.LIVE_VERSION)),
 ]
 
 
