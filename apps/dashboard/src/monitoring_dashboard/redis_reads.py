@@ -46,12 +46,8 @@ class HistoryCache:
 
     def __init__(self) -> None:
         self._entries: deque[tuple[StreamId, Point]] = deque()
-        self._last_id_text: str | None = None
-
-    @property
-    def fetch_after(self) -> str | None:
-        """The ID after which entries are new to the cache (None: fetch the whole window)."""
-        return self._last_id_text
+        # The ID after which entries are new to the cache (None: fetch the whole window).
+        self.fetch_after: str | None = None
 
     def is_ahead_of(self, newest_id: str) -> bool:
         """True when the cache holds entries newer than the stream's newest: it was recreated."""
@@ -59,7 +55,7 @@ class HistoryCache:
 
     def clear(self) -> None:
         self._entries.clear()
-        self._last_id_text = None
+        self.fetch_after = None
 
     def update(
         self, first_in_window: str | None, new: list[tuple[str, Point | None]]
@@ -73,10 +69,10 @@ class HistoryCache:
             key = stream_id(id_text)
             if point is not None and floor is not None and key >= floor:
                 self._entries.append((key, point))
-            self._last_id_text = id_text
+            self.fetch_after = id_text
         if floor is None:
             # Nothing is left in the window: next time, read the window afresh.
-            self._last_id_text = None
+            self.fetch_after = None
         return [point for _, point in self._entries]
 
 
@@ -150,11 +146,7 @@ class RedisReader(_Guarded):
         problems: list[str] = []
         history: list[Point] = []
         last_write_ms = None
-        has_history = (
-            history_key is not None
-            and _stream_reply(newest, history_key, problems)
-            and bool(newest)
-        )
+        has_history = _has_entries(newest, history_key, problems)
         if has_history and history_key is not None:
             last_write_ms = entry_ms(newest[0][0])
             if self._cache.is_ahead_of(newest[0][0]):
@@ -164,14 +156,16 @@ class RedisReader(_Guarded):
         else:
             self._cache.clear()
         record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
+        output = self._object(self.output_key, output_raw, problems)
+        error = self._object(self.error_key, error_raw, problems)
         return Snapshot(
             now_ms=_redis_ms(time_reply),
-            output=self._object(self.output_key, output_raw, problems),
+            output=output,
             output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
             last_write_ms=last_write_ms,
             has_history=has_history,
-            error=self._error(error_raw, problems),
+            error=None if error is None else parse_error(error),
             problems=problems,
             # The registry is the runtime's to write: anything but a record of this function (a
             # wrong type, odd JSON) is no failure to show, not a problem of the page.
@@ -200,10 +194,6 @@ class RedisReader(_Guarded):
         if raw is not None and value is None:
             problems.append(f"Key {key} does not hold a JSON object.")
         return value
-
-    def _error(self, raw: Any, problems: list[str]) -> FunctionError | None:
-        record = self._object(self.error_key, raw, problems)
-        return None if record is None else parse_error(record)
 
 
 def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
@@ -266,11 +256,12 @@ def _is_text(raw: Any) -> bool:
     return True
 
 
-def _stream_reply(reply: Any, key: str, problems: list[str]) -> bool:
+def _has_entries(reply: Any, key: str | None, problems: list[str]) -> bool:
+    """Whether a stream read found entries; a key that is no stream is a problem."""
     if isinstance(reply, Exception):
         problems.append(f"Key {key} is not a stream: {reply}")
         return False
-    return isinstance(reply, list)
+    return key is not None and isinstance(reply, list) and bool(reply)
 
 
 def _redis_ms(reply: Any) -> int:
@@ -349,9 +340,7 @@ class FunctionsReader(_Guarded):
             exists = next(answers)
             newest = next(answers) if record.history else None
             error_raw = next(answers) if record.error else None
-            last_write_ms = None
-            if isinstance(newest, list) and newest:
-                last_write_ms = entry_ms(newest[0][0])
+            last_write_ms = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
             summaries.append(
                 FunctionSummary(
                     record,
@@ -379,7 +368,7 @@ class FunctionsReader(_Guarded):
                 records.append(record)
         return records
 
-    def _find(self, output_key: str) -> tuple[FunctionRecord, bool, int] | None:
+    def _read(self, output_key: str) -> FunctionSnapshot | None:
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
         if self.functions_key is not None:
@@ -387,17 +376,11 @@ class FunctionsReader(_Guarded):
         replies = _checked(pipe.execute(raise_on_error=False))
         now_ms = _redis_ms(replies[0])
         record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
-        if record is not None:
-            return record, True, now_ms
-        if output_key == self.configured.output:
-            return self.configured, False, now_ms
-        return None
-
-    def _read(self, output_key: str) -> FunctionSnapshot | None:
-        found = self._find(output_key)
-        if found is None:
+        registered = record is not None
+        if record is None and output_key == self.configured.output:
+            record = self.configured
+        if record is None:
             return None
-        record, registered, now_ms = found
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         pipe.get(record.output)
@@ -411,8 +394,7 @@ class FunctionsReader(_Guarded):
         error_raw = replies[-1] if record.error else None
         has_output, output = self._output(record.output, output_raw, problems)
         entries: list[Any] = []
-        has_history = bool(record.history) and _stream_reply(newest, record.history or "", problems)
-        has_history = has_history and bool(newest)
+        has_history = _has_entries(newest, record.history, problems)
         if has_history and record.history:
             # The newest entry always; older ones inside the window, within the budget.
             entries = list(newest)
