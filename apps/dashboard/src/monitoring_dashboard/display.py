@@ -9,11 +9,7 @@ UTC_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 
 def number_text(value: float) -> str:
-    """A number rounded for reading: `89.33999999999999` → `89.34`, `0.000123456` → `0.000123`.
-
-    Two decimals from 1 up, three significant digits below; very large or very small numbers in
-    scientific notation. Integers (and floats with an integral value) keep every digit.
-    """
+    """`89.33999999999999` → `89.34`, `0.000123456` → `0.000123`; integers keep every digit."""
     if isinstance(value, int) or not math.isfinite(value):
         return str(value)
     size = abs(value)

@@ -1,9 +1,5 @@
-"""Any JSON value as rows of dotted key paths, and its numbers by path (pure, bounded).
-
-A function may write any JSON: an object nested to any depth, a list, a bare string or number.
-Every walk here stops after a fixed number of values and a fixed depth, so a huge or deep output
-costs a bounded amount of work and page space.
-"""
+"""Any JSON value as rows of dotted key paths, and its numbers by path (pure); every walk stops
+after a fixed number of values and depth, so a huge or deep output costs bounded work."""
 
 from __future__ import annotations
 

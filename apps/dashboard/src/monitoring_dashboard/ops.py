@@ -1,12 +1,5 @@
-"""One function's operations figures, from scrapes of its runtime's /metrics (pure).
-
-Only the runtime's own families (`serverless_runtime_*`) are read, so a few dozen lines of the
-text format suffice: no Prometheus client in the dashboard. Counters only grow while a replica
-runs, so the difference between two scrapes is what happened between them: the rate, the error
-ratio and the duration quantiles (as PromQL's `rate` and `histogram_quantile` compute them).
-Before a second scrape, a replica's start (counters at zero, the registry's `registered_at`) is
-the baseline. `ops_text` writes the figures as the Functions page shows them.
-"""
+"""One function's operations figures from scrapes of its runtime's /metrics, as PromQL's `rate`
+and `histogram_quantile` compute them (pure; only `serverless_runtime_*` is read: no client)."""
 
 from __future__ import annotations
 

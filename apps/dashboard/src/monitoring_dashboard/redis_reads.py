@@ -41,8 +41,7 @@ def stream_id(text: str) -> StreamId:
 
 
 class HistoryCache:
-    """Parsed `:history` entries kept between refreshes, so that each parses only new entries:
-    the window, oldest first, keyed by stream ID."""
+    """The window's parsed `:history` entries, kept so that a refresh parses only new ones."""
 
     def __init__(self) -> None:
         self._entries: deque[tuple[StreamId, Point]] = deque()

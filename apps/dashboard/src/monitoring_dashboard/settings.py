@@ -1,8 +1,4 @@
-"""Dashboard settings, parsed once from environment variables into a frozen object.
-
-Where Redis is comes from the runtime's own reader (storage/redis_settings.py): the same
-variables, rules and messages. A bad value raises its `Invalid`, which names the variable.
-"""
+"""Dashboard settings from the environment; where Redis is comes from the runtime's reader."""
 
 from __future__ import annotations
 

@@ -108,8 +108,7 @@ class FunctionSnapshot:
 
 
 class FunctionsSource(Protocol):
-    """Anything that lists functions and reads one (None: not listed), or raises ReadError: the
-    Redis reader, or a stub in tests."""
+    """Lists functions and reads one (None: not listed), or raises ReadError."""
 
     def list_functions(self) -> FunctionList: ...
 

@@ -1,7 +1,4 @@
-"""The Functions page's refresh callback: list, then the selected function; fetch, decide, render.
-
-Every string from Redis reaches the page as a component's text, never as HTML.
-"""
+"""The Functions page's refresh callback; strings from Redis reach the page as text, never HTML."""
 
 from __future__ import annotations
 

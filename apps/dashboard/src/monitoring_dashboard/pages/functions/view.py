@@ -1,9 +1,4 @@
-"""What the Functions page shows, decided without Dash (pure, unit-tested).
-
-The list: every function the registry holds (and the one the dashboard is configured for). The
-generic view of one: its latest output as rows of key paths, and each numeric key over its
-history as a chart. Any JSON shape gets a table or a placeholder that says why there is none.
-"""
+"""What the Functions page shows, the list and the generic view of one, decided without Dash."""
 
 from __future__ import annotations
 
@@ -174,10 +169,7 @@ def build_function_view(
     scraped: Scraped | None = None,
     range_minutes: float | None = None,
 ) -> FunctionView:
-    """The generic view of the selected function for one refresh.
-
-    Its charts and operations figures cover the last `range_minutes` (all history when None).
-    """
+    """The selected function's view; charts and figures cover the last `range_minutes`."""
     title = safe_text(selected)
     if isinstance(result, ReadError):
         return FunctionView(title, [unreachable_notice(location, result)])

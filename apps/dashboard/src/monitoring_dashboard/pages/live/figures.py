@@ -1,5 +1,4 @@
-"""The Live page's figures: each metric over time, the CPUs as lines and as a heatmap, the latest
-values as bars."""
+"""The Live page's figures: metrics over time, CPUs as lines and heatmap, latest values as bars."""
 
 from __future__ import annotations
 

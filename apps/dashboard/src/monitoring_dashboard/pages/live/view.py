@@ -66,10 +66,7 @@ def build_view(
     local_now_ms: int,
     range_minutes: float | None = None,
 ) -> LiveView:
-    """Decide the page for a snapshot (or a failed read), given what the browser holds.
-
-    The graphs show the last `range_minutes` (the page's time-range choice) of the history.
-    """
+    """The page for a snapshot (or a failed read); the graphs show the last `range_minutes`."""
     status = status if isinstance(status, dict) else {}
     if isinstance(result, ReadError):
         return _unreachable(result, settings, status, local_now_ms)
