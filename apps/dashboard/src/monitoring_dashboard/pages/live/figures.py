@@ -84,35 +84,22 @@ def cpu_lines_figure(grid: Grid | None) -> Figure:
         return empty_figure("No per-CPU averages yet")
     height = cpu_figure_height(len(grid.names))
     many = len(grid.names) > LEGEND_MAX_CPUS
-    traces: list[dict[str, Any]] = []
-    for position, (name, row) in enumerate(zip(grid.names, grid.rows, strict=True)):
-        color = CPU_COLOR if many else QUALITATIVE[position % len(QUALITATIVE)]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": row,
-                "name": escape(cpu_label(name)),
-                "line": {"color": color, "width": 1},
-                "opacity": 0.35 if many else 0.9,
-                "hovertemplate": "%{y:.1f} %",
-            }
-        )
+    line = {"type": "scatter", "mode": "lines", "x0": grid.x0_ms, "dx": grid.dx_ms}
+    traces: list[dict[str, Any]] = [
+        {
+            **line,
+            "y": row,
+            "name": escape(cpu_label(name)),
+            "line": {"color": CPU_COLOR if many else QUALITATIVE[i % len(QUALITATIVE)], "width": 1},
+            "opacity": 0.35 if many else 0.9,
+            "hovertemplate": "%{y:.1f} %",
+        }
+        for i, (name, row) in enumerate(zip(grid.names, grid.rows, strict=True))
+    ]
     if len(grid.names) > 1:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": _column_means(grid.rows),
-                "name": "mean of all CPUs",
-                "line": {"color": MEAN_COLOR, "width": 3},
-                "hovertemplate": "%{y:.1f} %",
-            }
-        )
+        mean = {"y": _column_means(grid.rows), "name": "mean of all CPUs"}
+        style = {"line": {"color": MEAN_COLOR, "width": 3}, "hovertemplate": "%{y:.1f} %"}
+        traces.append({**line, **mean, **style})
     return {
         "data": traces,
         "layout": plotting.layout(
