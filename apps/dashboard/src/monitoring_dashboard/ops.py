@@ -55,20 +55,18 @@ def parse(text: str) -> Scrape:
         if match is None:
             continue
         name, raw_labels, raw_value = match.groups()
+        labels = dict(_LABEL.findall(raw_labels or ""))
         try:
-            value = float(raw_value)
+            value, bound = float(raw_value), float(labels.get("le", "nan"))
         except ValueError:
             continue
-        labels = dict(_LABEL.findall(raw_labels or ""))
         short = name[len(PREFIX) :]
         if short == "invocations_total" and "outcome" in labels:
             outcomes[labels["outcome"]] = value
         elif short == "reloads_total" and "result" in labels:
             reloads[labels["result"]] = value
-        elif short == "invocation_duration_seconds_bucket" and "le" in labels:
-            bound = _bound(labels["le"])
-            if bound is not None:
-                buckets.append((bound, value))
+        elif short == "invocation_duration_seconds_bucket" and not math.isnan(bound):
+            buckets.append((bound, value))
         elif raw_labels is None:
             gauges[short] = value
     return Scrape(
@@ -79,14 +77,6 @@ def parse(text: str) -> Scrape:
         leader=_flag(gauges.get("leader")),
         loaded=_flag(gauges.get("function_loaded")),
     )
-
-
-def _bound(text: str) -> float | None:
-    try:
-        bound = float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(bound) else bound
 
 
 def _flag(value: float | None) -> bool | None:

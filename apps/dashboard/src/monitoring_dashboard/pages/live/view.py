@@ -8,20 +8,8 @@ from typing import Any
 
 from monitoring_dashboard import browser_history
 from monitoring_dashboard.display import utc_text
-from monitoring_dashboard.freshness import (
-    STALE_AFTER_PERIODS,
-    Freshness,
-    assess,
-    error_is_current,
-    format_age,
-)
-from monitoring_dashboard.notices import (
-    Notice,
-    error_notice,
-    load_failure_notice,
-    problem_notices,
-    unreachable_notice,
-)
+from monitoring_dashboard.freshness import STALE_AFTER_PERIODS, Freshness, assess, format_age
+from monitoring_dashboard.notices import Notice, function_notices, unreachable_notice
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_names, numeric_values
 from monitoring_dashboard.pages.live import figures
 from monitoring_dashboard.plotting import Figure
@@ -71,7 +59,6 @@ def build_view(
     if isinstance(result, ReadError):
         return _unreachable(result, settings, status, local_now_ms)
     snap = result
-    notices = problem_notices(snap.problems)
     raw = snap.output_raw
     digest = None if raw is None else hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
     stored: dict[str, Any] | None = None
@@ -92,13 +79,11 @@ def build_view(
         fresh = assess(
             last_write, snap.now_ms, settings.refresh_seconds, seen_by_page=not snap.has_history
         )
-    if snap.load_failure is not None:
-        # Outputs of the previous version keep the page fresh: a broken deploy must not look so.
-        notices.insert(0, load_failure_notice(snap.load_failure))
-    if fresh is not None and fresh.stale:
-        notices.append(_stale_notice(fresh, settings))
-    if snap.error is not None and error_is_current(snap.error.at_ms, last_write, snap.now_ms):
-        notices.append(error_notice(snap.error))
+    # A load failure is shown although the previous version's outputs keep the page fresh.
+    stale = [_stale_notice(fresh, settings)] if fresh is not None and fresh.stale else []
+    notices = function_notices(
+        snap.problems, snap.load_failure, snap.error, (last_write, snap.now_ms), *stale
+    )
     new_status = {
         "last_write_ms": last_write,
         "seen_by_page": not snap.has_history,
