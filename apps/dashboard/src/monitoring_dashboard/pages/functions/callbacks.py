@@ -127,21 +127,14 @@ def list_table(listing: ListView) -> Any:
     if not listing.rows:
         return html.P(listing.placeholder or "", className="text-body-secondary")
     names = ("output key", "input", "trigger", "last output")
-    header = html.Thead(
-        html.Tr(
-            [
-                *(html.Th(name) for name in names),
-                *(html.Th(label, className="text-end") for label, _ in OPS_FIELDS),
-                html.Th("last error"),
-            ]
-        )
-    )
+    ops = [html.Th(label, className="text-end") for label, _ in OPS_FIELDS]
+    header = [*(html.Th(name) for name in names), *ops, html.Th("last error")]
     rows = []
     for row in listing.rows:
         link = dcc.Link(row.output, href=row.href, className="fw-semibold text-break")
-        badges: list[Any] = []
-        if not row.registered:
-            badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
+        badges = (
+            [] if row.registered else [dbc.Badge("configured", color="secondary", className="ms-2")]
+        )
         status: Any = ""
         if row.load_failure:
             status = html.Span(row.load_failure, className="text-warning-emphasis small")
@@ -162,13 +155,16 @@ def list_table(listing: ListView) -> Any:
                 className="table-active" if row.selected else None,
             )
         )
+    return _table(header, rows, class_name="bg-white mb-0", id="functions-table")
+
+
+def _table(header: list[Any], rows: list[Any], **options: Any) -> dbc.Table:
     return dbc.Table(
-        [header, html.Tbody(rows)],
+        [html.Thead(html.Tr(header)), html.Tbody(rows)],
         hover=True,
         responsive=True,
         size="sm",
-        class_name="bg-white mb-0",
-        id="functions-table",
+        **options,
     )
 
 
@@ -247,16 +243,8 @@ def function_body(view: FunctionView) -> Any:
             )
             for row in view.rows
         ]
-        parts.append(
-            dbc.Table(
-                [html.Thead(html.Tr([html.Th("key"), html.Th("value")])), html.Tbody(table_rows)],
-                size="sm",
-                hover=True,
-                responsive=True,
-                class_name="bg-white",
-                id="function-output-table",
-            )
-        )
+        header = [html.Th("key"), html.Th("value")]
+        parts.append(_table(header, table_rows, class_name="bg-white", id="function-output-table"))
         if view.truncated:
             parts.append(html.P("More values are not shown.", className="text-body-secondary"))
     parts.append(html.H3("Numbers over time", className="h5 mt-3"))

@@ -56,25 +56,13 @@ def layout(**_kwargs: Any) -> html.Div:
                 ],
                 className="g-3 mb-3",
             ),
-            dbc.Row(
-                [
-                    dbc.Col(_graph_card("Network egress %", ids.GRAPH_EGRESS), lg=6),
-                    dbc.Col(_graph_card("Memory caching %", ids.GRAPH_CACHING), lg=6),
-                ],
-                className="g-3 mb-3",
+            _graph_row(
+                ("Network egress %", ids.GRAPH_EGRESS), ("Memory caching %", ids.GRAPH_CACHING)
             ),
-            dbc.Row(
-                [
-                    dbc.Col(
-                        _graph_card("CPU utilization, 60 s moving average", ids.GRAPH_CPU_LINES),
-                        xl=6,
-                    ),
-                    dbc.Col(
-                        _graph_card("CPU utilization per CPU (heatmap)", ids.GRAPH_CPU_HEATMAP),
-                        xl=6,
-                    ),
-                ],
-                className="g-3 mb-3",
+            _graph_row(
+                ("CPU utilization, 60 s moving average", ids.GRAPH_CPU_LINES),
+                ("CPU utilization per CPU (heatmap)", ids.GRAPH_CPU_HEATMAP),
+                width="xl",
             ),
             _graph_card("Latest values", ids.GRAPH_LATEST, "of the newest output"),
         ]
@@ -99,6 +87,12 @@ def _kpi(
         sm=6,
         xl=3,
     )
+
+
+def _graph_row(*cards: tuple[str, str], width: str = "lg") -> dbc.Row:
+    """Graph cards side by side from the `width` breakpoint up."""
+    cols = [dbc.Col(_graph_card(title, graph_id), **{width: 6}) for title, graph_id in cards]
+    return dbc.Row(cols, className="g-3 mb-3")
 
 
 def _graph_card(title: str, graph_id: str, note: str = "times in UTC") -> dbc.Card:

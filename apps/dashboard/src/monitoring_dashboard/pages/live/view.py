@@ -118,7 +118,7 @@ def build_view(
 
 
 def build_figures(
-    points: list[Point], latest: dict[str, float], range_minutes: float | None = None
+    points: list[Point], latest: dict[str, float], range_minutes: float
 ) -> dict[str, Figure]:
     """Every graph of the Live page from the history window and the latest values."""
     picked = columns(points, CPU_COLUMNS)
@@ -134,11 +134,10 @@ def build_figures(
         "cpu_heatmap": figures.cpu_heatmap_figure(cpus),
         "latest": figures.latest_bar_figure(latest),
     }
-    if range_minutes is not None:
-        # A new range starts from its own axes; within one, the user's zoom is kept.
-        for figure in built.values():
-            if figure["layout"].get("uirevision") == "live":
-                figure["layout"]["uirevision"] = f"live-{range_minutes:g}"
+    # A new range starts from its own axes; within one, the user's zoom is kept.
+    for figure in built.values():
+        if figure["layout"].get("uirevision") == "live":
+            figure["layout"]["uirevision"] = f"live-{range_minutes:g}"
     return built
 
 
