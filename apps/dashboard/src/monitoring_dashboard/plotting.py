@@ -39,9 +39,12 @@ def empty_figure(message: str, height: int = 260) -> Figure:
     }
 
 
-def time_axis() -> dict[str, Any]:
-    """An x axis of ms since the epoch, shown in UTC (the graph's header says so)."""
-    return {"type": "date", "hoverformat": HOVER_TIME, "gridcolor": GRID_COLOR}
+def time_figure(
+    data: list[dict[str, Any]], height: int, yaxis: dict[str, Any], **extra: Any
+) -> Figure:
+    """A figure over an x axis of ms since the epoch, shown in UTC (the graph's header says so)."""
+    xaxis = {"type": "date", "hoverformat": HOVER_TIME, "gridcolor": GRID_COLOR}
+    return {"data": data, "layout": layout(height, xaxis=xaxis, yaxis=yaxis, **extra)}
 
 
 def layout(height: int, uirevision: str = "live", **extra: Any) -> dict[str, Any]:

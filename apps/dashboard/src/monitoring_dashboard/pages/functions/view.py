@@ -297,6 +297,6 @@ def number_series_figure(
         "line": {"color": plotting.BLUE, "width": 2},
         "hovertemplate": "%{y}<extra></extra>",
     }
-    y_axis = {"gridcolor": plotting.GRID_COLOR}
-    axes = plotting.layout(height, xaxis=plotting.time_axis(), yaxis=y_axis, showlegend=False)
-    return {"data": [trace], "layout": axes}
+    return plotting.time_figure(
+        [trace], height, {"gridcolor": plotting.GRID_COLOR}, showlegend=False
+    )

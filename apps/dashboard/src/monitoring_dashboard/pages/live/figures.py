@@ -62,15 +62,8 @@ def series_figure(
         "fillcolor": f"rgba({','.join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))},0.12)",
         "hovertemplate": "%{y:.3f} %<extra></extra>",
     }
-    return {
-        "data": [trace],
-        "layout": plotting.layout(
-            height,
-            xaxis=plotting.time_axis(),
-            yaxis={"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR},
-            showlegend=False,
-        ),
-    }
+    yaxis = {"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR}
+    return plotting.time_figure([trace], height, yaxis, showlegend=False)
 
 
 def cpu_figure_height(cpu_count: int) -> int:
@@ -100,18 +93,12 @@ def cpu_lines_figure(grid: Grid | None) -> Figure:
         mean = {"y": _column_means(grid.rows), "name": "mean of all CPUs"}
         style = {"line": {"color": MEAN_COLOR, "width": 3}, "hovertemplate": "%{y:.1f} %"}
         traces.append({**line, **mean, **style})
-    return {
-        "data": traces,
-        "layout": plotting.layout(
-            height,
-            xaxis=plotting.time_axis(),
-            yaxis={"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR},
-            showlegend=not many,
-            # Above the plot, where it cannot collide with the time axis.
-            legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
-            hovermode="closest",
-        ),
-    }
+    yaxis = {"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR}
+    # The legend above the plot, where it cannot collide with the time axis.
+    legend = {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}
+    return plotting.time_figure(
+        traces, height, yaxis, showlegend=not many, legend=legend, hovermode="closest"
+    )
 
 
 def cpu_heatmap_figure(grid: Grid | None) -> Figure:
@@ -119,28 +106,21 @@ def cpu_heatmap_figure(grid: Grid | None) -> Figure:
     if grid is None or not grid.names:
         return empty_figure("No per-CPU averages yet")
     count = len(grid.names)
-    return {
-        "data": [
-            {
-                "type": "heatmap",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": [escape(cpu_label(name)) for name in grid.names],
-                "z": grid.rows,
-                "zmin": 0,
-                "zmax": 100,
-                "colorscale": HEAT,
-                "colorbar": {"title": {"text": "%"}, "thickness": 12, "len": 0.9},
-                "ygap": 1 if count <= 32 else 0,
-                "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
-            }
-        ],
-        "layout": plotting.layout(
-            cpu_figure_height(count),
-            xaxis=plotting.time_axis(),
-            yaxis={"autorange": "reversed", "type": "category", "tickfont": {"size": 10}},
-        ),
+    heatmap = {
+        "type": "heatmap",
+        "x0": grid.x0_ms,
+        "dx": grid.dx_ms,
+        "y": [escape(cpu_label(name)) for name in grid.names],
+        "z": grid.rows,
+        "zmin": 0,
+        "zmax": 100,
+        "colorscale": HEAT,
+        "colorbar": {"title": {"text": "%"}, "thickness": 12, "len": 0.9},
+        "ygap": 1 if count <= 32 else 0,
+        "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
     }
+    yaxis = {"autorange": "reversed", "type": "category", "tickfont": {"size": 10}}
+    return plotting.time_figure([heatmap], cpu_figure_height(count), yaxis)
 
 
 def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
