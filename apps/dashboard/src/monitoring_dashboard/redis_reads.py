@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis
@@ -293,16 +294,9 @@ class FunctionsReader(_Guarded):
     ) -> None:
         self.client = client
         self.functions_key = functions_key
-        self.configured = FunctionRecord(
-            output=configured.output,
-            input=configured.input,
-            history=configured.history,
-            error=configured.error,
-            state=configured.state,
-            trigger="",
-            invoke_on="",
-            handler="",
-        )
+        keys = configured
+        record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
+        self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
         self.history_ms = history_ms
 
     def list_functions(self) -> FunctionList:

@@ -153,12 +153,8 @@ def _unreachable(
     if isinstance(last_write, int):
         # Estimate Redis's clock from ours and the offset seen at the last successful read.
         now_ms = local_now_ms + int(status.get("offset_ms") or 0)
-        fresh = assess(
-            last_write,
-            now_ms,
-            settings.refresh_seconds,
-            seen_by_page=bool(status.get("seen_by_page")),
-        )
+        seen = bool(status.get("seen_by_page"))
+        fresh = assess(last_write, now_ms, settings.refresh_seconds, seen_by_page=seen)
     return LiveView([notice], fresh)
 
 
