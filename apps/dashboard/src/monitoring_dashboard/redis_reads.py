@@ -173,7 +173,7 @@ class RedisReader(_Guarded):
         )
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
-        parsed = parse_entries(entries)
+        parsed = parse_entries(entries, _object_numbers)
         skipped = [entry_id for entry_id, point in parsed if point is None]
         if skipped:
             # Each entry is parsed once (the cache keeps the rest), so this is said once per entry.
@@ -196,16 +196,32 @@ class RedisReader(_Guarded):
         return value
 
 
-def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
-    """Turn XRANGE entries into points; None for an entry without a JSON object `output`."""
+def parse_entries(
+    entries: Any, numbers_of: Callable[[Any], dict[str, float] | None]
+) -> list[tuple[str, Point | None]]:
+    """XRANGE entries as points of their `output`'s numbers; None where numbers_of finds none."""
     if not isinstance(entries, list):
         return []
     parsed: list[tuple[str, Point | None]] = []
     for entry_id, fields in entries:
-        output = _json_object(fields.get("output")) if isinstance(fields, dict) else None
-        point = None if output is None else Point(entry_ms(entry_id), numeric_values(output))
-        parsed.append((entry_id, point))
+        found = numbers_of(fields.get("output")) if isinstance(fields, dict) else None
+        parsed.append((entry_id, None if found is None else Point(entry_ms(entry_id), found)))
     return parsed
+
+
+def _object_numbers(raw: Any) -> dict[str, float] | None:
+    """The Live page's values: the top-level numbers of a JSON object."""
+    output = _json_object(raw)
+    return None if output is None else numeric_values(output)
+
+
+def _any_numbers(raw: Any) -> dict[str, float] | None:
+    """The Functions page's values: the numbers by path of any JSON but null."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
+    except (ValueError, RecursionError):
+        return None
+    return None if value is None else numbers(value)
 
 
 def parse_error(record: Mapping[str, Any]) -> FunctionError:
@@ -399,8 +415,10 @@ class FunctionsReader(_Guarded):
                     record.history, max=f"({newest[0][0]}", min=str(since), count=count - 1
                 )
                 entries.extend(older if isinstance(older, list) else [])
-        history, skipped = _numbers_over_time(entries)
-        if skipped:
+        entries.sort(key=lambda entry: stream_id(entry[0]))
+        points = [point for _, point in parse_entries(entries, _any_numbers) if point is not None]
+        history = [(point.at_ms, point.values) for point in points]
+        if skipped := len(entries) - len(history):
             problems.append(
                 f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
                 "`output`; they are left out of the charts."
@@ -443,23 +461,6 @@ class FunctionsReader(_Guarded):
         fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
         size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
         return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
-
-
-def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
-    """The numbers of each entry's `output`, oldest first, and how many entries had none."""
-    points: list[tuple[int, dict[str, float]]] = []
-    skipped = 0
-    for entry_id, fields in sorted(entries, key=lambda entry: stream_id(entry[0])):
-        raw = fields.get("output") if isinstance(fields, dict) else None
-        try:
-            value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
-        except (ValueError, RecursionError):
-            value = None
-        if value is None:
-            skipped += 1
-            continue
-        points.append((entry_ms(entry_id), numbers(value)))
-    return points, skipped
 
 
 def _error_record(

@@ -86,9 +86,8 @@ def register(
             snap = None
             if source is not None and chosen is not None:
                 snap = attempt(lambda: source.read_function(chosen))
-            urls = metrics_urls(found)
-            if isinstance(snap, FunctionSnapshot) and snap.record.metrics:
-                urls.append(snap.record.metrics)
+            metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
+            urls = [url for url in (*metrics_urls(found), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
             listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
             view = None
@@ -98,9 +97,7 @@ def register(
                     chosen,
                     location=settings.redis_location,
                     rendered_version=rendered_version,
-                    scraped=scrapes.get(snap.record.metrics)
-                    if isinstance(snap, FunctionSnapshot)
-                    else None,
+                    scraped=scrapes.get(metrics),
                     range_minutes=minutes,
                 )
         except Exception:

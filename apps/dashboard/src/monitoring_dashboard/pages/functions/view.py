@@ -201,7 +201,7 @@ def build_function_view(
 
 
 def series(
-    history: list[tuple[int, dict[str, float]]], first: list[str] | None = None
+    history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
     order = list(dict.fromkeys(first or []))

@@ -90,9 +90,7 @@ def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
     """`updated 12 s ago`, green while fresh, amber once stale."""
     if freshness is None:
         return dbc.Badge("no data yet", color="secondary", className="fs-6")
-    label = freshness.text
-    if freshness.stale:
-        label = f"stale: {label}"
+    label = f"stale: {freshness.text}" if freshness.stale else freshness.text
     title = (
         "Time this page first saw the current output (the runtime writes no history)"
         if freshness.seen_by_page
