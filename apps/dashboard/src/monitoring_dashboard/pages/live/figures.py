@@ -32,11 +32,7 @@ def series_figures(points: Sequence[Point], metrics: Sequence[tuple[str, str]]) 
 
 
 def series_figure(
-    points: Sequence[Point],
-    name: str,
-    color: str,
-    picked: Columns | None = None,
-    height: int = 260,
+    points: Sequence[Point], name: str, color: str, picked: Columns | None = None
 ) -> Figure:
     """One metric over time as a filled line: every point, or the picked columns if given."""
     x: dict[str, Any]
@@ -50,7 +46,7 @@ def series_figure(
         ys = [round(point.values[name], 3) for point in kept]
         x = {"x": [point.at_ms for point in kept]}
     if not any(value is not None for value in ys):
-        return empty_figure(f"No history of {name} yet", height)
+        return empty_figure(f"No history of {name} yet")
     trace = {
         "type": "scatter",
         "mode": "lines+markers" if len(ys) < 3 else "lines",
@@ -63,7 +59,7 @@ def series_figure(
         "hovertemplate": "%{y:.3f} %<extra></extra>",
     }
     yaxis = {"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR}
-    return plotting.time_figure([trace], height, yaxis, showlegend=False)
+    return plotting.time_figure([trace], 260, yaxis, showlegend=False)
 
 
 def cpu_figure_height(cpu_count: int) -> int:
@@ -123,10 +119,10 @@ def cpu_heatmap_figure(grid: Grid | None) -> Figure:
     return plotting.time_figure([heatmap], cpu_figure_height(count), yaxis)
 
 
-def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
+def latest_bar_figure(values: Mapping[str, float]) -> Figure:
     """The latest output's values as bars, as the original dashboard showed them."""
     if not values:
-        return empty_figure("The latest output holds no numbers", height)
+        return empty_figure("The latest output holds no numbers", 360)
     names = display_order(values)
     known = {EGRESS: EGRESS_COLOR, CACHING: CACHING_COLOR}
     colors = [
@@ -144,7 +140,7 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
             }
         ],
         "layout": plotting.layout(
-            height,
+            360,
             xaxis={
                 "type": "category",
                 "tickangle": -90 if len(names) > 12 else -30,
