@@ -211,6 +211,9 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         note += "; this replica is a standby: the leader's calls are in its own /metrics"
     if problem:
         note = f"{problem}; last known figures {note}"
+    role = "leader" if ops.leader else "standby"
+    if ops.loaded is False:
+        role += ", no function loaded"
     return OpsText(
         rate=NONE if ops.rate is None else rate_text(ops.rate),
         errors=NONE if ops.error_ratio is None else f"{number_text(ops.error_ratio * 100)} %",
@@ -218,18 +221,11 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         p95=NONE if ops.p95 is None else duration_text(ops.p95),
         reloads=number_text(ops.reloads)
         + (f" ({number_text(ops.failed_reloads)} failed)" if ops.failed_reloads else ""),
-        leader=_leader(ops.leader, ops.loaded),
+        leader=NONE if ops.leader is None else role,
         input_age=NONE if ops.input_age is None else duration_text(max(0.0, ops.input_age)),
         note=note,
         problem=bool(problem),
     )
-
-
-def _leader(leader: bool | None, loaded: bool | None) -> str:
-    if leader is None:
-        return NONE
-    role = "leader" if leader else "standby"
-    return role if loaded is not False else f"{role}, no function loaded"
 
 
 def scrapable(url: str) -> bool:

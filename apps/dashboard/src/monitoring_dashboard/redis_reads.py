@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from monitoring_dashboard.snapshots import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 StreamId = tuple[int, int]
@@ -261,15 +263,7 @@ def _json_object(raw: Any) -> dict[str, Any] | None:
 
 def _is_text(raw: Any) -> bool:
     """A str without lone surrogates: what bytes that are not UTF-8 decode to (surrogateescape)."""
-    if not isinstance(raw, str):
-        return False
-    if raw.isascii():
-        return True
-    try:
-        raw.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    return isinstance(raw, str) and (raw.isascii() or _SURROGATE.search(raw) is None)
 
 
 def _has_entries(reply: Any, key: str | None, problems: list[str]) -> bool:
