@@ -343,16 +343,9 @@ class FunctionsReader(_Guarded):
             exists = next(answers)
             newest = next(answers) if record.history else None
             error_raw = next(answers) if record.error else None
-            last_write_ms = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
-            summaries.append(
-                FunctionSummary(
-                    record,
-                    registered,
-                    output_exists=exists == 1,
-                    last_write_ms=last_write_ms,
-                    error=_error_record(error_raw),
-                )
-            )
+            written = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
+            error = _error_record(error_raw)
+            summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
         return FunctionList(now_ms, summaries, omitted, problems)
 
     def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
