@@ -167,12 +167,10 @@ def _table(header: list[Any], rows: list[Any], **options: Any) -> dbc.Table:
 
 def _ops_cells(ops: OpsText) -> list[Any]:
     # The note (the window covered, or why there are no figures) is each cell's tooltip.
+    warn = " text-warning-emphasis" if ops.problem else ""
     return [
         html.Td(
-            getattr(ops, name),
-            className=f"text-end text-nowrap ops-{name}"
-            + (" text-warning-emphasis" if ops.problem else ""),
-            title=ops.note,
+            getattr(ops, name), className=f"text-end text-nowrap ops-{name}{warn}", title=ops.note
         )
         for _, name in OPS_FIELDS
     ]
@@ -254,11 +252,6 @@ def function_body(view: FunctionView) -> Any:
     if cards:
         parts.append(dbc.Row(cards, className="g-3", id="function-charts"))
     if view.omitted_charts:
-        parts.append(
-            html.P(
-                f"{view.omitted_charts} more numeric keys are not charted (their latest values "
-                "are in the table).",
-                className="text-body-secondary mt-2",
-            )
-        )
+        more = f"{view.omitted_charts} more numeric keys are not charted (their latest values "
+        parts.append(html.P(f"{more}are in the table).", className="text-body-secondary mt-2"))
     return html.Div(parts)
