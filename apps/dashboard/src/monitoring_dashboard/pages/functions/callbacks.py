@@ -188,14 +188,11 @@ def ops_panel(ops: OpsText) -> Any:
         )
         for label, name in OPS_FIELDS
     ]
+    note = "text-warning-emphasis" if ops.problem else "text-body-secondary"
     return html.Div(
         [
             html.Div(figures, className="d-flex flex-wrap"),
-            html.Div(
-                ops.note,
-                className="small "
-                + ("text-warning-emphasis" if ops.problem else "text-body-secondary"),
-            ),
+            html.Div(ops.note, className=f"small {note}"),
         ],
         className="border rounded bg-white px-3 pt-2 pb-2 mb-3",
         id="function-ops",

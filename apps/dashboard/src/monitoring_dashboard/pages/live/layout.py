@@ -72,21 +72,12 @@ def layout(**_kwargs: Any) -> html.Div:
 def _kpi(
     title: str, component_id: str, hint: str, value_class: str = "fs-3 fw-semibold"
 ) -> dbc.Col:
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody(
-                [
-                    html.Div(title, className="text-body-secondary small text-uppercase"),
-                    html.Div("—", id=component_id, className=value_class),
-                    html.Div(hint, className="text-body-secondary small"),
-                ]
-            ),
-            className="h-100 shadow-sm",
-        ),
-        xs=12,
-        sm=6,
-        xl=3,
-    )
+    body = [
+        html.Div(title, className="text-body-secondary small text-uppercase"),
+        html.Div("—", id=component_id, className=value_class),
+        html.Div(hint, className="text-body-secondary small"),
+    ]
+    return dbc.Col(dbc.Card(dbc.CardBody(body), className="h-100 shadow-sm"), xs=12, sm=6, xl=3)
 
 
 def _graph_row(*cards: tuple[str, str], width: str = "lg") -> dbc.Row:
