@@ -106,15 +106,8 @@ def build_view(
         points = [point for point in points if point.at_ms >= since]
     version = f"{minutes:g}:{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
     built = None if version == rendered_version else build_figures(points, latest, minutes)
-    return LiveView(
-        notices,
-        fresh,
-        kpis=_kpis(snap, latest, last_write),
-        figures=built,
-        status=new_status,
-        browser_history=stored,
-        version=version,
-    )
+    kpis = _kpis(snap, latest, last_write)
+    return LiveView(notices, fresh, kpis, built, new_status, stored, version)
 
 
 def build_figures(
