@@ -48,10 +48,10 @@ OPS_FIELDS = (
     ("input age", "input_age"),
 )
 OUTPUTS = [
-    Output(ids.FUNCTIONS_NOTICES, "children"),
-    Output(ids.FUNCTIONS_LIST, "children"),
-    Output(ids.FUNCTION_HEAD, "children"),
-    Output(ids.FUNCTION_BODY, "children"),
+    *(
+        Output(i, "children")
+        for i in (ids.FUNCTIONS_NOTICES, ids.FUNCTIONS_LIST, ids.FUNCTION_HEAD, ids.FUNCTION_BODY)
+    ),
     Output(ids.FUNCTIONS_VERSION, "data"),
 ]
 
