@@ -296,11 +296,7 @@ class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
-        self,
-        client: redis.Redis,
-        functions_key: str | None,
-        configured: KeyLayout,
-        history_ms: int,
+        self, client: redis.Redis, functions_key: str | None, configured: KeyLayout, history_ms: int
     ) -> None:
         self.client = client
         self.functions_key = functions_key

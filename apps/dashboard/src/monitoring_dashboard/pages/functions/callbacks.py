@@ -25,12 +25,7 @@ from monitoring_dashboard.pages.functions.view import (
 )
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import (
-    FunctionList,
-    FunctionSnapshot,
-    FunctionsSource,
-    attempt,
-)
+from monitoring_dashboard.snapshots import FunctionList, FunctionSnapshot, FunctionsSource, attempt
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
