@@ -63,11 +63,11 @@ def test_flatten_text_is_cut_and_made_sendable() -> None:
 
 def test_flatten_huge_outputs_are_bounded() -> None:
     wide = {f"k{index}": index for index in range(100_000)}
-    flat = flatten(wide, max_rows=500)
+    flat = flatten(wide)
     assert len(flat.rows) == 500 and flat.truncated
     assert flat.rows[-1].path == "k499"
     assert not flatten({"a": 1}).truncated
-    assert len(numbers(wide, max_leaves=1000)) == 1000
+    assert len(numbers(wide)) == 1000
 
 
 def test_flatten_deep_values_stop_at_the_depth_limit() -> None:
@@ -77,7 +77,7 @@ def test_flatten_deep_values_stop_at_the_depth_limit() -> None:
         cursor["d"] = {}
         cursor = cursor["d"]
     cursor["d"] = 1
-    (row,) = flatten(deep, max_depth=8).rows
+    (row,) = flatten(deep).rows
     assert row.path == "d.d.d.d.d.d.d.d"
     assert row.text.startswith("{…} (1 keys")
     assert numbers(deep) == {}

@@ -26,7 +26,7 @@ def test_resample_regular_points_keep_one_column_each():
     points = points_every(5000, 10)
     grid = resample(points, [CPU0, CPU1])
     assert grid is not None
-    assert (grid.x0_ms, grid.dx_ms, grid.columns) == (1_000_000, 5000, 10)
+    assert (grid.x0_ms, grid.dx_ms, len(grid.rows[0])) == (1_000_000, 5000, 10)
     assert grid.rows[0] == [float(i) for i in range(10)]
     assert grid.rows[1] == [100.0 - i for i in range(10)]
 
@@ -36,7 +36,7 @@ def test_resample_jitter_does_not_open_gaps():
     grid = resample(points, [CPU0])
     assert grid is not None
     assert None not in grid.rows[0]
-    assert grid.x0_ms + (grid.columns - 1) * grid.dx_ms == points[-1].at_ms
+    assert grid.x0_ms + (len(grid.rows[0]) - 1) * grid.dx_ms == points[-1].at_ms
 
 
 def test_resample_an_outage_shows_as_a_gap():
@@ -51,8 +51,8 @@ def test_resample_an_hour_at_one_second_fits_the_column_limit_ending_at_the_newe
     points = points_every(1000, 3600)
     grid = resample(points, [CPU0])
     assert grid is not None
-    assert grid.columns == CPU_COLUMNS
-    assert grid.x0_ms + (grid.columns - 1) * grid.dx_ms == points[-1].at_ms
+    assert len(grid.rows[0]) == CPU_COLUMNS
+    assert grid.x0_ms + (len(grid.rows[0]) - 1) * grid.dx_ms == points[-1].at_ms
     assert grid.rows[0][-1] == 3599.0
 
 

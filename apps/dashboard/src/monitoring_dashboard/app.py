@@ -18,10 +18,7 @@ def create_app(
     functions: FunctionsSource | None = None,
     scraper: MetricsScraper | None = None,
 ) -> Dash:
-    """Build the dashboard for settings, reading Redis through reader (and functions).
-
-    scraper: the runtimes' /metrics for the Functions page's operations figures (none: not read).
-    """
+    """The dashboard; scraper reads the runtimes' /metrics (None: no operations figures)."""
     app = Dash(
         # The package name, so Dash finds assets/ and pages/ beside this file.
         "monitoring_dashboard",

@@ -118,8 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"monitoring-dashboard: {exc}\n")
         return 2
     logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     options = gunicorn_options(args.bind, args.threads, args.log_level, args.access_log)
     DashboardServer(settings, options).run()

@@ -45,8 +45,7 @@ def notice_alert(notice: Notice) -> dbc.Alert:
 
 
 def refresh_on_range_change(app: Dash, interval_id: str) -> None:
-    """A new time-range choice refreshes the page at once: it counts as a tick of the page's
-    interval, so the one server callback keeps a single trigger (no round trip for this)."""
+    """A new time-range choice counts as a tick of the page's interval: it refreshes at once."""
     app.clientside_callback(  # type: ignore[no-untyped-call]
         "function(_value, ticks) { return (ticks || 0) + 1; }",
         Output(interval_id, "n_intervals"),

@@ -9,14 +9,8 @@ UTC_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 
 def number_text(value: float) -> str:
-    """A number rounded for reading: `89.33999999999999` → `89.34`, `0.000123456` → `0.000123`.
-
-    Two decimals from 1 up, three significant digits below; very large or very small numbers in
-    scientific notation. Integers (and floats with an integral value) keep every digit.
-    """
-    if isinstance(value, int):
-        return str(value)
-    if not math.isfinite(value):
+    """`89.33999999999999` → `89.34`, `0.000123456` → `0.000123`; integers keep every digit."""
+    if isinstance(value, int) or not math.isfinite(value):
         return str(value)
     size = abs(value)
     if size == 0:
@@ -42,13 +36,8 @@ def utc_text(ms: int | float) -> str:
 
 def iso_utc_text(text: str) -> str:
     """An ISO-8601 time with an offset shown in UTC; anything else unchanged."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.tzinfo is None:
-        return text
-    return moment.astimezone(UTC).strftime(UTC_FORMAT)
+    ms = iso_ms(text)
+    return text if ms is None else utc_text(ms)
 
 
 def duration_text(seconds: float) -> str:
@@ -75,6 +64,4 @@ def iso_ms(text: str) -> int | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return None
-    return int(moment.timestamp() * 1000)
+    return None if moment.tzinfo is None else int(moment.timestamp() * 1000)

@@ -1,9 +1,5 @@
-"""Any JSON value as rows of dotted key paths, and its numbers by path (pure, bounded).
-
-A function may write any JSON: an object nested to any depth, a list, a bare string or number.
-Every walk here stops after a fixed number of values and a fixed depth, so a huge or deep output
-costs a bounded amount of work and page space.
-"""
+"""Any JSON value as rows of dotted key paths, and its numbers by path (pure); every walk stops
+after a fixed number of values and depth, so a huge or deep output costs bounded work."""
 
 from __future__ import annotations
 
@@ -43,19 +39,17 @@ class Flat:
     truncated: bool
 
 
-def flatten(value: Any, max_rows: int = MAX_ROWS, max_depth: int = MAX_DEPTH) -> Flat:
-    """At most max_rows leaves of value, in document order."""
-    leaves = list(islice(_walk(value, max_depth), max_rows + 1))
-    rows = [Row(path, _text(leaf), number(leaf) is not None) for path, leaf in leaves[:max_rows]]
-    return Flat(rows, len(leaves) > max_rows)
+def flatten(value: Any) -> Flat:
+    """At most MAX_ROWS leaves of value, in document order."""
+    leaves = list(islice(_walk(value), MAX_ROWS + 1))
+    rows = [Row(path, _text(leaf), number(leaf) is not None) for path, leaf in leaves[:MAX_ROWS]]
+    return Flat(rows, len(leaves) > MAX_ROWS)
 
 
-def numbers(
-    value: Any, max_leaves: int = MAX_NUMBERS, max_depth: int = MAX_DEPTH
-) -> dict[str, float]:
-    """The finite numbers among the first max_leaves leaves of value, by path."""
+def numbers(value: Any) -> dict[str, float]:
+    """The finite numbers among the first MAX_NUMBERS leaves of value, by path."""
     found: dict[str, float] = {}
-    for path, leaf in islice(_walk(value, max_depth), max_leaves):
+    for path, leaf in islice(_walk(value), MAX_NUMBERS):
         parsed = number(leaf)
         if parsed is not None:
             found[path] = parsed
@@ -82,9 +76,9 @@ def safe_text(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _walk(value: Any, max_depth: int) -> Iterator[tuple[str, Any]]:
-    """(path, leaf) pairs in document order; containers past max_depth are leaves themselves."""
-    if not _expandable(value, 0, max_depth):
+def _walk(value: Any) -> Iterator[tuple[str, Any]]:
+    """(path, leaf) pairs in document order; containers past MAX_DEPTH are leaves themselves."""
+    if not _expandable(value, 0):
         yield ROOT, value
         return
     # A stack of lazy iterators: no recursion limit to hit, no copy of a large container, and
@@ -96,14 +90,14 @@ def _walk(value: Any, max_depth: int) -> Iterator[tuple[str, Any]]:
             stack.pop()
             continue
         path, child = step
-        if _expandable(child, len(stack), max_depth):
+        if _expandable(child, len(stack)):
             stack.append(_children(path, child))
         else:
             yield path, child
 
 
-def _expandable(value: Any, depth: int, max_depth: int) -> bool:
-    return isinstance(value, dict | list) and bool(value) and depth < max_depth
+def _expandable(value: Any, depth: int) -> bool:
+    return isinstance(value, dict | list) and bool(value) and depth < MAX_DEPTH
 
 
 def _children(path: str, item: dict[Any, Any] | list[Any]) -> Iterator[tuple[str, Any]]:

@@ -45,11 +45,7 @@ def format_age(seconds: float) -> str:
 
 
 def error_is_current(error_ms: int | None, last_write_ms: int | None, now_ms: int) -> bool:
-    """An error is shown while it is newer than the last output.
-
-    One dated more than CLOCK_SKEW_MS after Redis's clock (a writer whose clock runs ahead)
-    cannot be placed among the outputs: it is shown only while there is none, never for ever.
-    """
+    """An error is shown while newer than the last output (one dated too far ahead: never)."""
     if last_write_ms is None:
         return True
     if error_ms is None or error_ms > now_ms + CLOCK_SKEW_MS:

@@ -16,6 +16,7 @@ KPI_EGRESS = "kpi-egress"
 KPI_CACHING = "kpi-caching"
 KPI_CPU = "kpi-cpu"
 KPI_INPUT = "kpi-input"
+KPIS = (KPI_EGRESS, KPI_CACHING, KPI_CPU, KPI_INPUT)
 GRAPH_EGRESS = "graph-egress"
 GRAPH_CACHING = "graph-caching"
 GRAPH_CPU_LINES = "graph-cpu-lines"

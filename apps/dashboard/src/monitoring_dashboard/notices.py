@@ -8,6 +8,7 @@ from serverless_runtime.registry import LoadFailure
 
 from monitoring_dashboard.display import iso_utc_text
 from monitoring_dashboard.flatten import safe_text
+from monitoring_dashboard.freshness import error_is_current
 from monitoring_dashboard.snapshots import FunctionError
 
 
@@ -36,6 +37,24 @@ def unreachable_notice(location: str, error: Exception, more: str = "") -> Notic
 def problem_notices(problems: list[str]) -> list[Notice]:
     """One notice per unexpected value found in Redis."""
     return [Notice("warning", "Unexpected data in Redis", problem) for problem in problems]
+
+
+def function_notices(
+    problems: list[str],
+    load_failure: LoadFailure | None,
+    error: FunctionError | None,
+    times: tuple[int | None, int],
+    *between: Notice,
+) -> list[Notice]:
+    """A function's load failure, problems, `between`, and its error while current (both pages).
+
+    times: the last output's write time (None: unknown) and Redis's clock, in ms.
+    """
+    notices = [] if load_failure is None else [load_failure_notice(load_failure)]
+    notices += [*problem_notices(problems), *between]
+    if error is not None and error_is_current(error.at_ms, *times):
+        notices.append(error_notice(error))
+    return notices
 
 
 def error_notice(error: FunctionError) -> Notice:

@@ -1,12 +1,5 @@
-"""One function's operations figures, from scrapes of its runtime's /metrics (pure).
-
-Only the runtime's own families (`serverless_runtime_*`) are read, so a few dozen lines of the
-text format suffice: no Prometheus client in the dashboard. Counters only grow while a replica
-runs, so the difference between two scrapes is what happened between them: the rate, the error
-ratio and the duration quantiles (as PromQL's `rate` and `histogram_quantile` compute them).
-Before a second scrape, a replica's start (counters at zero, the registry's `registered_at`) is
-the baseline. `ops_text` writes the figures as the Functions page shows them.
-"""
+"""One function's operations figures from scrapes of its runtime's /metrics, as PromQL's `rate`
+and `histogram_quantile` compute them (pure; only `serverless_runtime_*` is read: no client)."""
 
 from __future__ import annotations
 
@@ -62,20 +55,18 @@ def parse(text: str) -> Scrape:
         if match is None:
             continue
         name, raw_labels, raw_value = match.groups()
+        labels = dict(_LABEL.findall(raw_labels or ""))
         try:
-            value = float(raw_value)
+            value, bound = float(raw_value), float(labels.get("le", "nan"))
         except ValueError:
             continue
-        labels = dict(_LABEL.findall(raw_labels or ""))
         short = name[len(PREFIX) :]
         if short == "invocations_total" and "outcome" in labels:
             outcomes[labels["outcome"]] = value
         elif short == "reloads_total" and "result" in labels:
             reloads[labels["result"]] = value
-        elif short == "invocation_duration_seconds_bucket" and "le" in labels:
-            bound = _bound(labels["le"])
-            if bound is not None:
-                buckets.append((bound, value))
+        elif short == "invocation_duration_seconds_bucket" and not math.isnan(bound):
+            buckets.append((bound, value))
         elif raw_labels is None:
             gauges[short] = value
     return Scrape(
@@ -86,14 +77,6 @@ def parse(text: str) -> Scrape:
         leader=_flag(gauges.get("leader")),
         loaded=_flag(gauges.get("function_loaded")),
     )
-
-
-def _bound(text: str) -> float | None:
-    try:
-        bound = float(text)
-    except ValueError:
-        return None
-    return None if math.isnan(bound) else bound
 
 
 def _flag(value: float | None) -> bool | None:
@@ -228,6 +211,9 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         note += "; this replica is a standby: the leader's calls are in its own /metrics"
     if problem:
         note = f"{problem}; last known figures {note}"
+    role = "leader" if ops.leader else "standby"
+    if ops.loaded is False:
+        role += ", no function loaded"
     return OpsText(
         rate=NONE if ops.rate is None else rate_text(ops.rate),
         errors=NONE if ops.error_ratio is None else f"{number_text(ops.error_ratio * 100)} %",
@@ -235,18 +221,11 @@ def ops_text(record: FunctionRecord, scraped: Scraped | None, window: float) -> 
         p95=NONE if ops.p95 is None else duration_text(ops.p95),
         reloads=number_text(ops.reloads)
         + (f" ({number_text(ops.failed_reloads)} failed)" if ops.failed_reloads else ""),
-        leader=_leader(ops.leader, ops.loaded),
+        leader=NONE if ops.leader is None else role,
         input_age=NONE if ops.input_age is None else duration_text(max(0.0, ops.input_age)),
         note=note,
         problem=bool(problem),
     )
-
-
-def _leader(leader: bool | None, loaded: bool | None) -> str:
-    if leader is None:
-        return NONE
-    role = "leader" if leader else "standby"
-    return role if loaded is not False else f"{role}, no function loaded"
 
 
 def scrapable(url: str) -> bool:

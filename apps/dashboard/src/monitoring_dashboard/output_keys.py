@@ -22,10 +22,7 @@ def cpu_index(name: str) -> int | None:
 
 
 def numeric_values(output: Mapping[str, Any]) -> dict[str, float]:
-    """Keep the finite numbers of an output (booleans and strings are not metrics).
-
-    An integer beyond a float's range (above 1.8e308) is no point on a chart: left out.
-    """
+    """The finite numbers of an output (not booleans, strings or integers beyond a float)."""
     values: dict[str, float] = {}
     for name, value in output.items():
         parsed = number(value)

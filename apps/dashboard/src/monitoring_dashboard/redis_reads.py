@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import redis
@@ -29,6 +31,7 @@ from monitoring_dashboard.snapshots import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 StreamId = tuple[int, int]
@@ -41,17 +44,12 @@ def stream_id(text: str) -> StreamId:
 
 
 class HistoryCache:
-    """Parsed `:history` entries kept between refreshes, so that each parses only new entries:
-    the window, oldest first, keyed by stream ID."""
+    """The window's parsed `:history` entries, kept so that a refresh parses only new ones."""
 
     def __init__(self) -> None:
         self._entries: deque[tuple[StreamId, Point]] = deque()
-        self._last_id_text: str | None = None
-
-    @property
-    def fetch_after(self) -> str | None:
-        """The ID after which entries are new to the cache (None: fetch the whole window)."""
-        return self._last_id_text
+        # The ID after which entries are new to the cache (None: fetch the whole window).
+        self.fetch_after: str | None = None
 
     def is_ahead_of(self, newest_id: str) -> bool:
         """True when the cache holds entries newer than the stream's newest: it was recreated."""
@@ -59,7 +57,7 @@ class HistoryCache:
 
     def clear(self) -> None:
         self._entries.clear()
-        self._last_id_text = None
+        self.fetch_after = None
 
     def update(
         self, first_in_window: str | None, new: list[tuple[str, Point | None]]
@@ -73,10 +71,10 @@ class HistoryCache:
             key = stream_id(id_text)
             if point is not None and floor is not None and key >= floor:
                 self._entries.append((key, point))
-            self._last_id_text = id_text
+            self.fetch_after = id_text
         if floor is None:
             # Nothing is left in the window: next time, read the window afresh.
-            self._last_id_text = None
+            self.fetch_after = None
         return [point for _, point in self._entries]
 
 
@@ -150,11 +148,7 @@ class RedisReader(_Guarded):
         problems: list[str] = []
         history: list[Point] = []
         last_write_ms = None
-        has_history = (
-            history_key is not None
-            and _stream_reply(newest, history_key, problems)
-            and bool(newest)
-        )
+        has_history = _has_entries(newest, history_key, problems)
         if has_history and history_key is not None:
             last_write_ms = entry_ms(newest[0][0])
             if self._cache.is_ahead_of(newest[0][0]):
@@ -164,14 +158,16 @@ class RedisReader(_Guarded):
         else:
             self._cache.clear()
         record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
+        output = self._object(self.output_key, output_raw, problems)
+        error = self._object(self.error_key, error_raw, problems)
         return Snapshot(
             now_ms=_redis_ms(time_reply),
-            output=self._object(self.output_key, output_raw, problems),
+            output=output,
             output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
             last_write_ms=last_write_ms,
             has_history=has_history,
-            error=self._error(error_raw, problems),
+            error=None if error is None else parse_error(error),
             problems=problems,
             # The registry is the runtime's to write: anything but a record of this function (a
             # wrong type, odd JSON) is no failure to show, not a problem of the page.
@@ -179,7 +175,7 @@ class RedisReader(_Guarded):
         )
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
-        parsed = parse_entries(entries)
+        parsed = parse_entries(entries, _object_numbers)
         skipped = [entry_id for entry_id, point in parsed if point is None]
         if skipped:
             # Each entry is parsed once (the cache keeps the rest), so this is said once per entry.
@@ -201,21 +197,33 @@ class RedisReader(_Guarded):
             problems.append(f"Key {key} does not hold a JSON object.")
         return value
 
-    def _error(self, raw: Any, problems: list[str]) -> FunctionError | None:
-        record = self._object(self.error_key, raw, problems)
-        return None if record is None else parse_error(record)
 
-
-def parse_entries(entries: Any) -> list[tuple[str, Point | None]]:
-    """Turn XRANGE entries into points; None for an entry without a JSON object `output`."""
+def parse_entries(
+    entries: Any, numbers_of: Callable[[Any], dict[str, float] | None]
+) -> list[tuple[str, Point | None]]:
+    """XRANGE entries as points of their `output`'s numbers; None where numbers_of finds none."""
     if not isinstance(entries, list):
         return []
     parsed: list[tuple[str, Point | None]] = []
     for entry_id, fields in entries:
-        output = _json_object(fields.get("output")) if isinstance(fields, dict) else None
-        point = None if output is None else Point(entry_ms(entry_id), numeric_values(output))
-        parsed.append((entry_id, point))
+        found = numbers_of(fields.get("output")) if isinstance(fields, dict) else None
+        parsed.append((entry_id, None if found is None else Point(entry_ms(entry_id), found)))
     return parsed
+
+
+def _object_numbers(raw: Any) -> dict[str, float] | None:
+    """The Live page's values: the top-level numbers of a JSON object."""
+    output = _json_object(raw)
+    return None if output is None else numeric_values(output)
+
+
+def _any_numbers(raw: Any) -> dict[str, float] | None:
+    """The Functions page's values: the numbers by path of any JSON but null."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
+    except (ValueError, RecursionError):
+        return None
+    return None if value is None else numbers(value)
 
 
 def parse_error(record: Mapping[str, Any]) -> FunctionError:
@@ -255,22 +263,15 @@ def _json_object(raw: Any) -> dict[str, Any] | None:
 
 def _is_text(raw: Any) -> bool:
     """A str without lone surrogates: what bytes that are not UTF-8 decode to (surrogateescape)."""
-    if not isinstance(raw, str):
-        return False
-    if raw.isascii():
-        return True
-    try:
-        raw.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+    return isinstance(raw, str) and (raw.isascii() or _SURROGATE.search(raw) is None)
 
 
-def _stream_reply(reply: Any, key: str, problems: list[str]) -> bool:
+def _has_entries(reply: Any, key: str | None, problems: list[str]) -> bool:
+    """Whether a stream read found entries; a key that is no stream is a problem."""
     if isinstance(reply, Exception):
         problems.append(f"Key {key} is not a stream: {reply}")
         return False
-    return isinstance(reply, list)
+    return key is not None and isinstance(reply, list) and bool(reply)
 
 
 def _redis_ms(reply: Any) -> int:
@@ -295,24 +296,13 @@ class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
-        self,
-        client: redis.Redis,
-        functions_key: str | None,
-        configured: KeyLayout,
-        history_ms: int,
+        self, client: redis.Redis, functions_key: str | None, configured: KeyLayout, history_ms: int
     ) -> None:
         self.client = client
         self.functions_key = functions_key
-        self.configured = FunctionRecord(
-            output=configured.output,
-            input=configured.input,
-            history=configured.history,
-            error=configured.error,
-            state=configured.state,
-            trigger="",
-            invoke_on="",
-            handler="",
-        )
+        keys = configured
+        record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
+        self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
         self.history_ms = history_ms
 
     def list_functions(self) -> FunctionList:
@@ -349,18 +339,9 @@ class FunctionsReader(_Guarded):
             exists = next(answers)
             newest = next(answers) if record.history else None
             error_raw = next(answers) if record.error else None
-            last_write_ms = None
-            if isinstance(newest, list) and newest:
-                last_write_ms = entry_ms(newest[0][0])
-            summaries.append(
-                FunctionSummary(
-                    record,
-                    registered,
-                    output_exists=exists == 1,
-                    last_write_ms=last_write_ms,
-                    error=_error_record(error_raw),
-                )
-            )
+            written = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
+            error = _error_record(error_raw)
+            summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
         return FunctionList(now_ms, summaries, omitted, problems)
 
     def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
@@ -379,7 +360,7 @@ class FunctionsReader(_Guarded):
                 records.append(record)
         return records
 
-    def _find(self, output_key: str) -> tuple[FunctionRecord, bool, int] | None:
+    def _read(self, output_key: str) -> FunctionSnapshot | None:
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
         if self.functions_key is not None:
@@ -387,17 +368,11 @@ class FunctionsReader(_Guarded):
         replies = _checked(pipe.execute(raise_on_error=False))
         now_ms = _redis_ms(replies[0])
         record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
-        if record is not None:
-            return record, True, now_ms
-        if output_key == self.configured.output:
-            return self.configured, False, now_ms
-        return None
-
-    def _read(self, output_key: str) -> FunctionSnapshot | None:
-        found = self._find(output_key)
-        if found is None:
+        registered = record is not None
+        if record is None and output_key == self.configured.output:
+            record = self.configured
+        if record is None:
             return None
-        record, registered, now_ms = found
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         pipe.get(record.output)
@@ -411,8 +386,7 @@ class FunctionsReader(_Guarded):
         error_raw = replies[-1] if record.error else None
         has_output, output = self._output(record.output, output_raw, problems)
         entries: list[Any] = []
-        has_history = bool(record.history) and _stream_reply(newest, record.history or "", problems)
-        has_history = has_history and bool(newest)
+        has_history = _has_entries(newest, record.history, problems)
         if has_history and record.history:
             # The newest entry always; older ones inside the window, within the budget.
             entries = list(newest)
@@ -424,8 +398,10 @@ class FunctionsReader(_Guarded):
                     record.history, max=f"({newest[0][0]}", min=str(since), count=count - 1
                 )
                 entries.extend(older if isinstance(older, list) else [])
-        history, skipped = _numbers_over_time(entries)
-        if skipped:
+        entries.sort(key=lambda entry: stream_id(entry[0]))
+        points = [point for _, point in parse_entries(entries, _any_numbers) if point is not None]
+        history = [(point.at_ms, point.values) for point in points]
+        if skipped := len(entries) - len(history):
             problems.append(
                 f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
                 "`output`; they are left out of the charts."
@@ -468,23 +444,6 @@ class FunctionsReader(_Guarded):
         fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
         size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
         return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
-
-
-def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
-    """The numbers of each entry's `output`, oldest first, and how many entries had none."""
-    points: list[tuple[int, dict[str, float]]] = []
-    skipped = 0
-    for entry_id, fields in sorted(entries, key=lambda entry: stream_id(entry[0])):
-        raw = fields.get("output") if isinstance(fields, dict) else None
-        try:
-            value = json.loads(raw) if isinstance(raw, str) and _is_text(raw) else None
-        except (ValueError, RecursionError):
-            value = None
-        if value is None:
-            skipped += 1
-            continue
-        points.append((entry_ms(entry_id), numbers(value)))
-    return points, skipped
 
 
 def _error_record(

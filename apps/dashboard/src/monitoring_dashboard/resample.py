@@ -37,10 +37,6 @@ class Grid:
     names: list[str]
     rows: list[list[float | None]]
 
-    @property
-    def columns(self) -> int:
-        return len(self.rows[0]) if self.rows else 0
-
 
 def columns(points: Sequence[Point], max_columns: int) -> Columns | None:
     """Put points on a regular grid ending at the newest point; the newest point per column wins."""

@@ -1,11 +1,5 @@
-"""Scrapes of the runtimes' /metrics (the URL each registry record names), kept per URL.
-
-A scrape runs on a small thread pool with a short timeout; a refresh waits a moment for the
-scrapes it started, then shows what it has, so a runtime that does not answer costs the page one
-timeout's worth of staleness, never a slow refresh. Samples are kept for `keep` seconds (the
-longest time range the pages offer), at most about SAMPLES of them per URL, evenly spaced, so
-the memory per function stays small however long the range.
-"""
+"""Scrapes of the runtimes' /metrics in the background, kept per URL: a runtime that does not
+answer costs the page a little staleness, never a slow refresh."""
 
 from __future__ import annotations
 

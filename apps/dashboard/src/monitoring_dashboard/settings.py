@@ -1,8 +1,4 @@
-"""Dashboard settings, parsed once from environment variables into a frozen object.
-
-Where Redis is comes from the runtime's own reader (storage/redis_settings.py): the same
-variables, rules and messages. A bad value raises its `Invalid`, which names the variable.
-"""
+"""Dashboard settings from the environment; where Redis is comes from the runtime's reader."""
 
 from __future__ import annotations
 
@@ -64,7 +60,8 @@ class Settings:
             raise Invalid(
                 "REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY", ""), "a non-empty key name"
             )
-        functions_key = environ.get("FUNCTIONS_KEY")
+        # Unset: the default; set empty: None (not read), as the runtime reads it.
+        functions_key = environ.get("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY).strip() or None
         return cls(
             output_key=output_key,
             layout=KeyLayout.from_env(environ),
@@ -79,10 +76,7 @@ class Settings:
             history_minutes=_number(
                 "HISTORY_MINUTES", environ, DEFAULT_HISTORY_MINUTES, 0.0, MAX_HISTORY_MINUTES
             ),
-            # Unset: the default; set empty: None (not read), as the runtime reads it.
-            functions_key=DEFAULT_FUNCTIONS_KEY
-            if functions_key is None
-            else functions_key.strip() or None,
+            functions_key=functions_key,
         )
 
     @property

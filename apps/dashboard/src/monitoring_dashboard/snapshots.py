@@ -99,7 +99,7 @@ class FunctionSnapshot:
     has_output: bool = False
     output_raw: str | None = None
     # (write time in ms, numbers by path), oldest first; at most a bounded number of entries.
-    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    history: list[tuple[int, Mapping[str, float]]] = field(default_factory=list)
     has_history: bool = False
     last_write_ms: int | None = None
     last_entry_id: str | None = None
@@ -108,8 +108,7 @@ class FunctionSnapshot:
 
 
 class FunctionsSource(Protocol):
-    """Anything that lists functions and reads one (None: not listed), or raises ReadError: the
-    Redis reader, or a stub in tests."""
+    """Lists functions and reads one (None: not listed), or raises ReadError."""
 
     def list_functions(self) -> FunctionList: ...
 

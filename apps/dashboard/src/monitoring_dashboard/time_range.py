@@ -14,9 +14,9 @@ def options(history_minutes: float) -> list[dict[str, Any]]:
     kept = [(minutes, label) for minutes, label in CHOICES if minutes <= history_minutes]
     offered: list[dict[str, Any]] = [{"label": label, "value": minutes} for minutes, label in kept]
     if not kept or kept[-1][0] < history_minutes < CHOICES[-1][0]:
-        offered.append(
-            {"label": f"{history_label(history_minutes)} (all)", "value": history_minutes}
-        )
+        hours = history_minutes >= 60 and history_minutes % 60 == 0
+        label = f"{int(history_minutes // 60)} h" if hours else f"{history_minutes:g} min"
+        offered.append({"label": f"{label} (all)", "value": history_minutes})
     return offered
 
 
@@ -30,10 +30,3 @@ def chosen_minutes(value: Any, history_minutes: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         return default(history_minutes)
     return min(float(value), history_minutes)
-
-
-def history_label(minutes: float) -> str:
-    """`15 min`, `1 h`, `90 min`, `2 h`."""
-    if minutes >= 60 and minutes % 60 == 0:
-        return f"{int(minutes // 60)} h"
-    return f"{minutes:g} min"

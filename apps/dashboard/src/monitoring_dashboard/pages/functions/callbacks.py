@@ -1,7 +1,4 @@
-"""The Functions page's refresh callback: list, then the selected function; fetch, decide, render.
-
-Every string from Redis reaches the page as a component's text, never as HTML.
-"""
+"""The Functions page's refresh callback; strings from Redis reach the page as text, never HTML."""
 
 from __future__ import annotations
 
@@ -28,12 +25,7 @@ from monitoring_dashboard.pages.functions.view import (
 )
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import (
-    FunctionList,
-    FunctionSnapshot,
-    FunctionsSource,
-    attempt,
-)
+from monitoring_dashboard.snapshots import FunctionList, FunctionSnapshot, FunctionsSource, attempt
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
@@ -51,10 +43,10 @@ OPS_FIELDS = (
     ("input age", "input_age"),
 )
 OUTPUTS = [
-    Output(ids.FUNCTIONS_NOTICES, "children"),
-    Output(ids.FUNCTIONS_LIST, "children"),
-    Output(ids.FUNCTION_HEAD, "children"),
-    Output(ids.FUNCTION_BODY, "children"),
+    *(
+        Output(i, "children")
+        for i in (ids.FUNCTIONS_NOTICES, ids.FUNCTIONS_LIST, ids.FUNCTION_HEAD, ids.FUNCTION_BODY)
+    ),
     Output(ids.FUNCTIONS_VERSION, "data"),
 ]
 
@@ -89,9 +81,8 @@ def register(
             snap = None
             if source is not None and chosen is not None:
                 snap = attempt(lambda: source.read_function(chosen))
-            urls = metrics_urls(found)
-            if isinstance(snap, FunctionSnapshot) and snap.record.metrics:
-                urls.append(snap.record.metrics)
+            metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
+            urls = [url for url in (*metrics_urls(found), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
             listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
             view = None
@@ -101,9 +92,7 @@ def register(
                     chosen,
                     location=settings.redis_location,
                     rendered_version=rendered_version,
-                    scraped=scrapes.get(snap.record.metrics)
-                    if isinstance(snap, FunctionSnapshot)
-                    else None,
+                    scraped=scrapes.get(metrics),
                     range_minutes=minutes,
                 )
         except Exception:
@@ -130,21 +119,14 @@ def list_table(listing: ListView) -> Any:
     if not listing.rows:
         return html.P(listing.placeholder or "", className="text-body-secondary")
     names = ("output key", "input", "trigger", "last output")
-    header = html.Thead(
-        html.Tr(
-            [
-                *(html.Th(name) for name in names),
-                *(html.Th(label, className="text-end") for label, _ in OPS_FIELDS),
-                html.Th("last error"),
-            ]
-        )
-    )
+    ops = [html.Th(label, className="text-end") for label, _ in OPS_FIELDS]
+    header = [*(html.Th(name) for name in names), *ops, html.Th("last error")]
     rows = []
     for row in listing.rows:
         link = dcc.Link(row.output, href=row.href, className="fw-semibold text-break")
-        badges: list[Any] = []
-        if not row.registered:
-            badges.append(dbc.Badge("configured", color="secondary", className="ms-2"))
+        badges = (
+            [] if row.registered else [dbc.Badge("configured", color="secondary", className="ms-2")]
+        )
         status: Any = ""
         if row.load_failure:
             status = html.Span(row.load_failure, className="text-warning-emphasis small")
@@ -165,24 +147,25 @@ def list_table(listing: ListView) -> Any:
                 className="table-active" if row.selected else None,
             )
         )
+    return _table(header, rows, class_name="bg-white mb-0", id="functions-table")
+
+
+def _table(header: list[Any], rows: list[Any], **options: Any) -> dbc.Table:
     return dbc.Table(
-        [header, html.Tbody(rows)],
+        [html.Thead(html.Tr(header)), html.Tbody(rows)],
         hover=True,
         responsive=True,
         size="sm",
-        class_name="bg-white mb-0",
-        id="functions-table",
+        **options,
     )
 
 
 def _ops_cells(ops: OpsText) -> list[Any]:
     # The note (the window covered, or why there are no figures) is each cell's tooltip.
+    warn = " text-warning-emphasis" if ops.problem else ""
     return [
         html.Td(
-            getattr(ops, name),
-            className=f"text-end text-nowrap ops-{name}"
-            + (" text-warning-emphasis" if ops.problem else ""),
-            title=ops.note,
+            getattr(ops, name), className=f"text-end text-nowrap ops-{name}{warn}", title=ops.note
         )
         for _, name in OPS_FIELDS
     ]
@@ -200,14 +183,11 @@ def ops_panel(ops: OpsText) -> Any:
         )
         for label, name in OPS_FIELDS
     ]
+    note = "text-warning-emphasis" if ops.problem else "text-body-secondary"
     return html.Div(
         [
             html.Div(figures, className="d-flex flex-wrap"),
-            html.Div(
-                ops.note,
-                className="small "
-                + ("text-warning-emphasis" if ops.problem else "text-body-secondary"),
-            ),
+            html.Div(ops.note, className=f"small {note}"),
         ],
         className="border rounded bg-white px-3 pt-2 pb-2 mb-3",
         id="function-ops",
@@ -250,16 +230,8 @@ def function_body(view: FunctionView) -> Any:
             )
             for row in view.rows
         ]
-        parts.append(
-            dbc.Table(
-                [html.Thead(html.Tr([html.Th("key"), html.Th("value")])), html.Tbody(table_rows)],
-                size="sm",
-                hover=True,
-                responsive=True,
-                class_name="bg-white",
-                id="function-output-table",
-            )
-        )
+        header = [html.Th("key"), html.Th("value")]
+        parts.append(_table(header, table_rows, class_name="bg-white", id="function-output-table"))
         if view.truncated:
             parts.append(html.P("More values are not shown.", className="text-body-secondary"))
     parts.append(html.H3("Numbers over time", className="h5 mt-3"))
@@ -272,11 +244,6 @@ def function_body(view: FunctionView) -> Any:
     if cards:
         parts.append(dbc.Row(cards, className="g-3", id="function-charts"))
     if view.omitted_charts:
-        parts.append(
-            html.P(
-                f"{view.omitted_charts} more numeric keys are not charted (their latest values "
-                "are in the table).",
-                className="text-body-secondary mt-2",
-            )
-        )
+        more = f"{view.omitted_charts} more numeric keys are not charted (their latest values "
+        parts.append(html.P(f"{more}are in the table).", className="text-body-secondary mt-2"))
     return html.Div(parts)

@@ -1,9 +1,4 @@
-"""What the Functions page shows, decided without Dash (pure, unit-tested).
-
-The list: every function the registry holds (and the one the dashboard is configured for). The
-generic view of one: its latest output as rows of key paths, and each numeric key over its
-history as a chart. Any JSON shape gets a table or a placeholder that says why there is none.
-"""
+"""What the Functions page shows, the list and the generic view of one, decided without Dash."""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ from monitoring_dashboard.flatten import Row, flatten, numbers, safe_text
 from monitoring_dashboard.freshness import error_is_current, format_age
 from monitoring_dashboard.notices import (
     Notice,
-    error_notice,
+    function_notices,
     load_failure_notice,
     problem_notices,
     unreachable_notice,
@@ -138,16 +133,12 @@ def _list_row(
 ) -> ListRow:
     record = summary.record
     trigger = " · ".join(part for part in (record.trigger, record.invoke_on) if part) or "—"
-    error = None
-    if summary.error is not None and error_is_current(
-        summary.error.at_ms, summary.last_write_ms, now_ms
-    ):
-        error = safe_text(f"{summary.error.kind}: {summary.error.message}")
-    last_error = None
-    if summary.error is not None:
-        last_error = safe_text(summary.error.kind, 60)
-        if summary.error.at_ms is not None:
-            last_error += f", {_ago(summary.error.at_ms, now_ms)}"
+    error = last_error = None
+    if (failure := summary.error) is not None:
+        when = "" if failure.at_ms is None else f", {_ago(failure.at_ms, now_ms)}"
+        last_error = safe_text(failure.kind, 60) + when
+        if error_is_current(failure.at_ms, summary.last_write_ms, now_ms):
+            error = safe_text(f"{failure.kind}: {failure.message}")
     return ListRow(
         output=safe_text(record.output),
         href=href(record.output),
@@ -174,10 +165,7 @@ def build_function_view(
     scraped: Scraped | None = None,
     range_minutes: float | None = None,
 ) -> FunctionView:
-    """The generic view of the selected function for one refresh.
-
-    Its charts and operations figures cover the last `range_minutes` (all history when None).
-    """
+    """The selected function's view; charts and figures cover the last `range_minutes`."""
     title = safe_text(selected)
     if isinstance(result, ReadError):
         return FunctionView(title, [unreachable_notice(location, result)])
@@ -189,13 +177,8 @@ def build_function_view(
         since = snap.now_ms - int(range_minutes * 60_000)
         snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
     record = snap.record
-    notices = problem_notices(snap.problems)
-    if record.load_failure is not None:
-        notices.insert(0, load_failure_notice(record.load_failure))
-    if snap.error is not None and error_is_current(
-        snap.error.at_ms, snap.last_write_ms, snap.now_ms
-    ):
-        notices.append(error_notice(snap.error))
+    times = (snap.last_write_ms, snap.now_ms)
+    notices = function_notices(snap.problems, record.load_failure, snap.error, times)
     facts = _facts(snap)
     window = 3600.0 if range_minutes is None else range_minutes * 60
     ops = ops_text(record, scraped, window)
@@ -218,7 +201,7 @@ def build_function_view(
 
 
 def series(
-    history: list[tuple[int, dict[str, float]]], first: list[str] | None = None
+    history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
     order = list(dict.fromkeys(first or []))
@@ -314,6 +297,6 @@ def number_series_figure(
         "line": {"color": plotting.BLUE, "width": 2},
         "hovertemplate": "%{y}<extra></extra>",
     }
-    y_axis = {"gridcolor": plotting.GRID_COLOR}
-    axes = plotting.layout(height, xaxis=plotting.time_axis(), yaxis=y_axis, showlegend=False)
-    return {"data": [trace], "layout": axes}
+    return plotting.time_figure(
+        [trace], height, {"gridcolor": plotting.GRID_COLOR}, showlegend=False
+    )

@@ -29,16 +29,9 @@ GRAPHS = {
 
 
 OUTPUTS = [
-    Output(ids.NOTICES, "children"),
-    Output(ids.FRESHNESS, "children"),
-    Output(ids.KPI_EGRESS, "children"),
-    Output(ids.KPI_CACHING, "children"),
-    Output(ids.KPI_CPU, "children"),
-    Output(ids.KPI_INPUT, "children"),
+    *(Output(i, "children") for i in (ids.NOTICES, ids.FRESHNESS, *ids.KPIS)),
     *(Output(graph_id, "figure") for graph_id in GRAPHS.values()),
-    Output(ids.STATUS_STORE, "data"),
-    Output(ids.HISTORY_STORE, "data"),
-    Output(ids.LIVE_VERSION, "data"),
+    *(Output(i, "data") for i in (ids.STATUS_STORE, ids.HISTORY_STORE, ids.LIVE_VERSION)),
 ]
 
 
@@ -97,9 +90,7 @@ def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
     """`updated 12 s ago`, green while fresh, amber once stale."""
     if freshness is None:
         return dbc.Badge("no data yet", color="secondary", className="fs-6")
-    label = freshness.text
-    if freshness.stale:
-        label = f"stale: {label}"
+    label = f"stale: {freshness.text}" if freshness.stale else freshness.text
     title = (
         "Time this page first saw the current output (the runtime writes no history)"
         if freshness.seen_by_page

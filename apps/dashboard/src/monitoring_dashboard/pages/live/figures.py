@@ -1,5 +1,4 @@
-"""The Live page's figures: each metric over time, the CPUs as lines and as a heatmap, the latest
-values as bars."""
+"""The Live page's figures: metrics over time, CPUs as lines and heatmap, latest values as bars."""
 
 from __future__ import annotations
 
@@ -33,11 +32,7 @@ def series_figures(points: Sequence[Point], metrics: Sequence[tuple[str, str]]) 
 
 
 def series_figure(
-    points: Sequence[Point],
-    name: str,
-    color: str,
-    picked: Columns | None = None,
-    height: int = 260,
+    points: Sequence[Point], name: str, color: str, picked: Columns | None = None
 ) -> Figure:
     """One metric over time as a filled line: every point, or the picked columns if given."""
     x: dict[str, Any]
@@ -51,7 +46,7 @@ def series_figure(
         ys = [round(point.values[name], 3) for point in kept]
         x = {"x": [point.at_ms for point in kept]}
     if not any(value is not None for value in ys):
-        return empty_figure(f"No history of {name} yet", height)
+        return empty_figure(f"No history of {name} yet")
     trace = {
         "type": "scatter",
         "mode": "lines+markers" if len(ys) < 3 else "lines",
@@ -63,15 +58,8 @@ def series_figure(
         "fillcolor": f"rgba({','.join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))},0.12)",
         "hovertemplate": "%{y:.3f} %<extra></extra>",
     }
-    return {
-        "data": [trace],
-        "layout": plotting.layout(
-            height,
-            xaxis=plotting.time_axis(),
-            yaxis={"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR},
-            showlegend=False,
-        ),
-    }
+    yaxis = {"ticksuffix": " %", "rangemode": "tozero", "gridcolor": GRID_COLOR}
+    return plotting.time_figure([trace], 260, yaxis, showlegend=False)
 
 
 def cpu_figure_height(cpu_count: int) -> int:
@@ -85,47 +73,28 @@ def cpu_lines_figure(grid: Grid | None) -> Figure:
         return empty_figure("No per-CPU averages yet")
     height = cpu_figure_height(len(grid.names))
     many = len(grid.names) > LEGEND_MAX_CPUS
-    traces: list[dict[str, Any]] = []
-    for position, (name, row) in enumerate(zip(grid.names, grid.rows, strict=True)):
-        color = CPU_COLOR if many else QUALITATIVE[position % len(QUALITATIVE)]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": row,
-                "name": escape(cpu_label(name)),
-                "line": {"color": color, "width": 1},
-                "opacity": 0.35 if many else 0.9,
-                "hovertemplate": "%{y:.1f} %",
-            }
-        )
+    line = {"type": "scatter", "mode": "lines", "x0": grid.x0_ms, "dx": grid.dx_ms}
+    traces: list[dict[str, Any]] = [
+        {
+            **line,
+            "y": row,
+            "name": escape(cpu_label(name)),
+            "line": {"color": CPU_COLOR if many else QUALITATIVE[i % len(QUALITATIVE)], "width": 1},
+            "opacity": 0.35 if many else 0.9,
+            "hovertemplate": "%{y:.1f} %",
+        }
+        for i, (name, row) in enumerate(zip(grid.names, grid.rows, strict=True))
+    ]
     if len(grid.names) > 1:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": _column_means(grid.rows),
-                "name": "mean of all CPUs",
-                "line": {"color": MEAN_COLOR, "width": 3},
-                "hovertemplate": "%{y:.1f} %",
-            }
-        )
-    return {
-        "data": traces,
-        "layout": plotting.layout(
-            height,
-            xaxis=plotting.time_axis(),
-            yaxis={"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR},
-            showlegend=not many,
-            # Above the plot, where it cannot collide with the time axis.
-            legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
-            hovermode="closest",
-        ),
-    }
+        mean = {"y": _column_means(grid.rows), "name": "mean of all CPUs"}
+        style = {"line": {"color": MEAN_COLOR, "width": 3}, "hovertemplate": "%{y:.1f} %"}
+        traces.append({**line, **mean, **style})
+    yaxis = {"ticksuffix": " %", "range": [0, 100], "gridcolor": GRID_COLOR}
+    # The legend above the plot, where it cannot collide with the time axis.
+    legend = {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"}
+    return plotting.time_figure(
+        traces, height, yaxis, showlegend=not many, legend=legend, hovermode="closest"
+    )
 
 
 def cpu_heatmap_figure(grid: Grid | None) -> Figure:
@@ -133,34 +102,27 @@ def cpu_heatmap_figure(grid: Grid | None) -> Figure:
     if grid is None or not grid.names:
         return empty_figure("No per-CPU averages yet")
     count = len(grid.names)
-    return {
-        "data": [
-            {
-                "type": "heatmap",
-                "x0": grid.x0_ms,
-                "dx": grid.dx_ms,
-                "y": [escape(cpu_label(name)) for name in grid.names],
-                "z": grid.rows,
-                "zmin": 0,
-                "zmax": 100,
-                "colorscale": HEAT,
-                "colorbar": {"title": {"text": "%"}, "thickness": 12, "len": 0.9},
-                "ygap": 1 if count <= 32 else 0,
-                "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
-            }
-        ],
-        "layout": plotting.layout(
-            cpu_figure_height(count),
-            xaxis=plotting.time_axis(),
-            yaxis={"autorange": "reversed", "type": "category", "tickfont": {"size": 10}},
-        ),
+    heatmap = {
+        "type": "heatmap",
+        "x0": grid.x0_ms,
+        "dx": grid.dx_ms,
+        "y": [escape(cpu_label(name)) for name in grid.names],
+        "z": grid.rows,
+        "zmin": 0,
+        "zmax": 100,
+        "colorscale": HEAT,
+        "colorbar": {"title": {"text": "%"}, "thickness": 12, "len": 0.9},
+        "ygap": 1 if count <= 32 else 0,
+        "hovertemplate": "%{y}<br>%{x|" + HOVER_TIME + "}<br>%{z:.1f} %<extra></extra>",
     }
+    yaxis = {"autorange": "reversed", "type": "category", "tickfont": {"size": 10}}
+    return plotting.time_figure([heatmap], cpu_figure_height(count), yaxis)
 
 
-def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
+def latest_bar_figure(values: Mapping[str, float]) -> Figure:
     """The latest output's values as bars, as the original dashboard showed them."""
     if not values:
-        return empty_figure("The latest output holds no numbers", height)
+        return empty_figure("The latest output holds no numbers", 360)
     names = display_order(values)
     known = {EGRESS: EGRESS_COLOR, CACHING: CACHING_COLOR}
     colors = [
@@ -178,7 +140,7 @@ def latest_bar_figure(values: Mapping[str, float], height: int = 360) -> Figure:
             }
         ],
         "layout": plotting.layout(
-            height,
+            360,
             xaxis={
                 "type": "category",
                 "tickangle": -90 if len(names) > 12 else -30,

@@ -56,25 +56,13 @@ def layout(**_kwargs: Any) -> html.Div:
                 ],
                 className="g-3 mb-3",
             ),
-            dbc.Row(
-                [
-                    dbc.Col(_graph_card("Network egress %", ids.GRAPH_EGRESS), lg=6),
-                    dbc.Col(_graph_card("Memory caching %", ids.GRAPH_CACHING), lg=6),
-                ],
-                className="g-3 mb-3",
+            _graph_row(
+                ("Network egress %", ids.GRAPH_EGRESS), ("Memory caching %", ids.GRAPH_CACHING)
             ),
-            dbc.Row(
-                [
-                    dbc.Col(
-                        _graph_card("CPU utilization, 60 s moving average", ids.GRAPH_CPU_LINES),
-                        xl=6,
-                    ),
-                    dbc.Col(
-                        _graph_card("CPU utilization per CPU (heatmap)", ids.GRAPH_CPU_HEATMAP),
-                        xl=6,
-                    ),
-                ],
-                className="g-3 mb-3",
+            _graph_row(
+                ("CPU utilization, 60 s moving average", ids.GRAPH_CPU_LINES),
+                ("CPU utilization per CPU (heatmap)", ids.GRAPH_CPU_HEATMAP),
+                width="xl",
             ),
             _graph_card("Latest values", ids.GRAPH_LATEST, "of the newest output"),
         ]
@@ -84,21 +72,18 @@ def layout(**_kwargs: Any) -> html.Div:
 def _kpi(
     title: str, component_id: str, hint: str, value_class: str = "fs-3 fw-semibold"
 ) -> dbc.Col:
-    return dbc.Col(
-        dbc.Card(
-            dbc.CardBody(
-                [
-                    html.Div(title, className="text-body-secondary small text-uppercase"),
-                    html.Div("—", id=component_id, className=value_class),
-                    html.Div(hint, className="text-body-secondary small"),
-                ]
-            ),
-            className="h-100 shadow-sm",
-        ),
-        xs=12,
-        sm=6,
-        xl=3,
-    )
+    body = [
+        html.Div(title, className="text-body-secondary small text-uppercase"),
+        html.Div("—", id=component_id, className=value_class),
+        html.Div(hint, className="text-body-secondary small"),
+    ]
+    return dbc.Col(dbc.Card(dbc.CardBody(body), className="h-100 shadow-sm"), xs=12, sm=6, xl=3)
+
+
+def _graph_row(*cards: tuple[str, str], width: str = "lg") -> dbc.Row:
+    """Graph cards side by side from the `width` breakpoint up."""
+    cols = [dbc.Col(_graph_card(title, graph_id), **{width: 6}) for title, graph_id in cards]
+    return dbc.Row(cols, className="g-3 mb-3")
 
 
 def _graph_card(title: str, graph_id: str, note: str = "times in UTC") -> dbc.Card:

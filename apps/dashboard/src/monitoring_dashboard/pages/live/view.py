@@ -8,20 +8,8 @@ from typing import Any
 
 from monitoring_dashboard import browser_history
 from monitoring_dashboard.display import utc_text
-from monitoring_dashboard.freshness import (
-    STALE_AFTER_PERIODS,
-    Freshness,
-    assess,
-    error_is_current,
-    format_age,
-)
-from monitoring_dashboard.notices import (
-    Notice,
-    error_notice,
-    load_failure_notice,
-    problem_notices,
-    unreachable_notice,
-)
+from monitoring_dashboard.freshness import STALE_AFTER_PERIODS, Freshness, assess, format_age
+from monitoring_dashboard.notices import Notice, function_notices, unreachable_notice
 from monitoring_dashboard.output_keys import CACHING, EGRESS, cpu_names, numeric_values
 from monitoring_dashboard.pages.live import figures
 from monitoring_dashboard.plotting import Figure
@@ -66,15 +54,11 @@ def build_view(
     local_now_ms: int,
     range_minutes: float | None = None,
 ) -> LiveView:
-    """Decide the page for a snapshot (or a failed read), given what the browser holds.
-
-    The graphs show the last `range_minutes` (the page's time-range choice) of the history.
-    """
+    """The page for a snapshot (or a failed read); the graphs show the last `range_minutes`."""
     status = status if isinstance(status, dict) else {}
     if isinstance(result, ReadError):
         return _unreachable(result, settings, status, local_now_ms)
     snap = result
-    notices = problem_notices(snap.problems)
     raw = snap.output_raw
     digest = None if raw is None else hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
     stored: dict[str, Any] | None = None
@@ -95,13 +79,11 @@ def build_view(
         fresh = assess(
             last_write, snap.now_ms, settings.refresh_seconds, seen_by_page=not snap.has_history
         )
-    if snap.load_failure is not None:
-        # Outputs of the previous version keep the page fresh: a broken deploy must not look so.
-        notices.insert(0, load_failure_notice(snap.load_failure))
-    if fresh is not None and fresh.stale:
-        notices.append(_stale_notice(fresh, settings))
-    if snap.error is not None and error_is_current(snap.error.at_ms, last_write, snap.now_ms):
-        notices.append(error_notice(snap.error))
+    # A load failure is shown although the previous version's outputs keep the page fresh.
+    stale = [_stale_notice(fresh, settings)] if fresh is not None and fresh.stale else []
+    notices = function_notices(
+        snap.problems, snap.load_failure, snap.error, (last_write, snap.now_ms), *stale
+    )
     new_status = {
         "last_write_ms": last_write,
         "seen_by_page": not snap.has_history,
@@ -124,19 +106,12 @@ def build_view(
         points = [point for point in points if point.at_ms >= since]
     version = f"{minutes:g}:{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
     built = None if version == rendered_version else build_figures(points, latest, minutes)
-    return LiveView(
-        notices,
-        fresh,
-        kpis=_kpis(snap, latest, last_write),
-        figures=built,
-        status=new_status,
-        browser_history=stored,
-        version=version,
-    )
+    kpis = _kpis(snap, latest, last_write)
+    return LiveView(notices, fresh, kpis, built, new_status, stored, version)
 
 
 def build_figures(
-    points: list[Point], latest: dict[str, float], range_minutes: float | None = None
+    points: list[Point], latest: dict[str, float], range_minutes: float
 ) -> dict[str, Figure]:
     """Every graph of the Live page from the history window and the latest values."""
     picked = columns(points, CPU_COLUMNS)
@@ -152,11 +127,10 @@ def build_figures(
         "cpu_heatmap": figures.cpu_heatmap_figure(cpus),
         "latest": figures.latest_bar_figure(latest),
     }
-    if range_minutes is not None:
-        # A new range starts from its own axes; within one, the user's zoom is kept.
-        for figure in built.values():
-            if figure["layout"].get("uirevision") == "live":
-                figure["layout"]["uirevision"] = f"live-{range_minutes:g}"
+    # A new range starts from its own axes; within one, the user's zoom is kept.
+    for figure in built.values():
+        if figure["layout"].get("uirevision") == "live":
+            figure["layout"]["uirevision"] = f"live-{range_minutes:g}"
     return built
 
 
@@ -172,12 +146,8 @@ def _unreachable(
     if isinstance(last_write, int):
         # Estimate Redis's clock from ours and the offset seen at the last successful read.
         now_ms = local_now_ms + int(status.get("offset_ms") or 0)
-        fresh = assess(
-            last_write,
-            now_ms,
-            settings.refresh_seconds,
-            seen_by_page=bool(status.get("seen_by_page")),
-        )
+        seen = bool(status.get("seen_by_page"))
+        fresh = assess(last_write, now_ms, settings.refresh_seconds, seen_by_page=seen)
     return LiveView([notice], fresh)
 
 
