@@ -27,7 +27,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[redis.Red
 def test_events_for_string_commands_are_turned_on_and_kept(server: redis.Redis) -> None:
     server.config_set("notify-keyspace-events", "Eh")  # another tool's hash events stay on
     assert notifications.refused(server) is None
-    flags = server.config_get("notify-keyspace-events")["notify-keyspace-events"]
+    flags = str(server.config_get("notify-keyspace-events")["notify-keyspace-events"])
     assert {"K", "$", "E", "h"} <= set(flags)
     pubsub = server.pubsub()
     pubsub.subscribe("__keyspace@0__:in")

@@ -233,12 +233,8 @@ class KeyEvents:
                 log.info("cluster topology unavailable (%s)", exc)
 
     def close(self) -> None:
-        if self._pubsub is not None:
-            try:
-                self._pubsub.close()
-            except redis.RedisError:
-                log.debug("closing the pub/sub connection failed", exc_info=True)
-            self._pubsub = None
+        notifications.close(self._pubsub)
+        self._pubsub = None
         if self._check is not None:
             self._check.close()
             self._check = None

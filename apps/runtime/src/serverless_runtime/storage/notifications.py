@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import redis
+import redis.client
+
+log = logging.getLogger(__name__)
 
 
 def refused(connection: redis.Redis) -> str | None:
@@ -21,3 +26,12 @@ def refused(connection: redis.Redis) -> str | None:
     except redis.ResponseError as exc:
         return str(exc)
     return None
+
+
+def close(pubsub: redis.client.PubSub | None) -> None:
+    """Close a subscription whose connection may already be gone."""
+    if pubsub is not None:
+        try:
+            pubsub.close()
+        except redis.RedisError:
+            log.debug("closing the pub/sub connection failed", exc_info=True)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 
-from serverless_runtime.config import InvokeOn, Settings
+from serverless_runtime.config import InvokeOn
 from serverless_runtime.failures import FailureKind
-from serverless_runtime.state.durable import DurableState
-from serverless_runtime.storage.store import Reading, Store
-from serverless_runtime.triggers.step import Input, Record, Told
+from serverless_runtime.storage.store import Reading
+from serverless_runtime.triggers.step import Input, Told, Wired
 
 log = logging.getLogger(__name__)
 
@@ -20,30 +18,17 @@ def input_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-class KeyStep:
+class KeyStep(Wired):
     """One pass over the input key: hand out its input when it holds one not yet processed. Two
     digests decide: `state.digest` is the last *committed* input's (it follows the other replicas'
     commits too); `seen` is the last input *tried* here, committed or failed, so that an input that
     fails is not retried on every tick."""
 
     blocks = False
-
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        state: DurableState,
-        record: Record,
-        _stop: threading.Event | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.state = state
-        self._record = record
-        self.seen: str | None = None
-        self.poisoned: str | None = None  # the digest of an input that hung the process before
-        self.leader = False
-        self._waiting = False
+    seen: str | None = None
+    poisoned: str | None = None  # the digest of an input that hung the process before
+    leader = False
+    _waiting = False
 
     def start(self, poisoned: str | None) -> None:
         self.poisoned = poisoned

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from serverless_runtime.failures import FailureKind
+
+if TYPE_CHECKING:
+    from serverless_runtime.config import Settings
+    from serverless_runtime.state.durable import DurableState
+    from serverless_runtime.storage.store import Store
 
 
 class Input(NamedTuple):
@@ -43,3 +49,21 @@ class Step(Protocol):
 
     def told(self, item: Input, outcome: Told) -> None:
         """The call on `item` ended so (also when `invoke` raised: AGAIN)."""
+
+
+class Wired:
+    """What the trigger table builds every step from."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        state: DurableState,
+        record: Record,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.state = state
+        self._record = record
+        self._stop = stop or threading.Event()

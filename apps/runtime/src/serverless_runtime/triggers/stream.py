@@ -2,46 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
 import redis
 
-from serverless_runtime.config import Settings
 from serverless_runtime.failures import FailureKind
-from serverless_runtime.state.durable import DurableState
-from serverless_runtime.storage.store import Entry, Store
+from serverless_runtime.storage.store import Entry
 from serverless_runtime.triggers.claims import ClaimKeeper
-from serverless_runtime.triggers.step import Input, Record, Told
+from serverless_runtime.triggers.step import Input, Told, Wired
 
 log = logging.getLogger(__name__)
 
 
-class StreamStep:
+class StreamStep(Wired):
     """One pass over the stream: this consumer's pending entries first, then claims, then new."""
 
     blocks = True
     leader = True  # every consumer calls the handler
     seen: str | None = None  # an entry that hung the process is counted by its deliveries
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        state: DurableState,
-        record: Record,
-        stop: threading.Event,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.state = state
-        self._record = record
-        self._stop = stop
-        self._read_pending = True  # entries read before a restart come first
-        self._next_claim = 0.0
-        self._keeper = ClaimKeeper(store, settings.stream_claim_idle)
+    _read_pending = True  # entries read before a restart come first
+    _next_claim = 0.0
+
+    @functools.cached_property
+    def _keeper(self) -> ClaimKeeper:
+        return ClaimKeeper(self.store, self.settings.stream_claim_idle)
 
     def start(self, poisoned: str | None) -> None:
         self.store.ensure_group()

@@ -109,12 +109,8 @@ class NotifyWaiter:
                 return
 
     def close(self) -> None:
-        if self._pubsub is not None:
-            try:
-                self._pubsub.close()
-            except redis.RedisError:
-                log.debug("closing the pub/sub connection failed", exc_info=True)
-            self._pubsub = None
+        notifications.close(self._pubsub)
+        self._pubsub = None
 
 
 class ClusterNotifyWaiter:
