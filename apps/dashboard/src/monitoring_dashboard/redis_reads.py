@@ -18,6 +18,7 @@ from monitoring_dashboard.display import iso_ms
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.output_keys import numeric_values
 from monitoring_dashboard.snapshots import (
+    PAGE_SIZE,
     FunctionError,
     FunctionList,
     FunctionSnapshot,
@@ -281,8 +282,8 @@ def _redis_ms(reply: Any) -> int:
     return int(time.time() * 1000)
 
 
-# The Functions page lists at most this many functions (the registry is sorted by output key).
-MAX_LISTED = 200
+# A filter longer than this is cut (an output key is rarely longer).
+MAX_QUERY = 200
 # Per refresh of one function: at most this many history entries, and about this many bytes of
 # them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
 MAX_FUNCTION_ENTRIES = 300
@@ -315,26 +316,30 @@ class FunctionsReader(_Guarded):
         )
         self.history_ms = history_ms
 
-    def list_functions(self) -> FunctionList:
-        """The registry's functions plus the configured one; raise ReadError."""
-        return self._guard(self._list)
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
+        """One page of the registry's functions whose output key contains `query` (any case),
+        plus the configured one on the first page; raise ReadError."""
+        return self._guard(lambda: self._list(query, page))
 
     def read_function(self, output_key: str) -> FunctionSnapshot | None:
         """The latest output, newest history and error of a listed function; raise ReadError."""
         return self._guard(lambda: self._read(output_key))
 
-    def _list(self) -> FunctionList:
+    def _list(self, query: str = "", page: int = 1) -> FunctionList:
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
         if self.functions_key is not None:
-            pipe.hgetall(self.functions_key)
+            pipe.hkeys(self.functions_key)
         replies = _checked(pipe.execute(raise_on_error=False))
         now_ms = _redis_ms(replies[0])
-        records = self._records(replies[1] if len(replies) > 1 else {}, problems)
-        omitted = max(0, len(records) - MAX_LISTED)
-        listed = [(record, True) for record in records[:MAX_LISTED]]
-        if not any(record.output == self.configured.output for record in records):
+        names = self._names(replies[1] if len(replies) > 1 else [], problems)
+        query = query[:MAX_QUERY]
+        shown, page, pages, matched = page_of(names, query, page)
+        records = self._records(self._fields(shown), problems)
+        listed = [(record, True) for record in records]
+        configured = self.configured.output
+        if page == 1 and configured not in names and query.casefold() in configured.casefold():
             listed.insert(0, (self.configured, False))
         pipe = self.client.pipeline(transaction=False)
         for record, _ in listed:
@@ -361,7 +366,31 @@ class FunctionsReader(_Guarded):
                     error=_error_record(error_raw),
                 )
             )
-        return FunctionList(now_ms, summaries, omitted, problems)
+        return FunctionList(
+            now_ms,
+            summaries,
+            problems=problems,
+            total=len(names),
+            matched=matched,
+            page=page,
+            pages=pages,
+            query=query,
+        )
+
+    def _names(self, raw: Any, problems: list[str]) -> list[str]:
+        """The registry's field names (output keys), or [] and a problem when it is no hash."""
+        if isinstance(raw, Exception):
+            problems.append(f"Key {self.functions_key} (FUNCTIONS_KEY) is not a hash: {raw}")
+            return []
+        return [name for name in raw if isinstance(name, str)] if isinstance(raw, list) else []
+
+    def _fields(self, names: list[str]) -> dict[str, Any]:
+        """The records of names only (one HMGET): what one page of the list needs."""
+        if not names or self.functions_key is None:
+            return {}
+        values = self.client.hmget(self.functions_key, names)
+        # A field deleted since HKEYS is simply not listed.
+        return {name: value for name, value in zip(names, values, strict=True) if value is not None}
 
     def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
         if isinstance(raw, Exception):
@@ -468,6 +497,17 @@ class FunctionsReader(_Guarded):
         fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
         size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
         return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
+
+
+def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, int, int]:
+    """The sorted names containing `query` (any case) on `page` (from 1, kept within the pages):
+    those names, the page, the number of pages and how many names matched."""
+    wanted = query.casefold()
+    matching = sorted(name for name in names if wanted in name.casefold())
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    return matching[start : start + PAGE_SIZE], page, pages, len(matching)
 
 
 def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
