@@ -19,7 +19,7 @@ from tests.support.valkey import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-COUNTER = Path(__file__).parent.parent / "runtime" / "functions" / "counter.py"
+COUNTER = Path(__file__).parent.parent / "process" / "functions" / "counter.py"
 KEY = "resource-monitor-ops"
 
 
