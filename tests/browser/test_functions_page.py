@@ -132,12 +132,25 @@ def test_functions_page_at_500_functions_shows_a_page_of_25_and_filters(
     expect(count).to_have_text("Functions 26-50 of 500")
     expect(rows).to_have_count(25)
     expect(rows.first).to_contain_text("fn-025")
+    # Selecting a function keeps the list on its page.
+    page.get_by_role("link", name="fn-030", exact=True).click()
+    expect(page.locator("#function-title")).to_have_text("fn-030")
+    expect(count).to_have_text("Functions 26-50 of 500")
+    expect(rows.first).to_contain_text("fn-025")
+    expect(page.locator("#functions-table tr.table-active")).to_contain_text("fn-030")
+    page.wait_for_timeout(2500)
+    expect(count).to_have_text("Functions 26-50 of 500")
 
     page.get_by_placeholder("Filter by output key").fill("FN-12")
     expect(count).to_contain_text("Functions 1-10 of 10 whose output key contains")
     expect(rows).to_have_count(10)
     expect(rows.first).to_contain_text("fn-120")
     expect(page.locator(".pagination")).to_have_count(0)
+    # So does the filter.
+    page.get_by_role("link", name="fn-123", exact=True).click()
+    expect(page.locator("#function-title")).to_have_text("fn-123")
+    expect(page.get_by_placeholder("Filter by output key")).to_have_value("FN-12")
+    expect(rows).to_have_count(10)
 
     page.get_by_placeholder("Filter by output key").fill("")
     expect(count).to_have_text("Functions 1-25 of 500")

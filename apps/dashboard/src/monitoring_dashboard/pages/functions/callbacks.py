@@ -81,8 +81,8 @@ def register(
         selected: Any,
         rendered_version: Any,
         range_choice: Any,
-        query: Any = None,
-        page: Any = None,
+        query: Any,
+        page: Any,
     ) -> tuple[Any, ...]:
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None

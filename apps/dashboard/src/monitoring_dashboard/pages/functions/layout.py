@@ -28,7 +28,9 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
             dcc.Interval(id=ids.FUNCTIONS_REFRESH, interval=settings.refresh_ms),
             dcc.Store(id=ids.FUNCTIONS_SELECTED, data=selected, storage_type="memory"),
             dcc.Store(id=ids.FUNCTIONS_VERSION, storage_type="memory"),
-            dcc.Store(id=ids.FUNCTIONS_PAGE, data=1, storage_type="memory"),
+            # The page and the filter are kept while the tab is open: selecting a function keeps
+            # the list as it was.
+            dcc.Store(id=ids.FUNCTIONS_PAGE, data=1, storage_type="session"),
             html.Div(
                 [
                     html.H1("Functions", className="h3 mb-0 me-3"),
@@ -65,6 +67,8 @@ def list_filter() -> html.Div:
                 placeholder="Filter by output key",
                 debounce=0.3,
                 maxLength=200,
+                persistence=True,
+                persistence_type="session",
                 className="form-control form-control-sm",
             ),
         ],
