@@ -282,6 +282,8 @@ def _redis_ms(reply: Any) -> int:
     return int(time.time() * 1000)
 
 
+# The Functions page lists at most this many functions (the registry is sorted by output key).
+MAX_LISTED = 200
 # A filter longer than this is cut (an output key is rarely longer).
 MAX_QUERY = 200
 # Per refresh of one function: at most this many history entries, and about this many bytes of
@@ -319,27 +321,59 @@ class FunctionsReader(_Guarded):
     def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
         """One page of the registry's functions whose output key contains `query` (any case),
         plus the configured one on the first page; raise ReadError."""
-        return self._guard(lambda: self._list(query, page))
+        return self._guard(lambda: self._page(query[:MAX_QUERY], page))
+
+    def _page(self, query: str, page: int) -> FunctionList:
+        """The registry's field names (not its records), then the listing of one page of them."""
+        problems: list[str] = []
+        key = self.functions_key
+        names = [] if key is None else self._names(key, problems)
+        shown, page, pages, matched = page_of(names, query, page)
+        configured = self.configured.output
+        first = page == 1 and configured not in names and query.casefold() in configured.casefold()
+        listing = self._list(shown, first)
+        return FunctionList(
+            listing.now_ms,
+            listing.functions,
+            listing.omitted,
+            [*problems, *listing.problems],
+            total=len(names),
+            matched=matched,
+            page=page,
+            pages=pages,
+            query=query,
+        )
+
+    def _names(self, key: str, problems: list[str]) -> list[str]:
+        """The registry's field names (HKEYS), or none and a problem when it is not a hash."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hkeys(key)
+        (reply,) = _checked(pipe.execute(raise_on_error=False))
+        if isinstance(reply, Exception):
+            problems.append(f"Key {key} (FUNCTIONS_KEY) is not a hash: {reply}")
+            return []
+        return [name for name in reply if isinstance(name, str)]
 
     def read_function(self, output_key: str) -> FunctionSnapshot | None:
         """The latest output, newest history and error of a listed function; raise ReadError."""
         return self._guard(lambda: self._read(output_key))
 
-    def _list(self, query: str = "", page: int = 1) -> FunctionList:
+    def _list(self, names: list[str], configured_first: bool) -> FunctionList:
+        """The records of names (one HMGET, sorted) and their keys; the configured one first."""
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
-        if self.functions_key is not None:
-            pipe.hkeys(self.functions_key)
+        if self.functions_key is not None and names:
+            pipe.hmget(self.functions_key, names)
         replies = _checked(pipe.execute(raise_on_error=False))
         now_ms = _redis_ms(replies[0])
-        names = self._names(replies[1] if len(replies) > 1 else [], problems)
-        query = query[:MAX_QUERY]
-        shown, page, pages, matched = page_of(names, query, page)
-        records = self._records(self._fields(shown), problems)
-        listed = [(record, True) for record in records]
-        configured = self.configured.output
-        if page == 1 and configured not in names and query.casefold() in configured.casefold():
+        # A field deleted since its name was read is simply not listed.
+        fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
+        raw = {name: value for name, value in fields.items() if value is not None}
+        records = self._records(raw, problems)
+        omitted = max(0, len(records) - MAX_LISTED)
+        listed = [(record, True) for record in records[:MAX_LISTED]]
+        if configured_first:
             listed.insert(0, (self.configured, False))
         pipe = self.client.pipeline(transaction=False)
         for record, _ in listed:
@@ -366,31 +400,7 @@ class FunctionsReader(_Guarded):
                     error=_error_record(error_raw),
                 )
             )
-        return FunctionList(
-            now_ms,
-            summaries,
-            problems=problems,
-            total=len(names),
-            matched=matched,
-            page=page,
-            pages=pages,
-            query=query,
-        )
-
-    def _names(self, raw: Any, problems: list[str]) -> list[str]:
-        """The registry's field names (output keys), or [] and a problem when it is no hash."""
-        if isinstance(raw, Exception):
-            problems.append(f"Key {self.functions_key} (FUNCTIONS_KEY) is not a hash: {raw}")
-            return []
-        return [name for name in raw if isinstance(name, str)] if isinstance(raw, list) else []
-
-    def _fields(self, names: list[str]) -> dict[str, Any]:
-        """The records of names only (one HMGET): what one page of the list needs."""
-        if not names or self.functions_key is None:
-            return {}
-        values = self.client.hmget(self.functions_key, names)
-        # A field deleted since HKEYS is simply not listed.
-        return {name: value for name, value in zip(names, values, strict=True) if value is not None}
+        return FunctionList(now_ms, summaries, omitted, problems)
 
     def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
         if isinstance(raw, Exception):

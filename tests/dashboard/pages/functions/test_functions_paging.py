@@ -7,6 +7,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.ops import Scrape
 from monitoring_dashboard.pages.functions.view import build_list
@@ -28,26 +29,36 @@ def metrics_url(index: int) -> str:
 
 
 class CountingRedis(fakeredis.FakeRedis):
-    """A fake Redis that records the fields of every HMGET and refuses HGETALL."""
+    """A fake Redis that records every command sent to it, pipelined or not."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.hmget_fields: list[list[str]] = []
+    commands: list[tuple[Any, ...]]
 
-    def hmget(self, name: Any, keys: Any, *args: Any) -> Any:
-        self.hmget_fields.append(list(keys))
-        return super().hmget(name, keys, *args)
-
-    def hgetall(self, name: Any) -> Any:
-        raise AssertionError("the whole registry is read")
+    def registry_reads(self) -> list[tuple[Any, ...]]:
+        """The commands that read the registry's records or names."""
+        reads = ("HGETALL", "HGET", "HMGET", "HKEYS", "HVALS", "HSCAN")
+        return [command for command in self.commands if str(command[0]).upper() in reads]
 
 
 @pytest.fixture
-def client() -> CountingRedis:
+def client(monkeypatch: pytest.MonkeyPatch) -> CountingRedis:
     fake = CountingRedis(decode_responses=True)
     for index in range(FUNCTIONS):
         record = FunctionRecord(f"fn-{index:03d}", "metrics", metrics=metrics_url(index))
         fake.hset(DEFAULT_FUNCTIONS_KEY, record.output, record.to_json())
+    fake.commands = []
+    queue = redis.client.Pipeline.pipeline_execute_command
+    send = redis.Redis.execute_command
+
+    def queued(pipe: Any, *args: Any, **options: Any) -> Any:
+        fake.commands.append(args)
+        return queue(pipe, *args, **options)
+
+    def sent(client: Any, *args: Any, **options: Any) -> Any:
+        fake.commands.append(args)
+        return send(client, *args, **options)
+
+    monkeypatch.setattr(redis.client.Pipeline, "pipeline_execute_command", queued)
+    monkeypatch.setattr(redis.Redis, "execute_command", sent)
     return fake
 
 
@@ -64,7 +75,11 @@ def test_a_page_reads_and_lists_25_of_500_records(client: CountingRedis) -> None
     listing = reader(client).list_functions()
     assert outputs(listing) == [f"fn-{index:03d}" for index in range(PAGE_SIZE)]
     assert (listing.total, listing.matched, listing.page, listing.pages) == (500, 500, 1, 20)
-    assert client.hmget_fields == [outputs(listing)]
+    # The names, then one page of records: never the whole registry's records.
+    assert client.registry_reads() == [
+        ("HKEYS", DEFAULT_FUNCTIONS_KEY),
+        ("HMGET", DEFAULT_FUNCTIONS_KEY, *outputs(listing)),
+    ]
     assert listing.problems == []
     view = build_list(listing, None, "redis")
     assert len(view.rows) == PAGE_SIZE
