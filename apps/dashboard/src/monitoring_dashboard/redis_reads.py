@@ -509,17 +509,6 @@ class FunctionsReader(_Guarded):
         return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
 
 
-def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, int, int]:
-    """The sorted names containing `query` (any case) on `page` (from 1, kept within the pages):
-    those names, the page, the number of pages and how many names matched."""
-    wanted = query.casefold()
-    matching = sorted(name for name in names if wanted in name.casefold())
-    pages = max(1, -(-len(matching) // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    start = (page - 1) * PAGE_SIZE
-    return matching[start : start + PAGE_SIZE], page, pages, len(matching)
-
-
 def _numbers_over_time(entries: list[Any]) -> tuple[list[tuple[int, dict[str, float]]], int]:
     """The numbers of each entry's `output`, oldest first, and how many entries had none."""
     points: list[tuple[int, dict[str, float]]] = []
@@ -556,3 +545,14 @@ def _checked(replies: list[Any]) -> list[Any]:
         if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
             raise reply
     return replies
+
+
+def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, int, int]:
+    """The sorted names containing `query` (any case) on `page` (from 1, kept within the pages):
+    those names, the page, the number of pages and how many names matched."""
+    wanted = query.casefold()
+    matching = sorted(name for name in names if wanted in name.casefold())
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    return matching[start : start + PAGE_SIZE], page, pages, len(matching)
