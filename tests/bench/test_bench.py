@@ -55,6 +55,7 @@ EXPECTED_ROWS = [
     "dashboard callback, page opened, 1 h x 64 CPUs",
     "dashboard callback, refresh with new data",
     "dashboard Functions page, 10 functions' /metrics",
+    "dashboard Functions page, 500 registered functions",
     "dashboard steady RSS (gunicorn worker)",
     # Quick mode steps N through 1 and 3 only.
     *(

@@ -108,3 +108,52 @@ def test_functions_never_written_and_unknown_function_show_placeholders(
     page.goto(f"{server.url}/functions?output=nobody")
     expect(page.locator("#function-head")).to_contain_text("Unknown function")
     assert tab.page_errors == [] and tab.console_errors == [] and tab.dialogs == []
+
+
+def test_functions_page_at_500_functions_shows_a_page_of_25_and_filters(
+    tab, dashboard, valkey, redis_client
+):
+    pipe = redis_client.pipeline(transaction=False)
+    for index in range(500):
+        record = FunctionRecord(f"fn-{index:03d}", "metrics", history=f"fn-{index:03d}:history")
+        pipe.hset(DEFAULT_FUNCTIONS_KEY, record.output, record.to_json())
+    pipe.execute()
+
+    server = dashboard(valkey.url, "fn-000")
+    page = tab.page
+    page.goto(f"{server.url}/functions")
+    rows = page.locator("#functions-table tbody tr")
+    count = page.locator("#functions-count")
+    expect(count).to_have_text("Functions 1-25 of 500")
+    expect(rows).to_have_count(25)
+    expect(rows.first).to_contain_text("fn-000")
+    expect(rows.last).to_contain_text("fn-024")
+
+    page.locator(".pagination").get_by_text("2", exact=True).click()
+    expect(count).to_have_text("Functions 26-50 of 500")
+    expect(rows).to_have_count(25)
+    expect(rows.first).to_contain_text("fn-025")
+    # Selecting a function keeps the list on its page.
+    page.get_by_role("link", name="fn-030", exact=True).click()
+    expect(page.locator("#function-title")).to_have_text("fn-030")
+    expect(count).to_have_text("Functions 26-50 of 500")
+    expect(rows.first).to_contain_text("fn-025")
+    expect(page.locator("#functions-table tr.table-active")).to_contain_text("fn-030")
+    page.wait_for_timeout(2500)
+    expect(count).to_have_text("Functions 26-50 of 500")
+
+    page.get_by_placeholder("Filter by output key").fill("FN-12")
+    expect(count).to_contain_text("Functions 1-10 of 10 whose output key contains")
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_contain_text("fn-120")
+    expect(page.locator(".pagination")).to_have_count(0)
+    # So does the filter.
+    page.get_by_role("link", name="fn-123", exact=True).click()
+    expect(page.locator("#function-title")).to_have_text("fn-123")
+    expect(page.get_by_placeholder("Filter by output key")).to_have_value("FN-12")
+    expect(rows).to_have_count(10)
+
+    page.get_by_placeholder("Filter by output key").fill("")
+    expect(count).to_have_text("Functions 1-25 of 500")
+    expect(rows.first).to_contain_text("fn-000")
+    assert tab.page_errors == [] and tab.console_errors == [] and tab.dialogs == []

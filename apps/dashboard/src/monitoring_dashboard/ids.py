@@ -31,3 +31,8 @@ FUNCTIONS_NOTICES = "functions-notices"
 FUNCTIONS_LIST = "functions-list"
 FUNCTION_HEAD = "function-head"
 FUNCTION_BODY = "function-body"
+# The list's filter (output-key substring), the page shown, and its pager (a pattern id's type:
+# the pager is drawn with the list, so it exists only while the list has more than one page).
+FUNCTIONS_FILTER = "functions-filter"
+FUNCTIONS_PAGE = "functions-page"
+FUNCTIONS_PAGER = "functions-pager"

@@ -20,6 +20,7 @@ from monitoring_dashboard.display import iso_ms
 from monitoring_dashboard.flatten import numbers, safe_text
 from monitoring_dashboard.output_keys import numeric_values
 from monitoring_dashboard.snapshots import (
+    PAGE_SIZE,
     FunctionError,
     FunctionList,
     FunctionSnapshot,
@@ -284,6 +285,8 @@ def _redis_ms(reply: Any) -> int:
 
 # The Functions page lists at most this many functions (the registry is sorted by output key).
 MAX_LISTED = 200
+# A filter longer than this is cut (an output key is rarely longer).
+MAX_QUERY = 200
 # Per refresh of one function: at most this many history entries, and about this many bytes of
 # them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
 MAX_FUNCTION_ENTRIES = 300
@@ -305,26 +308,62 @@ class FunctionsReader(_Guarded):
         self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
         self.history_ms = history_ms
 
-    def list_functions(self) -> FunctionList:
-        """The registry's functions plus the configured one; raise ReadError."""
-        return self._guard(self._list)
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
+        """One page of the registry's functions whose output key contains `query` (any case),
+        plus the configured one on the first page; raise ReadError."""
+        return self._guard(lambda: self._page(query[:MAX_QUERY], page))
+
+    def _page(self, query: str, page: int) -> FunctionList:
+        """The registry's field names (not its records), then the listing of one page of them."""
+        problems: list[str] = []
+        key = self.functions_key
+        names = [] if key is None else self._names(key, problems)
+        shown, page, pages, matched = page_of(names, query, page)
+        configured = self.configured.output
+        first = page == 1 and configured not in names and query.casefold() in configured.casefold()
+        listing = self._list(shown, first)
+        return FunctionList(
+            listing.now_ms,
+            listing.functions,
+            listing.omitted,
+            [*problems, *listing.problems],
+            total=len(names),
+            matched=matched,
+            page=page,
+            pages=pages,
+            query=query,
+        )
+
+    def _names(self, key: str, problems: list[str]) -> list[str]:
+        """The registry's field names (HKEYS), or none and a problem when it is not a hash."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hkeys(key)
+        (reply,) = _checked(pipe.execute(raise_on_error=False))
+        if isinstance(reply, Exception):
+            problems.append(f"Key {key} (FUNCTIONS_KEY) is not a hash: {reply}")
+            return []
+        return [name for name in reply if isinstance(name, str)]
 
     def read_function(self, output_key: str) -> FunctionSnapshot | None:
         """The latest output, newest history and error of a listed function; raise ReadError."""
         return self._guard(lambda: self._read(output_key))
 
-    def _list(self) -> FunctionList:
+    def _list(self, names: list[str], configured_first: bool) -> FunctionList:
+        """The records of names (one HMGET, sorted) and their keys; the configured one first."""
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         pipe.time()
-        if self.functions_key is not None:
-            pipe.hgetall(self.functions_key)
+        if self.functions_key is not None and names:
+            pipe.hmget(self.functions_key, names)
         replies = _checked(pipe.execute(raise_on_error=False))
         now_ms = _redis_ms(replies[0])
-        records = self._records(replies[1] if len(replies) > 1 else {}, problems)
+        # A field deleted since its name was read is simply not listed.
+        fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
+        raw = {name: value for name, value in fields.items() if value is not None}
+        records = self._records(raw, problems)
         omitted = max(0, len(records) - MAX_LISTED)
         listed = [(record, True) for record in records[:MAX_LISTED]]
-        if not any(record.output == self.configured.output for record in records):
+        if configured_first:
             listed.insert(0, (self.configured, False))
         pipe = self.client.pipeline(transaction=False)
         for record, _ in listed:
@@ -465,3 +504,14 @@ def _checked(replies: list[Any]) -> list[Any]:
         if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
             raise reply
     return replies
+
+
+def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, int, int]:
+    """The sorted names containing `query` (any case) on `page` (from 1, kept within the pages):
+    those names, the page, the number of pages and how many names matched."""
+    wanted = query.casefold()
+    matching = sorted(name for name in names if wanted in name.casefold())
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    start = (page - 1) * PAGE_SIZE
+    return matching[start : start + PAGE_SIZE], page, pages, len(matching)

@@ -77,6 +77,11 @@ class FunctionSummary:
     error: FunctionError | None = None
 
 
+# The Functions page lists one page of this many functions (the registry sorted by output key):
+# each refresh reads the registry's field names and only this many records.
+PAGE_SIZE = 25
+
+
 @dataclass(frozen=True)
 class FunctionList:
     """Every function found; `omitted` counts registry entries beyond the listed ones."""
@@ -85,6 +90,13 @@ class FunctionList:
     functions: list[FunctionSummary] = field(default_factory=list)
     omitted: int = 0
     problems: list[str] = field(default_factory=list)
+    # A page of the registry: how many functions it holds, how many contain `query` in their
+    # output key, and which of the `pages` pages of them is listed (0 total: not paged).
+    total: int = 0
+    matched: int = 0
+    page: int = 1
+    pages: int = 1
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,6 @@ class FunctionSnapshot:
 class FunctionsSource(Protocol):
     """Lists functions and reads one (None: not listed), or raises ReadError."""
 
-    def list_functions(self) -> FunctionList: ...
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList: ...
 
     def read_function(self, output_key: str) -> FunctionSnapshot | None: ...

@@ -29,7 +29,7 @@ class StubFunctions:
     def __init__(self, result: FunctionSnapshot | Exception | None) -> None:
         self.result = result
 
-    def list_functions(self) -> FunctionList:
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
         if isinstance(self.result, Exception):
             raise self.result
         return FunctionList(NOW, [FunctionSummary(ODD, True, output_exists=True)])

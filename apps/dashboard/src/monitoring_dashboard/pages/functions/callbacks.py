@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from monitoring_dashboard import ids
 from monitoring_dashboard.components import (
@@ -65,18 +65,26 @@ def register(
         State(ids.FUNCTIONS_SELECTED, "data"),
         State(ids.FUNCTIONS_VERSION, "data"),
         State(ids.TIME_RANGE, "value"),
+        State(ids.FUNCTIONS_FILTER, "value"),
+        State(ids.FUNCTIONS_PAGE, "data"),
     )
     def refresh(
-        _ticks: Any, selected: Any, rendered_version: Any, range_choice: Any
+        _ticks: Any,
+        selected: Any,
+        rendered_version: Any,
+        range_choice: Any,
+        query: Any,
+        page: Any,
     ) -> tuple[Any, ...]:
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None
         minutes = chosen_minutes(range_choice, settings.history_minutes)
+        wanted = list_request(query, page)
         try:
             found = (
                 FunctionList(0, problems=[NO_SOURCE])
                 if source is None
-                else attempt(source.list_functions)
+                else attempt(lambda: source.list_functions(*wanted))
             )
             snap = None
             if source is not None and chosen is not None:
@@ -102,16 +110,73 @@ def register(
         return render(listing, view)
 
     refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
+    turn_pages(app)
+
+
+def list_request(query: Any, page: Any) -> tuple[str, int]:
+    """The filter text and page number the browser sent, as the reader takes them."""
+    text = query.strip() if isinstance(query, str) else ""
+    number = page if isinstance(page, int) and not isinstance(page, bool) else 1
+    return text, number
+
+
+def turn_pages(app: Dash) -> None:
+    """A new filter shows its first page, a click on the pager that page: either is stored for
+    the refresh callback and counts as a tick of the page's interval (a refresh at once)."""
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        """function(_query, active, page, ticks) {
+            const noUpdate = window.dash_clientside.no_update;
+            const fired = window.dash_clientside.callback_context.triggered.map((t) => t.prop_id);
+            let wanted = 1;
+            if (!fired.includes("functions-filter.value")) {
+                wanted = (active || []).find((value) => value) || page || 1;
+                if (wanted === page) { return [noUpdate, noUpdate]; }
+            }
+            return [wanted, (ticks || 0) + 1];
+        }""",
+        Output(ids.FUNCTIONS_PAGE, "data"),
+        Output(ids.FUNCTIONS_REFRESH, "n_intervals", allow_duplicate=True),
+        Input(ids.FUNCTIONS_FILTER, "value"),
+        Input({"type": ids.FUNCTIONS_PAGER, "index": ALL}, "active_page"),
+        State(ids.FUNCTIONS_PAGE, "data"),
+        State(ids.FUNCTIONS_REFRESH, "n_intervals"),
+        prevent_initial_call=True,
+    )
 
 
 def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
     """Map the list and the view onto the callback's outputs."""
     notices = [notice_alert(notice) for notice in listing.notices]
     if view is None:
-        return notices, list_table(listing), None, no_update, None
+        return notices, list_part(listing), None, no_update, None
     body = no_update if view.version is None else function_body(view)
     version = no_update if view.version is None else view.version
-    return notices, list_table(listing), function_head(view), body, version
+    return notices, list_part(listing), function_head(view), body, version
+
+
+def list_part(listing: ListView) -> Any:
+    """The table, under which registered functions it shows and over a pager when it is paged."""
+    if listing.count is None and listing.pages == 1:
+        return list_table(listing)
+    parts: list[Any] = []
+    if listing.count is not None:
+        parts.append(
+            html.P(listing.count, className="small text-body-secondary mb-1", id="functions-count")
+        )
+    parts.append(list_table(listing))
+    if listing.pages > 1:
+        parts.append(
+            dbc.Pagination(
+                id={"type": ids.FUNCTIONS_PAGER, "index": 0},
+                active_page=listing.page,
+                max_value=listing.pages,
+                fully_expanded=False,
+                previous_next=True,
+                size="sm",
+                class_name="mt-2 mb-0",
+            )
+        )
+    return html.Div(parts)
 
 
 def list_table(listing: ListView) -> Any:

@@ -28,6 +28,9 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
             dcc.Interval(id=ids.FUNCTIONS_REFRESH, interval=settings.refresh_ms),
             dcc.Store(id=ids.FUNCTIONS_SELECTED, data=selected, storage_type="memory"),
             dcc.Store(id=ids.FUNCTIONS_VERSION, storage_type="memory"),
+            # The page and the filter are kept while the tab is open: selecting a function keeps
+            # the list as it was.
+            dcc.Store(id=ids.FUNCTIONS_PAGE, data=1, storage_type="session"),
             html.Div(
                 [
                     html.H1("Functions", className="h3 mb-0 me-3"),
@@ -36,6 +39,7 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
                 className="d-flex flex-wrap align-items-center gap-2 mb-3",
             ),
             html.Div(id=ids.FUNCTIONS_NOTICES, role="status"),
+            list_filter(),
             html.Div("Loading…", id=ids.FUNCTIONS_LIST, className="mb-4"),
             html.Div(id=ids.FUNCTION_HEAD, role="status"),
             html.Div(
@@ -45,4 +49,29 @@ def layout(output: Any = None, **_kwargs: Any) -> html.Div:
                 id=ids.FUNCTION_BODY,
             ),
         ]
+    )
+
+
+def list_filter() -> html.Div:
+    """The list's filter: functions whose output key contains the text (any case)."""
+    return html.Div(
+        [
+            html.Label(
+                "Filter the functions by output key",
+                htmlFor=ids.FUNCTIONS_FILTER,
+                className="visually-hidden",
+            ),
+            dcc.Input(
+                id=ids.FUNCTIONS_FILTER,
+                type="search",
+                placeholder="Filter by output key",
+                debounce=0.3,
+                maxLength=200,
+                persistence=True,
+                persistence_type="session",
+                className="form-control form-control-sm",
+            ),
+        ],
+        className="mb-2",
+        style={"maxWidth": "22rem"},
     )

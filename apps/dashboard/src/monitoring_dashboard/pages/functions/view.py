@@ -22,6 +22,7 @@ from monitoring_dashboard.ops import OpsText, ops_text
 from monitoring_dashboard.plotting import Figure
 from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.snapshots import (
+    PAGE_SIZE,
     FunctionList,
     FunctionSnapshot,
     FunctionSummary,
@@ -59,6 +60,10 @@ class ListView:
     notices: list[Notice] = field(default_factory=list)
     rows: list[ListRow] = field(default_factory=list)
     placeholder: str | None = None
+    # "Functions 26-50 of 500" above the rows (None: one unfiltered page), and the pager's state.
+    count: str | None = None
+    page: int = 1
+    pages: int = 1
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,34 @@ def build_list(
         _list_row(summary, result.now_ms, selected, scrapes.get(summary.record.metrics), window)
         for summary in result.functions
     ]
-    return ListView(notices, rows, None if rows else "No function found.")
+    return ListView(
+        notices,
+        rows,
+        None if rows else _no_rows(result.query),
+        count=count_text(result),
+        page=result.page,
+        pages=result.pages,
+    )
+
+
+def count_text(result: FunctionList) -> str | None:
+    """Which registered functions the list shows, when not all of them: "Functions 1-25 of 500"."""
+    if result.total == 0 or (result.pages == 1 and not result.query):
+        return None
+    first = min((result.page - 1) * PAGE_SIZE + 1, result.matched)
+    last = min(result.page * PAGE_SIZE, result.matched)
+    if not result.query:
+        return f"Functions {first}-{last} of {result.total}"
+    return (
+        f"Functions {first}-{last} of {result.matched} whose output key contains "
+        f"“{safe_text(result.query, 80)}” ({result.total} registered)"
+    )
+
+
+def _no_rows(query: str) -> str:
+    if not query:
+        return "No function found."
+    return f"No function's output key contains “{safe_text(query, 80)}”."
 
 
 def metrics_urls(result: FunctionList | ReadError) -> list[str]:
