@@ -283,8 +283,6 @@ def _redis_ms(reply: Any) -> int:
     return int(time.time() * 1000)
 
 
-# The Functions page lists at most this many functions (the registry is sorted by output key).
-MAX_LISTED = 200
 # A filter longer than this is cut (an output key is rarely longer).
 MAX_QUERY = 200
 # Per refresh of one function: at most this many history entries, and about this many bytes of
@@ -325,7 +323,6 @@ class FunctionsReader(_Guarded):
         return FunctionList(
             listing.now_ms,
             listing.functions,
-            listing.omitted,
             [*problems, *listing.problems],
             total=len(names),
             matched=matched,
@@ -361,8 +358,7 @@ class FunctionsReader(_Guarded):
         fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
         raw = {name: value for name, value in fields.items() if value is not None}
         records = self._records(raw, problems)
-        omitted = max(0, len(records) - MAX_LISTED)
-        listed = [(record, True) for record in records[:MAX_LISTED]]
+        listed = [(record, True) for record in records]
         if configured_first:
             listed.insert(0, (self.configured, False))
         pipe = self.client.pipeline(transaction=False)
@@ -381,12 +377,9 @@ class FunctionsReader(_Guarded):
             written = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
             error = _error_record(error_raw)
             summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
-        return FunctionList(now_ms, summaries, omitted, problems)
+        return FunctionList(now_ms, summaries, problems)
 
-    def _records(self, raw: Any, problems: list[str]) -> list[FunctionRecord]:
-        if isinstance(raw, Exception):
-            problems.append(f"Key {self.functions_key} (FUNCTIONS_KEY) is not a hash: {raw}")
-            return []
+    def _records(self, raw: dict[str, Any], problems: list[str]) -> list[FunctionRecord]:
         records = []
         for output in sorted(raw):
             record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None

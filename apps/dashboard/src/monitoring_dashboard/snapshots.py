@@ -84,11 +84,10 @@ PAGE_SIZE = 25
 
 @dataclass(frozen=True)
 class FunctionList:
-    """Every function found; `omitted` counts registry entries beyond the listed ones."""
+    """The functions listed, and what was odd in the registry."""
 
     now_ms: int
     functions: list[FunctionSummary] = field(default_factory=list)
-    omitted: int = 0
     problems: list[str] = field(default_factory=list)
     # A page of the registry: how many functions it holds, how many contain `query` in their
     # output key, and which of the `pages` pages of them is listed (0 total: not paged).

@@ -100,11 +100,8 @@ def test_list_placeholders_for_no_function_and_unreachable_redis() -> None:
     down = build_list(ReadError("ConnectionError: refused"), None, "redis://h:1/0")
     assert down.rows == [] and down.notices[0].title == "Redis is unreachable"
     assert "redis://h:1/0" in down.notices[0].body
-    odd = build_list(FunctionList(NOW, problems=["Key x is not a hash"], omitted=3), None, "h")
-    assert [notice.title for notice in odd.notices] == [
-        "Unexpected data in Redis",
-        "Not every function is listed",
-    ]
+    odd = build_list(FunctionList(NOW, problems=["Key x is not a hash"]), None, "h")
+    assert [notice.title for notice in odd.notices] == ["Unexpected data in Redis"]
 
 
 def test_href_encodes_any_key_name() -> None:

@@ -110,10 +110,6 @@ def build_list(
             placeholder="The list appears once Redis answers.",
         )
     notices = problem_notices(result.problems)
-    if result.omitted:
-        notices.append(
-            Notice("info", "Not every function is listed", f"{result.omitted} more not shown.")
-        )
     scrapes = scrapes or {}
     rows = [
         _list_row(summary, result.now_ms, selected, scrapes.get(summary.record.metrics), window)
