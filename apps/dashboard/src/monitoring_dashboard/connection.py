@@ -31,6 +31,8 @@ def connect(settings: Settings) -> redis.Redis:
         "health_check_interval": 30,
     }
     config = settings.redis
+    if config.cluster_nodes is not None:
+        return _LazyCluster(config.cluster_nodes, config.password, config.tls, options)  # type: ignore[return-value]
     if config.sentinels is not None:
         return _master(config.sentinels, config.password, options)
     if config.url is not None:
@@ -57,3 +59,41 @@ def _master(sentinels: Sentinels, password: str | None, options: dict[str, Any])
         sentinels.master, password=password, **options
     )
     return master
+
+
+class _LazyCluster:
+    """A Redis Cluster client made at its first use: a cluster client asks a node for the slots
+    as it is made, so a cluster that is down when the dashboard starts is a "Redis is
+    unreachable" notice on the page (ConnectionError, tried again each refresh), not a crash."""
+
+    def __init__(
+        self,
+        nodes: tuple[tuple[str, int], ...],
+        password: str | None,
+        tls: bool,
+        options: dict[str, Any],
+    ) -> None:
+        self._made: Any = None
+        self._how = (nodes, password, tls, options)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._made is None:
+            self._made = _cluster(*self._how)
+        return getattr(self._made, name)
+
+
+def _cluster(
+    nodes: tuple[tuple[str, int], ...], password: str | None, tls: bool, options: dict[str, Any]
+) -> Any:
+    from redis.cluster import ClusterNode, RedisCluster  # only with REDIS_CLUSTER_NODES
+    from redis.exceptions import RedisClusterException
+
+    try:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
+            password=password,
+            ssl=tls,
+            **options,
+        )
+    except RedisClusterException as exc:  # no node answered: Redis is away, as for a server
+        raise redis.ConnectionError(f"no Redis Cluster node answered: {exc}") from exc

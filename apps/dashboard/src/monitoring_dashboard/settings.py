@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY
-from serverless_runtime.storage import redis_settings
+from serverless_runtime.storage import redis_cluster, redis_settings
 from serverless_runtime.storage.keys import KeyLayout
 from serverless_runtime.storage.redis_settings import Invalid, RedisConfig
 
@@ -31,6 +31,7 @@ ENV_VARS = frozenset(
         "HISTORY_KEY",
         "ERROR_KEY",
         *redis_settings.VARIABLES,
+        *redis_cluster.VARIABLES,
         "REFRESH_SECONDS",
         "HISTORY_MINUTES",
         "LOG_LEVEL",
@@ -62,10 +63,12 @@ class Settings:
             )
         # Unset: the default; set empty: None (not read), as the runtime reads it.
         functions_key = environ.get("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY).strip() or None
+        redis = RedisConfig.from_env(environ, cluster=True)
         return cls(
             output_key=output_key,
-            layout=KeyLayout.from_env(environ),
-            redis=RedisConfig.from_env(environ),
+            # In a Redis Cluster the runtime names its keys with the output key's hash tag.
+            layout=KeyLayout.from_env(environ, cluster=redis.cluster_nodes is not None),
+            redis=redis,
             refresh_seconds=_number(
                 "REFRESH_SECONDS",
                 environ,
@@ -88,6 +91,8 @@ class Settings:
     def redis_location(self) -> str:
         """Where Redis is, for messages: host:port, the URL without credentials, or the master."""
         redis = self.redis
+        if redis.cluster_nodes is not None:
+            return f"the Redis Cluster at {redis_cluster.listed(redis.cluster_nodes)}"
         if redis.sentinels is not None:
             return redis.sentinels.describe()
         if redis.url is None:
