@@ -1,14 +1,13 @@
 """5. resource-monitor cost per call by CPU count and window length, vs the tests' reference.
 
 The window is 60 s, so its length in samples is set by the cadence: 12 samples at 5 s (the
-course), 60 at 1 s, 600 at 0.1 s. Each function is first fed enough snapshots to fill its
-window (and, for the real one, to recompute its sums exactly, which it does once per window),
+course), 60 at 1 s, 600 at 0.1 s. Each function is first fed enough snapshots to fill its window,
 then every call is timed. The baseline is `tests/function/reference.py` (through
-`bench/naive_monitor.py`), which filters and averages its whole sample list on every call.
+`bench/naive_monitor.py`), which filters and averages its whole sample list on every call, as the
+function itself now does with its rows (issue 22 chose that readable shape over running sums).
 
-The figure is a mean per call, so the real function's occasional recomputation is paid for in
-it; to keep a moment of a busy machine from dominating, the calls are grouped in batches long
-enough to hold recomputations (2 windows, at least 200 calls) and the median batch mean counts.
+The figure is the median over batches of consecutive calls (2 windows, at least 200 calls) of
+the mean per call, so that a moment of a busy machine does not dominate.
 """
 
 from __future__ import annotations
