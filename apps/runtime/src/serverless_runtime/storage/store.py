@@ -899,23 +899,19 @@ class Store:
             self.out.script_load(self._scripts_of[type(slots)].script)
             return self.out.evalsha(*self._call(slots))
 
-    def _commit_and_wait(self, slots: _Commit) -> tuple[Any, int]:
+    def _commit_and_wait(self, slots: _Commit, again: bool = True) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
         timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
-        client = self.out  # in a Redis Cluster, the WAIT goes to the output's master with it
-        for attempt in (1, 2):
-            pipe = client.pipeline(transaction=False)
-            pipe.evalsha(*self._call(slots))
-            pipe.wait(self.settings.commit_replicas, timeout_ms)
-            try:
-                reply, acknowledged = pipe.execute()
-            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-                if attempt == 2:
-                    raise
-                client.script_load(_COMMIT)
-                continue
-            return reply, int(acknowledged)
-        raise AssertionError("unreachable")
+        pipe = self.out.pipeline(transaction=False)  # in a Redis Cluster, the WAIT goes with it
+        pipe.evalsha(*self._call(slots)).wait(self.settings.commit_replicas, timeout_ms)
+        try:
+            reply, acknowledged = pipe.execute()
+        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            if not again:
+                raise
+            self.out.script_load(_COMMIT)
+            return self._commit_and_wait(slots, again=False)
+        return reply, int(acknowledged)
 
     def _replicated(self, acknowledged: int) -> None:
         """Fewer replicas than COMMIT_REPLICAS hold the commit: it stands (it is applied and
@@ -1125,10 +1121,8 @@ def _text(value: Any) -> str | None:
 def _journaled(items: Any) -> list[Journaled]:
     journal = []
     for entry_id, fields in items:
-        seq = _seq((_text(entry_id) or "").partition("-")[0])
-        fields = fields or {}
-        at = fields.get(b"at")
-        journal.append(Journaled(seq, fields.get(b"input"), _text(at)))
+        fields, seq = fields or {}, _seq((_text(entry_id) or "").partition("-")[0])
+        journal.append(Journaled(seq, fields.get(b"input"), _text(fields.get(b"at"))))
     return journal
 
 
