@@ -449,11 +449,8 @@ def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int =
         # failover by itself; they get the same timeouts and retries (none hidden: redis-py's
         # default would retry a dead sentinel for seconds before the loop's backoff sees it),
         # and their own password.
-        sentinel_options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": options["socket_connect_timeout"],
-            "retry": options["retry"],
-        }
+        shared = ("socket_timeout", "socket_connect_timeout", "retry")
+        sentinel_options = {name: options[name] for name in shared}
         if config.sentinels.password is not None:
             sentinel_options["password"] = config.sentinels.password
         addresses = list(config.sentinels.addresses)
