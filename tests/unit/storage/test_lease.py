@@ -7,7 +7,8 @@ from serverless_runtime.storage.lease import Lease
 
 
 def refresh(client, lease: Lease) -> bool:
-    lease.load(client)  # as the store does when Redis's script cache is empty
+    for source in Lease.SCRIPTS:  # as the store's first read does
+        client.script_load(source)
     pipe = client.pipeline(transaction=False)
     lease.queue_refresh(pipe)
     (reply,) = pipe.execute()

@@ -84,7 +84,8 @@ def test_notify_waiter_returns_at_stop(waiters) -> None:
 def test_a_standby_wakes_when_the_leader_releases_the_lease(waiters, redis_client) -> None:
     waiter = waiters(LEASE_KEY="in:lease")
     leader = Lease(redis_client, "in:lease", "a/1", 10)
-    leader.load(redis_client)
+    for source in Lease.SCRIPTS:  # as the store's first read does
+        redis_client.script_load(source)
     pipe = redis_client.pipeline(transaction=False)
     leader.queue_refresh(pipe)
     assert leader.apply(pipe.execute()[0])

@@ -283,14 +283,9 @@ class _Reader:
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         expected = f"a whole number from {low} to {high}"
-
-        def parse(raw: str) -> int:
-            value = int(raw)
-            if not low <= value <= high:
-                raise ValueError(raw)
-            return value
-
-        return self._parse(name, default, expected, parse)
+        return self._parse(
+            name, default, expected, lambda raw: _ok(int(raw), low <= int(raw) <= high)
+        )
 
     def seconds(self, name: str, default: float, maximum: float = MAX_SECONDS) -> float:
         expected = f"a number of seconds greater than 0 and at most {maximum:g}"
@@ -303,25 +298,20 @@ class _Reader:
         return self._parse(name, None, expected, lambda raw: _seconds(raw, MAX_SECONDS))
 
     def host(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            if not redis_sentinel.is_host(raw):
-                raise ValueError(raw)
-            return raw
-
         expected = "an IP address (such as 0.0.0.0 or ::) or a host name"
-        return self._parse(name, default, expected, parse)
+        return self._parse(
+            name, default, expected, lambda raw: _ok(raw, redis_sentinel.is_host(raw))
+        )
 
     def choice(self, name: str, kind: type[E], default: E) -> E:
         names = "|".join(str(member) for member in kind)
         return self._parse(name, default, f"one of {names}", lambda raw: kind(raw.lower()))
 
     def log_level(self, name: str) -> str:
-        def parse(raw: str) -> str:
-            if raw.upper() not in _LOG_LEVELS:
-                raise ValueError(raw)
-            return raw.upper()
-
-        return self._parse(name, "INFO", f"one of {'|'.join(_LOG_LEVELS)}", parse)
+        expected = f"one of {'|'.join(_LOG_LEVELS)}"
+        return self._parse(
+            name, "INFO", expected, lambda raw: _ok(raw.upper(), raw.upper() in _LOG_LEVELS)
+        )
 
     def requirements(self, name: str) -> tuple[str, ...]:
         """Requirement specifiers separated by white space, as `pip install $NAME` took them."""
@@ -346,6 +336,13 @@ def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:
     """LOG_FORMAT and LOG_LEVEL, for commands that read no other setting (`collect`)."""
     reader = _Reader(environ)
     return reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT), reader.log_level("LOG_LEVEL")
+
+
+def _ok(value: T, ok: bool) -> T:
+    """`value` if `ok`, else ValueError (which the reader turns into a ConfigError)."""
+    if not ok:
+        raise ValueError(value)
+    return value
 
 
 def _seconds(raw: str, maximum: float) -> float:

@@ -16,10 +16,7 @@ class FailureKind(StrEnum):
         member.meaning = meaning
         return member
 
-    INVALID_INPUT = (
-        "invalid-input",
-        "the input is not a JSON object, too deep or too big",
-    )
+    INVALID_INPUT = "invalid-input", "the input is not a JSON object, too deep or too big"
     HANDLER_ERROR = "handler-error", "the handler raised (SystemExit and KeyboardInterrupt too)"
     TIMEOUT = "timeout", "a call, an import or a replay ran past its limit"
     INVALID_OUTPUT = "invalid-output", "the result cannot be written, or context.env was replaced"

@@ -21,14 +21,7 @@ NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 # Names whose Deployment (NAME) or ConfigMaps (NAME-code, NAME-settings) would clash with what
 # the environments already render (redis, the collector, the dashboard, runtime-settings, …).
 RESERVED = frozenset(
-    {
-        "redis",
-        "metrics-collector",
-        "monitoring-dashboard",
-        "serverless-runtime",
-        "runtime",
-        "dashboard",
-    }
+    "redis metrics-collector monitoring-dashboard serverless-runtime runtime dashboard".split()  # noqa: SIM905
 )
 INDEX = "kustomization.yaml"
 

@@ -173,7 +173,7 @@ def _decode(node: Any) -> Any:
 def _tagged(tag: Any, node: dict[str, Any]) -> Any:
     value = node["v"]
     if tag == "dict":
-        return {_decode(k): _decode(v) for k, v in _pairs(value)}
+        return {_decode(k): _decode(v) for k, v in map(_items, _items(value))}
     if tag in ("tuple", "set", "frozenset", "deque"):
         items = [_decode(item) for item in _items(value)]
         if tag == "deque":
@@ -218,14 +218,6 @@ def _items(value: Any) -> list[Any]:
     if type(value) is not list:
         raise TypeError(f"expected a list, found {type(value).__name__}")
     return value
-
-
-def _pairs(value: Any) -> list[tuple[Any, Any]]:
-    pairs = []
-    for pair in _items(value):
-        key, item = _items(pair)
-        pairs.append((key, item))
-    return pairs
 
 
 def _text(value: Any) -> str:

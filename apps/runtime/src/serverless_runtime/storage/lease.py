@@ -67,22 +67,11 @@ class Lease:
         """A commit renewed the lease (it checks the token and extends the TTL)."""
         self.renewed_at = time.monotonic()
 
-    def load(self, client: redis.Redis) -> None:
-        """Put the acquire script in Redis's script cache (again, after a Redis restart)."""
-        client.script_load(_ACQUIRE_OR_RENEW)
-
     def queue_refresh(self, pipe: redis.client.Pipeline) -> None:
         """Add the acquire-or-renew call to a pipeline; pass its reply to `apply`."""
         # EVALSHA directly: a Script object in a pipeline costs a SCRIPT EXISTS round trip.
-        pipe.evalsha(
-            self._acquire.sha,
-            2,
-            self.key,
-            self.token_key,
-            self.holder,
-            self.ttl_ms,
-            self.value or "",
-        )
+        keys_and_args = (self.key, self.token_key, self.holder, self.ttl_ms, self.value or "")
+        pipe.evalsha(self._acquire.sha, 2, *keys_and_args)
 
     def apply(self, reply: Any) -> bool:
         """Take the script's reply; log leadership changes; return whether we lead."""

@@ -15,7 +15,6 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.commands.core import Script
 from redis.connection import AbstractConnection
 from redis.exceptions import AskError, ClusterError, RedisClusterException, TryAgainError
 from redis.retry import Retry
@@ -450,11 +449,8 @@ def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int =
         # failover by itself; they get the same timeouts and retries (none hidden: redis-py's
         # default would retry a dead sentinel for seconds before the loop's backoff sees it),
         # and their own password.
-        sentinel_options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": options["socket_connect_timeout"],
-            "retry": options["retry"],
-        }
+        shared = ("socket_timeout", "socket_connect_timeout", "retry")
+        sentinel_options = {name: options[name] for name in shared}
         if config.sentinels.password is not None:
             sentinel_options["password"] = config.sentinels.password
         addresses = list(config.sentinels.addresses)
@@ -610,13 +606,7 @@ class Store:
         self.epoch_key = epoch_key(self.state_key) if self.state_key else None
         # The epoch this process gives a history it starts (the first commit, or a write-back).
         self.new_epoch = secrets.token_hex(8)
-        self._read = client.register_script(_READ)
-        self._commit = client.register_script(_COMMIT)
-        self._snapshot = client.register_script(_SNAPSHOT)
-        self._dead_letter = client.register_script(_DEAD_LETTER)
-        self._keep_claim = client.register_script(_KEEP_CLAIM)
-        self._end = client.register_script(_END)
-        self._write_back = client.register_script(_WRITE_BACK)
+        self._scripts_of = {record: client.register_script(src) for src, record in SCRIPTS.values()}
         self.under_replicated = 0  # commits in a row that fewer than COMMIT_REPLICAS acknowledged
         self.dead_key = keys.dead
         self.poison_key = keys.poison
@@ -645,27 +635,10 @@ class Store:
         )
         # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
         # (a Script object's call costs a few microseconds more, at every call).
-        self._read_call = (self._read.sha, _NUMKEYS[_Read], *read)
+        self._read_call = self._call(read)
         # A Redis Cluster's read, in two parts (see _READ_INPUT).
-        read_input = _ReadInput(settings.keys.input, settings.max_input_bytes)
-        self._read_input_call = (
-            client.register_script(_READ_INPUT).sha,
-            _NUMKEYS[_ReadInput],
-            *read_input,
-        )
-        self._read_mark = client.register_script(_READ_MARK)
-        self._mark = _ReadMark(
-            head_key=read.head_key,
-            digest_key=read.digest_key,
-            in_flight_key=read.in_flight_key,
-            lease_key=read.lease_key,
-            epoch_key=read.epoch_key,
-            sha="",
-            owner=read.owner,
-            holder=read.holder,
-            max_deaths=read.max_deaths,
-            interval_mode=read.interval_mode,
-        )
+        self._read_input_call = self._call(_ReadInput(read.input_key, read.max_input_bytes))
+        self._mark = _ReadMark._make(getattr(read, name, "") for name in _ReadMark._fields)
         out = settings.keys.output
         self._commit_keys: dict[str, str] = {
             "output_key": out,
@@ -738,8 +711,7 @@ class Store:
         kind, value, seq, digest, deaths, epoch = values
         self.in_flight_deaths = int(deaths)
         self._in_flight = 0 <= self.in_flight_deaths < self.settings.max_deaths
-        head = Head(_seq(seq) if self.head_key else 0, _text(digest), _text(epoch) or None)
-        kind = _text(kind) or "none"
+        head, kind = self._head(seq, digest, epoch), _text(kind) or "none"
         if kind != "string":
             return Reading(leader, None, head, None if kind == "none" else f"holds a {kind}")
         if isinstance(value, int):
@@ -750,23 +722,15 @@ class Store:
     def _read_input(self) -> tuple[bool, list[Any]]:
         lease = self.lease
         due = lease is not None and lease.due()
-        if self.cluster is not None:
-            try:
-                reply, values = self._read_split(due)
-            except redis.exceptions.NoScriptError:  # a promoted replica, or a restart
-                self._scripts_loaded = False
-                reply, values = self._read_split(due)
-            if lease is None:
-                return True, values
-            return (lease.apply(reply) if due else lease.leader), values
+        read = self._read_split if self.cluster is not None else self._refresh_and_read
         try:
-            if self._scripts_loaded and not due:
+            if self._scripts_loaded and not due and self.cluster is None:
                 values = self.client.evalsha(*self._read_call)
                 return lease is None or lease.leader, values
-            reply, values = self._refresh_and_read(due)
-        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            reply, values = read(due)
+        except redis.exceptions.NoScriptError:  # a restart (or, in a cluster, a promoted replica)
             self._scripts_loaded = False
-            reply, values = self._refresh_and_read(due)
+            reply, values = read(due)
         if lease is None:
             return True, values
         return (lease.apply(reply) if due else lease.leader), values
@@ -808,7 +772,7 @@ class Store:
         if due:
             assert self.lease is not None
             self.lease.queue_refresh(pipe)
-        pipe.evalsha(self._read_mark.sha, _NUMKEYS[_ReadMark], *self._mark._replace(sha=sha))
+        pipe.evalsha(*self._call(self._mark._replace(sha=sha)))
         replies = pipe.execute()
         return (replies[0] if due else None), [kind, value, *replies[-1]]
 
@@ -838,7 +802,10 @@ class Store:
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
         head_key, epoch_key = self.head_key or self.digest_key, self.epoch_key or self.digest_key
-        seq, digest, epoch = self.out.mget([head_key, self.digest_key, epoch_key])
+        return self._head(*self.out.mget([head_key, self.digest_key, epoch_key]))
+
+    def _head(self, seq: Any, digest: Any, epoch: Any) -> Head:
+        """The head from its keys' values (without a head key, their slots held the digest)."""
         if self.head_key is None:
             return Head(0, _text(digest))
         return Head(_seq(seq), _text(digest), _text(epoch) or None)
@@ -851,8 +818,8 @@ class Store:
         pipe = self.out.pipeline(transaction=True)
         pipe.mget([self.head_key, self.digest_key, self.epoch_key or self.digest_key])
         pipe.xrange(self.journal_key, min=f"{after}-1")  # entry ids are `<seq>-0`
-        (seq, digest, epoch), items = pipe.execute()
-        return Head(_seq(seq), _text(digest), _text(epoch) or None), _journaled(items)
+        head, items = pipe.execute()
+        return self._head(*head), _journaled(items)
 
     @_moving
     def read_committed(self) -> Committed:
@@ -865,8 +832,7 @@ class Store:
         pipe.xrange(self.journal_key)
         (seq, digest, snapshot, epoch), items = pipe.execute()
         snapshot_bytes = None if snapshot is None else bytes(snapshot)
-        head = Head(_seq(seq), _text(digest), _text(epoch) or None)
-        return Committed(head, snapshot_bytes, _journaled(items))
+        return Committed(self._head(seq, digest, epoch), snapshot_bytes, _journaled(items))
 
     @_moving
     def commit(
@@ -901,7 +867,7 @@ class Store:
         if settings.commit_replicas:
             reply, acknowledged = self._commit_and_wait(slots)
         else:
-            reply, acknowledged = self._evalsha(self._commit, slots), None
+            reply, acknowledged = self._evalsha(slots), None
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: nothing was committed")
         outcome = Outcome(int(reply))
@@ -916,34 +882,33 @@ class Store:
                 lease.lost()
         return outcome
 
-    def _evalsha(self, script: Script, slots: tuple[Any, ...]) -> Any:
-        """Run a script (loaded by the first read) on its slots, loading it again if Redis
+    def _call(self, slots: tuple[Any, ...]) -> tuple[Any, ...]:
+        """EVALSHA's arguments for the script whose record `slots` is."""
+        return (self._scripts_of[type(slots)].sha, _NUMKEYS[type(slots)], *slots)
+
+    def _evalsha(self, slots: tuple[Any, ...]) -> Any:
+        """Run the script of `slots` (loaded by the first read), loading it again if Redis
         lost it."""
-        numkeys, client = _NUMKEYS[type(slots)], self.out
         try:
-            return client.evalsha(script.sha, numkeys, *slots)
+            return self.out.evalsha(*self._call(slots))
         except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
             self._scripts_loaded = False
-            client.script_load(script.script)
-            return client.evalsha(script.sha, numkeys, *slots)
+            self.out.script_load(self._scripts_of[type(slots)].script)
+            return self.out.evalsha(*self._call(slots))
 
-    def _commit_and_wait(self, slots: _Commit) -> tuple[Any, int]:
+    def _commit_and_wait(self, slots: _Commit, again: bool = True) -> tuple[Any, int]:
         """The commit script and `WAIT COMMIT_REPLICAS timeout`, pipelined: one round trip."""
         timeout_ms = max(1, int(self.settings.commit_replicas_timeout * 1000))
-        client = self.out  # in a Redis Cluster, the WAIT goes to the output's master with it
-        for attempt in (1, 2):
-            pipe = client.pipeline(transaction=False)
-            pipe.evalsha(self._commit.sha, _NUMKEYS[_Commit], *slots)
-            pipe.wait(self.settings.commit_replicas, timeout_ms)
-            try:
-                reply, acknowledged = pipe.execute()
-            except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
-                if attempt == 2:
-                    raise
-                client.script_load(_COMMIT)
-                continue
-            return reply, int(acknowledged)
-        raise AssertionError("unreachable")
+        pipe = self.out.pipeline(transaction=False)  # in a Redis Cluster, the WAIT goes with it
+        pipe.evalsha(*self._call(slots)).wait(self.settings.commit_replicas, timeout_ms)
+        try:
+            reply, acknowledged = pipe.execute()
+        except redis.exceptions.NoScriptError:  # Redis restarted: its script cache is empty
+            if not again:
+                raise
+            self.out.script_load(_COMMIT)
+            return self._commit_and_wait(slots, again=False)
+        return reply, int(acknowledged)
 
     def _replicated(self, acknowledged: int) -> None:
         """Fewer replicas than COMMIT_REPLICAS hold the commit: it stands (it is applied and
@@ -970,7 +935,7 @@ class Store:
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return False
         slots = _Snapshot(self.head_key, self.state_key, self.journal_key, seq, snapshot)
-        return bool(self._evalsha(self._snapshot, slots))
+        return bool(self._evalsha(slots))
 
     @_moving
     def write_back(self, seen: Head, seq: int, snapshot: bytes, digest: str | None) -> str | None:
@@ -993,7 +958,7 @@ class Store:
             snapshot=snapshot,
             digest=digest or "",
         )
-        reply = self._evalsha(self._write_back, slots)
+        reply = self._evalsha(slots)
         if isinstance(reply, bytes | str):
             raise CommitRefused(f"{_text(reply)}: the state was not written back")
         return epoch if int(reply) == 1 else None
@@ -1037,7 +1002,7 @@ class Store:
         """
         if self._in_flight:
             slots = _End(self.in_flight_key, owner=self.owner, done="1" if done else "")
-            self._evalsha(self._end, slots)
+            self._evalsha(slots)
             self._in_flight = False
 
     @_moving
@@ -1120,7 +1085,7 @@ class Store:
     def keep_claim(self, entry_id: str) -> bool:
         """Reset the entry's idle time if this consumer still owns it; False if it does not."""
         slots = _KeepClaim(self.settings.keys.input, self.group, entry_id, self.consumer)
-        return bool(self._evalsha(self._keep_claim, slots))
+        return bool(self._evalsha(slots))
 
     @_moving
     def dead_letter(self, entry: Entry, deliveries: int) -> None:
@@ -1134,7 +1099,7 @@ class Store:
             deliveries=deliveries,
             consumer=self.consumer,
         )
-        self._evalsha(self._dead_letter, slots)
+        self._evalsha(slots)
 
 
 def _entries(items: Any) -> list[Entry]:
@@ -1153,10 +1118,8 @@ def _text(value: Any) -> str | None:
 def _journaled(items: Any) -> list[Journaled]:
     journal = []
     for entry_id, fields in items:
-        seq = _seq((_text(entry_id) or "").partition("-")[0])
-        fields = fields or {}
-        at = fields.get(b"at")
-        journal.append(Journaled(seq, fields.get(b"input"), _text(at)))
+        fields, seq = fields or {}, _seq((_text(entry_id) or "").partition("-")[0])
+        journal.append(Journaled(seq, fields.get(b"input"), _text(fields.get(b"at"))))
     return journal
 
 
