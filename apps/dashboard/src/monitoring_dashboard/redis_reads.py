@@ -130,7 +130,7 @@ class RedisReader(_Guarded):
         after = self._cache.fetch_after
         history_key, error_key = self.history_key, self.error_key
         pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("TIME")  # (a cluster pipeline blocks its time() helper)
+        _queue_time(pipe)
         pipe.get(self.output_key)
         if history_key is not None:
             pipe.xrevrange(history_key, count=1)
@@ -349,7 +349,7 @@ class FunctionsReader(_Guarded):
         """The records of names (one HMGET, sorted) and their keys; the configured one first."""
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("TIME")  # (a cluster pipeline blocks its time() helper)
+        _queue_time(pipe)
         if self.functions_key is not None and names:
             pipe.hmget(self.functions_key, names)
         replies = _checked(pipe.execute(raise_on_error=False))
@@ -394,7 +394,7 @@ class FunctionsReader(_Guarded):
 
     def _read(self, output_key: str) -> FunctionSnapshot | None:
         pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("TIME")  # (a cluster pipeline blocks its time() helper)
+        _queue_time(pipe)
         if self.functions_key is not None:
             pipe.hget(self.functions_key, output_key)
         replies = _checked(pipe.execute(raise_on_error=False))
@@ -508,3 +508,8 @@ def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, in
     page = min(max(1, page), pages)
     start = (page - 1) * PAGE_SIZE
     return matching[start : start + PAGE_SIZE], page, pages, len(matching)
+
+
+def _queue_time(pipe: Any) -> None:
+    """Queue TIME (Redis's clock): as a command, since a cluster pipeline blocks its helper."""
+    pipe.execute_command("TIME")
