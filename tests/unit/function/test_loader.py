@@ -11,19 +11,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import (
-    DependencyMissing,
-    FunctionImportError,
     FunctionLoadError,
-    FunctionMissing,
     FunctionSource,
-    FunctionSyntaxError,
-    HandlerMissing,
-    HandlerNotCallable,
     load_file,
 )
 from serverless_runtime.function.zip_loader import load_zip
+
+from tests.unit.function.load_errors import load_fails
 
 FUNCTIONS = Path(__file__).parents[2] / "process" / "functions"
 
@@ -41,13 +38,13 @@ def test_load_file_returns_callable_handler_and_course_mtime() -> None:
 
 
 def test_load_file_missing_names_path(tmp_path: Path) -> None:
-    with pytest.raises(FunctionMissing, match=str(tmp_path / "absent.py")):
+    with load_fails(FailureKind.FUNCTION_MISSING, match=str(tmp_path / "absent.py")):
         load_file(tmp_path / "absent.py")
 
 
 def test_load_file_syntax_error_names_path_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "def handler(input, context):\n    return {'ok': True\n")
-    with pytest.raises(FunctionSyntaxError) as caught:
+    with load_fails(FailureKind.SYNTAX_ERROR) as caught:
         load_file(path)
     assert str(path) in str(caught.value)
     assert "line 2" in str(caught.value)
@@ -55,7 +52,7 @@ def test_load_file_syntax_error_names_path_and_line(tmp_path: Path) -> None:
 
 def test_load_file_failing_dependency_is_not_called_missing_handler(tmp_path: Path) -> None:
     path = write(tmp_path, "import not_installed_anywhere\n\ndef handler(i, c):\n    return {}\n")
-    with pytest.raises(DependencyMissing) as caught:
+    with load_fails(FailureKind.DEPENDENCY_MISSING) as caught:
         load_file(path)
     assert caught.value.kind == "dependency-missing"
     assert "not_installed_anywhere" in str(caught.value)
@@ -64,7 +61,7 @@ def test_load_file_failing_dependency_is_not_called_missing_handler(tmp_path: Pa
 
 def test_load_file_import_error_of_its_own_is_an_import_error(tmp_path: Path) -> None:
     path = write(tmp_path, "raise ImportError('needs a GPU')\n")
-    with pytest.raises(FunctionImportError) as caught:
+    with load_fails(FailureKind.IMPORT_ERROR) as caught:
         load_file(path)
     assert caught.value.kind == "import-error"
     assert "needs a GPU" in str(caught.value)
@@ -87,7 +84,7 @@ def test_load_file_annotation_naming_an_unimported_type_fails_as_a_plain_import(
     )
     assert plain.returncode != 0
     assert "NameError: name 'Context' is not defined" in plain.stderr
-    with pytest.raises(FunctionImportError) as caught:
+    with load_fails(FailureKind.IMPORT_ERROR) as caught:
         load_file(path)
     assert caught.value.kind == "import-error"
     assert str(caught.value) == (
@@ -115,7 +112,7 @@ def test_zip_module_gets_only_its_own_future_imports(
     if future:
         assert load_zip(archive, ref, tmp_path / "work").handler({}, None) == {"ok": True}
         return
-    with pytest.raises(FunctionImportError) as caught:
+    with load_fails(FailureKind.IMPORT_ERROR) as caught:
         load_zip(archive, ref, tmp_path / "work")
     assert caught.value.kind == "import-error"
     assert "NameError: name 'Context' is not defined" in str(caught.value)
@@ -124,7 +121,9 @@ def test_zip_module_gets_only_its_own_future_imports(
 def test_load_file_syntax_error_in_a_neighbour_module_names_that_file(tmp_path: Path) -> None:
     helper = write(tmp_path, "def broken(:\n", name="broken_helper_xyz.py")
     path = write(tmp_path, "import broken_helper_xyz\n")
-    with pytest.raises(FunctionSyntaxError, match=re.escape(f"syntax error in {helper} at line 1")):
+    with load_fails(
+        FailureKind.SYNTAX_ERROR, match=re.escape(f"syntax error in {helper} at line 1")
+    ):
         load_file(path)
     sys.modules.pop("broken_helper_xyz", None)
 
@@ -153,19 +152,19 @@ def test_load_file_each_fault_has_its_own_kind(
 
 def test_load_file_module_that_raises_reports_the_exception(tmp_path: Path) -> None:
     path = write(tmp_path, "raise SystemExit(3)\n")
-    with pytest.raises(FunctionImportError, match="SystemExit"):
+    with load_fails(FailureKind.IMPORT_ERROR, match="SystemExit"):
         load_file(path)
 
 
 def test_load_file_without_handler_says_so(tmp_path: Path) -> None:
     path = write(tmp_path, "def main(input, context):\n    return {}\n")
-    with pytest.raises(HandlerMissing, match="defines no 'handler'"):
+    with load_fails(FailureKind.HANDLER_NOT_FOUND, match="defines no 'handler'"):
         load_file(path)
 
 
 def test_load_file_handler_not_callable_says_what_it_is(tmp_path: Path) -> None:
     path = write(tmp_path, "handler = {'not': 'a function'}\n")
-    with pytest.raises(HandlerNotCallable, match="is a dict, not a function"):
+    with load_fails(FailureKind.HANDLER_NOT_CALLABLE, match="is a dict, not a function"):
         load_file(path)
 
 
@@ -175,7 +174,7 @@ def test_source_refresh_keeps_old_version_when_new_one_breaks(tmp_path: Path) ->
     assert source.refresh() is True
     first = source.current
     path.write_text("def handler(i, c):\n    return {'v': \n")
-    with pytest.raises(FunctionSyntaxError):
+    with load_fails(FailureKind.SYNTAX_ERROR):
         source.refresh()
     assert source.current is first
     assert source.refresh() is False  # the same broken version is reported once
@@ -192,7 +191,7 @@ def test_source_says_which_version_failed_until_one_loads_or_the_file_is_reverte
     path = write(tmp_path, "def handler(i, c):\n    return (\n")
     source = FunctionSource(path)
     os.utime(path, (1_900_000_000, 1_900_000_000))
-    with pytest.raises(FunctionSyntaxError):
+    with load_fails(FailureKind.SYNTAX_ERROR):
         source.refresh()
     assert failure_of(source) == ("2030-03-17T17:46:40+00:00", "syntax-error", False)
     path.write_text(good)

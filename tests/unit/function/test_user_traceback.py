@@ -62,11 +62,11 @@ def test_user_traceback_of_an_import_time_name_error_names_the_user_line(tmp_pat
     assert f'File "{tmp_path / "usermodule.py"}", line 3, in <module>' in text
     assert "LIMIT = undefined_name + 1" in text
     assert "NameError: name 'undefined_name' is not defined" in text
-    # The runtime's wrapper (FunctionImportError) and its frames are not repeated.
+    # The runtime's wrapper (FunctionLoadError) and its frames are not repeated.
     assert _runtime_paths(text) == []
-    assert "FunctionImportError" not in text
+    assert "FunctionLoadError" not in text
     full = user_traceback(error, full=True)
-    assert "loader.py" in full and "FunctionImportError" in full
+    assert "loader.py" in full and "FunctionLoadError" in full
 
 
 def test_user_traceback_of_a_handler_keeps_its_nested_frames_only(

@@ -18,24 +18,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serverless_runtime.failures import FailureKind
 from serverless_runtime.function import zip_loader
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import (
-    DependencyMissing,
-    FunctionImportError,
     FunctionLoadError,
-    FunctionMissing,
-    FunctionSyntaxError,
-    HandlerMissing,
-    HandlerNotCallable,
-    ModuleMissing,
 )
 from serverless_runtime.function.zip_loader import (
-    InvalidPackage,
-    UnsafePackage,
-    WorkdirUnavailable,
     load_zip,
 )
+
+from tests.unit.function.load_errors import load_fails
 
 # A package spread over modules: an absolute and a relative import, and a call-time import.
 PACKAGE_V1 = {
@@ -220,7 +213,7 @@ def test_load_zip_failed_reload_keeps_previous_version_working(
     )
     assert running.handler({}, None) == {"share": 0.25, "calls": 1}
     broken = {**PACKAGE_V2, "pkg/helpers.py": "raise RuntimeError('half-written')\n"}
-    with pytest.raises(FunctionImportError, match="half-written") as caught:
+    with load_fails(FailureKind.IMPORT_ERROR, match="half-written") as caught:
         load_zip(make_zip(tmp_path / "v2.zip", broken), HandlerRef.parse("pkg.main:late"), workdir)
     assert caught.value.kind == "import-error"
     # The running handler imports at call time; it still gets its own modules, state and all.
@@ -248,7 +241,7 @@ def test_load_zip_rejects_escaping_member_before_writing(
 ) -> None:
     zip_path = make_zip(tmp_path / "function.zip", {"usermodule.py": "", member: "pwned = 1\n"})
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage) as caught:
+    with load_fails(FailureKind.UNSAFE_PACKAGE) as caught:
         load_zip(zip_path, HandlerRef(), workdir)
     assert caught.value.kind == "unsafe-package"
     message = str(caught.value)
@@ -262,7 +255,9 @@ def test_load_zip_rejects_symlink_member(tmp_path: Path, workdir: Path) -> None:
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(special_entry("pkg/link.py", stat.S_IFLNK | 0o777, "/etc/passwd"))
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage, match=r"'pkg/link\.py': symbolic links are not allowed"):
+    with load_fails(
+        FailureKind.UNSAFE_PACKAGE, match=r"'pkg/link\.py': symbolic links are not allowed"
+    ):
         load_zip(zip_path, HandlerRef.parse("pkg.link"), workdir)
     assert tree(tmp_path) == before
 
@@ -271,7 +266,9 @@ def test_load_zip_rejects_device_or_fifo_member(tmp_path: Path, workdir: Path) -
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(special_entry("pkg/pipe", stat.S_IFIFO | 0o644))
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage, match="'pkg/pipe': only regular files and directories"):
+    with load_fails(
+        FailureKind.UNSAFE_PACKAGE, match="'pkg/pipe': only regular files and directories"
+    ):
         load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
     assert tree(tmp_path) == before
 
@@ -280,7 +277,7 @@ def test_load_zip_rejects_too_many_files(tmp_path: Path, workdir: Path) -> None:
     files = {f"pkg/m{n}.py": "" for n in range(zip_loader.MAX_FILES + 1)}
     zip_path = make_zip(tmp_path / "function.zip", files)
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage) as caught:
+    with load_fails(FailureKind.UNSAFE_PACKAGE) as caught:
         load_zip(zip_path, HandlerRef.parse("pkg.m0"), workdir)
     assert f"'pkg/m{zip_loader.MAX_FILES}.py'" in str(caught.value)
     assert f"limit of {zip_loader.MAX_FILES} entries" in str(caught.value)
@@ -299,7 +296,7 @@ def test_load_zip_rejects_real_bytes_over_bound(
     }
     zip_path = make_zip(tmp_path / "function.zip", files)
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage) as caught:
+    with load_fails(FailureKind.UNSAFE_PACKAGE) as caught:
         load_zip(zip_path, HandlerRef(), workdir)
     assert "'data/b.bin'" in str(caught.value)
     assert "limit of 1000 bytes" in str(caught.value)
@@ -312,7 +309,7 @@ def test_load_zip_rejects_member_declaring_size_over_bound(tmp_path: Path, workd
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(data)
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage, match=r"'usermodule\.py' declares \d+ bytes"):
+    with load_fails(FailureKind.UNSAFE_PACKAGE, match=r"'usermodule\.py' declares \d+ bytes"):
         load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
@@ -322,7 +319,7 @@ def test_load_zip_rejects_member_larger_than_its_header_says(tmp_path: Path, wor
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(patch_sizes(stored_zip("usermodule.py", b"#" * 5000), 100))
     before = tree(tmp_path)
-    with pytest.raises(InvalidPackage, match=r"'usermodule\.py' cannot be extracted"):
+    with load_fails(FailureKind.BAD_PACKAGE, match=r"'usermodule\.py' cannot be extracted"):
         load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
@@ -342,7 +339,9 @@ def test_load_zip_stops_writing_once_real_bytes_pass_bound(
 
     monkeypatch.setattr(zipfile.ZipFile, "open", oversize_open)
     before = tree(tmp_path)
-    with pytest.raises(UnsafePackage, match="past the limit of 1000 bytes while extracting"):
+    with load_fails(
+        FailureKind.UNSAFE_PACKAGE, match="past the limit of 1000 bytes while extracting"
+    ):
         load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
@@ -354,7 +353,7 @@ def test_load_zip_rejects_file_that_is_not_a_zip(
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(content)
     before = tree(tmp_path)
-    with pytest.raises(InvalidPackage, match="is not a readable zip archive") as caught:
+    with load_fails(FailureKind.BAD_PACKAGE, match="is not a readable zip archive") as caught:
         load_zip(zip_path, HandlerRef(), workdir)
     assert caught.value.kind == "bad-package"
     assert tree(tmp_path) == before
@@ -364,7 +363,7 @@ def test_load_zip_rejects_duplicate_member(tmp_path: Path, workdir: Path) -> Non
     zip_path = tmp_path / "function.zip"
     with pytest.warns(UserWarning, match="Duplicate name"):
         make_zip_twice(zip_path, "usermodule.py")
-    with pytest.raises(InvalidPackage, match=r"'usermodule\.py' cannot be extracted"):
+    with load_fails(FailureKind.BAD_PACKAGE, match=r"'usermodule\.py' cannot be extracted"):
         load_zip(zip_path, HandlerRef(), workdir)
     assert extraction_dirs(workdir) == []
 
@@ -376,7 +375,7 @@ def test_load_zip_damaged_archive_is_a_load_error(tmp_path: Path, workdir: Path,
     zip_path = tmp_path / "function.zip"
     zip_path.write_bytes(damaged(kind))
     before = tree(tmp_path)
-    with pytest.raises(InvalidPackage, match=re.escape(str(zip_path))):
+    with load_fails(FailureKind.BAD_PACKAGE, match=re.escape(str(zip_path))):
         load_zip(zip_path, HandlerRef(), workdir)
     assert tree(tmp_path) == before
 
@@ -412,7 +411,7 @@ def make_zip_twice(path: Path, name: str) -> None:
 
 
 def test_load_zip_missing_file_names_path(tmp_path: Path, workdir: Path) -> None:
-    with pytest.raises(FunctionMissing, match=r"absent\.zip"):
+    with load_fails(FailureKind.FUNCTION_MISSING, match=r"absent\.zip"):
         load_zip(tmp_path / "absent.zip", HandlerRef(), workdir)
 
 
@@ -420,7 +419,9 @@ def test_load_zip_unusable_workdir_is_a_load_error(tmp_path: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    with pytest.raises(WorkdirUnavailable, match="cannot create a directory in") as caught:
+    with load_fails(
+        FailureKind.WORKDIR_UNAVAILABLE, match="cannot create a directory in"
+    ) as caught:
         load_zip(zip_path, HandlerRef.parse("pkg.main"), blocker / "work")
     assert caught.value.kind == "workdir-unavailable"
 
@@ -430,7 +431,7 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 ) -> None:
     files = {**PACKAGE_V1, "pkg/helpers.py": "import not_installed_anywhere\n"}
     zip_path = make_zip(tmp_path / "function.zip", files)
-    with pytest.raises(DependencyMissing) as caught:
+    with load_fails(FailureKind.DEPENDENCY_MISSING) as caught:
         load_zip(zip_path, HandlerRef.parse("pkg.main"), workdir)
     assert caught.value.kind == "dependency-missing"
     message = str(caught.value)
@@ -441,7 +442,9 @@ def test_load_zip_missing_dependency_names_it_not_the_package(
 
 def test_load_zip_handler_module_absent_from_zip_says_so(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(ModuleMissing, match=r"contains no module 'pkg\.absent'") as caught:
+    with load_fails(
+        FailureKind.MODULE_NOT_FOUND, match=r"contains no module 'pkg\.absent'"
+    ) as caught:
         load_zip(zip_path, HandlerRef.parse("pkg.absent:handler"), workdir)
     assert caught.value.kind == "module-not-found"
 
@@ -450,7 +453,7 @@ def test_load_zip_package_named_like_imported_module_is_refused(
     tmp_path: Path, workdir: Path
 ) -> None:
     files = {"json/__init__.py": "", "json/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(UnsafePackage, match="'json' has the name of a module"):
+    with load_fails(FailureKind.UNSAFE_PACKAGE, match="'json' has the name of a module"):
         load_zip(make_zip(tmp_path / "function.zip", files), HandlerRef.parse("json.main"), workdir)
     assert "loads" in dir(sys.modules["json"])  # the real json module is untouched
 
@@ -487,7 +490,7 @@ def test_load_zip_package_named_like_a_module_the_runtime_can_import_is_refused(
 ) -> None:
     monkeypatch.delitem(sys.modules, name, raising=False)
     files = {f"{name}/__init__.py": "", f"{name}/main.py": "def handler(i, c):\n    return {}\n"}
-    with pytest.raises(UnsafePackage, match=f"'{name}' has the name of a module"):
+    with load_fails(FailureKind.UNSAFE_PACKAGE, match=f"'{name}' has the name of a module"):
         load_zip(
             make_zip(tmp_path / "function.zip", files), HandlerRef.parse(f"{name}.main"), workdir
         )
@@ -496,17 +499,17 @@ def test_load_zip_package_named_like_a_module_the_runtime_can_import_is_refused(
 
 def test_load_zip_syntax_error_names_member_and_line(tmp_path: Path, workdir: Path) -> None:
     files = {**PACKAGE_V1, "pkg/helpers.py": "def share(part, whole):\n    return (part\n"}
-    with pytest.raises(FunctionSyntaxError, match=r"member pkg/helpers\.py at line 2"):
+    with load_fails(FailureKind.SYNTAX_ERROR, match=r"member pkg/helpers\.py at line 2"):
         load_zip(make_zip(tmp_path / "function.zip", files), HandlerRef.parse("pkg.main"), workdir)
 
 
 def test_load_zip_missing_function_says_so(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(HandlerMissing, match="defines no 'absent'"):
+    with load_fails(FailureKind.HANDLER_NOT_FOUND, match="defines no 'absent'"):
         load_zip(zip_path, HandlerRef.parse("pkg.main:absent"), workdir)
 
 
 def test_load_zip_function_not_callable_says_what_it_is(tmp_path: Path, workdir: Path) -> None:
     zip_path = make_zip(tmp_path / "function.zip", PACKAGE_V1)
-    with pytest.raises(HandlerNotCallable, match="'VERSION' is a int, not a function"):
+    with load_fails(FailureKind.HANDLER_NOT_CALLABLE, match="'VERSION' is a int, not a function"):
         load_zip(zip_path, HandlerRef.parse("pkg:VERSION"), workdir)

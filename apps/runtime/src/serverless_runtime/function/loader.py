@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.registry import MAX_FAILURE_MESSAGE, LoadFailure
@@ -22,38 +22,12 @@ MODULE_NAME = "usermodule"
 
 
 class FunctionLoadError(Exception):
-    """The function could not be loaded; the message names the path and the cause. Each subclass is
-    one fault, recorded under its own `kind` (failures.py says what each means)."""
+    """The function could not be loaded: `kind` says which fault (failures.py says what each
+    means), the message names the path and the cause."""
 
-    kind: ClassVar[FailureKind]
-
-
-class FunctionMissing(FunctionLoadError):
-    kind = FailureKind.FUNCTION_MISSING
-
-
-class FunctionSyntaxError(FunctionLoadError):
-    kind = FailureKind.SYNTAX_ERROR
-
-
-class FunctionImportError(FunctionLoadError):
-    kind = FailureKind.IMPORT_ERROR
-
-
-class DependencyMissing(FunctionImportError):
-    kind = FailureKind.DEPENDENCY_MISSING
-
-
-class ModuleMissing(FunctionImportError):
-    kind = FailureKind.MODULE_NOT_FOUND
-
-
-class HandlerMissing(FunctionLoadError):
-    kind = FailureKind.HANDLER_NOT_FOUND
-
-
-class HandlerNotCallable(FunctionLoadError):
-    kind = FailureKind.HANDLER_NOT_CALLABLE
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def import_failure(
@@ -68,20 +42,29 @@ def import_failure(
             file = exc.filename or str(source)
         else:
             file = f"{source} member {_inner_path(root, exc.filename)}"
-        return FunctionSyntaxError(f"syntax error in {file} at {line}: {exc.msg}")
+        return FunctionLoadError(
+            FailureKind.SYNTAX_ERROR, f"syntax error in {file} at {line}: {exc.msg}"
+        )
     if isinstance(exc, ImportError) and exc.name is not None:
         # As uvicorn's importer: the name says whether the module itself or a dependency is
         # missing; only the first is a wrong FUNCTION_HANDLER.
         if root is not None and (exc.name == module_name or module_name.startswith(f"{exc.name}.")):
-            return ModuleMissing(
-                f"{source} contains no module {exc.name!r} (handler module {module_name!r})"
+            return FunctionLoadError(
+                FailureKind.MODULE_NOT_FOUND,
+                f"{source} contains no module {exc.name!r} (handler module {module_name!r})",
             )
-        return DependencyMissing(
-            f"{where} failed to import a dependency (module {exc.name!r}): {exc}"
+        return FunctionLoadError(
+            FailureKind.DEPENDENCY_MISSING,
+            f"{where} failed to import a dependency (module {exc.name!r}): {exc}",
         )
     if isinstance(exc, ImportError):
-        return FunctionImportError(f"{where} failed to import a dependency: {exc}")
-    return FunctionImportError(f"{where} raised while being imported: {type(exc).__name__}: {exc}")
+        return FunctionLoadError(
+            FailureKind.IMPORT_ERROR, f"{where} failed to import a dependency: {exc}"
+        )
+    return FunctionLoadError(
+        FailureKind.IMPORT_ERROR,
+        f"{where} raised while being imported: {type(exc).__name__}: {exc}",
+    )
 
 
 def _inner_path(root: Path, filename: str | None) -> str:
@@ -117,7 +100,9 @@ def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
         source = path.read_bytes()
         mtime = path.stat().st_mtime
     except OSError as exc:
-        raise FunctionMissing(f"cannot read function file {path}: {exc.strerror or exc}") from exc
+        raise FunctionLoadError(
+            FailureKind.FUNCTION_MISSING, f"cannot read function file {path}: {exc.strerror or exc}"
+        ) from exc
     try:
         # dont_inherit: only the file's own `from __future__` imports apply, never this module's
         # (its postponed annotations would let an annotation name an unimported type).
@@ -155,10 +140,13 @@ def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:
     try:
         handler = getattr(module, attr)
     except AttributeError:
-        raise HandlerMissing(f"{where} defines no {attr!r} function") from None
+        raise FunctionLoadError(
+            FailureKind.HANDLER_NOT_FOUND, f"{where} defines no {attr!r} function"
+        ) from None
     if not callable(handler):
-        raise HandlerNotCallable(
-            f"{where}: {attr!r} is a {type(handler).__name__}, not a function"
+        raise FunctionLoadError(
+            FailureKind.HANDLER_NOT_CALLABLE,
+            f"{where}: {attr!r} is a {type(handler).__name__}, not a function",
         ) from None
     return handler  # type: ignore[no-any-return]
 
@@ -199,7 +187,9 @@ class FunctionSource:
         if signature is None:
             if self.current is not None:
                 return False  # a vanished file keeps the loaded version running
-            raise FunctionMissing(f"function file {self.path} does not exist")
+            raise FunctionLoadError(
+                FailureKind.FUNCTION_MISSING, f"function file {self.path} does not exist"
+            )
         version = digest(self.path.read_bytes())
         if self.current is not None and version == self.current.digest:
             self.failed = None  # reverted to the version running

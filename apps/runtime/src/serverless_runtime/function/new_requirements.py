@@ -29,7 +29,8 @@ _SLICE = 0.25  # how often a stop request is looked for while pip runs
 
 
 class RequirementsFailed(FunctionLoadError):
-    kind = FailureKind.REQUIREMENTS_FAILED
+    def __init__(self, message: str) -> None:
+        super().__init__(FailureKind.REQUIREMENTS_FAILED, message)
 
 
 @dataclass(frozen=True, slots=True)

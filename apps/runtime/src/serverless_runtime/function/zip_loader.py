@@ -20,7 +20,6 @@ from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import (
     MODULE_NAME,
     FunctionLoadError,
-    FunctionMissing,
     Handler,
     LoadedFunction,
     digest,
@@ -40,18 +39,6 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError, EOF
 _active: list[Path] = []
 
 
-class UnsafePackage(FunctionLoadError):
-    kind = FailureKind.UNSAFE_PACKAGE
-
-
-class InvalidPackage(FunctionLoadError):
-    kind = FailureKind.BAD_PACKAGE
-
-
-class WorkdirUnavailable(FunctionLoadError):
-    kind = FailureKind.WORKDIR_UNAVAILABLE
-
-
 def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
     """Check, extract and import a zip function package; return its handler."""
     module_name, attr = ref.module or MODULE_NAME, ref.function
@@ -59,14 +46,17 @@ def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
         data = zip_path.read_bytes()
         mtime = zip_path.stat().st_mtime
     except OSError as exc:
-        raise FunctionMissing(
-            f"cannot read function zip {zip_path}: {exc.strerror or exc}"
+        raise FunctionLoadError(
+            FailureKind.FUNCTION_MISSING,
+            f"cannot read function zip {zip_path}: {exc.strerror or exc}",
         ) from exc
     # Reading the bytes once means the digest describes exactly what gets extracted.
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _DAMAGED as exc:
-        raise InvalidPackage(f"{zip_path} is not a readable zip archive: {exc}") from exc
+        raise FunctionLoadError(
+            FailureKind.BAD_PACKAGE, f"{zip_path} is not a readable zip archive: {exc}"
+        ) from exc
     with archive:
         members = _checked_members(zip_path, archive)
         root = _fresh_dir(zip_path, workdir)
@@ -84,8 +74,9 @@ def _fresh_dir(zip_path: Path, workdir: Path) -> Path:
         workdir.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="function-", dir=workdir)).absolute()
     except OSError as exc:
-        raise WorkdirUnavailable(
-            f"cannot create a directory in {workdir} to extract {zip_path}: {exc}"
+        raise FunctionLoadError(
+            FailureKind.WORKDIR_UNAVAILABLE,
+            f"cannot create a directory in {workdir} to extract {zip_path}: {exc}",
         ) from exc
 
 
@@ -93,18 +84,20 @@ def _checked_members(zip_path: Path, archive: zipfile.ZipFile) -> list[zipfile.Z
     """Every member, once each has passed the path, type, count and declared-size rules."""
     members = archive.infolist()
     if len(members) > MAX_FILES:
-        raise UnsafePackage(
+        raise FunctionLoadError(
+            FailureKind.UNSAFE_PACKAGE,
             f"{zip_path}: member {members[MAX_FILES].filename!r} is past the limit of "
-            f"{MAX_FILES} entries ({len(members)} in the archive)"
+            f"{MAX_FILES} entries ({len(members)} in the archive)",
         )
     declared = 0
     for info in members:
         _check_member(zip_path, info)
         declared += info.file_size
         if declared > MAX_BYTES:
-            raise UnsafePackage(
+            raise FunctionLoadError(
+                FailureKind.UNSAFE_PACKAGE,
                 f"{zip_path}: member {info.filename!r} declares {info.file_size} bytes, taking "
-                f"the uncompressed total past the limit of {MAX_BYTES} bytes"
+                f"the uncompressed total past the limit of {MAX_BYTES} bytes",
             )
     return members
 
@@ -126,9 +119,12 @@ def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> None:
     elif stat.S_IFMT(mode) not in _ALLOWED_TYPES:
         rule = "only regular files and directories are allowed"
     if rule:
-        raise UnsafePackage(f"{zip_path}: member {name!r}: {rule}")
+        raise FunctionLoadError(FailureKind.UNSAFE_PACKAGE, f"{zip_path}: member {name!r}: {rule}")
     if info.flag_bits & 0x1:
-        raise InvalidPackage(f"{zip_path}: member {name!r}: encrypted members are not supported")
+        raise FunctionLoadError(
+            FailureKind.BAD_PACKAGE,
+            f"{zip_path}: member {name!r}: encrypted members are not supported",
+        )
 
 
 def _extract(
@@ -148,15 +144,17 @@ def _extract(
                     written += len(chunk)
                     # Headers may understate sizes, so the bytes really written are bounded too.
                     if written > MAX_BYTES:
-                        raise UnsafePackage(
+                        raise FunctionLoadError(
+                            FailureKind.UNSAFE_PACKAGE,
                             f"{zip_path}: member {info.filename!r} takes the uncompressed bytes "
-                            f"past the limit of {MAX_BYTES} bytes while extracting"
+                            f"past the limit of {MAX_BYTES} bytes while extracting",
                         )
                     sink.write(chunk)
         except _DAMAGED as exc:
             # A CRC mismatch (BadZipFile) is how a header that understates a size shows up.
-            raise InvalidPackage(
-                f"{zip_path}: member {info.filename!r} cannot be extracted: {exc}"
+            raise FunctionLoadError(
+                FailureKind.BAD_PACKAGE,
+                f"{zip_path}: member {info.filename!r} cannot be extracted: {exc}",
             ) from exc
 
 
@@ -192,9 +190,10 @@ def _import(zip_path: Path, root: Path, module_name: str) -> ModuleType:
     clash = _outside_module(top, root)
     if clash is not None:
         # An import would quietly return that module instead of the package's.
-        raise UnsafePackage(
+        raise FunctionLoadError(
+            FailureKind.UNSAFE_PACKAGE,
             f"{zip_path}: package {top!r} has the name of a module the runtime already "
-            f"imported or can import ({clash}); rename the package"
+            f"imported or can import ({clash}); rename the package",
         )
     try:
         return importlib.import_module(module_name)
