@@ -78,10 +78,6 @@ def test_nothing_below_the_loop_imports_the_triggers_table_users() -> None:
         }, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/store.py still takes config.Settings; a storage-side settings record ends it",
-)
 def test_storage_does_not_import_config() -> None:
     storage = [name for name in GRAPH if name.startswith("serverless_runtime.storage")]
     assert all("serverless_runtime.config" not in GRAPH[name] for name in storage)

@@ -13,7 +13,8 @@ from serverless_runtime.function.handler_ref import FORMS, HandlerRef
 from serverless_runtime.storage import redis_cluster, redis_sentinel, redis_settings
 from serverless_runtime.storage.keys import DEFAULT_FUNCTIONS_KEY, DERIVED, KeyLayout
 
-# Exported here too: `from serverless_runtime.config import RedisConfig` keeps working.
+# Exported here too: `from serverless_runtime.config import ConfigError, RedisConfig` keeps working.
+from serverless_runtime.storage.redis_settings import ConfigError as ConfigError
 from serverless_runtime.storage.redis_settings import RedisConfig as RedisConfig
 
 T = TypeVar("T")
@@ -58,15 +59,6 @@ class LogFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
-
-
-class ConfigError(ValueError):
-    """An environment variable holds a value the runtime cannot use."""
-
-    def __init__(self, name: str, value: str | None, expected: str) -> None:
-        shown = "(not set)" if value is None else repr(value)
-        super().__init__(f"invalid setting {name}={shown}: expected {expected}")
-        self.name = name
 
 
 def redis_config(environ: Mapping[str, str]) -> RedisConfig:

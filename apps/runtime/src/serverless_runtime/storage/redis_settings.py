@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from serverless_runtime.storage import redis_cluster, redis_sentinel, redis_url
 from serverless_runtime.storage.redis_sentinel import Invalid
 
-__all__ = ["VARIABLES", "Invalid", "RedisConfig"]
+__all__ = ["VARIABLES", "ConfigError", "Invalid", "RedisConfig"]
 
 VARIABLES = frozenset(
     {"REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", *redis_sentinel.VARIABLES}
 )
 EXPECTED_PORT = "a whole number from 1 to 65535"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the runtime cannot use."""
+
+    def __init__(self, name: str, value: str | None, expected: str) -> None:
+        shown = "(not set)" if value is None else repr(value)
+        super().__init__(f"invalid setting {name}={shown}: expected {expected}")
+        self.name = name
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -20,11 +20,11 @@ from redis.exceptions import AskError, ClusterError, RedisClusterException, TryA
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from serverless_runtime.config import ConfigError, InvokeOn, RedisConfig, Settings
 from serverless_runtime.state import codec
 from serverless_runtime.storage import cluster
-from serverless_runtime.storage.keys import epoch_key, journal_key, seq_key
+from serverless_runtime.storage.keys import KeyLayout, epoch_key, journal_key, seq_key
 from serverless_runtime.storage.lease import Lease
+from serverless_runtime.storage.redis_settings import ConfigError, RedisConfig
 
 log = logging.getLogger(__name__)
 
@@ -578,6 +578,29 @@ def _moving(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
     return guarded
 
 
+class StoreSettings(Protocol):
+    """What the store reads of the runtime's settings (config.Settings holds all of it)."""
+
+    @property
+    def keys(self) -> KeyLayout: ...
+    @property
+    def stream_mode(self) -> bool: ...
+    @property
+    def stream_group(self) -> str: ...
+    @property
+    def invoke_on(self) -> str: ...
+    @property
+    def max_input_bytes(self) -> int: ...
+    @property
+    def max_deaths(self) -> int: ...
+    @property
+    def history_length(self) -> int: ...
+    @property
+    def commit_replicas(self) -> int: ...
+    @property
+    def commit_replicas_timeout(self) -> float: ...
+
+
 class Store:
     """Reads the input and the committed state, commits results atomically, records failures.
 
@@ -587,7 +610,7 @@ class Store:
     """
 
     def __init__(
-        self, client: redis.Redis, settings: Settings, lease: Lease | None, consumer: str
+        self, client: redis.Redis, settings: StoreSettings, lease: Lease | None, consumer: str
     ) -> None:
         self.client = client
         self.cluster = cluster_of(client)
@@ -631,7 +654,7 @@ class Store:
             owner="" if settings.stream_mode else self.owner,
             holder=f"{lease.holder}:" if lease is not None else "",
             max_deaths=settings.max_deaths,
-            interval_mode="1" if settings.invoke_on is InvokeOn.INTERVAL else "",
+            interval_mode="1" if settings.invoke_on == "interval" else "",
         )
         # The read's EVALSHA never changes, nor do the commit's keys: built once, sent directly
         # (a Script object's call costs a few microseconds more, at every call).
