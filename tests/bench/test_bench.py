@@ -87,7 +87,7 @@ def _run_bench(*args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,  # a hang guard: quick mode takes about 3 minutes (scale on two targets)
         check=False,
     )
 
