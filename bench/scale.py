@@ -13,8 +13,9 @@ same run.
   period; input→output p99 at each N, against N = 1 in the same run, stepping N up until the p99
   doubles.
 
-`measure(bench, target)` takes a `Target` (the runtime's Redis settings and client factories), so
-the same measurements can run against a cluster once the runtime speaks to one.
+`measure(bench, target)` takes a `Target` (the runtime's Redis settings and client factories):
+the benchmark's one server, then a 3-master Valkey Cluster started for the purpose
+(tests/support/valkey_cluster.py, no replicas), whose counters are summed over the masters.
 """
 
 from __future__ import annotations
@@ -28,17 +29,21 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
 from bench import stats
 from bench.env import REPO_ROOT, TRIVIAL_FILE, Bench
 from bench.procs import Child, enable_key_events
 from bench.report import Row, seconds
+from tests.support.valkey_cluster import HOST, ValkeyCluster
 
 IDLE_SIZES = (1, 10, 100, 500)
 LOAD_STEPS = (1, 10, 50, 100, 200, 500, 1000)
@@ -73,9 +78,66 @@ def single_server(bench: Bench) -> Target:
     )
 
 
+CLUSTER_MASTERS = 3
+
+
+@contextmanager
+def cluster(bench: Bench) -> Iterator[Target]:
+    """A 3-master Valkey Cluster (no replicas) on 127.0.0.1, stopped on leaving.
+
+    Each function gets every node in REDIS_CLUSTER_NODES; its input and output keys hash to
+    slots spread over the three masters (the keys it derives follow its output's slot).
+    """
+    valkey = ValkeyCluster(bench.workdir / "cluster", masters=CLUSTER_MASTERS)
+    valkey.start()
+    ports = [node.port for node in valkey.masters_at_start]
+    sys.stderr.write(f"bench: scale cluster: {_spread(valkey, max(LOAD_STEPS))}\n")
+
+    def client() -> redis.Redis:
+        made = RedisCluster(
+            startup_nodes=[ClusterNode(HOST, port) for port in ports], socket_timeout=30
+        )
+        return cast(redis.Redis, made)  # the commands the load generator uses are the same
+
+    try:
+        yield Target(
+            f"{CLUSTER_MASTERS}-master cluster",
+            {"REDIS_CLUSTER_NODES": ",".join(f"{HOST}:{port}" for port in ports)},
+            client,
+            lambda: [redis.Redis(HOST, port, socket_timeout=30) for port in ports],
+        )
+    finally:
+        valkey.stop()
+
+
+def _spread(valkey: ValkeyCluster, size: int) -> str:
+    """How functions 0 … size-1 spread their input and output keys over the masters."""
+    views = valkey.masters_at_start[0].view()
+    owners = {
+        slot: valkey.by_id(node_id).port
+        for node_id, line in views.items()
+        if line.is_master
+        for first, last in line.slots
+        for slot in range(first, last + 1)
+    }
+    inputs = Counter(owners[key_slot(input_key(index).encode())] for index in range(size))
+    outputs = Counter(owners[key_slot(output_key(index).encode())] for index in range(size))
+    apart = sum(
+        owners[key_slot(input_key(index).encode())] != owners[key_slot(output_key(index).encode())]
+        for index in range(size)
+    )
+    return (
+        f"inputs per master {dict(inputs)}, outputs per master {dict(outputs)}, "
+        f"input and output on different masters for {apart} of {size} functions"
+    )
+
+
 def run(bench: Bench) -> list[Row]:
-    """The scale rows on the benchmark's server."""
-    return measure(bench, single_server(bench))
+    """The scale rows on the benchmark's server, then on a 3-master cluster."""
+    rows = measure(bench, single_server(bench))
+    with cluster(bench) as target:
+        rows += measure(bench, target)
+    return rows
 
 
 # -- counters ---------------------------------------------------------------------------------
@@ -221,9 +283,10 @@ class Fleet:
                 function_env(self.target, index, self.function) for index in range(self.size, size)
             ]
         }
-        path = self.bench.workdir / f"scale-host-{len(self.hosts)}.json"
+        name = f"scale-{self.target.name.replace(' ', '-')}-host-{len(self.hosts)}"
+        path = self.bench.workdir / f"{name}.json"
         path.write_text(json.dumps(spec))
-        log = self.bench.workdir / f"scale-host-{len(self.hosts)}.log"
+        log = self.bench.workdir / f"{name}.log"
         env = {"PYTHONPATH": str(REPO_ROOT)}
         self.hosts.append(Child([sys.executable, "-m", "bench.scale", str(path)], env, log))
         self._wait_ready(range(self.size, size))

@@ -11,7 +11,9 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+import yaml
 from serverless_runtime.cli import main
+from serverless_runtime.config import ConfigError, Settings
 
 from tests.manifests.rendered import REPO_ROOT, Doc, find, kustomize_build
 
@@ -128,3 +130,43 @@ def test_keda_schema_rejects_a_broken_trigger_authentication(rendered: list[Doc]
     entry = auth["spec"]["secretTargetRef"][0]
     renamed = {"parameter": entry["parameter"], "secret": entry["name"], "key": entry["key"]}
     assert problems(_set(auth, ("spec", "secretTargetRef", 0), renamed)) != []
+
+
+@pytest.fixture(scope="module")
+def scaffold(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder `serverless-runtime new stream-fn --keda` writes."""
+    parent = tmp_path_factory.mktemp("functions")
+    assert main(["new", NAME, "--keda", "--dir", str(parent)]) == 0
+    return parent / NAME
+
+
+def _function_env(folder: Path) -> dict[str, str]:
+    lines = (folder / "function.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_keda_cluster_trigger_in_the_scaffold_readme_validates_and_the_runtime_accepts_its_stream(
+    rendered: list[Doc], scaffold: Path
+) -> None:
+    """The README's Redis Cluster trigger fits the ScaledObject, and the stream it names is one
+    the runtime in cluster mode starts with (the scaffold's own stream name is refused there)."""
+    readme = (scaffold / "README.md").read_text()
+    triggers = yaml.safe_load(readme.split("```yaml\n", 1)[1].split("```", 1)[0])["triggers"]
+    scaled = _set(find(rendered, "ScaledObject", NAME), ("spec", "triggers"), triggers)
+    assert problems(scaled) == []
+    (trigger,) = triggers
+    assert trigger["type"] == "redis-cluster-streams"
+    assert trigger["authenticationRef"] == {"name": f"{NAME}-redis"}
+    metadata = trigger["metadata"]
+    assert metadata["addressesFromEnv"] == "REDIS_CLUSTER_NODES"
+    environ = {
+        **_function_env(scaffold),
+        "REDIS_CLUSTER_NODES": "redis-0:6379,redis-1:6379,redis-2:6379",
+        "FUNCTION_PATH": str(scaffold / "usermodule.py"),
+    }
+    assert metadata["consumerGroup"] == environ["STREAM_GROUP"]
+    with pytest.raises(ConfigError, match="REDIS_INPUT_KEY"):
+        Settings.from_env(environ)
+    settings = Settings.from_env({**environ, "REDIS_INPUT_KEY": metadata["stream"]})
+    assert settings.keys.input == metadata["stream"]
+    assert settings.keys.output == environ["REDIS_OUTPUT_KEY"]
