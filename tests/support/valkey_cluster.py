@@ -9,6 +9,7 @@ freezing or killing it. Every wait polls the nodes until they agree: nothing sle
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.valkey import ValkeyProcess, free_port
+from tests.support.valkey import ValkeyProcess
 
 SLOTS = 16384
 HOST = "127.0.0.1"
@@ -75,11 +76,24 @@ def parse_nodes(text: str) -> dict[str, NodeView]:
     return views
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` free ports on 127.0.0.1, all different: each is held until all are chosen (one
+    free port at a time can be handed out twice, and a node's bus port would clash)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 class ClusterNode(ValkeyProcess):
     """One cluster-enabled valkey-server with its own directory, port and cluster bus port."""
 
-    def __init__(self, workdir: Path, password: str | None) -> None:
-        self.bus_port = free_port()
+    def __init__(self, workdir: Path, password: str | None, ports: tuple[int, int]) -> None:
+        port, self.bus_port = ports
         extra = (
             "--cluster-enabled",
             "yes",
@@ -103,7 +117,7 @@ class ClusterNode(ValkeyProcess):
             "now",
             *(("--masterauth", password) if password else ()),
         )
-        super().__init__(workdir, password=password, extra_args=extra)
+        super().__init__(workdir, port=port, password=password, extra_args=extra)
         self.node_id = ""
         self.running = False
 
@@ -146,11 +160,13 @@ class ValkeyCluster:
         self, workdir: Path, masters: int = 3, replicas: int = 0, password: str | None = None
     ) -> None:
         self.password = password
+        ports = iter(distinct_ports(2 * masters * (1 + replicas)))
         self.masters_at_start = [
-            ClusterNode(workdir / f"master{i}", password) for i in range(masters)
+            ClusterNode(workdir / f"master{i}", password, (next(ports), next(ports)))
+            for i in range(masters)
         ]
         self.replicas_at_start = [
-            ClusterNode(workdir / f"replica{i}", password)
+            ClusterNode(workdir / f"replica{i}", password, (next(ports), next(ports)))
             for i in range(masters)
             for _ in range(replicas)
         ]
