@@ -145,7 +145,6 @@ def turn_pages(app: Dash) -> None:
 
 
 def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
-    """Map the list and the view onto the callback's outputs."""
     notices = [notice_alert(notice) for notice in listing.notices]
     if view is None:
         return notices, list_part(listing), None, no_update, None
@@ -156,14 +155,11 @@ def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
 
 def list_part(listing: ListView) -> Any:
     """The table, under which registered functions it shows and over a pager when it is paged."""
-    if listing.count is None and listing.pages == 1:
+    # Only a paged or filtered list has a count (count_text), and only a counted one a pager.
+    if listing.count is None:
         return list_table(listing)
-    parts: list[Any] = []
-    if listing.count is not None:
-        parts.append(
-            html.P(listing.count, className="small text-body-secondary mb-1", id="functions-count")
-        )
-    parts.append(list_table(listing))
+    count = html.P(listing.count, className="small text-body-secondary mb-1", id="functions-count")
+    parts: list[Any] = [count, list_table(listing)]
     if listing.pages > 1:
         parts.append(
             dbc.Pagination(

@@ -68,8 +68,6 @@ class ListView:
 
 @dataclass(frozen=True)
 class Chart:
-    """One numeric key over time."""
-
     path: str
     figure: Figure
 
@@ -214,18 +212,14 @@ def build_function_view(
     view = FunctionView(title, notices, facts, ops=ops)
     if version == rendered_version:
         return view
-    charts, omitted, placeholder = _charts(
-        snap, list(numbers(snap.output)) if snap.has_output else []
-    )
-    view = replace(
-        view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted, version=version
-    )
+    latest = list(numbers(snap.output)) if snap.has_output else []
+    charts, omitted, placeholder = _charts(snap, latest)
+    view = replace(view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted)
     if not snap.has_output:
-        return replace(
-            view, table_placeholder=f"Key {safe_text(record.output)} holds no output yet."
-        )
+        empty = f"Key {safe_text(record.output)} holds no output yet."
+        return replace(view, table_placeholder=empty, version=version)
     flat = flatten(snap.output)
-    return replace(view, rows=flat.rows, truncated=flat.truncated)
+    return replace(view, rows=flat.rows, truncated=flat.truncated, version=version)
 
 
 def series(
