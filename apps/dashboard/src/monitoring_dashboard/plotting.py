@@ -20,7 +20,6 @@ def escape(text: str) -> str:
 
 
 def empty_figure(message: str, height: int = 260) -> Figure:
-    """A blank figure that states why there is nothing to draw."""
     hidden = {"visible": False}
     note = {
         "text": escape(message),

@@ -101,7 +101,6 @@ def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
 
 
 def percent_text(value: float | None) -> str:
-    """A KPI value as shown: two decimals and a percent sign."""
     return "—" if value is None else f"{value:.2f} %"
 
 
@@ -120,7 +119,6 @@ def latest_output_text(kpis: Kpis) -> list[Any]:
 
 
 def cpu_text(kpis: Kpis) -> str:
-    """CPU count and the mean of their moving averages."""
     if kpis.cpu_count == 0:
         return "—"
     return f"{kpis.cpu_count} · mean {percent_text(kpis.cpu_mean)}"
