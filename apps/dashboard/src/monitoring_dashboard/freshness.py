@@ -12,8 +12,6 @@ CLOCK_SKEW_MS = 60_000
 
 @dataclass(frozen=True)
 class Freshness:
-    """Age of the newest output at one moment."""
-
     age_seconds: float
     stale: bool
     seen_by_page: bool

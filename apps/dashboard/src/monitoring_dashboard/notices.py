@@ -23,7 +23,6 @@ class Notice:
 
 
 def load_failure_notice(failure: LoadFailure) -> Notice:
-    """The banner of a function whose newest version failed to load."""
     return Notice(
         "warning", "The newest version failed to load", safe_text(failure.describe(), 1200)
     )

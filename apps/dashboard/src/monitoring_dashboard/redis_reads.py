@@ -56,10 +56,6 @@ class HistoryCache:
         """True when the cache holds entries newer than the stream's newest: it was recreated."""
         return bool(self._entries) and self._entries[-1][0] > stream_id(newest_id)
 
-    def clear(self) -> None:
-        self._entries.clear()
-        self.fetch_after = None
-
     def update(
         self, first_in_window: str | None, new: list[tuple[str, Point | None]]
     ) -> list[Point]:
@@ -153,11 +149,11 @@ class RedisReader(_Guarded):
         if has_history and history_key is not None:
             last_write_ms = entry_ms(newest[0][0])
             if self._cache.is_ahead_of(newest[0][0]):
-                self._cache.clear()
+                self._cache = HistoryCache()
                 new = self.client.xrange(history_key, min=since)
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
-            self._cache.clear()
+            self._cache = HistoryCache()
         record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
         output = self._object(self.output_key, output_raw, problems)
         error = self._object(self.error_key, error_raw, problems)

@@ -42,8 +42,6 @@ ENV_VARS = frozenset(
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the dashboard reads from its environment."""
-
     output_key: str
     redis: RedisConfig = field(default_factory=RedisConfig)
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS

@@ -81,14 +81,11 @@ def register(
         minutes = chosen_minutes(range_choice, settings.history_minutes)
         wanted = list_request(query, page)
         try:
-            found = (
-                FunctionList(0, problems=[NO_SOURCE])
-                if source is None
-                else attempt(lambda: source.list_functions(*wanted))
-            )
-            snap = None
-            if source is not None and chosen is not None:
-                snap = attempt(lambda: source.read_function(chosen))
+            if source is not None:
+                found = attempt(lambda: source.list_functions(*wanted))
+                snap = None if chosen is None else attempt(lambda: source.read_function(chosen))
+            else:
+                found, snap = FunctionList(0, problems=[NO_SOURCE]), None
             metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
             urls = [url for url in (*metrics_urls(found), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}

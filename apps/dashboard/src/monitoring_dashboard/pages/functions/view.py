@@ -144,7 +144,6 @@ def _no_rows(query: str) -> str:
 
 
 def metrics_urls(result: FunctionList | ReadError) -> list[str]:
-    """The /metrics URL of every listed function that names one."""
     if isinstance(result, ReadError):
         return []
     return [summary.record.metrics for summary in result.functions if summary.record.metrics]
@@ -226,13 +225,7 @@ def series(
     history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
-    order = list(dict.fromkeys(first or []))
-    seen = set(order)
-    for _, values in history:
-        for path in values:
-            if path not in seen:
-                seen.add(path)
-                order.append(path)
+    order = dict.fromkeys([*(first or []), *(path for _, values in history for path in values)])
     times = [at_ms for at_ms, _ in history]
     return [(path, times, [values.get(path) for _, values in history]) for path in order]
 
@@ -248,12 +241,7 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     if not found:
         return [], 0, "The outputs hold no numbers to chart."
     charts = [
-        Chart(
-            safe_text(path),
-            number_series_figure(
-                safe_text(path), times, [None if v is None else rounded(v) for v in values]
-            ),
-        )
+        Chart(safe_text(path), number_series_figure(safe_text(path), times, values))
         for path, times, values in found[:MAX_CHARTS]
     ]
     return charts, max(0, len(found) - MAX_CHARTS), None
@@ -313,7 +301,7 @@ def number_series_figure(
         "type": "scatter",
         "mode": "lines+markers" if len(values) < 30 else "lines",
         "x": list(times_ms),
-        "y": list(values),
+        "y": [None if value is None else rounded(value) for value in values],
         "name": plotting.escape(name),
         "connectgaps": False,
         "line": {"color": plotting.BLUE, "width": 2},

@@ -20,8 +20,6 @@ from monitoring_dashboard.snapshots import Point, ReadError, Snapshot
 
 @dataclass(frozen=True)
 class Kpis:
-    """The headline numbers of the latest output."""
-
     egress: float | None
     caching: float | None
     cpu_count: int
