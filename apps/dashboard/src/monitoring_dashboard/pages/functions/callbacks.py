@@ -79,10 +79,12 @@ def register(
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None
         minutes = chosen_minutes(range_choice, settings.history_minutes)
-        wanted = list_request(query, page)
+        # The filter text and page number the browser sent, as the reader takes them.
+        text = query.strip() if isinstance(query, str) else ""
+        number = page if isinstance(page, int) and not isinstance(page, bool) else 1
         try:
             if source is not None:
-                found = attempt(lambda: source.list_functions(*wanted))
+                found = attempt(lambda: source.list_functions(text, number))
                 snap = None if chosen is None else attempt(lambda: source.read_function(chosen))
             else:
                 found, snap = FunctionList(0, problems=[NO_SOURCE]), None
@@ -108,13 +110,6 @@ def register(
 
     refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
     turn_pages(app)
-
-
-def list_request(query: Any, page: Any) -> tuple[str, int]:
-    """The filter text and page number the browser sent, as the reader takes them."""
-    text = query.strip() if isinstance(query, str) else ""
-    number = page if isinstance(page, int) and not isinstance(page, bool) else 1
-    return text, number
 
 
 def turn_pages(app: Dash) -> None:

@@ -108,6 +108,9 @@ def build_list(
             placeholder="The list appears once Redis answers.",
         )
     notices = problem_notices(result.problems)
+    placeholder = f"No function's output key contains “{safe_text(result.query, 80)}”."
+    if not result.query:
+        placeholder = "No function found."
     scrapes = scrapes or {}
     rows = [
         _list_row(summary, result.now_ms, selected, scrapes.get(summary.record.metrics), window)
@@ -116,7 +119,7 @@ def build_list(
     return ListView(
         notices,
         rows,
-        None if rows else _no_rows(result.query),
+        None if rows else placeholder,
         count=count_text(result),
         page=result.page,
         pages=result.pages,
@@ -135,12 +138,6 @@ def count_text(result: FunctionList) -> str | None:
         f"Functions {first}-{last} of {result.matched} whose output key contains "
         f"“{safe_text(result.query, 80)}” ({result.total} registered)"
     )
-
-
-def _no_rows(query: str) -> str:
-    if not query:
-        return "No function found."
-    return f"No function's output key contains “{safe_text(query, 80)}”."
 
 
 def metrics_urls(result: FunctionList | ReadError) -> list[str]:
@@ -285,10 +282,9 @@ def _input_text(input_key: str, kind: str) -> str:
 
 def _version(snap: FunctionSnapshot) -> str:
     """What the body shows: changes when an output, a history entry or the record changes."""
-    raw = snap.output_raw or ""
-    digest = hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
-    record = hashlib.blake2b(snap.record.to_json().encode(), digest_size=8).hexdigest()
-    return f"{snap.last_entry_id}:{len(snap.history)}:{digest}:{record}:{snap.has_output}"
+    shown = f"{snap.has_output}:{snap.record.to_json()}:{snap.output_raw or ''}"
+    digest = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
+    return f"{snap.last_entry_id}:{len(snap.history)}:{digest}"
 
 
 def number_series_figure(
