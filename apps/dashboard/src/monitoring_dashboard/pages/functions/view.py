@@ -201,11 +201,9 @@ def build_function_view(
     record = snap.record
     times = (snap.last_write_ms, snap.now_ms)
     notices = function_notices(snap.problems, record.load_failure, snap.error, times)
-    facts = _facts(snap)
     window = 3600.0 if range_minutes is None else range_minutes * 60
-    ops = ops_text(record, scraped, window)
     version = f"{range_minutes}:{_version(snap)}"
-    view = FunctionView(title, notices, facts, ops=ops)
+    view = FunctionView(title, notices, _facts(snap), ops=ops_text(record, scraped, window))
     if version == rendered_version:
         return view
     latest = list(numbers(snap.output)) if snap.has_output else []

@@ -70,8 +70,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
 
 def render(view: LiveView) -> tuple[Any, ...]:
     """Map a LiveView onto the callback's outputs (no_update where the view keeps things)."""
-    kpis = view.kpis
-    figures = view.figures
+    kpis, figures = view.kpis, view.figures
     return (
         [notice_alert(notice) for notice in view.notices],
         freshness_badge(view.freshness),
