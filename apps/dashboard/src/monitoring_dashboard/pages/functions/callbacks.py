@@ -21,7 +21,6 @@ from monitoring_dashboard.pages.functions.view import (
     ListView,
     build_function_view,
     build_list,
-    metrics_urls,
 )
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
@@ -89,7 +88,8 @@ def register(
             else:
                 found, snap = FunctionList(0, problems=[NO_SOURCE]), None
             metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
-            urls = [url for url in (*metrics_urls(found), metrics) if url]
+            listed = found.functions if isinstance(found, FunctionList) else []
+            urls = [url for url in (*(item.record.metrics for item in listed), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
             listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
             view = None

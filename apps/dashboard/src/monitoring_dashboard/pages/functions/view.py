@@ -140,12 +140,6 @@ def count_text(result: FunctionList) -> str | None:
     )
 
 
-def metrics_urls(result: FunctionList | ReadError) -> list[str]:
-    if isinstance(result, ReadError):
-        return []
-    return [summary.record.metrics for summary in result.functions if summary.record.metrics]
-
-
 def _list_row(
     summary: FunctionSummary,
     now_ms: int,
