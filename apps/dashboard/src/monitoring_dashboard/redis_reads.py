@@ -291,11 +291,10 @@ class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
-        self, client: redis.Redis, functions_key: str | None, configured: KeyLayout, history_ms: int
+        self, client: redis.Redis, functions_key: str | None, keys: KeyLayout, history_ms: int
     ) -> None:
         self.client = client
         self.functions_key = functions_key
-        keys = configured
         record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
         self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
         self.history_ms = history_ms
