@@ -18,7 +18,6 @@ def append(stored: Any, point: Point, window_ms: int) -> dict[str, Any]:
 
 
 def points(stored: Any) -> list[Point]:
-    """The points held in the store, oldest first."""
     return [Point(int(at_ms), values) for at_ms, values in _rows(stored)]
 
 

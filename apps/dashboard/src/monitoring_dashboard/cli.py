@@ -34,7 +34,6 @@ class DashboardServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """Build the WSGI app with one Redis client for this worker process."""
         # Imported here so `--help` and settings errors stay fast.
         from monitoring_dashboard.wsgi import server_for
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis
@@ -32,7 +34,8 @@ def connect(settings: Settings) -> redis.Redis:
     }
     config = settings.redis
     if config.cluster_nodes is not None:
-        return _LazyCluster(config.cluster_nodes, config.password, config.tls, options)  # type: ignore[return-value]
+        make = partial(_cluster, config.cluster_nodes, config.password, config.tls, options)
+        return _LazyCluster(make)  # type: ignore[return-value]
     if config.sentinels is not None:
         return _master(config.sentinels, config.password, options)
     if config.url is not None:
@@ -66,19 +69,13 @@ class _LazyCluster:
     as it is made, so a cluster that is down when the dashboard starts is a "Redis is
     unreachable" notice on the page (ConnectionError, tried again each refresh), not a crash."""
 
-    def __init__(
-        self,
-        nodes: tuple[tuple[str, int], ...],
-        password: str | None,
-        tls: bool,
-        options: dict[str, Any],
-    ) -> None:
+    def __init__(self, make: Callable[[], Any]) -> None:
         self._made: Any = None
-        self._how = (nodes, password, tls, options)
+        self._make = make
 
     def __getattr__(self, name: str) -> Any:
         if self._made is None:
-            self._made = _cluster(*self._how)
+            self._made = self._make()
         return getattr(self._made, name)
 
 

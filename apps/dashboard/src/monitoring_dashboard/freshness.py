@@ -12,22 +12,18 @@ CLOCK_SKEW_MS = 60_000
 
 @dataclass(frozen=True)
 class Freshness:
-    """Age of the newest output at one moment."""
-
     age_seconds: float
     stale: bool
     seen_by_page: bool
 
     @property
     def text(self) -> str:
-        """`updated 12 s ago`, for the page."""
         return f"updated {format_age(self.age_seconds)} ago"
 
 
 def assess(
     last_write_ms: int, now_ms: int, refresh_seconds: float, *, seen_by_page: bool = False
 ) -> Freshness:
-    """Judge the age of an output written at last_write_ms, as of now_ms."""
     # Clocks of the runtime and Redis may disagree slightly; a negative age means "just now".
     age = max(0.0, (now_ms - last_write_ms) / 1000)
     return Freshness(age, age > STALE_AFTER_PERIODS * refresh_seconds, seen_by_page)

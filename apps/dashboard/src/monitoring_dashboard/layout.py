@@ -14,7 +14,6 @@ TITLE = "Serverless functions"
 
 
 def shell(settings: Settings) -> html.Div:
-    """Navbar from the page registry, the browser-side stores and the page container."""
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
         for page in dash.page_registry.values()

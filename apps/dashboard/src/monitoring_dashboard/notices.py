@@ -23,19 +23,16 @@ class Notice:
 
 
 def load_failure_notice(failure: LoadFailure) -> Notice:
-    """The banner of a function whose newest version failed to load."""
     return Notice(
         "warning", "The newest version failed to load", safe_text(failure.describe(), 1200)
     )
 
 
 def unreachable_notice(location: str, error: Exception, more: str = "") -> Notice:
-    """Redis did not answer the read."""
     return Notice("danger", "Redis is unreachable", f"Cannot read {location} ({error}).{more}")
 
 
 def problem_notices(problems: list[str]) -> list[Notice]:
-    """One notice per unexpected value found in Redis."""
     return [Notice("warning", "Unexpected data in Redis", problem) for problem in problems]
 
 

@@ -38,7 +38,6 @@ class Scrape:
 
     @property
     def calls(self) -> float:
-        """Invocations of every outcome since the replica started."""
         return sum(self.outcomes.values())
 
 

@@ -48,6 +48,5 @@ def display_order(names: Iterable[str]) -> list[str]:
 
 
 def cpu_label(name: str) -> str:
-    """A short label for a per-CPU key: `CPU 12`."""
     index = cpu_index(name)
     return f"CPU {index}" if index is not None else name

@@ -20,7 +20,6 @@ def escape(text: str) -> str:
 
 
 def empty_figure(message: str, height: int = 260) -> Figure:
-    """A blank figure that states why there is nothing to draw."""
     hidden = {"visible": False}
     note = {
         "text": escape(message),
@@ -48,7 +47,6 @@ def time_figure(
 
 
 def layout(height: int, uirevision: str = "live", **extra: Any) -> dict[str, Any]:
-    """A figure's layout: its height, the page's font and margins, and `extra` on top."""
     top = 32 if extra.get("showlegend") else 12
     return {
         "height": height,

@@ -56,10 +56,6 @@ class HistoryCache:
         """True when the cache holds entries newer than the stream's newest: it was recreated."""
         return bool(self._entries) and self._entries[-1][0] > stream_id(newest_id)
 
-    def clear(self) -> None:
-        self._entries.clear()
-        self.fetch_after = None
-
     def update(
         self, first_in_window: str | None, new: list[tuple[str, Point | None]]
     ) -> list[Point]:
@@ -153,11 +149,11 @@ class RedisReader(_Guarded):
         if has_history and history_key is not None:
             last_write_ms = entry_ms(newest[0][0])
             if self._cache.is_ahead_of(newest[0][0]):
-                self._cache.clear()
+                self._cache = HistoryCache()
                 new = self.client.xrange(history_key, min=since)
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
-            self._cache.clear()
+            self._cache = HistoryCache()
         record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
         output = self._object(self.output_key, output_raw, problems)
         error = self._object(self.error_key, error_raw, problems)
@@ -242,8 +238,7 @@ def parse_error(record: Mapping[str, Any]) -> FunctionError:
 
 
 def entry_ms(entry_id: str) -> int:
-    """The write time of a stream entry: the milliseconds part of its ID."""
-    return int(entry_id.partition("-")[0])
+    return stream_id(entry_id)[0]
 
 
 def _json_object(raw: Any) -> dict[str, Any] | None:
@@ -268,7 +263,6 @@ def _is_text(raw: Any) -> bool:
 
 
 def _has_entries(reply: Any, key: str | None, problems: list[str]) -> bool:
-    """Whether a stream read found entries; a key that is no stream is a problem."""
     if isinstance(reply, Exception):
         problems.append(f"Key {key} is not a stream: {reply}")
         return False
@@ -297,11 +291,10 @@ class FunctionsReader(_Guarded):
     """Reads the function registry and any listed function's keys, pipelined."""
 
     def __init__(
-        self, client: redis.Redis, functions_key: str | None, configured: KeyLayout, history_ms: int
+        self, client: redis.Redis, functions_key: str | None, keys: KeyLayout, history_ms: int
     ) -> None:
         self.client = client
         self.functions_key = functions_key
-        keys = configured
         record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
         self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
         self.history_ms = history_ms
@@ -312,7 +305,6 @@ class FunctionsReader(_Guarded):
         return self._guard(lambda: self._page(query[:MAX_QUERY], page))
 
     def _page(self, query: str, page: int) -> FunctionList:
-        """The registry's field names (not its records), then the listing of one page of them."""
         problems: list[str] = []
         key = self.functions_key
         names = [] if key is None else self._names(key, problems)
@@ -346,7 +338,6 @@ class FunctionsReader(_Guarded):
         return self._guard(lambda: self._read(output_key))
 
     def _list(self, names: list[str], configured_first: bool) -> FunctionList:
-        """The records of names (one HMGET, sorted) and their keys; the configured one first."""
         problems: list[str] = []
         pipe = self.client.pipeline(transaction=False)
         _queue_time(pipe)
@@ -357,8 +348,16 @@ class FunctionsReader(_Guarded):
         # A field deleted since its name was read is simply not listed.
         fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
         raw = {name: value for name, value in fields.items() if value is not None}
-        records = self._records(raw, problems)
-        listed = [(record, True) for record in records]
+        listed: list[tuple[FunctionRecord, bool]] = []
+        for output in sorted(raw):
+            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
+            if record is None:
+                problems.append(
+                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
+                    "does not hold a function record; it is not listed."
+                )
+            else:
+                listed.append((record, True))
         if configured_first:
             listed.insert(0, (self.configured, False))
         pipe = self.client.pipeline(transaction=False)
@@ -378,19 +377,6 @@ class FunctionsReader(_Guarded):
             error = _error_record(error_raw)
             summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
         return FunctionList(now_ms, summaries, problems)
-
-    def _records(self, raw: dict[str, Any], problems: list[str]) -> list[FunctionRecord]:
-        records = []
-        for output in sorted(raw):
-            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
-            if record is None:
-                problems.append(
-                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
-                    "does not hold a function record; it is not listed."
-                )
-            else:
-                records.append(record)
-        return records
 
     def _read(self, output_key: str) -> FunctionSnapshot | None:
         pipe = self.client.pipeline(transaction=False)
@@ -431,8 +417,8 @@ class FunctionsReader(_Guarded):
                 )
                 entries.extend(older if isinstance(older, list) else [])
         entries.sort(key=lambda entry: stream_id(entry[0]))
-        points = [point for _, point in parse_entries(entries, _any_numbers) if point is not None]
-        history = [(point.at_ms, point.values) for point in points]
+        parsed = parse_entries(entries, _any_numbers)
+        history = [(point.at_ms, point.values) for _, point in parsed if point is not None]
         if skipped := len(entries) - len(history):
             problems.append(
                 f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "

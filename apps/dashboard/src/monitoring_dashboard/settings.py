@@ -42,8 +42,6 @@ ENV_VARS = frozenset(
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the dashboard reads from its environment."""
-
     output_key: str
     redis: RedisConfig = field(default_factory=RedisConfig)
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
@@ -56,11 +54,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from a mapping such as os.environ; raise Invalid on a bad value."""
-        output_key = environ.get("REDIS_OUTPUT_KEY", "").strip()
-        if not output_key:
-            raise Invalid(
-                "REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY", ""), "a non-empty key name"
-            )
+        raw_key = environ.get("REDIS_OUTPUT_KEY", "")
+        if not (output_key := raw_key.strip()):
+            raise Invalid("REDIS_OUTPUT_KEY", raw_key, "a non-empty key name")
         # Unset: the default; set empty: None (not read), as the runtime reads it.
         functions_key = environ.get("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY).strip() or None
         redis = RedisConfig.from_env(environ, cluster=True)

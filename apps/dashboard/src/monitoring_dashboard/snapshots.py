@@ -84,8 +84,6 @@ PAGE_SIZE = 25
 
 @dataclass(frozen=True)
 class FunctionList:
-    """The functions listed, and what was odd in the registry."""
-
     now_ms: int
     functions: list[FunctionSummary] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

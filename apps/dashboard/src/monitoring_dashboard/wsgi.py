@@ -16,7 +16,6 @@ _server: Any = None
 
 
 def build_server(environ: dict[str, str] | None = None) -> Any:
-    """Create the app from the environment and return its WSGI server (a Flask app)."""
     return server_for(Settings.from_env(os.environ if environ is None else environ))
 
 

@@ -21,7 +21,6 @@ from monitoring_dashboard.pages.functions.view import (
     ListView,
     build_function_view,
     build_list,
-    metrics_urls,
 )
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
@@ -79,18 +78,18 @@ def register(
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None
         minutes = chosen_minutes(range_choice, settings.history_minutes)
-        wanted = list_request(query, page)
+        # The filter text and page number the browser sent, as the reader takes them.
+        text = query.strip() if isinstance(query, str) else ""
+        number = page if isinstance(page, int) and not isinstance(page, bool) else 1
         try:
-            found = (
-                FunctionList(0, problems=[NO_SOURCE])
-                if source is None
-                else attempt(lambda: source.list_functions(*wanted))
-            )
-            snap = None
-            if source is not None and chosen is not None:
-                snap = attempt(lambda: source.read_function(chosen))
+            if source is not None:
+                found = attempt(lambda: source.list_functions(text, number))
+                snap = None if chosen is None else attempt(lambda: source.read_function(chosen))
+            else:
+                found, snap = FunctionList(0, problems=[NO_SOURCE]), None
             metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
-            urls = [url for url in (*metrics_urls(found), metrics) if url]
+            listed = found.functions if isinstance(found, FunctionList) else []
+            urls = [url for url in (*(item.record.metrics for item in listed), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}
             listing = build_list(found, chosen, settings.redis_location, scrapes, minutes * 60)
             view = None
@@ -111,13 +110,6 @@ def register(
 
     refresh_on_range_change(app, ids.FUNCTIONS_REFRESH)
     turn_pages(app)
-
-
-def list_request(query: Any, page: Any) -> tuple[str, int]:
-    """The filter text and page number the browser sent, as the reader takes them."""
-    text = query.strip() if isinstance(query, str) else ""
-    number = page if isinstance(page, int) and not isinstance(page, bool) else 1
-    return text, number
 
 
 def turn_pages(app: Dash) -> None:
@@ -145,7 +137,6 @@ def turn_pages(app: Dash) -> None:
 
 
 def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
-    """Map the list and the view onto the callback's outputs."""
     notices = [notice_alert(notice) for notice in listing.notices]
     if view is None:
         return notices, list_part(listing), None, no_update, None
@@ -156,14 +147,11 @@ def render(listing: ListView, view: FunctionView | None) -> tuple[Any, ...]:
 
 def list_part(listing: ListView) -> Any:
     """The table, under which registered functions it shows and over a pager when it is paged."""
-    if listing.count is None and listing.pages == 1:
+    # Only a paged or filtered list has a count (count_text), and only a counted one a pager.
+    if listing.count is None:
         return list_table(listing)
-    parts: list[Any] = []
-    if listing.count is not None:
-        parts.append(
-            html.P(listing.count, className="small text-body-secondary mb-1", id="functions-count")
-        )
-    parts.append(list_table(listing))
+    count = html.P(listing.count, className="small text-body-secondary mb-1", id="functions-count")
+    parts: list[Any] = [count, list_table(listing)]
     if listing.pages > 1:
         parts.append(
             dbc.Pagination(

@@ -68,8 +68,6 @@ class ListView:
 
 @dataclass(frozen=True)
 class Chart:
-    """One numeric key over time."""
-
     path: str
     figure: Figure
 
@@ -110,6 +108,9 @@ def build_list(
             placeholder="The list appears once Redis answers.",
         )
     notices = problem_notices(result.problems)
+    placeholder = f"No function's output key contains “{safe_text(result.query, 80)}”."
+    if not result.query:
+        placeholder = "No function found."
     scrapes = scrapes or {}
     rows = [
         _list_row(summary, result.now_ms, selected, scrapes.get(summary.record.metrics), window)
@@ -118,7 +119,7 @@ def build_list(
     return ListView(
         notices,
         rows,
-        None if rows else _no_rows(result.query),
+        None if rows else placeholder,
         count=count_text(result),
         page=result.page,
         pages=result.pages,
@@ -137,19 +138,6 @@ def count_text(result: FunctionList) -> str | None:
         f"Functions {first}-{last} of {result.matched} whose output key contains "
         f"“{safe_text(result.query, 80)}” ({result.total} registered)"
     )
-
-
-def _no_rows(query: str) -> str:
-    if not query:
-        return "No function found."
-    return f"No function's output key contains “{safe_text(query, 80)}”."
-
-
-def metrics_urls(result: FunctionList | ReadError) -> list[str]:
-    """The /metrics URL of every listed function that names one."""
-    if isinstance(result, ReadError):
-        return []
-    return [summary.record.metrics for summary in result.functions if summary.record.metrics]
 
 
 def _list_row(
@@ -207,38 +195,26 @@ def build_function_view(
     record = snap.record
     times = (snap.last_write_ms, snap.now_ms)
     notices = function_notices(snap.problems, record.load_failure, snap.error, times)
-    facts = _facts(snap)
     window = 3600.0 if range_minutes is None else range_minutes * 60
-    ops = ops_text(record, scraped, window)
     version = f"{range_minutes}:{_version(snap)}"
-    view = FunctionView(title, notices, facts, ops=ops)
+    view = FunctionView(title, notices, _facts(snap), ops=ops_text(record, scraped, window))
     if version == rendered_version:
         return view
-    charts, omitted, placeholder = _charts(
-        snap, list(numbers(snap.output)) if snap.has_output else []
-    )
-    view = replace(
-        view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted, version=version
-    )
+    latest = list(numbers(snap.output)) if snap.has_output else []
+    charts, omitted, placeholder = _charts(snap, latest)
+    view = replace(view, charts=charts, chart_placeholder=placeholder, omitted_charts=omitted)
     if not snap.has_output:
-        return replace(
-            view, table_placeholder=f"Key {safe_text(record.output)} holds no output yet."
-        )
+        empty = f"Key {safe_text(record.output)} holds no output yet."
+        return replace(view, table_placeholder=empty, version=version)
     flat = flatten(snap.output)
-    return replace(view, rows=flat.rows, truncated=flat.truncated)
+    return replace(view, rows=flat.rows, truncated=flat.truncated, version=version)
 
 
 def series(
     history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
-    order = list(dict.fromkeys(first or []))
-    seen = set(order)
-    for _, values in history:
-        for path in values:
-            if path not in seen:
-                seen.add(path)
-                order.append(path)
+    order = dict.fromkeys([*(first or []), *(path for _, values in history for path in values)])
     times = [at_ms for at_ms, _ in history]
     return [(path, times, [values.get(path) for _, values in history]) for path in order]
 
@@ -254,12 +230,7 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     if not found:
         return [], 0, "The outputs hold no numbers to chart."
     charts = [
-        Chart(
-            safe_text(path),
-            number_series_figure(
-                safe_text(path), times, [None if v is None else rounded(v) for v in values]
-            ),
-        )
+        Chart(safe_text(path), number_series_figure(safe_text(path), times, values))
         for path, times, values in found[:MAX_CHARTS]
     ]
     return charts, max(0, len(found) - MAX_CHARTS), None
@@ -303,10 +274,9 @@ def _input_text(input_key: str, kind: str) -> str:
 
 def _version(snap: FunctionSnapshot) -> str:
     """What the body shows: changes when an output, a history entry or the record changes."""
-    raw = snap.output_raw or ""
-    digest = hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
-    record = hashlib.blake2b(snap.record.to_json().encode(), digest_size=8).hexdigest()
-    return f"{snap.last_entry_id}:{len(snap.history)}:{digest}:{record}:{snap.has_output}"
+    shown = f"{snap.has_output}:{snap.record.to_json()}:{snap.output_raw or ''}"
+    digest = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
+    return f"{snap.last_entry_id}:{len(snap.history)}:{digest}"
 
 
 def number_series_figure(
@@ -319,7 +289,7 @@ def number_series_figure(
         "type": "scatter",
         "mode": "lines+markers" if len(values) < 30 else "lines",
         "x": list(times_ms),
-        "y": list(values),
+        "y": [None if value is None else rounded(value) for value in values],
         "name": plotting.escape(name),
         "connectgaps": False,
         "line": {"color": plotting.BLUE, "width": 2},

@@ -70,8 +70,7 @@ def register(app: Dash, settings: Settings, reader: Reader) -> None:
 
 def render(view: LiveView) -> tuple[Any, ...]:
     """Map a LiveView onto the callback's outputs (no_update where the view keeps things)."""
-    kpis = view.kpis
-    figures = view.figures
+    kpis, figures = view.kpis, view.figures
     return (
         [notice_alert(notice) for notice in view.notices],
         freshness_badge(view.freshness),
@@ -101,7 +100,6 @@ def freshness_badge(freshness: Freshness | None) -> dbc.Badge:
 
 
 def percent_text(value: float | None) -> str:
-    """A KPI value as shown: two decimals and a percent sign."""
     return "—" if value is None else f"{value:.2f} %"
 
 
@@ -120,7 +118,6 @@ def latest_output_text(kpis: Kpis) -> list[Any]:
 
 
 def cpu_text(kpis: Kpis) -> str:
-    """CPU count and the mean of their moving averages."""
     if kpis.cpu_count == 0:
         return "—"
     return f"{kpis.cpu_count} · mean {percent_text(kpis.cpu_mean)}"

@@ -63,7 +63,6 @@ def series_figure(
 
 
 def cpu_figure_height(cpu_count: int) -> int:
-    """Height of the per-CPU graphs: enough for one heatmap row per CPU."""
     return max(260, min(640, 60 + 8 * cpu_count))
 
 

@@ -23,7 +23,6 @@ WAITING = "Waiting for data…"
 
 
 def layout(**_kwargs: Any) -> html.Div:
-    """The Live page; a callback fills it on every refresh."""
     settings: Settings = current_app.config[SETTINGS_CONFIG_KEY]
     return html.Div(
         [

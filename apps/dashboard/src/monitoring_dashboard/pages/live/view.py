@@ -20,8 +20,6 @@ from monitoring_dashboard.snapshots import Point, ReadError, Snapshot
 
 @dataclass(frozen=True)
 class Kpis:
-    """The headline numbers of the latest output."""
-
     egress: float | None
     caching: float | None
     cpu_count: int
@@ -74,11 +72,10 @@ def build_view(
             point = Point(snap.now_ms, numeric_values(snap.output))
             stored = browser_history.append(stored_history, point, settings.history_ms)
         points = browser_history.points(stored if stored is not None else stored_history)
-    fresh = None
-    if last_write is not None:
-        fresh = assess(
-            last_write, snap.now_ms, settings.refresh_seconds, seen_by_page=not snap.has_history
-        )
+    seen, period = not snap.has_history, settings.refresh_seconds
+    fresh = (
+        None if last_write is None else assess(last_write, snap.now_ms, period, seen_by_page=seen)
+    )
     # A load failure is shown although the previous version's outputs keep the page fresh.
     stale = [_stale_notice(fresh, settings)] if fresh is not None and fresh.stale else []
     notices = function_notices(
@@ -86,7 +83,7 @@ def build_view(
     )
     new_status = {
         "last_write_ms": last_write,
-        "seen_by_page": not snap.has_history,
+        "seen_by_page": seen,
         "digest": digest,
         "offset_ms": snap.now_ms - local_now_ms,
     }
