@@ -244,9 +244,11 @@ class Runner:
         message = _redis_message(exc)
         if message != self._last_redis_error:
             log.warning("%s; retrying with backoff", message)
-        if reachable and message != self._last_redis_error:
             try:
-                self.store.record_error(error_record(FailureKind.REDIS_ERROR, message, "", None))
+                if reachable:
+                    self.store.record_error(
+                        error_record(FailureKind.REDIS_ERROR, message, "", None)
+                    )
             except redis.RedisError:
                 log.debug("could not record the Redis error", exc_info=True)
         self._last_redis_error = message
@@ -347,7 +349,10 @@ class Runner:
         stamp: str | None = None
         duration: float | None = None
         try:
-            value = self._parse(raw or b"")
+            try:
+                value = parse_input(raw or b"", self.settings.keys.input)
+            except ValueError as exc:
+                raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
                 return Told.POISON
@@ -386,7 +391,11 @@ class Runner:
                 self._look_again = self._refused_as_stale()
                 self.state.sync()
             return Told.AGAIN
-        self._went_through()
+        if self._streak_logged:
+            log.info("a commit went through after %d refused as stale", self._refusals)
+        self._refusals = self._retries = 0
+        self._streak_logged = False
+        self._retry_backoff.reset()
         self.state.committed(append)
         self.state.digest = digest
         self.telemetry.state_bytes = self.state.snapshot_bytes
@@ -426,13 +435,6 @@ class Runner:
             )
         return False
 
-    def _went_through(self) -> None:
-        if self._streak_logged:
-            log.info("a commit went through after %d refused as stale", self._refusals)
-        self._refusals = self._retries = 0
-        self._streak_logged = False
-        self._retry_backoff.reset()
-
     def _pause_before_retry(self) -> None:
         """The first retry is at once (a takeover's race); later ones back off up to INTERVAL."""
         if self._retries <= 1:
@@ -463,12 +465,6 @@ class Runner:
                 f"{again} again"
             )
         self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
-
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        try:
-            return parse_input(raw, self.settings.keys.input)
-        except ValueError as exc:
-            raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
 
     def _call(self, value: dict[str, Any]) -> Any:
         """The handler's result, or Failed (the caller rolls the state back, never judges it)."""
