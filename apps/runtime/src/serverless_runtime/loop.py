@@ -50,7 +50,6 @@ STALE_RETRIES = 5
 
 
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
-    """The input as a JSON object, or ValueError saying what it is instead."""
     try:
         value = codec.loads(raw)
     except ValueError as exc:
@@ -94,7 +93,6 @@ def _redis_message(exc: redis.RedisError) -> str:
 def error_record(
     kind: FailureKind, message: str, tb: str, input_timestamp: str | None
 ) -> dict[str, Any]:
-    """The JSON document written to the error key; message and traceback cut to their bounds."""
     record: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
         "kind": kind,
@@ -188,7 +186,6 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Step until stopped, riding out Redis outages with capped, jittered backoff."""
         backoff = Backoff()
         while not self.stop.is_set():
             self.telemetry.beat()
@@ -226,7 +223,6 @@ class Runner:
             self.store.lease.release(self.store.client)
 
     def _warn_eviction(self) -> None:
-        """Say once per policy that Redis may evict the state's keys one by one."""
         policy = self.store.eviction_policy()
         if policy is None or policy == self._eviction_warned:
             return
@@ -239,7 +235,6 @@ class Runner:
         )
 
     def _redis_failed(self, exc: redis.RedisError) -> None:
-        """Say once what went wrong with Redis; record errors Redis answered with."""
         reachable = not isinstance(exc, redis.ConnectionError | redis.TimeoutError)
         message = _redis_message(exc)
         if message != self._last_redis_error:
@@ -265,7 +260,6 @@ class Runner:
             log.warning("could not save a snapshot at shutdown (%s); the journal has it all", exc)
 
     def step(self) -> None:
-        """One pass: start once, reload the function if changed, process what there is."""
         if not self._started:
             self._start()
         if not self._requirements_installed():
@@ -344,7 +338,6 @@ class Runner:
             log.info("loaded function %s", self.source.current.path)
 
     def invoke(self, item: Input) -> Told:
-        """Call the handler on one input; commit on success, roll back and record on failure."""
         raw, digest, entry_id = item
         stamp: str | None = None
         duration: float | None = None
@@ -489,7 +482,6 @@ class Runner:
         return result
 
     def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
-        """The output and the journal part of the commit, or Failed(invalid-output)."""
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
@@ -554,7 +546,6 @@ def record(
     exc: BaseException | None = None,
     stamp: str | None = None,
 ) -> None:
-    """Log a failure and write its error record."""
     # The function's frames only: the runtime's are noise to its author, unless debugging.
     tb = user_traceback(exc, log.isEnabledFor(logging.DEBUG)) if exc is not None else ""
     error = error_record(kind, message, tb, stamp)

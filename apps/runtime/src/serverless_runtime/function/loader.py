@@ -95,7 +95,6 @@ def digest(data: bytes) -> str:
 
 
 def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
-    """Import a single-file function as the module `usermodule` and return its handler."""
     try:
         source = path.read_bytes()
         mtime = path.stat().st_mtime
@@ -136,7 +135,6 @@ def _execute(module: ModuleType, code: Any, path: Path) -> None:
 
 
 def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:
-    """Return module.attr if it is callable, else a distinct, clear error."""
     try:
         handler = getattr(module, attr)
     except AttributeError:

@@ -40,7 +40,6 @@ _active: list[Path] = []
 
 
 def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
-    """Check, extract and import a zip function package; return its handler."""
     module_name, attr = ref.module or MODULE_NAME, ref.function
     try:
         data = zip_path.read_bytes()
@@ -219,7 +218,6 @@ def _outside_module(name: str, root: Path) -> str | None:
 
 
 def _unload(folders: list[Path]) -> dict[str, ModuleType]:
-    """Drop from sys.modules every module loaded from the folders; return what was dropped."""
     dropped: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
         if any(_loaded_from(module, folder) for folder in folders):
