@@ -183,8 +183,6 @@ class Runner:
         self._requirements_failure: RequirementsFailed | None = None
         self._requirements_recorded = False
 
-    # -- the loop ---------------------------------------------------------------------------------
-
     def run(self) -> None:
         backoff = Backoff()
         while not self.stop.is_set():
@@ -274,8 +272,6 @@ class Runner:
             finally:
                 self.trigger.told(item, outcome)
         self.telemetry.leader = self.trigger.leader
-
-    # -- steps ------------------------------------------------------------------------------------
 
     def _start(self) -> None:
         poison = self.store.read_poison()

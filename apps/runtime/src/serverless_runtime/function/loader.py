@@ -167,18 +167,15 @@ class FunctionSource:
         """Never import this version (it hung while loading before); a changed file loads."""
         self._failed_digest = digest
 
-    def _signature(self) -> tuple[float, int, int] | None:
-        try:
-            # stat follows links, so a ConfigMap's `..data` swap shows up as a new inode.
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime, st.st_size, st.st_ino)
-
     def refresh(self) -> bool:
         """Load the file if it changed; True when a new version took over. Raises FunctionLoadError
         once per broken version; the running version stays."""
-        signature = self._signature()
+        try:
+            # stat follows links, so a ConfigMap's `..data` swap shows up as a new inode.
+            st = self.path.stat()
+            signature: tuple[float, int, int] | None = (st.st_mtime, st.st_size, st.st_ino)
+        except OSError:
+            signature = None
         if signature is not None and signature == self._seen:
             return False
         self._seen = signature
