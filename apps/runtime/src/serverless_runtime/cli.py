@@ -225,12 +225,8 @@ def run_command(environ: Mapping[str, str]) -> int:
 def _connected(
     settings: Settings, stop: threading.Event, timeout: float | None = None
 ) -> redis.Redis | None:
-    """The Redis client; None when stopped before it could be made.
-
-    A Redis Cluster's client asks its nodes for the slots at once: while none answers, it is
-    tried again with the loop's backoff (Redis away, not a crash). The other clients connect
-    at their first command.
-    """
+    """The Redis client; None when stopped before it could be made. A Redis Cluster's client asks
+    its nodes for the slots at once: while none answers, it is tried again with backoff."""
     import redis
 
     from serverless_runtime.ops.backoff import Backoff

@@ -137,8 +137,6 @@ class Runner:
         registration: Registration | None = None,
     ) -> None:
         self.settings = settings
-        # The function registry's record: written on the loop's thread whenever Redis answers
-        # after not answering (the start, or the end of an outage), and when a load fails.
         self._registration = registration
         self.store = store
         self.source = source

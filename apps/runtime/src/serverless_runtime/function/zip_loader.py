@@ -212,9 +212,8 @@ def _outside_module(name: str, root: Path) -> str | None:
     if spec is None:
         return None
     places = [spec.origin, *(spec.submodule_search_locations or [])]
-    if any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places):
-        return None
-    return spec.origin or "a namespace package"
+    inside = any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places)
+    return None if inside else spec.origin or "a namespace package"
 
 
 def _unload(folders: list[Path]) -> dict[str, ModuleType]:

@@ -18,8 +18,6 @@ import redis
 from serverless_runtime.ops.telemetry import DURATION_BUCKETS, Telemetry
 
 if TYPE_CHECKING:
-    # Types only: prometheus_client is imported at the first scrape, so that start-up never
-    # pays for it.
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
