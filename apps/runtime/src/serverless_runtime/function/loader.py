@@ -38,10 +38,8 @@ def import_failure(
     where = str(source) if root is None else f"{source}: {module_name}"
     if isinstance(exc, SyntaxError):
         line = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        if root is None:
-            file = exc.filename or str(source)
-        else:
-            file = f"{source} member {_inner_path(root, exc.filename)}"
+        inner = f"{source} member {_inner_path(root, exc.filename)}" if root else None
+        file = inner or exc.filename or str(source)
         return FunctionLoadError(
             FailureKind.SYNTAX_ERROR, f"syntax error in {file} at {line}: {exc.msg}"
         )
