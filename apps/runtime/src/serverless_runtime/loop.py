@@ -366,10 +366,9 @@ class Runner:
             self.telemetry.busy_since = None
             raise
         if outcome is not Outcome.COMMITTED:
-            # FENCED: another replica took the lease during the call; its result counts, not
-            # ours. STALE: another commit came first; catch up, then judge the input again.
-            # CLAIMED: another consumer took the stream entry (this one paused past
-            # STREAM_CLAIM_IDLE); its commit is the one that counts.
+            # FENCED: another replica took the lease during the call; CLAIMED: another consumer
+            # took the stream entry (past STREAM_CLAIM_IDLE): their commit counts, not ours.
+            # STALE: another commit came first; catch up, then judge the input again.
             self.store.call_ended(done=False)
             self.state.rollback()
             self._look_again = True
