@@ -485,10 +485,7 @@ class DurableState:
             or count >= SNAPSHOT_EVERY
             or (encoded and count * (self._cost or 0.0) > self._max_replay)
         )
-        self._pending = None
-        snapshot = None
-        if due:
-            snapshot, self._pending = self._snapshot(self.seq + 1, at)
+        snapshot, self._pending = self._snapshot(self.seq + 1, at) if due else (None, None)
         return Append(self.seq, raw, at.isoformat(), snapshot)
 
     def committed(self, append: Append) -> None:
