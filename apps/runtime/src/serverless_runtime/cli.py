@@ -39,7 +39,6 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `serverless-runtime` command."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv in ([], ["run"]):  # the container's start: no argument parser to import
@@ -162,7 +161,6 @@ def _stop_on_signals() -> threading.Event:
 
 
 def run_command(environ: Mapping[str, str]) -> int:
-    """Run the loop until SIGTERM/SIGINT."""
     from serverless_runtime.loop import Runner
     from serverless_runtime.ops import logs, watchdog
     from serverless_runtime.ops.telemetry import Telemetry
@@ -227,12 +225,8 @@ def run_command(environ: Mapping[str, str]) -> int:
 def _connected(
     settings: Settings, stop: threading.Event, timeout: float | None = None
 ) -> redis.Redis | None:
-    """The Redis client; None when stopped before it could be made.
-
-    A Redis Cluster's client asks its nodes for the slots at once: while none answers, it is
-    tried again with the loop's backoff (Redis away, not a crash). The other clients connect
-    at their first command.
-    """
+    """The Redis client; None when stopped before it could be made. A Redis Cluster's client asks
+    its nodes for the slots at once: while none answers, it is tried again with backoff."""
     import redis
 
     from serverless_runtime.ops.backoff import Backoff
@@ -251,7 +245,6 @@ def _connected(
 
 
 def _function_source(settings: Settings) -> FunctionSource:
-    """The function file, or the zip package when FUNCTION_ZIP is set."""
     if settings.function_zip:
         from serverless_runtime.function import zip_loader
 
@@ -316,7 +309,6 @@ def _start_probes(
 
 
 def invoke_command(function: Path, input_path: str, state: Path | None, attr: str) -> int:
-    """Call the function once, print its result as JSON and update the state file."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         loaded = load_file(function, attr)
@@ -370,7 +362,6 @@ def collect_command(
 
 
 def snapshot_command(output: Path | None, interface: str) -> int:
-    """Write one snapshot of this machine's metrics as JSON to OUTPUT or stdout."""
     from serverless_runtime.commands import collect
 
     text = json.dumps(collect.snapshot(interface), indent=2) + "\n"

@@ -50,7 +50,6 @@ STALE_RETRIES = 5
 
 
 def parse_input(raw: bytes, key: str) -> dict[str, Any]:
-    """The input as a JSON object, or ValueError saying what it is instead."""
     try:
         value = codec.loads(raw)
     except ValueError as exc:
@@ -94,7 +93,6 @@ def _redis_message(exc: redis.RedisError) -> str:
 def error_record(
     kind: FailureKind, message: str, tb: str, input_timestamp: str | None
 ) -> dict[str, Any]:
-    """The JSON document written to the error key; message and traceback cut to their bounds."""
     record: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(),
         "kind": kind,
@@ -139,8 +137,6 @@ class Runner:
         registration: Registration | None = None,
     ) -> None:
         self.settings = settings
-        # The function registry's record: written on the loop's thread whenever Redis answers
-        # after not answering (the start, or the end of an outage), and when a load fails.
         self._registration = registration
         self.store = store
         self.source = source
@@ -185,10 +181,7 @@ class Runner:
         self._requirements_failure: RequirementsFailed | None = None
         self._requirements_recorded = False
 
-    # -- the loop ---------------------------------------------------------------------------------
-
     def run(self) -> None:
-        """Step until stopped, riding out Redis outages with capped, jittered backoff."""
         backoff = Backoff()
         while not self.stop.is_set():
             self.telemetry.beat()
@@ -226,7 +219,6 @@ class Runner:
             self.store.lease.release(self.store.client)
 
     def _warn_eviction(self) -> None:
-        """Say once per policy that Redis may evict the state's keys one by one."""
         policy = self.store.eviction_policy()
         if policy is None or policy == self._eviction_warned:
             return
@@ -239,14 +231,15 @@ class Runner:
         )
 
     def _redis_failed(self, exc: redis.RedisError) -> None:
-        """Say once what went wrong with Redis; record errors Redis answered with."""
         reachable = not isinstance(exc, redis.ConnectionError | redis.TimeoutError)
         message = _redis_message(exc)
         if message != self._last_redis_error:
             log.warning("%s; retrying with backoff", message)
-        if reachable and message != self._last_redis_error:
             try:
-                self.store.record_error(error_record(FailureKind.REDIS_ERROR, message, "", None))
+                if reachable:
+                    self.store.record_error(
+                        error_record(FailureKind.REDIS_ERROR, message, "", None)
+                    )
             except redis.RedisError:
                 log.debug("could not record the Redis error", exc_info=True)
         self._last_redis_error = message
@@ -263,7 +256,6 @@ class Runner:
             log.warning("could not save a snapshot at shutdown (%s); the journal has it all", exc)
 
     def step(self) -> None:
-        """One pass: start once, reload the function if changed, process what there is."""
         if not self._started:
             self._start()
         if not self._requirements_installed():
@@ -278,8 +270,6 @@ class Runner:
             finally:
                 self.trigger.told(item, outcome)
         self.telemetry.leader = self.trigger.leader
-
-    # -- steps ------------------------------------------------------------------------------------
 
     def _start(self) -> None:
         poison = self.store.read_poison()
@@ -342,12 +332,14 @@ class Runner:
             log.info("loaded function %s", self.source.current.path)
 
     def invoke(self, item: Input) -> Told:
-        """Call the handler on one input; commit on success, roll back and record on failure."""
         raw, digest, entry_id = item
         stamp: str | None = None
         duration: float | None = None
         try:
-            value = self._parse(raw or b"")
+            try:
+                value = parse_input(raw or b"", self.settings.keys.input)
+            except ValueError as exc:
+                raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
                 return Told.POISON
@@ -374,10 +366,9 @@ class Runner:
             self.telemetry.busy_since = None
             raise
         if outcome is not Outcome.COMMITTED:
-            # FENCED: another replica took the lease during the call; its result counts, not
-            # ours. STALE: another commit came first; catch up, then judge the input again.
-            # CLAIMED: another consumer took the stream entry (this one paused past
-            # STREAM_CLAIM_IDLE); its commit is the one that counts.
+            # FENCED: another replica took the lease during the call; CLAIMED: another consumer
+            # took the stream entry (past STREAM_CLAIM_IDLE): their commit counts, not ours.
+            # STALE: another commit came first; catch up, then judge the input again.
             self.store.call_ended(done=False)
             self.state.rollback()
             self._look_again = True
@@ -386,7 +377,11 @@ class Runner:
                 self._look_again = self._refused_as_stale()
                 self.state.sync()
             return Told.AGAIN
-        self._went_through()
+        if self._streak_logged:
+            log.info("a commit went through after %d refused as stale", self._refusals)
+        self._refusals = self._retries = 0
+        self._streak_logged = False
+        self._retry_backoff.reset()
         self.state.committed(append)
         self.state.digest = digest
         self.telemetry.state_bytes = self.state.snapshot_bytes
@@ -426,13 +421,6 @@ class Runner:
             )
         return False
 
-    def _went_through(self) -> None:
-        if self._streak_logged:
-            log.info("a commit went through after %d refused as stale", self._refusals)
-        self._refusals = self._retries = 0
-        self._streak_logged = False
-        self._retry_backoff.reset()
-
     def _pause_before_retry(self) -> None:
         """The first retry is at once (a takeover's race); later ones back off up to INTERVAL."""
         if self._retries <= 1:
@@ -464,12 +452,6 @@ class Runner:
             )
         self.store.record_error(error_record(FailureKind.TIMEOUT, message, "", None))
 
-    def _parse(self, raw: bytes) -> dict[str, Any]:
-        try:
-            return parse_input(raw, self.settings.keys.input)
-        except ValueError as exc:
-            raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
-
     def _call(self, value: dict[str, Any]) -> Any:
         """The handler's result, or Failed (the caller rolls the state back, never judges it)."""
         handler = self.source.current.handler if self.source.current else None
@@ -493,7 +475,6 @@ class Runner:
         return result
 
     def _encode(self, result: Any, raw: bytes) -> tuple[bytes | None, Append]:
-        """The output and the journal part of the commit, or Failed(invalid-output)."""
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
@@ -558,7 +539,6 @@ def record(
     exc: BaseException | None = None,
     stamp: str | None = None,
 ) -> None:
-    """Log a failure and write its error record."""
     # The function's frames only: the runtime's are noise to its author, unless debugging.
     tb = user_traceback(exc, log.isEnabledFor(logging.DEBUG)) if exc is not None else ""
     error = error_record(kind, message, tb, stamp)

@@ -94,7 +94,6 @@ class FunctionRecord:
     load_failure: LoadFailure | None = None
 
     def to_json(self) -> str:
-        """The compact JSON value stored in the hash."""
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod

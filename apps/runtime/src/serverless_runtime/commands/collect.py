@@ -15,19 +15,8 @@ import redis
 logger = logging.getLogger(__name__)
 
 # The course collector's fields; cpu_stats and net_io_counters have the same on every platform.
-VIRTUAL_MEMORY = (
-    "total",
-    "available",
-    "percent",
-    "used",
-    "free",
-    "active",
-    "inactive",
-    "buffers",
-    "cached",
-    "shared",
-    "slab",
-)
+VIRTUAL_MEMORY = ("total", "available", "percent", "used", "free", "active", "inactive", "buffers",
+                  "cached", "shared", "slab")  # fmt: skip
 
 
 def sample(interface: str = "eth0") -> dict[str, object]:

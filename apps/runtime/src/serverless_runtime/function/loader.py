@@ -38,10 +38,8 @@ def import_failure(
     where = str(source) if root is None else f"{source}: {module_name}"
     if isinstance(exc, SyntaxError):
         line = f"line {exc.lineno}" if exc.lineno else "unknown line"
-        if root is None:
-            file = exc.filename or str(source)
-        else:
-            file = f"{source} member {_inner_path(root, exc.filename)}"
+        inner = f"{source} member {_inner_path(root, exc.filename)}" if root else None
+        file = inner or exc.filename or str(source)
         return FunctionLoadError(
             FailureKind.SYNTAX_ERROR, f"syntax error in {file} at {line}: {exc.msg}"
         )
@@ -95,7 +93,6 @@ def digest(data: bytes) -> str:
 
 
 def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
-    """Import a single-file function as the module `usermodule` and return its handler."""
     try:
         source = path.read_bytes()
         mtime = path.stat().st_mtime
@@ -136,7 +133,6 @@ def _execute(module: ModuleType, code: Any, path: Path) -> None:
 
 
 def resolve_handler(module: ModuleType, attr: str, where: str) -> Handler:
-    """Return module.attr if it is callable, else a distinct, clear error."""
     try:
         handler = getattr(module, attr)
     except AttributeError:
@@ -169,18 +165,15 @@ class FunctionSource:
         """Never import this version (it hung while loading before); a changed file loads."""
         self._failed_digest = digest
 
-    def _signature(self) -> tuple[float, int, int] | None:
-        try:
-            # stat follows links, so a ConfigMap's `..data` swap shows up as a new inode.
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime, st.st_size, st.st_ino)
-
     def refresh(self) -> bool:
         """Load the file if it changed; True when a new version took over. Raises FunctionLoadError
         once per broken version; the running version stays."""
-        signature = self._signature()
+        try:
+            # stat follows links, so a ConfigMap's `..data` swap shows up as a new inode.
+            st = self.path.stat()
+            signature: tuple[float, int, int] | None = (st.st_mtime, st.st_size, st.st_ino)
+        except OSError:
+            signature = None
         if signature is not None and signature == self._seen:
             return False
         self._seen = signature

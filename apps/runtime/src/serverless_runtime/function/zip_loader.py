@@ -40,7 +40,6 @@ _active: list[Path] = []
 
 
 def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
-    """Check, extract and import a zip function package; return its handler."""
     module_name, attr = ref.module or MODULE_NAME, ref.function
     try:
         data = zip_path.read_bytes()
@@ -213,13 +212,11 @@ def _outside_module(name: str, root: Path) -> str | None:
     if spec is None:
         return None
     places = [spec.origin, *(spec.submodule_search_locations or [])]
-    if any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places):
-        return None
-    return spec.origin or "a namespace package"
+    inside = any(isinstance(p, str) and Path(p).is_relative_to(root) for p in places)
+    return None if inside else spec.origin or "a namespace package"
 
 
 def _unload(folders: list[Path]) -> dict[str, ModuleType]:
-    """Drop from sys.modules every module loaded from the folders; return what was dropped."""
     dropped: dict[str, ModuleType] = {}
     for name, module in list(sys.modules.items()):
         if any(_loaded_from(module, folder) for folder in folders):

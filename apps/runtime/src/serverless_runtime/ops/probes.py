@@ -18,8 +18,6 @@ import redis
 from serverless_runtime.ops.telemetry import DURATION_BUCKETS, Telemetry
 
 if TYPE_CHECKING:
-    # Types only: prometheus_client is imported at the first scrape, so that start-up never
-    # pays for it.
     from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
@@ -94,7 +92,6 @@ class TelemetryCollector:
         self.telemetry = telemetry
 
     def collect(self) -> Iterator[Metric]:
-        """Yield one metric family per exported figure."""
         from prometheus_client.core import (
             CounterMetricFamily,
             GaugeMetricFamily,
@@ -152,7 +149,6 @@ class ProbeServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def close(self) -> None:
-        """Stop serving, close the socket and wait for the serving thread."""
         self.shutdown()
         self.server_close()
         self._thread.join()
@@ -172,7 +168,6 @@ class ProbeServer(ThreadingHTTPServer):
             return self._registry
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """Log a failed request instead of printing a traceback on stderr."""
         if isinstance(sys.exc_info()[1], ConnectionError):
             # The client went away (a probe or scrape timed out): nothing to fix here.
             log.debug("probe client %s disconnected", client_address)
@@ -181,14 +176,11 @@ class ProbeServer(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes GET /healthz, /readyz and /metrics; anything else is 404."""
-
     server: ProbeServer
     # A stuck client must not hold a thread forever.
     timeout = 10
 
     def do_GET(self) -> None:
-        """Answer one probe or scrape."""
         path = urlsplit(self.path).path
         if path == "/healthz":
             self._text(*healthz(self.server.telemetry))
@@ -223,7 +215,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def start(host: str, port: int, telemetry: Telemetry, ping: Callable[[], bool]) -> ProbeServer:
-    """Serve /healthz, /readyz and /metrics on host:port from a daemon thread."""
     probes = ProbeServer((host, port), telemetry, ping)
     shown = f"[{host}]" if ":" in host else host
     log.info("operations endpoints on http://%s:%d/ (healthz, readyz, metrics)", shown, probes.port)

@@ -59,7 +59,6 @@ class Telemetry:
         self.busy_since = None
 
     def reloaded(self, ok: bool, kind: str | None = None) -> None:
-        """A new function version loaded, or failed to with the failure `kind`."""
         key = "success" if ok else "failure"
         with self.lock:
             self.reloads[key] = self.reloads.get(key, 0) + 1
@@ -67,5 +66,4 @@ class Telemetry:
                 self.load_failures[kind] = self.load_failures.get(kind, 0) + 1
 
     def heartbeat_age(self) -> float:
-        """Seconds since the loop last showed it was alive."""
         return max(0.0, time.monotonic() - self.heartbeat_at)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
@@ -62,13 +62,6 @@ class _Base:
         return value if isinstance(value, dict) else {}
 
 
-class _Step(NamedTuple):
-    """A committed input and the version that committed it (which replays it in a rollback)."""
-
-    entry: Journaled
-    replay: Replay
-
-
 class DurableState:
     """Keeps `context.env` equal to what the commits in Redis say it is."""
 
@@ -101,9 +94,11 @@ class DurableState:
         self._reset_token = reset_token
         self._recorded_reset: str | None = None  # the STATE_RESET token the state was reset with
         self._newer_format: int | None = None  # the last snapshot read came from a newer runtime
-        self._telemetry = telemetry
+        self._telemetry = telemetry or Telemetry(stale_after=0.0)  # without one: read by none
         self._base = _Base()  # what a rollback restores (in memory)
-        self._tail: list[_Step] = []  # committed after the base, in order
+        # Committed after the base, in order, each with the version that committed it (which
+        # replays it in a rollback).
+        self._tail: list[tuple[Journaled, Replay]] = []
         # The journal in Redis after its snapshot: what a rebuild elsewhere replays.
         self._journal_count = 0
         self._journal_bytes = 0
@@ -119,8 +114,6 @@ class DurableState:
         self._seen_history: Head | None = None
         self._lost_since: float | None = None
 
-    # -- versions ---------------------------------------------------------------------------------
-
     def use(self, function: str, replay: Replay) -> None:
         """A function version was loaded: later commits are its, and replayed by it."""
         self.function, self._replay = function, replay
@@ -128,13 +121,9 @@ class DurableState:
             log.info("another function version is loaded: rebuilding the state with it")
             self.blocked = self._blocked_by = None
             self._loaded = False
-            if self._telemetry is not None:
-                self._telemetry.state_problem = None
-
-    # -- following the commits --------------------------------------------------------------------
+            self._telemetry.state_problem = None
 
     def ensure_loaded(self) -> None:
-        """Load the committed state once, before the first call."""
         if self.persistent and not self._loaded and self.blocked is None:
             self.load(self.store.read_committed())
 
@@ -184,8 +173,6 @@ class DurableState:
         else:  # the journal was trimmed past us, or the head went back: start over
             self.load(self.store.read_committed())
 
-    # -- Redis resets: the epoch ------------------------------------------------------------------
-
     def watch(self, head: Head) -> None:
         """A standby's read of the head: its state, if newer than Redis's, is written back."""
         if not self.persistent or self.blocked is not None:
@@ -230,7 +217,6 @@ class DurableState:
         return True
 
     def _write_back(self, head: Head) -> None:
-        """Write this replica's state back to Redis as its commit number, with a new epoch."""
         snapshot, base = self._snapshot(self.seq, self.context.last_execution or datetime.now())
         own = head.seq > 0 and head.epoch == self.epoch  # the head behind its own journal
         epoch = self.store.write_back(head, self.seq, snapshot, self.digest)
@@ -279,7 +265,6 @@ class DurableState:
         return False
 
     def load(self, committed: Committed) -> None:
-        """Rebuild from a snapshot and the journal after it."""
         base = self._read_snapshot(committed.snapshot)
         later = [entry for entry in committed.journal if entry.seq > base.seq]
         if self._reset_token is not None and self._reset_token != self._recorded_reset:
@@ -407,7 +392,7 @@ class DurableState:
                     # No version could apply it: reported, and the state goes on without it.
                     self._report(FailureKind.REPLAY_ERROR, str(exc), exc.__cause__)
                 else:
-                    self._tail.append(_Step(entry, self._replay))
+                    self._tail.append((entry, self._replay))
                 self.seq = entry.seq
                 replayed(entry.seq)
 
@@ -428,8 +413,7 @@ class DurableState:
         """Process nothing on a state this replica cannot rebuild; Redis is left as it is."""
         self.blocked, self._blocked_by = message, self.function
         self._loaded = False
-        if self._telemetry is not None:
-            self._telemetry.state_problem = problem
+        self._telemetry.state_problem = problem
         self._report(kind, message, cause)
 
     def _replay_one(self, entry: Journaled, replay: Replay) -> None:
@@ -451,8 +435,6 @@ class DurableState:
         self.observe(time.perf_counter() - started)
         self.context.last_execution = when(entry.at)
 
-    # -- around a call ----------------------------------------------------------------------------
-
     def observe(self, seconds: float) -> None:
         """A call (or a replay) took `seconds`: the estimate of a replay's cost follows it."""
         cost = self._cost
@@ -469,9 +451,9 @@ class DurableState:
             return
         with _progress(len(self._tail), self._telemetry) as replayed:
             try:
-                for step in self._tail:
-                    self._replay_one(step.entry, step.replay)
-                    replayed(step.entry.seq)
+                for entry, replay in self._tail:
+                    self._replay_one(entry, replay)
+                    replayed(entry.seq)
             except ReplayError as exc:
                 # The version that committed it gives another state now: it breaks the replay
                 # contract. The state in Redis is rebuilt before the next call.
@@ -491,7 +473,6 @@ class DurableState:
         self._tail = []
 
     def plan(self, raw: bytes) -> Append:
-        """The journal part of the commit of a successful call on `raw`."""
         at = datetime.now()
         # A snapshot once the journal would hold more bytes than it (a state smaller than its
         # input is written whole with every commit, instead of the input), or take longer to
@@ -504,30 +485,23 @@ class DurableState:
             or count >= SNAPSHOT_EVERY
             or (encoded and count * (self._cost or 0.0) > self._max_replay)
         )
-        self._pending = None
-        snapshot = None
-        if due:
-            snapshot, self._pending = self._snapshot(self.seq + 1, at)
+        snapshot, self._pending = self._snapshot(self.seq + 1, at) if due else (None, None)
         return Append(self.seq, raw, at.isoformat(), snapshot)
 
     def committed(self, append: Append) -> None:
-        """The commit went through: the call's input is now part of the state."""
         self.seq = append.expected_seq + 1
         at = datetime.fromisoformat(append.at)
         self.context.last_execution = at
         if append.snapshot is None:
-            self._tail.append(_Step(Journaled(self.seq, append.raw, append.at), self._replay))
+            self._tail.append((Journaled(self.seq, append.raw, append.at), self._replay))
             self._journal_count += 1
             self._journal_bytes += len(append.raw)
             return
         base, self._pending = self._pending, None
         assert base is not None
-        # A state kept in memory only has no size to weigh the journal against: its journal
-        # grows to SNAPSHOT_EVERY inputs, which a rebuild replays.
         self._snapshotted(base, len(append.snapshot) if base.text is not None else 1 << 62)
 
     def _snapshotted(self, base: _Base, size: int) -> None:
-        """A snapshot of `base` (`size` bytes) was written: the journal after it is empty."""
         self._base, self.snapshot_bytes = base, size
         self._tail = []
         self._journal_count = self._journal_bytes = 0
@@ -586,11 +560,11 @@ class DurableState:
 
 
 @contextmanager
-def _progress(total: int, telemetry: Telemetry | None) -> Iterator[Callable[[int], None]]:
+def _progress(total: int, telemetry: Telemetry) -> Iterator[Callable[[int], None]]:
     """A long replay keeps the heartbeat fresh, says how far it is, and shows in /readyz."""
     started = said = time.monotonic()
     done = 0
-    if telemetry is not None and total:
+    if total:
         telemetry.recovering = True
         telemetry.beat()
         telemetry.busy_since = started  # the watchdog bounds each replayed call
@@ -599,9 +573,8 @@ def _progress(total: int, telemetry: Telemetry | None) -> Iterator[Callable[[int
         nonlocal done, said
         done += 1
         now = time.monotonic()
-        if telemetry is not None:
-            telemetry.beat()
-            telemetry.busy_since = now
+        telemetry.beat()
+        telemetry.busy_since = now
         if now - said >= PROGRESS_EVERY:
             said = now
             log.info(
@@ -615,7 +588,7 @@ def _progress(total: int, telemetry: Telemetry | None) -> Iterator[Callable[[int
     try:
         yield replayed
     finally:
-        if telemetry is not None and total:
+        if total:
             telemetry.recovering = False
             telemetry.busy_since = None
 
