@@ -41,8 +41,15 @@ class StubFunctions:
 
 
 def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
-    """POST the Functions page's callback as the browser does; return {id: {prop: value}}."""
-    client = create_app(SETTINGS, StubReader(Snapshot(now_ms=0)), functions).server.test_client()
+    """The Functions page's callback for this source, with `selected` chosen."""
+    app = create_app(SETTINGS, StubReader(Snapshot(now_ms=0)), functions)
+    return post_refresh(app, {"functions-selected": selected, "functions-rendered-version": None})
+
+
+def post_refresh(app: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """POST the Functions page's callback as the browser does, its states set from `values`;
+    return {id: {prop: value}}."""
+    client = app.server.test_client()
     (dependency,) = [
         dep
         for dep in client.get("/_dash-dependencies").get_json()
@@ -52,7 +59,6 @@ def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
         {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
         for part in dependency["output"].strip(".").split("...")
     ]
-    values = {"functions-selected": selected, "functions-rendered-version": None}
     payload = {
         "output": dependency["output"],
         "outputs": outputs,

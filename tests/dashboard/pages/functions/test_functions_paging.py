@@ -17,6 +17,7 @@ from monitoring_dashboard.settings import Settings
 from monitoring_dashboard.snapshots import PAGE_SIZE, Snapshot
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, MAX_RECORD_BYTES, FunctionRecord
 
+from tests.dashboard.pages.functions.test_functions_callbacks import post_refresh
 from tests.dashboard.test_app import StubReader, texts
 
 FUNCTIONS = 500
@@ -147,29 +148,8 @@ class RecordingFetcher:
 
 
 def refresh(app: Any, query: str | None, page: int | None) -> dict[str, Any]:
-    """POST the page's refresh callback as the browser does, with the filter and page given."""
-    client = app.server.test_client()
-    (dependency,) = [
-        dep
-        for dep in client.get("/_dash-dependencies").get_json()
-        if "functions-list" in dep["output"]
-    ]
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-        for part in dependency["output"].strip(".").split("...")
-    ]
-    values = {"functions-filter": query, "functions-page": page}
-    payload = {
-        "output": dependency["output"],
-        "outputs": outputs,
-        "inputs": [{"id": "functions-refresh-interval", "property": "n_intervals", "value": 1}],
-        "state": [{**state, "value": values.get(state["id"])} for state in dependency["state"]],
-        "changedPropIds": ["functions-refresh-interval.n_intervals"],
-    }
-    response = client.post("/_dash-update-component", json=payload)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    result: dict[str, Any] = response.get_json()["response"]
-    return result
+    """The page's refresh callback, with the filter and page given."""
+    return post_refresh(app, {"functions-filter": query, "functions-page": page})
 
 
 def test_a_refresh_scrapes_only_the_shown_functions_metrics(client: CountingRedis) -> None:
