@@ -1,4 +1,4 @@
-"""state_codec: context.env comes back with the same values and the same types, or is refused."""
+"""state/tagged.py: context.env comes back with the same values and the same types, or is refused."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def same(a: Any, b: Any) -> bool:
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=6))
-def test_state_codec_round_trip_keeps_values_and_types(env: dict[Any, Any]) -> None:
+def test_tagged_round_trip_keeps_values_and_types(env: dict[Any, Any]) -> None:
     assert same(tagged.loads(tagged.dumps(env)), env)
 
 
@@ -100,13 +100,13 @@ PLAIN_KEYS = st.text().filter(lambda key: key != "$t")  # a "$t" key is tagged (
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(PLAIN_KEYS, inner, max_size=4),
     )
 )
-def test_state_codec_plain_json_is_written_as_today(value: Any) -> None:
+def test_tagged_plain_json_is_written_as_today(value: Any) -> None:
     env = {"value": value}
     assert tagged.dumps(env) == codec.dumps(env)
     assert tagged.loads(codec.dumps(env)) == json.loads(codec.dumps(env))
 
 
-def test_state_codec_int_float_bool_keys_stay_apart() -> None:
+def test_tagged_int_float_bool_keys_stay_apart() -> None:
     # {1: …, True: …} is one key in Python: each kind of key is checked in its own place.
     env = {True: "bool", 2: "int", 3.0: "float", None: "none", "4": "str", (1, "a"): "tuple"}
     back = tagged.loads(tagged.dumps(env))
@@ -115,19 +115,19 @@ def test_state_codec_int_float_bool_keys_stay_apart() -> None:
     assert type(next(iter(tagged.loads(tagged.dumps({1: "x"}))))) is int
 
 
-def test_state_codec_course_pattern_of_int_keys_and_tuples() -> None:
+def test_tagged_course_pattern_of_int_keys_and_tuples() -> None:
     env = {"buckets": {i: [] for i in range(3)}, "last": (3, "x"), "seen": {(1, 2)}}
     back = tagged.loads(tagged.dumps(env))
     back["buckets"][0].append(1)  # was KeyError: 0 after a restart
     assert back["last"] == (3, "x") and back["seen"] == {(1, 2)}
 
 
-def test_state_codec_nan_and_infinity_come_back() -> None:
+def test_tagged_nan_and_infinity_come_back() -> None:
     back = tagged.loads(tagged.dumps({"low": math.inf, "x": [math.nan, -math.inf]}))
     assert back["low"] == math.inf and math.isnan(back["x"][0]) and back["x"][1] == -math.inf
 
 
-def test_state_codec_a_user_key_named_like_the_tag_is_not_a_tag() -> None:
+def test_tagged_a_user_key_named_like_the_tag_is_not_a_tag() -> None:
     env = {"$t": "tuple", "v": [1, 2], "inner": [{"$t": "set", "v": []}]}
     assert same(tagged.loads(tagged.dumps(env)), env)
 
@@ -147,12 +147,12 @@ class Point(NamedTuple):
     ],
     ids=["namedtuple", "defaultdict", "ordereddict", "object", "tzinfo"],
 )
-def test_state_codec_other_types_are_refused_by_name(value: Any) -> None:
+def test_tagged_other_types_are_refused_by_name(value: Any) -> None:
     with pytest.raises(tagged.Unsupported, match=r"context\.env holds a"):
         tagged.dumps({"k": value})
 
 
-def test_state_codec_too_deep_is_non_standard() -> None:
+def test_tagged_too_deep_is_non_standard() -> None:
     deep: Any = [1]
     for _ in range(5000):
         deep = [deep]
@@ -172,12 +172,12 @@ def test_state_codec_too_deep_is_non_standard() -> None:
     ],
     ids=["unknown-tag", "no-value", "unhashable-key", "bad-date", "zone-path", "bad-maxlen"],
 )
-def test_state_codec_refuses_what_it_did_not_write(raw: bytes) -> None:
+def test_tagged_refuses_what_it_did_not_write(raw: bytes) -> None:
     with pytest.raises(tagged.Malformed):
         tagged.loads(raw)
 
 
-def test_state_codec_dates_keep_their_zone() -> None:
+def test_tagged_dates_keep_their_zone() -> None:
     paris = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris"))
     env = {"at": paris, "day": date(2026, 1, 2), "t": time(1, 2, 3, 4), "d": Decimal("1.10")}
     assert same(tagged.loads(tagged.dumps(env)), env)
