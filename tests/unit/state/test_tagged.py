@@ -1,4 +1,4 @@
-"""state/tagged.py: context.env comes back with the same values and the same types, or is refused."""
+"""state/tagged.py: context.env comes back with the same values and types, or is refused."""
 
 from __future__ import annotations
 

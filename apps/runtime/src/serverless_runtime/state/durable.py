@@ -26,7 +26,7 @@ from serverless_runtime.storage.store import Append, Committed, Head, Journaled,
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = 3  # env in tagged JSON (state_codec)
+SNAPSHOT_FORMAT = 3  # env in tagged JSON (state/tagged.py)
 # env in plain JSON: still written when the state holds no tag, so that a runtime from before
 # format 3 (a rolled-back image) reads it.
 PLAIN_FORMAT = 2
@@ -50,7 +50,7 @@ class ReplayError(Exception):
 
 @dataclass(slots=True)
 class _Base:
-    """The state a rebuild starts from: encoded (state_codec), or an in-memory copy."""
+    """The state a rebuild starts from: encoded (tagged), or an in-memory copy."""
 
     seq: int = 0
     text: bytes | None = b"{}"
