@@ -31,10 +31,14 @@ def client_for(reader: Any, settings: Settings = SETTINGS):
 
 def refresh(client) -> dict[str, Any]:
     """POST the Live page's refresh callback as the browser does; return {id: {prop: value}}."""
+    return post_callback(client, "live-notices", "refresh-interval", {})
+
+
+def post_callback(client, output: str, interval: str, values: dict[str, Any]) -> dict[str, Any]:
+    """POST the callback whose outputs include `output`, fired by `interval`, as the browser
+    does, its states set from `values` (None for the others); return {id: {prop: value}}."""
     (dependency,) = [
-        dep
-        for dep in client.get("/_dash-dependencies").get_json()
-        if "live-notices" in dep["output"]
+        dep for dep in client.get("/_dash-dependencies").get_json() if output in dep["output"]
     ]
     outputs = [
         {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
@@ -43,9 +47,9 @@ def refresh(client) -> dict[str, Any]:
     payload = {
         "output": dependency["output"],
         "outputs": outputs,
-        "inputs": [{"id": "refresh-interval", "property": "n_intervals", "value": 1}],
-        "state": [{**state, "value": None} for state in dependency["state"]],
-        "changedPropIds": ["refresh-interval.n_intervals"],
+        "inputs": [{"id": interval, "property": "n_intervals", "value": 1}],
+        "state": [{**state, "value": values.get(state["id"])} for state in dependency["state"]],
+        "changedPropIds": [f"{interval}.n_intervals"],
     }
     response = client.post("/_dash-update-component", json=payload)
     assert response.status_code == 200, response.get_data(as_text=True)

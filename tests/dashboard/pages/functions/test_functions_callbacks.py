@@ -16,7 +16,7 @@ from monitoring_dashboard.snapshots import (
 )
 from serverless_runtime.registry import FunctionRecord
 
-from tests.dashboard.test_app import StubReader, texts
+from tests.dashboard.test_app import StubReader, post_callback, texts
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=1)
 ODD = FunctionRecord("<b>odd</b>", "metrics", history="<b>odd</b>:history")
@@ -47,29 +47,9 @@ def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
 
 
 def post_refresh(app: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """POST the Functions page's callback as the browser does, its states set from `values`;
-    return {id: {prop: value}}."""
+    """POST the Functions page's callback as the browser does, its states set from `values`."""
     client = app.server.test_client()
-    (dependency,) = [
-        dep
-        for dep in client.get("/_dash-dependencies").get_json()
-        if "functions-list" in dep["output"]
-    ]
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-        for part in dependency["output"].strip(".").split("...")
-    ]
-    payload = {
-        "output": dependency["output"],
-        "outputs": outputs,
-        "inputs": [{"id": "functions-refresh-interval", "property": "n_intervals", "value": 1}],
-        "state": [{**state, "value": values.get(state["id"])} for state in dependency["state"]],
-        "changedPropIds": ["functions-refresh-interval.n_intervals"],
-    }
-    response = client.post("/_dash-update-component", json=payload)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    result: dict[str, Any] = response.get_json()["response"]
-    return result
+    return post_callback(client, "functions-list", "functions-refresh-interval", values)
 
 
 def snapshot(output: Any) -> FunctionSnapshot:
