@@ -24,9 +24,10 @@ from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.snapshots import (
     PAGE_SIZE,
     FunctionList,
-    FunctionSnapshot,
     FunctionSummary,
+    Point,
     ReadError,
+    Snapshot,
 )
 
 PATH = "/functions"
@@ -173,7 +174,7 @@ def _list_row(
 
 
 def build_function_view(
-    result: FunctionSnapshot | ReadError | None,
+    result: Snapshot | ReadError | None,
     selected: str,
     *,
     location: str,
@@ -191,7 +192,7 @@ def build_function_view(
     snap = result
     if range_minutes is not None:
         since = snap.now_ms - int(range_minutes * 60_000)
-        snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
+        snap = replace(snap, history=[point for point in snap.history if point.at_ms >= since])
     record = snap.record
     times = (snap.last_write_ms, snap.now_ms)
     notices = function_notices(snap.problems, record.load_failure, snap.error, times)
@@ -211,15 +212,15 @@ def build_function_view(
 
 
 def series(
-    history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
+    history: Sequence[Point], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
-    order = dict.fromkeys([*(first or []), *(path for _, values in history for path in values)])
-    times = [at_ms for at_ms, _ in history]
-    return [(path, times, [values.get(path) for _, values in history]) for path in order]
+    order = dict.fromkeys([*(first or []), *(path for point in history for path in point.values)])
+    times = [point.at_ms for point in history]
+    return [(path, times, [point.values.get(path) for point in history]) for path in order]
 
 
-def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart], int, str | None]:
+def _charts(snap: Snapshot, latest_paths: list[str]) -> tuple[list[Chart], int, str | None]:
     if snap.record.history is None:
         return [], 0, "This function writes no history (HISTORY_KEY empty): nothing to chart."
     if not snap.has_history:
@@ -236,7 +237,7 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     return charts, max(0, len(found) - MAX_CHARTS), None
 
 
-def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
+def _facts(snap: Snapshot) -> list[tuple[str, str]]:
     record = snap.record
     facts = [
         ("input", _input_text(record.input, record.input_kind)),
@@ -272,7 +273,7 @@ def _input_text(input_key: str, kind: str) -> str:
     return safe_text(f"stream {input_key}" if kind == "stream" else input_key)
 
 
-def _version(snap: FunctionSnapshot) -> str:
+def _version(snap: Snapshot) -> str:
     """What the body shows: changes when an output, a history entry or the record changes."""
     shown = f"{snap.has_output}:{snap.record.to_json()}:{snap.output_raw or ''}"
     digest = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()

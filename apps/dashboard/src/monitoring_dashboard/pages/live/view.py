@@ -79,7 +79,7 @@ def build_view(
     # A load failure is shown although the previous version's outputs keep the page fresh.
     stale = [_stale_notice(fresh, settings)] if fresh is not None and fresh.stale else []
     notices = function_notices(
-        snap.problems, snap.load_failure, snap.error, (last_write, snap.now_ms), *stale
+        snap.problems, snap.record.load_failure, snap.error, (last_write, snap.now_ms), *stale
     )
     new_status = {
         "last_write_ms": last_write,
