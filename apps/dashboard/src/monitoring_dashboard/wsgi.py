@@ -15,10 +15,6 @@ from monitoring_dashboard.settings import Settings
 _server: Any = None
 
 
-def build_server(environ: dict[str, str] | None = None) -> Any:
-    return server_for(Settings.from_env(os.environ if environ is None else environ))
-
-
 def server_for(settings: Settings) -> Any:
     """The WSGI server for settings: one reader, on one Redis client, for every page."""
     client = connect(settings)
@@ -35,5 +31,5 @@ def __getattr__(name: str) -> Any:
     if name != "server":
         raise AttributeError(name)
     if _server is None:
-        _server = build_server()
+        _server = server_for(Settings.from_env(os.environ))
     return _server
