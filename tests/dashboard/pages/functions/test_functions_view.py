@@ -57,9 +57,14 @@ def snapshot(output, history=None, **extra) -> Snapshot:
     )
 
 
-def view(result, rendered=None, selected="cpu-stats", **extra):
+def view(result, rendered=None, selected="cpu-stats", scraped=None, range_minutes=60):
     return build_function_view(
-        result, selected, location="redis://127.0.0.1:6379/0", rendered_version=rendered, **extra
+        result,
+        selected,
+        location="redis://127.0.0.1:6379/0",
+        rendered_version=rendered,
+        scraped=scraped,
+        range_minutes=range_minutes,
     )
 
 

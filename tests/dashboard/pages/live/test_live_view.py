@@ -46,6 +46,7 @@ def view_of(result, *, status=None, stored=None, version=None, local_now=NOW):
         stored_history=stored,
         rendered_version=version,
         local_now_ms=local_now,
+        range_minutes=SETTINGS.history_minutes,
     )
 
 

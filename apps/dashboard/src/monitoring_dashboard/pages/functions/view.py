@@ -178,9 +178,9 @@ def build_function_view(
     selected: str,
     *,
     location: str,
-    rendered_version: object = None,
-    scraped: Scraped | None = None,
-    range_minutes: float | None = None,
+    rendered_version: object,
+    scraped: Scraped | None,
+    range_minutes: float,
 ) -> FunctionView:
     """The selected function's view; charts and figures cover the last `range_minutes`."""
     title = safe_text(selected)
@@ -189,16 +189,14 @@ def build_function_view(
     if result is None:
         body = "No listed function has this output key. Pick one from the list above."
         return FunctionView(title, [Notice("warning", "Unknown function", body)], version="unknown")
-    snap = result
-    if range_minutes is not None:
-        since = snap.now_ms - int(range_minutes * 60_000)
-        snap = replace(snap, history=[point for point in snap.history if point.at_ms >= since])
+    since = result.now_ms - int(range_minutes * 60_000)
+    snap = replace(result, history=[point for point in result.history if point.at_ms >= since])
     record = snap.record
     times = (snap.last_write_ms, snap.now_ms)
     notices = function_notices(snap.problems, record.load_failure, snap.error, times)
-    window = 3600.0 if range_minutes is None else range_minutes * 60
     version = f"{range_minutes}:{_version(snap)}"
-    view = FunctionView(title, notices, _facts(snap), ops=ops_text(record, scraped, window))
+    ops = ops_text(record, scraped, range_minutes * 60)
+    view = FunctionView(title, notices, _facts(snap), ops=ops)
     if version == rendered_version:
         return view
     latest = list(numbers(snap.output)) if snap.has_output else []
@@ -281,11 +279,9 @@ def _version(snap: Snapshot) -> str:
 
 
 def number_series_figure(
-    name: str, times_ms: Sequence[int], values: Sequence[float | None], height: int = 220
+    name: str, times_ms: Sequence[int], values: Sequence[float | None]
 ) -> Figure:
     """Any numeric key of a function's output over time, as a plain line."""
-    if not any(value is not None for value in values):
-        return plotting.empty_figure(f"No history of {name} yet", height)
     trace = {
         "type": "scatter",
         "mode": "lines+markers" if len(values) < 30 else "lines",
@@ -296,6 +292,4 @@ def number_series_figure(
         "line": {"color": plotting.BLUE, "width": 2},
         "hovertemplate": "%{y}<extra></extra>",
     }
-    return plotting.time_figure(
-        [trace], height, {"gridcolor": plotting.GRID_COLOR}, showlegend=False
-    )
+    return plotting.time_figure([trace], 220, {"gridcolor": plotting.GRID_COLOR}, showlegend=False)
