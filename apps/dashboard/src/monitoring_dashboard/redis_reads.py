@@ -1,4 +1,4 @@
-"""All Redis reads of the dashboard: one pipelined round trip per refresh."""
+"""All Redis reads of the dashboard, by one reader for every page (Live: one round trip)."""
 
 from __future__ import annotations
 
