@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.redis_reads import FunctionsReader, RedisReader
+from monitoring_dashboard.redis_reads import RedisReader
 from monitoring_dashboard.settings import Settings
 from monitoring_dashboard.snapshots import ReadError
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, FunctionRecord
@@ -68,7 +68,7 @@ def test_the_live_page_reads_one_function_across_the_cluster(
 ) -> None:
     masters = {valkey_cluster.owner(key).port for key in (*OUTPUTS, DEFAULT_FUNCTIONS_KEY)}
     assert len(masters) > 1, "the test's keys should live on more than one master"
-    reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
+    reader = RedisReader(connect(settings), settings.keys, settings.history_ms, None)
     snapshot = reader.read()
     assert snapshot.problems == []
     assert snapshot.output is not None and snapshot.output["percent-memory-caching"] == 0.0
@@ -78,8 +78,8 @@ def test_the_live_page_reads_one_function_across_the_cluster(
 def test_the_functions_page_lists_and_reads_every_function(
     settings: Settings, written: None
 ) -> None:
-    reader = FunctionsReader(
-        connect(settings), settings.functions_key, settings.keys, settings.history_ms
+    reader = RedisReader(
+        connect(settings), settings.keys, settings.history_ms, settings.functions_key
     )
     listing = reader.list_functions()
     assert listing.problems == []
@@ -95,6 +95,6 @@ def test_a_cluster_that_does_not_answer_is_a_notice_not_a_crash() -> None:
         {"REDIS_CLUSTER_NODES": "127.0.0.1:1", "REDIS_OUTPUT_KEY": "resource-monitor"}
     )
     client = connect(settings)  # made at its first use: the dashboard still starts
-    reader = RedisReader(client, settings.keys, settings.history_ms)
+    reader = RedisReader(client, settings.keys, settings.history_ms, None)
     with pytest.raises(ReadError, match="Cluster"):
         reader.read()

@@ -8,21 +8,29 @@ from typing import Any
 import pytest
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import ReadError, Snapshot
+from monitoring_dashboard.snapshots import FunctionList, ReadError, Snapshot
+from serverless_runtime.registry import FunctionRecord
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=1)
+EMPTY = Snapshot(now_ms=0, record=FunctionRecord("resource-monitor", "metrics"))
 
 
 class StubReader:
-    """Returns a fixed snapshot, or raises what it was given."""
+    """Returns a fixed snapshot for the Live page, or raises what it was given; lists nothing."""
 
-    def __init__(self, result: Snapshot | Exception) -> None:
+    def __init__(self, result: Snapshot | Exception = EMPTY) -> None:
         self.result = result
 
     def read(self) -> Snapshot:
         if isinstance(self.result, Exception):
             raise self.result
         return self.result
+
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
+        return FunctionList(0)
+
+    def read_function(self, output_key: str) -> Snapshot | None:
+        return None
 
 
 def client_for(reader: Any, settings: Settings = SETTINGS):
@@ -76,7 +84,7 @@ def test_app_healthz_answers_without_redis():
 
 
 def test_app_page_loads_only_local_resources():
-    page = client_for(StubReader(Snapshot(now_ms=0))).get("/").get_data(as_text=True)
+    page = client_for(StubReader()).get("/").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert "/assets/bootstrap.min.css" in {url.split("?")[0] for url in urls}
     assert all(url.startswith("/") for url in urls), urls
@@ -84,7 +92,7 @@ def test_app_page_loads_only_local_resources():
 
 
 def test_app_serves_bootstrap_css_with_its_license_header():
-    response = client_for(StubReader(Snapshot(now_ms=0))).get("/assets/bootstrap.min.css")
+    response = client_for(StubReader()).get("/assets/bootstrap.min.css")
     assert response.status_code == 200
     head = response.get_data(as_text=True)[:300]
     response.close()
@@ -93,7 +101,7 @@ def test_app_serves_bootstrap_css_with_its_license_header():
 
 
 def test_app_navbar_links_every_registered_page():
-    layout = client_for(StubReader(Snapshot(now_ms=0))).get("/_dash-layout").get_data(as_text=True)
+    layout = client_for(StubReader()).get("/_dash-layout").get_data(as_text=True)
     assert '"Live"' in layout
     assert '"About"' in layout
     assert "resource-monitor" in layout
@@ -101,5 +109,5 @@ def test_app_navbar_links_every_registered_page():
 
 @pytest.mark.parametrize("path", ["/", "/about"])
 def test_app_pages_answer(path):
-    response = client_for(StubReader(Snapshot(now_ms=0))).get(path)
+    response = client_for(StubReader()).get(path)
     assert response.status_code == 200

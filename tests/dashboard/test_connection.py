@@ -52,7 +52,7 @@ def test_dashboard_reads_the_master_the_sentinel_names(servers: Topology) -> Non
     assert settings.redis_location == (
         f"master {MASTER_NAME} via sentinels 127.0.0.1:{servers.sentinel.port}"
     )
-    reader = RedisReader(connect(settings), settings.keys, 3_600_000)
+    reader = RedisReader(connect(settings), settings.keys, 3_600_000, None)
     write_output(servers.first.client(), KEY, resource_output([1.0], egress=1.0))
     assert egress(reader) == 1.0
 

@@ -15,11 +15,10 @@ from monitoring_dashboard.connection import connect
 from monitoring_dashboard.redis_reads import (
     HISTORY_BYTES_BUDGET,
     MAX_FUNCTION_ENTRIES,
-    FunctionsReader,
     RedisReader,
 )
 from monitoring_dashboard.settings import RedisConfig, Settings
-from monitoring_dashboard.snapshots import ReadError
+from monitoring_dashboard.snapshots import Point, ReadError
 from serverless_runtime import config as runtime_config
 from serverless_runtime.config import Settings as RuntimeSettings
 from serverless_runtime.registry import (
@@ -43,7 +42,7 @@ def now_ms() -> int:
 
 def make_reader(url: str, history_ms: int = HOUR_MS) -> RedisReader:
     settings = Settings(output_key=KEY, redis=RedisConfig(url=url))
-    return RedisReader(connect(settings), settings.keys, history_ms)
+    return RedisReader(connect(settings), settings.keys, history_ms, None)
 
 
 @pytest.fixture
@@ -227,7 +226,7 @@ def _runtime_and_dashboard(url: str, environ: dict[str, str]) -> tuple[Store, Re
     runtime = runtime_config.Settings.from_env({**environ, "REDIS_URL": url})
     store = Store(redis.Redis.from_url(url), runtime, None, "test")
     dashboard = Settings.from_env({**environ, "REDIS_URL": url})
-    return store, RedisReader(connect(dashboard), dashboard.keys, HOUR_MS)
+    return store, RedisReader(connect(dashboard), dashboard.keys, HOUR_MS, None)
 
 
 def test_reader_follows_history_key_and_error_key_where_the_runtime_writes(valkey, redis_client):
@@ -259,25 +258,25 @@ def test_reader_reads_the_functions_load_failure_from_the_registry(valkey, redis
     assert settings.functions_key is not None
     record = FunctionRecord(KEY, "metrics")
     assert Registration(redis_client, settings.functions_key, record).register()
-    assert reader.read().load_failure is None
+    assert reader.read().record.load_failure is None
     failure = LoadFailure("2030-03-17T17:46:40+00:00", "0f" * 16, "syntax-error", "bad", True)
     assert Registration(
         redis_client, settings.functions_key, replace(record, load_failure=failure)
     ).register()
-    assert reader.read().load_failure == failure
+    assert reader.read().record.load_failure == failure
     # Another function's record, or an odd value, is no failure of this one.
     redis_client.hset(settings.functions_key, KEY, "not a record")
     snap = reader.read()
-    assert snap.load_failure is None and snap.problems == []
+    assert snap.record.load_failure is None and snap.problems == []
 
 
 def make_functions_reader(
     url: str, functions_key: str | None = DEFAULT_FUNCTIONS_KEY
-) -> FunctionsReader:
+) -> RedisReader:
     settings = Settings(
         output_key=CONFIGURED, redis=RedisConfig(url=url), functions_key=functions_key
     )
-    return FunctionsReader(connect(settings), settings.functions_key, settings.keys, HOUR_MS)
+    return RedisReader(connect(settings), settings.keys, HOUR_MS, settings.functions_key)
 
 
 def register_function(client, output: str, **env: str) -> FunctionRecord:
@@ -359,7 +358,7 @@ def test_function_read_gives_any_output_and_numbers_oldest_first(
     snap = functions_reader.read_function("shapes")
     assert snap is not None and snap.registered
     assert snap.has_output and snap.output == [1, "x"]
-    assert snap.history == [(start, {"a.b": 1.0}), (start + 2000, {"[0]": 1.0})]
+    assert snap.history == [Point(start, {"a.b": 1.0}), Point(start + 2000, {"[0]": 1.0})]
     assert snap.has_history and snap.last_write_ms == start + 2000
     assert snap.problems == [
         "1 of the newest 3 entries of custom-history hold no JSON `output`; "
@@ -409,11 +408,11 @@ def test_function_read_takes_a_bounded_number_of_history_entries(
     pipe.execute()
     busy = functions_reader.read_function("busy")
     assert len(busy.history) == MAX_FUNCTION_ENTRIES
-    assert [values["n"] for _, values in busy.history] == list(range(700, 1000))
+    assert [point.values["n"] for point in busy.history] == list(range(700, 1000))
     large = functions_reader.read_function("large")
     expected = HISTORY_BYTES_BUDGET // len(json.dumps({"n": 99, "pad": padding}))
     assert 1 < len(large.history) == expected < 100
-    assert large.history[-1][1]["n"] == 99.0
+    assert large.history[-1].values["n"] == 99.0
 
 
 def test_function_history_outside_the_window_keeps_only_the_newest(
@@ -424,7 +423,7 @@ def test_function_history_outside_the_window_keeps_only_the_newest(
     for step in range(3):
         write(redis_client, "old", {"n": step}, at_ms=long_ago + step)
     snap = functions_reader.read_function("old")
-    assert snap.history == [(long_ago + 2, {"n": 2.0})]
+    assert snap.history == [Point(long_ago + 2, {"n": 2.0})]
 
 
 def test_functions_reader_raises_read_error_when_redis_is_down(own_valkey) -> None:

@@ -15,10 +15,12 @@ def test_wsgi_import_builds_nothing():
     assert module._server is None
 
 
-def test_wsgi_build_server_from_a_mapping(valkey):
-    from monitoring_dashboard.wsgi import build_server
+def test_wsgi_server_for_settings_from_a_mapping(valkey):
+    from monitoring_dashboard.settings import Settings
+    from monitoring_dashboard.wsgi import server_for
 
-    server = build_server({"REDIS_URL": valkey.url, "REDIS_OUTPUT_KEY": "resource-monitor"})
+    environ = {"REDIS_URL": valkey.url, "REDIS_OUTPUT_KEY": "resource-monitor"}
+    server = server_for(Settings.from_env(environ))
     assert server.test_client().get("/healthz").status_code == 200
 
 

@@ -9,15 +9,10 @@ from monitoring_dashboard.pages.functions import callbacks as functions_page
 from monitoring_dashboard.pages.live import callbacks as live_page
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import SETTINGS_CONFIG_KEY, Settings
-from monitoring_dashboard.snapshots import FunctionsSource, Reader
+from monitoring_dashboard.snapshots import Reader
 
 
-def create_app(
-    settings: Settings,
-    reader: Reader,
-    functions: FunctionsSource | None = None,
-    scraper: MetricsScraper | None = None,
-) -> Dash:
+def create_app(settings: Settings, reader: Reader, scraper: MetricsScraper | None = None) -> Dash:
     """The dashboard; scraper reads the runtimes' /metrics (None: no operations figures)."""
     app = Dash(
         # The package name, so Dash finds assets/ and pages/ beside this file.
@@ -38,5 +33,5 @@ def create_app(
     app.server.config[SETTINGS_CONFIG_KEY] = settings
     app.layout = shell(settings)
     live_page.register(app, settings, reader)
-    functions_page.register(app, settings, functions, scraper)
+    functions_page.register(app, settings, reader, scraper)
     return app

@@ -95,7 +95,6 @@ class Ops:
     """What the page shows; `span` is the time the rate and quantiles cover, in seconds."""
 
     span: float
-    calls: float
     rate: float | None
     error_ratio: float | None
     p50: float | None
@@ -120,7 +119,7 @@ def compute(samples: Sequence[Sample], window: float, started_at: float | None) 
         baseline = Sample(started_at, Scrape())
     now = newest.scrape
     span = newest.at - baseline.at if baseline is not None else 0.0
-    calls = rate = errors = p50 = p95 = None
+    rate = errors = p50 = p95 = None
     if baseline is not None and span > 0:
         before = baseline.scrape
         calls = max(0.0, now.calls - before.calls)
@@ -134,7 +133,6 @@ def compute(samples: Sequence[Sample], window: float, started_at: float | None) 
         p50, p95 = quantile(0.5, counts), quantile(0.95, counts)
     return Ops(
         span=span,
-        calls=calls or 0.0,
         rate=rate,
         error_ratio=errors,
         p50=p50,

@@ -1,4 +1,4 @@
-"""All Redis reads of the dashboard: one pipelined round trip per refresh."""
+"""All Redis reads of the dashboard, by one reader for every page (Live: one round trip)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -23,7 +23,6 @@ from monitoring_dashboard.snapshots import (
     PAGE_SIZE,
     FunctionError,
     FunctionList,
-    FunctionSnapshot,
     FunctionSummary,
     Point,
     ReadError,
@@ -34,6 +33,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+
+# A filter longer than this is cut (an output key is rarely longer).
+MAX_QUERY = 200
+# Per refresh of one function: at most this many history entries, and about this many bytes of
+# them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
+MAX_FUNCTION_ENTRIES = 300
+HISTORY_BYTES_BUDGET = 4 << 20
+# The latest output is shown only up to this size.
+MAX_OUTPUT_CHARS = 4 << 20
 
 StreamId = tuple[int, int]
 
@@ -75,12 +83,41 @@ class HistoryCache:
         return [point for _, point in self._entries]
 
 
-class _Guarded:
-    """A redis-py error as ReadError; logged once when Redis goes, once when it is back."""
+class RedisReader:
+    """Reads the runtime's keys: the configured function's output, history and error for the Live
+    page (its parsed history kept between refreshes), the registry and any listed function's."""
 
-    _failing = False
+    def __init__(
+        self, client: redis.Redis, keys: KeyLayout, history_ms: int, functions_key: str | None
+    ) -> None:
+        self.client = client
+        self.history_ms = history_ms
+        # The function registry (None: not read).
+        self.functions_key = functions_key
+        # Its history and error are None when the runtime is told not to write them (set empty).
+        record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
+        self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
+        self._failing = False
+        self._cache = HistoryCache()
+        # gunicorn's threads share one reader, and the cache must see reads in order.
+        self._lock = threading.Lock()
+
+    def read(self) -> Snapshot:
+        """The configured function's output, new history entries and error; raise ReadError."""
+        with self._lock:
+            return self._guard(self._read)
+
+    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
+        """One page of the registry's functions whose output key contains `query` (any case),
+        plus the configured one on the first page; raise ReadError."""
+        return self._guard(lambda: self._page(query[:MAX_QUERY], page))
+
+    def read_function(self, output_key: str) -> Snapshot | None:
+        """The latest output, newest history and error of a listed function; raise ReadError."""
+        return self._guard(lambda: self._read_function(output_key))
 
     def _guard(self, read: Callable[[], T]) -> T:
+        """A redis-py error as ReadError; logged once when Redis goes, once when it is back."""
         try:
             result = read()
         except redis.RedisError as exc:
@@ -93,82 +130,53 @@ class _Guarded:
         self._failing = False
         return result
 
-
-class RedisReader(_Guarded):
-    """Reads the runtime's keys for one function: output, history stream and error record."""
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        keys: KeyLayout,
-        history_ms: int,
-        functions_key: str | None = None,
-    ) -> None:
-        self.client = client
-        self.output_key = keys.output
-        # The function registry, for the record's load failure (None: not read).
-        self.functions_key = functions_key
-        # None when the runtime is told not to write them (HISTORY_KEY / ERROR_KEY set empty).
-        self.history_key = keys.history
-        self.error_key = keys.error
-        self.history_ms = history_ms
-        self._cache = HistoryCache()
-        # gunicorn's threads share one reader, and the cache must see reads in order.
-        self._lock = threading.Lock()
-
-    def read(self) -> Snapshot:
-        """Fetch output, new history entries, error and Redis's clock; raise ReadError."""
-        with self._lock:
-            return self._guard(self._read)
-
     def _read(self) -> Snapshot:
+        configured = self.configured
+        history_key = configured.history
         since = str(max(int(time.time() * 1000) - self.history_ms, 0))
         after = self._cache.fetch_after
-        history_key, error_key = self.history_key, self.error_key
         pipe = self.client.pipeline(transaction=False)
         _queue_time(pipe)
-        pipe.get(self.output_key)
+        _queue_keys(pipe, configured)
         if history_key is not None:
-            pipe.xrevrange(history_key, count=1)
             pipe.xrange(history_key, min=since, count=1)
             # Exclusive range start "(" fetches only entries the cache has not parsed yet.
             pipe.xrange(history_key, min=since if after is None else f"({after}")
-        if error_key is not None:
-            pipe.get(error_key)
         if self.functions_key is not None:
-            pipe.hget(self.functions_key, self.output_key)
-        replies = _checked(pipe.execute(raise_on_error=False))
-        time_reply, output_raw = replies[:2]
-        newest, first, new = replies[2:5] if history_key is not None else ([], [], [])
-        record_raw = replies.pop() if self.functions_key is not None else None
-        error_raw = replies[-1] if error_key is not None else None
+            pipe.hget(self.functions_key, configured.output)
+        replies = iter(_execute(pipe))
+        now_ms = _redis_ms(next(replies))
+        output_raw, newest, error_raw = _key_replies(replies, configured)
+        first, new = (next(replies), next(replies)) if history_key is not None else ([], [])
+        # The registry is the runtime's to write: anything but a record of this function (a
+        # wrong type, odd JSON; None without FUNCTIONS_KEY) is no failure to show, no problem.
+        raw = next(replies, None)
+        listed = FunctionRecord.parse(configured.output, raw) if _is_text(raw) else None
         problems: list[str] = []
         history: list[Point] = []
-        last_write_ms = None
-        has_history = _has_entries(newest, history_key, problems)
-        if has_history and history_key is not None:
-            last_write_ms = entry_ms(newest[0][0])
-            if self._cache.is_ahead_of(newest[0][0]):
+        newest_id = _newest_id(newest, history_key, problems)
+        if newest_id is not None and history_key is not None:
+            if self._cache.is_ahead_of(newest_id):
                 self._cache = HistoryCache()
                 new = self.client.xrange(history_key, min=since)
             history = self._cache.update(first[0][0] if first else None, self._entries(new))
         else:
             self._cache = HistoryCache()
-        record = FunctionRecord.parse(self.output_key, record_raw) if _is_text(record_raw) else None
-        output = self._object(self.output_key, output_raw, problems)
-        error = self._object(self.error_key, error_raw, problems)
+        output = self._object(configured.output, output_raw, problems)
+        error = self._object(configured.error, error_raw, problems)
         return Snapshot(
-            now_ms=_redis_ms(time_reply),
+            now_ms,
+            listed or configured,
+            registered=listed is not None,
             output=output,
+            has_output=output is not None,
             output_raw=output_raw if _is_text(output_raw) else None,
             history=history,
-            last_write_ms=last_write_ms,
-            has_history=has_history,
+            has_history=newest_id is not None,
+            last_write_ms=None if newest_id is None else entry_ms(newest_id),
+            last_entry_id=newest_id,
             error=None if error is None else parse_error(error),
             problems=problems,
-            # The registry is the runtime's to write: anything but a record of this function (a
-            # wrong type, odd JSON) is no failure to show, not a problem of the page.
-            load_failure=record.load_failure if record is not None else None,
         )
 
     def _entries(self, entries: Any) -> list[tuple[str, Point | None]]:
@@ -179,7 +187,7 @@ class RedisReader(_Guarded):
             log.warning(
                 "skipped %d entries of %s without a UTF-8 JSON object in `output` (first: %s)",
                 len(skipped),
-                self.history_key,
+                self.configured.history,
                 skipped[0],
             )
         return parsed
@@ -193,6 +201,147 @@ class RedisReader(_Guarded):
         if raw is not None and value is None:
             problems.append(f"Key {key} does not hold a JSON object.")
         return value
+
+    def _page(self, query: str, page: int) -> FunctionList:
+        problems: list[str] = []
+        key = self.functions_key
+        names = [] if key is None else self._names(key, problems)
+        shown, page, pages, matched = page_of(names, query, page)
+        configured = self.configured.output
+        first = page == 1 and configured not in names and query.casefold() in configured.casefold()
+        listing = self._list(shown, first)
+        return FunctionList(
+            listing.now_ms,
+            listing.functions,
+            [*problems, *listing.problems],
+            total=len(names),
+            matched=matched,
+            page=page,
+            pages=pages,
+            query=query,
+        )
+
+    def _names(self, key: str, problems: list[str]) -> list[str]:
+        """The registry's field names (HKEYS), or none and a problem when it is not a hash."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hkeys(key)
+        (reply,) = _execute(pipe)
+        if isinstance(reply, Exception):
+            problems.append(f"Key {key} (FUNCTIONS_KEY) is not a hash: {reply}")
+            return []
+        return [name for name in reply if isinstance(name, str)]
+
+    def _list(self, names: list[str], configured_first: bool) -> FunctionList:
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        _queue_time(pipe)
+        if self.functions_key is not None and names:
+            pipe.hmget(self.functions_key, names)
+        replies = _execute(pipe)
+        now_ms = _redis_ms(replies[0])
+        # A field deleted since its name was read is simply not listed.
+        fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
+        raw = {name: value for name, value in fields.items() if value is not None}
+        listed: list[tuple[FunctionRecord, bool]] = []
+        for output in sorted(raw):
+            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
+            if record is None:
+                problems.append(
+                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
+                    "does not hold a function record; it is not listed."
+                )
+            else:
+                listed.append((record, True))
+        if configured_first:
+            listed.insert(0, (self.configured, False))
+        pipe = self.client.pipeline(transaction=False)
+        for record, _ in listed:
+            _queue_keys(pipe, record, exists=True)
+        answers = iter(_execute(pipe))
+        summaries = []
+        for record, registered in listed:
+            exists, newest, error_raw = _key_replies(answers, record)
+            written = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
+            error = _error_record(error_raw)
+            summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
+        return FunctionList(now_ms, summaries, problems)
+
+    def _read_function(self, output_key: str) -> Snapshot | None:
+        pipe = self.client.pipeline(transaction=False)
+        _queue_time(pipe)
+        if self.functions_key is not None:
+            pipe.hget(self.functions_key, output_key)
+        replies = _execute(pipe)
+        now_ms = _redis_ms(replies[0])
+        record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
+        registered = record is not None
+        if record is None and output_key == self.configured.output:
+            record = self.configured
+        if record is None:
+            return None
+        problems: list[str] = []
+        pipe = self.client.pipeline(transaction=False)
+        _queue_keys(pipe, record)
+        output_raw, newest, error_raw = _key_replies(iter(_execute(pipe)), record)
+        has_output, output = self._output(record.output, output_raw, problems)
+        entries: list[Any] = []
+        newest_id = _newest_id(newest, record.history, problems)
+        if newest_id is not None and record.history:
+            # The newest entry always; older ones inside the window, within the budget.
+            entries = list(newest)
+            count = self._entry_count(newest[0])
+            since = max(now_ms - self.history_ms, 0)
+            if count > 1 and entry_ms(newest_id) >= since:
+                # Exclusive end "(": the newest entry is already here.
+                older = self.client.xrevrange(
+                    record.history, max=f"({newest_id}", min=str(since), count=count - 1
+                )
+                entries.extend(older if isinstance(older, list) else [])
+        entries.sort(key=lambda entry: stream_id(entry[0]))
+        history = [point for _, point in parse_entries(entries, _any_numbers) if point is not None]
+        if skipped := len(entries) - len(history):
+            problems.append(
+                f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
+                "`output`; they are left out of the charts."
+            )
+        return Snapshot(
+            now_ms,
+            record,
+            registered,
+            output=output,
+            has_output=has_output,
+            output_raw=output_raw if has_output else None,
+            history=history,
+            has_history=newest_id is not None,
+            last_write_ms=None if newest_id is None else entry_ms(newest_id),
+            last_entry_id=newest_id,
+            error=_error_record(error_raw, problems, record.error),
+            problems=problems,
+        )
+
+    def _output(self, key: str, raw: Any, problems: list[str]) -> tuple[bool, Any]:
+        if raw is None:
+            return False, None
+        if isinstance(raw, Exception):
+            problems.append(f"Key {key} cannot be read: {raw}")
+            return False, None
+        if not _is_text(raw):
+            problems.append(f"Key {key} does not hold UTF-8 text.")
+            return False, None
+        if len(raw) > MAX_OUTPUT_CHARS:
+            problems.append(f"Key {key} holds {len(raw)} characters, too many to show.")
+            return False, None
+        try:
+            return True, json.loads(raw)
+        except (ValueError, RecursionError):
+            problems.append(f"Key {key} does not hold JSON.")
+            return False, None
+
+    @staticmethod
+    def _entry_count(newest: Any) -> int:
+        fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
+        size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
+        return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
 
 
 def parse_entries(
@@ -262,11 +411,12 @@ def _is_text(raw: Any) -> bool:
     return isinstance(raw, str) and (raw.isascii() or _SURROGATE.search(raw) is None)
 
 
-def _has_entries(reply: Any, key: str | None, problems: list[str]) -> bool:
+def _newest_id(reply: Any, key: str | None, problems: list[str]) -> str | None:
+    """The ID of XREVRANGE's one entry (None: no history), or a problem when it is no stream."""
     if isinstance(reply, Exception):
         problems.append(f"Key {key} is not a stream: {reply}")
-        return False
-    return key is not None and isinstance(reply, list) and bool(reply)
+        return None
+    return str(reply[0][0]) if key and isinstance(reply, list) and reply else None
 
 
 def _redis_ms(reply: Any) -> int:
@@ -275,193 +425,6 @@ def _redis_ms(reply: Any) -> int:
         return int(seconds) * 1000 + int(micros) // 1000
     # TIME may be renamed or denied by ACLs; the local clock is then the best estimate.
     return int(time.time() * 1000)
-
-
-# A filter longer than this is cut (an output key is rarely longer).
-MAX_QUERY = 200
-# Per refresh of one function: at most this many history entries, and about this many bytes of
-# them (a function writing 1 MiB outputs gets a few entries, one writing 1 KiB gets them all).
-MAX_FUNCTION_ENTRIES = 300
-HISTORY_BYTES_BUDGET = 4 << 20
-# The latest output is shown only up to this size.
-MAX_OUTPUT_CHARS = 4 << 20
-
-
-class FunctionsReader(_Guarded):
-    """Reads the function registry and any listed function's keys, pipelined."""
-
-    def __init__(
-        self, client: redis.Redis, functions_key: str | None, keys: KeyLayout, history_ms: int
-    ) -> None:
-        self.client = client
-        self.functions_key = functions_key
-        record = FunctionRecord(keys.output, keys.input, history=keys.history, error=keys.error)
-        self.configured = replace(record, state=keys.state, trigger="", invoke_on="", handler="")
-        self.history_ms = history_ms
-
-    def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
-        """One page of the registry's functions whose output key contains `query` (any case),
-        plus the configured one on the first page; raise ReadError."""
-        return self._guard(lambda: self._page(query[:MAX_QUERY], page))
-
-    def _page(self, query: str, page: int) -> FunctionList:
-        problems: list[str] = []
-        key = self.functions_key
-        names = [] if key is None else self._names(key, problems)
-        shown, page, pages, matched = page_of(names, query, page)
-        configured = self.configured.output
-        first = page == 1 and configured not in names and query.casefold() in configured.casefold()
-        listing = self._list(shown, first)
-        return FunctionList(
-            listing.now_ms,
-            listing.functions,
-            [*problems, *listing.problems],
-            total=len(names),
-            matched=matched,
-            page=page,
-            pages=pages,
-            query=query,
-        )
-
-    def _names(self, key: str, problems: list[str]) -> list[str]:
-        """The registry's field names (HKEYS), or none and a problem when it is not a hash."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hkeys(key)
-        (reply,) = _checked(pipe.execute(raise_on_error=False))
-        if isinstance(reply, Exception):
-            problems.append(f"Key {key} (FUNCTIONS_KEY) is not a hash: {reply}")
-            return []
-        return [name for name in reply if isinstance(name, str)]
-
-    def read_function(self, output_key: str) -> FunctionSnapshot | None:
-        """The latest output, newest history and error of a listed function; raise ReadError."""
-        return self._guard(lambda: self._read(output_key))
-
-    def _list(self, names: list[str], configured_first: bool) -> FunctionList:
-        problems: list[str] = []
-        pipe = self.client.pipeline(transaction=False)
-        _queue_time(pipe)
-        if self.functions_key is not None and names:
-            pipe.hmget(self.functions_key, names)
-        replies = _checked(pipe.execute(raise_on_error=False))
-        now_ms = _redis_ms(replies[0])
-        # A field deleted since its name was read is simply not listed.
-        fields = dict(zip(names, replies[1], strict=True)) if len(replies) > 1 else {}
-        raw = {name: value for name, value in fields.items() if value is not None}
-        listed: list[tuple[FunctionRecord, bool]] = []
-        for output in sorted(raw):
-            record = FunctionRecord.parse(output, raw[output]) if _is_text(output) else None
-            if record is None:
-                problems.append(
-                    f"Field {safe_text(str(output), 80)!r} of {self.functions_key} "
-                    "does not hold a function record; it is not listed."
-                )
-            else:
-                listed.append((record, True))
-        if configured_first:
-            listed.insert(0, (self.configured, False))
-        pipe = self.client.pipeline(transaction=False)
-        for record, _ in listed:
-            pipe.exists(record.output)
-            if record.history:
-                pipe.xrevrange(record.history, count=1)
-            if record.error:
-                pipe.get(record.error)
-        answers = iter(_checked(pipe.execute(raise_on_error=False)))
-        summaries = []
-        for record, registered in listed:
-            exists = next(answers)
-            newest = next(answers) if record.history else None
-            error_raw = next(answers) if record.error else None
-            written = entry_ms(newest[0][0]) if isinstance(newest, list) and newest else None
-            error = _error_record(error_raw)
-            summaries.append(FunctionSummary(record, registered, exists == 1, written, error))
-        return FunctionList(now_ms, summaries, problems)
-
-    def _read(self, output_key: str) -> FunctionSnapshot | None:
-        pipe = self.client.pipeline(transaction=False)
-        _queue_time(pipe)
-        if self.functions_key is not None:
-            pipe.hget(self.functions_key, output_key)
-        replies = _checked(pipe.execute(raise_on_error=False))
-        now_ms = _redis_ms(replies[0])
-        record = FunctionRecord.parse(output_key, replies[1]) if len(replies) > 1 else None
-        registered = record is not None
-        if record is None and output_key == self.configured.output:
-            record = self.configured
-        if record is None:
-            return None
-        problems: list[str] = []
-        pipe = self.client.pipeline(transaction=False)
-        pipe.get(record.output)
-        if record.history:
-            pipe.xrevrange(record.history, count=1)
-        if record.error:
-            pipe.get(record.error)
-        replies = _checked(pipe.execute(raise_on_error=False))
-        output_raw = replies[0]
-        newest = replies[1] if record.history else []
-        error_raw = replies[-1] if record.error else None
-        has_output, output = self._output(record.output, output_raw, problems)
-        entries: list[Any] = []
-        has_history = _has_entries(newest, record.history, problems)
-        if has_history and record.history:
-            # The newest entry always; older ones inside the window, within the budget.
-            entries = list(newest)
-            count = self._entry_count(newest[0])
-            since = max(now_ms - self.history_ms, 0)
-            if count > 1 and entry_ms(newest[0][0]) >= since:
-                # Exclusive end "(": the newest entry is already here.
-                older = self.client.xrevrange(
-                    record.history, max=f"({newest[0][0]}", min=str(since), count=count - 1
-                )
-                entries.extend(older if isinstance(older, list) else [])
-        entries.sort(key=lambda entry: stream_id(entry[0]))
-        parsed = parse_entries(entries, _any_numbers)
-        history = [(point.at_ms, point.values) for _, point in parsed if point is not None]
-        if skipped := len(entries) - len(history):
-            problems.append(
-                f"{skipped} of the newest {len(entries)} entries of {record.history} hold no JSON "
-                "`output`; they are left out of the charts."
-            )
-        return FunctionSnapshot(
-            record,
-            registered,
-            now_ms,
-            output=output,
-            has_output=has_output,
-            output_raw=output_raw if has_output else None,
-            history=history,
-            has_history=has_history,
-            last_write_ms=entry_ms(newest[0][0]) if has_history else None,
-            last_entry_id=newest[0][0] if has_history else None,
-            error=_error_record(error_raw, problems, record.error),
-            problems=problems,
-        )
-
-    def _output(self, key: str, raw: Any, problems: list[str]) -> tuple[bool, Any]:
-        if raw is None:
-            return False, None
-        if isinstance(raw, Exception):
-            problems.append(f"Key {key} cannot be read: {raw}")
-            return False, None
-        if not _is_text(raw):
-            problems.append(f"Key {key} does not hold UTF-8 text.")
-            return False, None
-        if len(raw) > MAX_OUTPUT_CHARS:
-            problems.append(f"Key {key} holds {len(raw)} characters, too many to show.")
-            return False, None
-        try:
-            return True, json.loads(raw)
-        except (ValueError, RecursionError):
-            problems.append(f"Key {key} does not hold JSON.")
-            return False, None
-
-    @staticmethod
-    def _entry_count(newest: Any) -> int:
-        fields = newest[1] if isinstance(newest, list | tuple) and len(newest) == 2 else {}
-        size = len(fields.get("output") or "") if isinstance(fields, dict) else 0
-        return max(1, min(MAX_FUNCTION_ENTRIES, HISTORY_BYTES_BUDGET // max(size, 1)))
 
 
 def _error_record(
@@ -477,12 +440,29 @@ def _error_record(
     return parse_error(record)
 
 
-def _checked(replies: list[Any]) -> list[Any]:
-    """Raise a lost connection (per command in a pipeline); other errors stay per key."""
+def _execute(pipe: Any) -> list[Any]:
+    """Run the pipeline; raise a lost connection (per command), other errors stay per key."""
+    replies: list[Any] = pipe.execute(raise_on_error=False)
     for reply in replies:
         if isinstance(reply, redis.ConnectionError | redis.TimeoutError):
             raise reply
     return replies
+
+
+def _queue_keys(pipe: Any, record: FunctionRecord, exists: bool = False) -> None:
+    """Queue GET (or EXISTS) of a function's output, its newest history entry, GET of its error."""
+    (pipe.exists if exists else pipe.get)(record.output)
+    if record.history:
+        pipe.xrevrange(record.history, count=1)
+    if record.error:
+        pipe.get(record.error)
+
+
+def _key_replies(replies: Iterator[Any], record: FunctionRecord) -> tuple[Any, Any, Any]:
+    """_queue_keys's replies: the output's, the newest entry's ([]: no history), the error's."""
+    output = next(replies)
+    newest = next(replies) if record.history else []
+    return output, newest, next(replies) if record.error else None
 
 
 def page_of(names: list[str], query: str, page: int) -> tuple[list[str], int, int, int]:

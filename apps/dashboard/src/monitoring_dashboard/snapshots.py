@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from serverless_runtime.registry import FunctionRecord, LoadFailure
+from serverless_runtime.registry import FunctionRecord
 
 T = TypeVar("T")
 
@@ -45,24 +45,25 @@ class FunctionError:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What Redis holds for one output key at one moment (now_ms is Redis's clock)."""
+    """What Redis holds for one function at one moment (now_ms is Redis's clock)."""
 
     now_ms: int
-    output: Mapping[str, Any] | None = None
+    # The registry's record (for the Live page, only its load failure is read), else the
+    # configured function's; `registered` says which.
+    record: FunctionRecord
+    registered: bool = False
+    # The parsed output when `has_output` (for the Live page, a JSON object or None); its text
+    # (for a version) in `output_raw`.
+    output: Any = None
+    has_output: bool = False
     output_raw: str | None = None
+    # Oldest first: the Live page's whole window, the Functions page's newest entries (bounded).
     history: list[Point] = field(default_factory=list)
-    last_write_ms: int | None = None
     has_history: bool = False
+    last_write_ms: int | None = None
+    last_entry_id: str | None = None
     error: FunctionError | None = None
     problems: list[str] = field(default_factory=list)
-    # The registry says the function's newest version failed to load (the previous one runs).
-    load_failure: LoadFailure | None = None
-
-
-class Reader(Protocol):
-    """Anything that takes a snapshot or raises ReadError: the Redis reader, or a stub in tests."""
-
-    def read(self) -> Snapshot: ...
 
 
 @dataclass(frozen=True)
@@ -96,29 +97,12 @@ class FunctionList:
     query: str = ""
 
 
-@dataclass(frozen=True)
-class FunctionSnapshot:
-    """One function's latest output (any JSON) and its numbers over the newest history."""
+class Reader(Protocol):
+    """The Redis reader, or a stub in tests: the Live page's snapshot, a page of the registry's
+    functions and one function (None: not listed); each raises ReadError."""
 
-    record: FunctionRecord
-    registered: bool
-    now_ms: int
-    # The parsed output when `has_output`; its text (for a version) in `output_raw`.
-    output: Any = None
-    has_output: bool = False
-    output_raw: str | None = None
-    # (write time in ms, numbers by path), oldest first; at most a bounded number of entries.
-    history: list[tuple[int, Mapping[str, float]]] = field(default_factory=list)
-    has_history: bool = False
-    last_write_ms: int | None = None
-    last_entry_id: str | None = None
-    error: FunctionError | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-class FunctionsSource(Protocol):
-    """Lists functions and reads one (None: not listed), or raises ReadError."""
+    def read(self) -> Snapshot: ...
 
     def list_functions(self, query: str = "", page: int = 1) -> FunctionList: ...
 
-    def read_function(self, output_key: str) -> FunctionSnapshot | None: ...
+    def read_function(self, output_key: str) -> Snapshot | None: ...

@@ -8,25 +8,20 @@ from typing import Any
 from monitoring_dashboard import time_range
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.connection import connect
-from monitoring_dashboard.redis_reads import FunctionsReader, RedisReader
+from monitoring_dashboard.redis_reads import RedisReader
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
 
 _server: Any = None
 
 
-def build_server(environ: dict[str, str] | None = None) -> Any:
-    return server_for(Settings.from_env(os.environ if environ is None else environ))
-
-
 def server_for(settings: Settings) -> Any:
-    """The WSGI server for settings: one Redis client, shared by the Live and Functions pages."""
+    """The WSGI server for settings: one reader, on one Redis client, for every page."""
     client = connect(settings)
     reader = RedisReader(client, settings.keys, settings.history_ms, settings.functions_key)
-    functions = FunctionsReader(client, settings.functions_key, settings.keys, settings.history_ms)
     # Samples for the longest range the pages offer, and a scrape interval more.
     keep = min(settings.history_minutes, max(m for m, _ in time_range.CHOICES)) * 60 + 60
-    return create_app(settings, reader, functions, MetricsScraper(keep=keep)).server
+    return create_app(settings, reader, MetricsScraper(keep=keep)).server
 
 
 def __getattr__(name: str) -> Any:
@@ -36,5 +31,5 @@ def __getattr__(name: str) -> Any:
     if name != "server":
         raise AttributeError(name)
     if _server is None:
-        _server = build_server()
+        _server = server_for(Settings.from_env(os.environ))
     return _server

@@ -7,13 +7,7 @@ from typing import Any
 
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import (
-    FunctionList,
-    FunctionSnapshot,
-    FunctionSummary,
-    ReadError,
-    Snapshot,
-)
+from monitoring_dashboard.snapshots import FunctionList, FunctionSummary, Point, ReadError, Snapshot
 from serverless_runtime.registry import FunctionRecord
 
 from tests.dashboard.test_app import StubReader, post_callback, texts
@@ -23,26 +17,27 @@ ODD = FunctionRecord("<b>odd</b>", "metrics", history="<b>odd</b>:history")
 NOW = 1_800_000_000_000
 
 
-class StubFunctions:
+class StubFunctions(StubReader):
     """A fixed list and snapshot, or the exception it was given."""
 
-    def __init__(self, result: FunctionSnapshot | Exception | None) -> None:
-        self.result = result
+    def __init__(self, function: Snapshot | Exception | None) -> None:
+        super().__init__()
+        self.function = function
 
     def list_functions(self, query: str = "", page: int = 1) -> FunctionList:
-        if isinstance(self.result, Exception):
-            raise self.result
+        if isinstance(self.function, Exception):
+            raise self.function
         return FunctionList(NOW, [FunctionSummary(ODD, True, output_exists=True)])
 
-    def read_function(self, output_key: str) -> FunctionSnapshot | None:
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+    def read_function(self, output_key: str) -> Snapshot | None:
+        if isinstance(self.function, Exception):
+            raise self.function
+        return self.function
 
 
 def refresh(functions: Any, selected: str | None) -> dict[str, Any]:
     """The Functions page's callback for this source, with `selected` chosen."""
-    app = create_app(SETTINGS, StubReader(Snapshot(now_ms=0)), functions)
+    app = create_app(SETTINGS, functions)
     return post_refresh(app, {"functions-selected": selected, "functions-rendered-version": None})
 
 
@@ -52,15 +47,15 @@ def post_refresh(app: Any, values: dict[str, Any]) -> dict[str, Any]:
     return post_callback(client, "functions-list", "functions-refresh-interval", values)
 
 
-def snapshot(output: Any) -> FunctionSnapshot:
-    return FunctionSnapshot(
+def snapshot(output: Any) -> Snapshot:
+    return Snapshot(
+        NOW,
         ODD,
         True,
-        NOW,
         output=output,
         has_output=True,
         output_raw="raw",
-        history=[(NOW - 1000, {"a": 1.0}), (NOW, {"a": 2.0})],
+        history=[Point(NOW - 1000, {"a": 1.0}), Point(NOW, {"a": 2.0})],
         has_history=True,
         last_write_ms=NOW,
         last_entry_id=f"{NOW}-0",
@@ -97,10 +92,3 @@ def test_functions_callback_redis_down_and_unexpected_failures_are_messages() ->
     assert "bug in a reader" not in str(broken)
     unknown = refresh(StubFunctions(None), "nobody")
     assert "Unknown function" in texts(unknown["function-head"]["children"])
-
-
-def test_functions_page_without_a_functions_reader_says_so() -> None:
-    response = refresh(None, None)
-    assert "without a reader of the function registry" in texts(
-        response["functions-notices"]["children"]
-    )

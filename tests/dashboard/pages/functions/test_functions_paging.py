@@ -11,14 +11,14 @@ import redis
 from monitoring_dashboard.app import create_app
 from monitoring_dashboard.ops import Scrape
 from monitoring_dashboard.pages.functions.view import build_list
-from monitoring_dashboard.redis_reads import FunctionsReader
+from monitoring_dashboard.redis_reads import RedisReader
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import PAGE_SIZE, Snapshot
+from monitoring_dashboard.snapshots import PAGE_SIZE
 from serverless_runtime.registry import DEFAULT_FUNCTIONS_KEY, MAX_RECORD_BYTES, FunctionRecord
 
 from tests.dashboard.pages.functions.test_functions_callbacks import post_refresh
-from tests.dashboard.test_app import StubReader, texts
+from tests.dashboard.test_app import texts
 
 FUNCTIONS = 500
 CONFIGURED = "fn-000"
@@ -63,9 +63,9 @@ def client(monkeypatch: pytest.MonkeyPatch) -> CountingRedis:
     return fake
 
 
-def reader(client: CountingRedis, configured: str = CONFIGURED) -> FunctionsReader:
+def reader(client: CountingRedis, configured: str = CONFIGURED) -> RedisReader:
     settings = Settings(output_key=configured)
-    return FunctionsReader(client, DEFAULT_FUNCTIONS_KEY, settings.keys, 3_600_000)
+    return RedisReader(client, settings.keys, 3_600_000, DEFAULT_FUNCTIONS_KEY)
 
 
 def outputs(listing: Any) -> list[str]:
@@ -155,7 +155,7 @@ def refresh(app: Any, query: str | None, page: int | None) -> dict[str, Any]:
 def test_a_refresh_scrapes_only_the_shown_functions_metrics(client: CountingRedis) -> None:
     fetcher = RecordingFetcher()
     scraper = MetricsScraper(fetcher, wait_seconds=5.0)
-    app = create_app(SETTINGS, StubReader(Snapshot(now_ms=0)), reader(client), scraper)
+    app = create_app(SETTINGS, reader(client), scraper)
     second = refresh(app, None, 2)
     listed = texts(second["functions-list"]["children"])
     assert "Functions 26-50 of 500" in listed

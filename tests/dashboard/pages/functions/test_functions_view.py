@@ -16,12 +16,7 @@ from monitoring_dashboard.pages.functions.view import (
 )
 from monitoring_dashboard.redis_reads import parse_error
 from monitoring_dashboard.scraper import Scraped
-from monitoring_dashboard.snapshots import (
-    FunctionList,
-    FunctionSnapshot,
-    FunctionSummary,
-    ReadError,
-)
+from monitoring_dashboard.snapshots import FunctionList, FunctionSummary, Point, ReadError, Snapshot
 from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 NOW = 1_800_000_000_000
@@ -44,16 +39,17 @@ def error_at(ms: int, message: str = "boom"):
     return parse_error({"at": at, "kind": "handler-error", "message": message, "traceback": "tb"})
 
 
-def snapshot(output, history=None, **extra) -> FunctionSnapshot:
+def snapshot(output, history=None, **extra) -> Snapshot:
+    """A snapshot of `output` and its history, given as (write time, values) pairs."""
     history = [(NOW - 5000, {"a": 1.0})] if history is None else history
-    return FunctionSnapshot(
+    return Snapshot(
+        NOW,
         extra.pop("record", RECORD),
         extra.pop("registered", True),
-        NOW,
         output=output,
         has_output=extra.pop("has_output", True),
         output_raw=extra.pop("output_raw", "raw"),
-        history=history,
+        history=[Point(at_ms, values) for at_ms, values in history],
         has_history=bool(history),
         last_write_ms=history[-1][0] if history else None,
         last_entry_id=f"{history[-1][0]}-0" if history else None,
@@ -61,9 +57,14 @@ def snapshot(output, history=None, **extra) -> FunctionSnapshot:
     )
 
 
-def view(result, rendered=None, selected="cpu-stats", **extra):
+def view(result, rendered=None, selected="cpu-stats", scraped=None, range_minutes=60):
     return build_function_view(
-        result, selected, location="redis://127.0.0.1:6379/0", rendered_version=rendered, **extra
+        result,
+        selected,
+        location="redis://127.0.0.1:6379/0",
+        rendered_version=rendered,
+        scraped=scraped,
+        range_minutes=range_minutes,
     )
 
 
@@ -190,7 +191,7 @@ def test_error_dated_in_the_future_is_not_shown_for_ever() -> None:
 
 
 def test_series_orders_latest_paths_first_then_others_as_seen() -> None:
-    history = [(1, {"z": 1.0}), (2, {"a": 2.0, "y": 3.0})]
+    history = [Point(1, {"z": 1.0}), Point(2, {"a": 2.0, "y": 3.0})]
     assert [path for path, _, _ in series(history, ["a"])] == ["a", "z", "y"]
     assert series([], ["a"]) == [("a", [], [])]
 

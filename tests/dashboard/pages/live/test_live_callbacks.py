@@ -33,7 +33,7 @@ def test_live_refresh_reads_the_runtime_keys_from_redis(valkey, redis_client):
     settings = Settings(
         output_key="resource-monitor", redis=RedisConfig(url=valkey.url), refresh_seconds=1
     )
-    reader = RedisReader(connect(settings), settings.keys, settings.history_ms)
+    reader = RedisReader(connect(settings), settings.keys, settings.history_ms, None)
     response = refresh(client_for(reader, settings))
     assert response["kpi-egress"]["children"] == "3.14 %"
     assert response["kpi-cpu"]["children"] == "2 · mean 25.00 %"

@@ -9,9 +9,10 @@ from monitoring_dashboard import browser_history
 from monitoring_dashboard.pages.live.view import build_view
 from monitoring_dashboard.settings import Settings
 from monitoring_dashboard.snapshots import FunctionError, Point, ReadError, Snapshot
-from serverless_runtime.registry import LoadFailure
+from serverless_runtime.registry import FunctionRecord, LoadFailure
 
 SETTINGS = Settings(output_key="resource-monitor", refresh_seconds=5)
+RECORD = FunctionRecord("resource-monitor", "metrics")
 NOW = 1_796_000_000_000
 OUTPUT = {
     "percent-network-egress": 3.14159,
@@ -27,6 +28,7 @@ def snapshot(*, history=True, output=OUTPUT, last_write=NOW - 2000, error=None, 
     points = [Point(last_write - 5000, {"percent-network-egress": 3.0}), Point(last_write, {})]
     return Snapshot(
         now_ms=now,
+        record=RECORD,
         output=output,
         output_raw=raw,
         history=points if history else [],
@@ -44,6 +46,7 @@ def view_of(result, *, status=None, stored=None, version=None, local_now=NOW):
         stored_history=stored,
         rendered_version=version,
         local_now_ms=local_now,
+        range_minutes=SETTINGS.history_minutes,
     )
 
 
@@ -191,7 +194,7 @@ def test_view_switching_to_history_clears_the_browser_copy():
 
 
 def test_view_problems_are_warnings():
-    snap = Snapshot(now_ms=NOW, problems=["Key resource-monitor does not hold a JSON object."])
+    snap = Snapshot(NOW, RECORD, problems=["Key resource-monitor does not hold a JSON object."])
     view = view_of(snap)
     assert [(notice.level, notice.body) for notice in view.notices] == [
         ("warning", "Key resource-monitor does not hold a JSON object.")
@@ -203,7 +206,7 @@ def test_view_time_range_limits_the_graphs_to_its_span():
         Point(NOW - 3_600_000 + step * 60_000, {"percent-network-egress": step})
         for step in range(61)
     ]
-    snap = Snapshot(NOW, OUTPUT, json.dumps(OUTPUT), hour, NOW, has_history=True)
+    snap = replace(snapshot(last_write=NOW), history=hour)
     whole = view_of(snap)
     quarter = build_view(
         snap,
@@ -239,7 +242,7 @@ def test_view_says_the_newest_version_failed_to_load_above_everything() -> None:
         message="/opt/usermodule.py raised while being imported: NameError: x",
         running=True,
     )
-    snap = replace(snapshot(), load_failure=failure)
+    snap = replace(snapshot(), record=replace(RECORD, load_failure=failure))
     notices = view_of(snap).notices
     assert notices[0].title == "The newest version failed to load"
     assert notices[0].body.startswith("version from 2030-03-17 17:46:40 UTC failed to load: ")

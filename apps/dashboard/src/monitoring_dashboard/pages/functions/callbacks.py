@@ -24,13 +24,11 @@ from monitoring_dashboard.pages.functions.view import (
 )
 from monitoring_dashboard.scraper import MetricsScraper
 from monitoring_dashboard.settings import Settings
-from monitoring_dashboard.snapshots import FunctionList, FunctionSnapshot, FunctionsSource, attempt
+from monitoring_dashboard.snapshots import FunctionList, Reader, Snapshot, attempt
 from monitoring_dashboard.time_range import chosen_minutes
 
 log = logging.getLogger(__name__)
 
-# create_app without a functions reader (tests of the Live page): the page says so.
-NO_SOURCE = "This dashboard was started without a reader of the function registry."
 # (label, OpsText field) of the operations columns and figures.
 OPS_FIELDS = (
     ("calls/s", "rate"),
@@ -51,10 +49,7 @@ OUTPUTS = [
 
 
 def register(
-    app: Dash,
-    settings: Settings,
-    source: FunctionsSource | None,
-    scraper: MetricsScraper | None = None,
+    app: Dash, settings: Settings, reader: Reader, scraper: MetricsScraper | None = None
 ) -> None:
     """Attach the Functions page's refresh callback to app (scraper: the runtimes' /metrics)."""
 
@@ -68,12 +63,7 @@ def register(
         State(ids.FUNCTIONS_PAGE, "data"),
     )
     def refresh(
-        _ticks: Any,
-        selected: Any,
-        rendered_version: Any,
-        range_choice: Any,
-        query: Any,
-        page: Any,
+        _ticks: Any, selected: Any, rendered_version: Any, range_choice: Any, query: Any, page: Any
     ) -> tuple[Any, ...]:
         """Read Redis and update the Functions page; never lets an exception reach the page."""
         chosen = selected if isinstance(selected, str) and selected else None
@@ -82,12 +72,9 @@ def register(
         text = query.strip() if isinstance(query, str) else ""
         number = page if isinstance(page, int) and not isinstance(page, bool) else 1
         try:
-            if source is not None:
-                found = attempt(lambda: source.list_functions(text, number))
-                snap = None if chosen is None else attempt(lambda: source.read_function(chosen))
-            else:
-                found, snap = FunctionList(0, problems=[NO_SOURCE]), None
-            metrics = snap.record.metrics if isinstance(snap, FunctionSnapshot) else ""
+            found = attempt(lambda: reader.list_functions(text, number))
+            snap = None if chosen is None else attempt(lambda: reader.read_function(chosen))
+            metrics = snap.record.metrics if isinstance(snap, Snapshot) else ""
             listed = found.functions if isinstance(found, FunctionList) else []
             urls = [url for url in (*(item.record.metrics for item in listed), metrics) if url]
             scrapes = scraper.scrape(urls) if scraper is not None and urls else {}

@@ -24,9 +24,10 @@ from monitoring_dashboard.scraper import Scraped
 from monitoring_dashboard.snapshots import (
     PAGE_SIZE,
     FunctionList,
-    FunctionSnapshot,
     FunctionSummary,
+    Point,
     ReadError,
+    Snapshot,
 )
 
 PATH = "/functions"
@@ -173,13 +174,13 @@ def _list_row(
 
 
 def build_function_view(
-    result: FunctionSnapshot | ReadError | None,
+    result: Snapshot | ReadError | None,
     selected: str,
     *,
     location: str,
-    rendered_version: object = None,
-    scraped: Scraped | None = None,
-    range_minutes: float | None = None,
+    rendered_version: object,
+    scraped: Scraped | None,
+    range_minutes: float,
 ) -> FunctionView:
     """The selected function's view; charts and figures cover the last `range_minutes`."""
     title = safe_text(selected)
@@ -188,16 +189,14 @@ def build_function_view(
     if result is None:
         body = "No listed function has this output key. Pick one from the list above."
         return FunctionView(title, [Notice("warning", "Unknown function", body)], version="unknown")
-    snap = result
-    if range_minutes is not None:
-        since = snap.now_ms - int(range_minutes * 60_000)
-        snap = replace(snap, history=[item for item in snap.history if item[0] >= since])
+    since = result.now_ms - int(range_minutes * 60_000)
+    snap = replace(result, history=[point for point in result.history if point.at_ms >= since])
     record = snap.record
     times = (snap.last_write_ms, snap.now_ms)
     notices = function_notices(snap.problems, record.load_failure, snap.error, times)
-    window = 3600.0 if range_minutes is None else range_minutes * 60
     version = f"{range_minutes}:{_version(snap)}"
-    view = FunctionView(title, notices, _facts(snap), ops=ops_text(record, scraped, window))
+    ops = ops_text(record, scraped, range_minutes * 60)
+    view = FunctionView(title, notices, _facts(snap), ops=ops)
     if version == rendered_version:
         return view
     latest = list(numbers(snap.output)) if snap.has_output else []
@@ -211,15 +210,15 @@ def build_function_view(
 
 
 def series(
-    history: Sequence[tuple[int, Mapping[str, float]]], first: list[str] | None = None
+    history: Sequence[Point], first: list[str] | None = None
 ) -> list[tuple[str, list[int], list[float | None]]]:
     """Each numeric path over the history (a gap where an output lacks it), `first` paths first."""
-    order = dict.fromkeys([*(first or []), *(path for _, values in history for path in values)])
-    times = [at_ms for at_ms, _ in history]
-    return [(path, times, [values.get(path) for _, values in history]) for path in order]
+    order = dict.fromkeys([*(first or []), *(path for point in history for path in point.values)])
+    times = [point.at_ms for point in history]
+    return [(path, times, [point.values.get(path) for point in history]) for path in order]
 
 
-def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart], int, str | None]:
+def _charts(snap: Snapshot, latest_paths: list[str]) -> tuple[list[Chart], int, str | None]:
     if snap.record.history is None:
         return [], 0, "This function writes no history (HISTORY_KEY empty): nothing to chart."
     if not snap.has_history:
@@ -236,7 +235,7 @@ def _charts(snap: FunctionSnapshot, latest_paths: list[str]) -> tuple[list[Chart
     return charts, max(0, len(found) - MAX_CHARTS), None
 
 
-def _facts(snap: FunctionSnapshot) -> list[tuple[str, str]]:
+def _facts(snap: Snapshot) -> list[tuple[str, str]]:
     record = snap.record
     facts = [
         ("input", _input_text(record.input, record.input_kind)),
@@ -272,7 +271,7 @@ def _input_text(input_key: str, kind: str) -> str:
     return safe_text(f"stream {input_key}" if kind == "stream" else input_key)
 
 
-def _version(snap: FunctionSnapshot) -> str:
+def _version(snap: Snapshot) -> str:
     """What the body shows: changes when an output, a history entry or the record changes."""
     shown = f"{snap.has_output}:{snap.record.to_json()}:{snap.output_raw or ''}"
     digest = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
@@ -280,11 +279,9 @@ def _version(snap: FunctionSnapshot) -> str:
 
 
 def number_series_figure(
-    name: str, times_ms: Sequence[int], values: Sequence[float | None], height: int = 220
+    name: str, times_ms: Sequence[int], values: Sequence[float | None]
 ) -> Figure:
     """Any numeric key of a function's output over time, as a plain line."""
-    if not any(value is not None for value in values):
-        return plotting.empty_figure(f"No history of {name} yet", height)
     trace = {
         "type": "scatter",
         "mode": "lines+markers" if len(values) < 30 else "lines",
@@ -295,6 +292,4 @@ def number_series_figure(
         "line": {"color": plotting.BLUE, "width": 2},
         "hovertemplate": "%{y}<extra></extra>",
     }
-    return plotting.time_figure(
-        [trace], height, {"gridcolor": plotting.GRID_COLOR}, showlegend=False
-    )
+    return plotting.time_figure([trace], 220, {"gridcolor": plotting.GRID_COLOR}, showlegend=False)

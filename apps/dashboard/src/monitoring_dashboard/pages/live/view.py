@@ -50,7 +50,7 @@ def build_view(
     stored_history: Any,
     rendered_version: Any,
     local_now_ms: int,
-    range_minutes: float | None = None,
+    range_minutes: float,
 ) -> LiveView:
     """The page for a snapshot (or a failed read); the graphs show the last `range_minutes`."""
     status = status if isinstance(status, dict) else {}
@@ -79,7 +79,7 @@ def build_view(
     # A load failure is shown although the previous version's outputs keep the page fresh.
     stale = [_stale_notice(fresh, settings)] if fresh is not None and fresh.stale else []
     notices = function_notices(
-        snap.problems, snap.load_failure, snap.error, (last_write, snap.now_ms), *stale
+        snap.problems, snap.record.load_failure, snap.error, (last_write, snap.now_ms), *stale
     )
     new_status = {
         "last_write_ms": last_write,
@@ -97,12 +97,11 @@ def build_view(
             notices.insert(0, Notice("warning", "No output yet", missing))
         return LiveView(notices, fresh, status=new_status, browser_history=stored)
     latest = numeric_values(snap.output)
-    minutes = settings.history_minutes if range_minutes is None else range_minutes
-    if minutes < settings.history_minutes:
-        since = snap.now_ms - int(minutes * 60_000)
+    if range_minutes < settings.history_minutes:
+        since = snap.now_ms - int(range_minutes * 60_000)
         points = [point for point in points if point.at_ms >= since]
-    version = f"{minutes:g}:{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
-    built = None if version == rendered_version else build_figures(points, latest, minutes)
+    version = f"{range_minutes:g}:{len(points)}:{points[-1].at_ms if points else 0}:{digest}"
+    built = None if version == rendered_version else build_figures(points, latest, range_minutes)
     kpis = _kpis(snap, latest, last_write)
     return LiveView(notices, fresh, kpis, built, new_status, stored, version)
 
