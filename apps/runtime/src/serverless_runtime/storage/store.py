@@ -410,7 +410,7 @@ def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int =
     Every new connection first checks that Redis is not a cluster node (see `refuse_cluster`),
     unless REDIS_CLUSTER_NODES says it is one: then a cluster client (which connects at once,
     ConnectionError when no node answers), typed as the single-server client whose commands
-    it offers; the store tells them apart where they differ (`cluster_of`).
+    it offers; the store tells them apart where they differ (`Store.cluster`).
     """
     if config.cluster_nodes is not None:
         made = cluster.connect(
@@ -530,12 +530,6 @@ class Entry(NamedTuple):
     raw: bytes | None
 
 
-def cluster_of(client: redis.Redis) -> RedisCluster | None:
-    """The cluster client `connect` made for REDIS_CLUSTER_NODES, None for the other modes."""
-    made: object = client
-    return made if isinstance(made, RedisCluster) else None
-
-
 def _moving(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
     """A Redis Cluster's passing faults as Redis being away, for the loop's backoff.
 
@@ -595,7 +589,8 @@ class Store:
         self, client: redis.Redis, settings: StoreSettings, lease: Lease | None, consumer: str
     ) -> None:
         self.client = client
-        self.cluster = cluster_of(client)
+        made: object = client  # `connect` types the cluster client it makes as a single server's
+        self.cluster = made if isinstance(made, RedisCluster) else None
         self.settings = settings
         self.lease = lease
         self.consumer = consumer
