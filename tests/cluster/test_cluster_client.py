@@ -16,7 +16,8 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 from serverless_runtime.storage import cluster
-from serverless_runtime.storage.cluster import KeyEvents, tagged
+from serverless_runtime.storage.cluster import KeyEvents
+from serverless_runtime.storage.redis_cluster import slot, tagged
 
 from tests.support.processes import wait_for
 from tests.support.valkey import free_port
@@ -91,7 +92,7 @@ def test_derived_names_share_their_output_keys_slot(
 ) -> None:
     for suffix in ("state", "state:journal", "history", "lease:token"):
         assert valkey_cluster.keyslot(tagged(output, suffix)) == valkey_cluster.keyslot(output)
-        assert cluster.slot(tagged(output, suffix)) == valkey_cluster.keyslot(output)
+        assert slot(tagged(output, suffix)) == valkey_cluster.keyslot(output)
 
 
 @pytest.mark.parametrize("output", ["a}b", "x{}y", "{}out"])

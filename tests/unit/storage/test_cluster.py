@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 from serverless_runtime.config import RedisConfig
-from serverless_runtime.storage import cluster, redis_cluster
-from serverless_runtime.storage.store import cluster_of, connect
+from serverless_runtime.storage import cluster
+from serverless_runtime.storage.store import Store, connect
 
 from tests.support.valkey import free_port
 
@@ -17,15 +17,10 @@ def test_no_node_answering_is_redis_being_away_not_a_crash() -> None:
         cluster.connect((dead,), timeout=0.5)
 
 
-def test_the_store_connects_to_a_cluster_only_when_told_to() -> None:
+def test_the_store_connects_to_a_cluster_only_when_told_to(settings) -> None:
     dead = ("127.0.0.1", free_port())
     with pytest.raises(redis.ConnectionError, match="no cluster node"):
         connect(RedisConfig(cluster_nodes=(dead,)), timeout=0.5)
     single = connect(RedisConfig(port=dead[1]))  # connects lazily
-    assert cluster_of(single) is None
+    assert Store(single, settings(), None, "pod").cluster is None
     single.close()
-
-
-def test_the_settings_side_is_the_same_as_the_clients() -> None:
-    assert cluster.tagged is redis_cluster.tagged
-    assert cluster.slot("{out}:state") == redis_cluster.slot("out")

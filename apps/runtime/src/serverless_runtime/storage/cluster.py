@@ -2,7 +2,7 @@
 master owns it.
 
 Settings passed in as plain values (storage/redis_cluster.py reads REDIS_CLUSTER_NODES, a few
-nodes of the cluster; the client learns the rest), re-exported here with the key naming.
+nodes of the cluster; the client learns the rest, and names the keys).
 """
 
 from __future__ import annotations
@@ -19,30 +19,7 @@ from redis.exceptions import AskError, ClusterDownError, MovedError, RedisCluste
 from redis.retry import Retry
 
 from serverless_runtime.storage import notifications
-from serverless_runtime.storage.redis_cluster import (
-    NODES,
-    Invalid,
-    from_env,
-    hash_tag,
-    listed,
-    parse_nodes,
-    slot,
-    tagged,
-)
-
-__all__ = [
-    "NODES",
-    "Invalid",
-    "KeyEvents",
-    "connect",
-    "from_env",
-    "hash_tag",
-    "keyspace_events_refused",
-    "listed",
-    "parse_nodes",
-    "slot",
-    "tagged",
-]
+from serverless_runtime.storage.redis_cluster import listed, slot
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +29,6 @@ log = logging.getLogger(__name__)
 def connect(
     nodes: tuple[tuple[str, int], ...],
     password: str | None = None,
-    username: str | None = None,
     tls: bool = False,
     timeout: float = 5.0,
     retries: int = 0,
@@ -71,8 +47,6 @@ def connect(
     }
     if password is not None:
         options["password"] = password
-    if username is not None:
-        options["username"] = username
     if tls:
         options["ssl"] = True
     try:

@@ -7,10 +7,9 @@ without its dependencies (storage/cluster.py builds the client from these values
 from __future__ import annotations
 
 import binascii
-import ipaddress
 from collections.abc import Mapping
 
-from serverless_runtime.storage.redis_sentinel import Invalid
+from serverless_runtime.storage.redis_sentinel import Invalid, listed, parse_address
 
 __all__ = ["Invalid", "from_env", "hash_tag", "listed", "parse_nodes", "slot", "tagged", "tls"]
 
@@ -28,19 +27,16 @@ EXPECTED_TLS = (
     f"true or false (TLS to every node; only with {NODES}: the other forms say rediss://)"
 )
 
-_HOST_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-
-
 # -- settings ----------------------------------------------------------------------------------
 
 
 def from_env(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...] | None:
     """The startup nodes, None when REDIS_CLUSTER_NODES is unset or blank; Invalid names a bad
     variable (a malformed list, or REDIS_URL / REDIS_SENTINELS set beside it)."""
-    listed = environ.get(NODES, "").strip()
-    if not listed:
+    text = environ.get(NODES, "").strip()
+    if not text:
         return None
-    nodes = parse_nodes(listed)
+    nodes = parse_nodes(text)
     for other in EXCLUSIVE:
         if environ.get(other, "").strip():
             # The value is not shown: a URL may hold a password.
@@ -71,71 +67,12 @@ def parse_nodes(text: str) -> tuple[tuple[str, int], ...]:
     nodes: list[tuple[str, int]] = []
     for number, item in enumerate(text.split(","), start=1):
         try:
-            node = _parse_node(item.strip())
+            node = parse_address(item.strip(), DEFAULT_PORT)
         except ValueError as exc:
             raise Invalid(NODES, text, f"{EXPECTED} (item {number}: {exc})") from None
         if node not in nodes:
             nodes.append(node)
     return tuple(nodes)
-
-
-def _parse_node(item: str) -> tuple[str, int]:
-    if not item:
-        raise ValueError("empty")
-    if "://" in item:
-        raise ValueError(f"{item.partition('://')[0]}:// is a URL scheme; list host:port only")
-    if item.startswith("["):  # [IPv6]:port
-        host, bracket, rest = item[1:].partition("]")
-        if not bracket:
-            raise ValueError(f"{item!r} has no closing ]")
-        if not _is_ipv6(host):
-            raise ValueError(f"{host!r} in brackets is not an IPv6 address")
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{item!r} has {rest!r} after the ]")
-        port_text = rest[1:] if rest else None
-    elif item.count(":") > 1:
-        raise ValueError(f"{item!r}: an IPv6 address goes in brackets, [{item}]:{DEFAULT_PORT}")
-    else:
-        host, colon, after = item.partition(":")
-        if not _is_host(host):
-            raise ValueError(f"{host!r} is not a host name or IP address")
-        port_text = after if colon else None
-    if port_text is None:
-        return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
-    return host, int(port_text)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == 6
-    except ValueError:
-        return False
-
-
-def _is_host(text: str) -> bool:
-    """An IPv4 address, or a host name (RFC 1123) whose last label is not all digits."""
-    try:
-        return ipaddress.ip_address(text).version == 4
-    except ValueError:
-        labels = text.removesuffix(".").split(".")
-        return (
-            0 < len(text) <= 253
-            and all(
-                0 < len(label) <= 63
-                and set(label) <= _HOST_LABEL_CHARS
-                and label[0] != "-"
-                and label[-1] != "-"
-                for label in labels
-            )
-            and not labels[-1].isdigit()
-        )
-
-
-def listed(nodes: tuple[tuple[str, int], ...]) -> str:
-    """The nodes as REDIS_CLUSTER_NODES lists them (for messages: holds no password)."""
-    return ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in nodes)
 
 
 # -- key names ---------------------------------------------------------------------------------

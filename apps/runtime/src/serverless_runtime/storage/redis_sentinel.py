@@ -2,6 +2,7 @@
 
 Standard library only: the dashboard reads the same variables with the same rules, and its image
 holds this package without its dependencies. Each app builds its redis-py client from `Sentinels`.
+REDIS_CLUSTER_NODES lists its nodes as REDIS_SENTINELS does (`parse_address`, `listed`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Sentinels:
 
     def listed(self) -> str:
         """The sentinels as REDIS_SENTINELS lists them, each with its port."""
-        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.addresses)
+        return listed(self.addresses)
 
     def describe(self) -> str:
         """For messages: the master's name and the sentinels, without the password."""
@@ -62,16 +63,16 @@ class Sentinels:
 
 def from_env(environ: Mapping[str, str]) -> Sentinels | None:
     """The Sentinel settings, None when REDIS_SENTINELS is unset; Invalid names a bad variable."""
-    listed = environ.get(SENTINELS, "").strip()
+    sentinels = environ.get(SENTINELS, "").strip()
     master = environ.get(MASTER, "").strip()
     password = environ.get(PASSWORD) or None
-    if not listed:
+    if not sentinels:
         if master:
             raise Invalid(SENTINELS, None, f"{EXPECTED_SENTINELS}, since {MASTER} is set")
         if password is not None:
             raise Invalid(PASSWORD, _HIDDEN, f"unset unless {SENTINELS} is set")
         return None
-    addresses = parse_addresses(listed)
+    addresses = parse_addresses(sentinels)
     url = environ.get("REDIS_URL", "").strip()
     if url:
         # Shown without its password: this line goes to the pod's log.
@@ -87,27 +88,38 @@ def parse_addresses(text: str) -> tuple[tuple[str, int], ...]:
     addresses = []
     for item in text.split(","):
         try:
-            addresses.append(_parse_address(item.strip()))
+            addresses.append(parse_address(item.strip(), DEFAULT_PORT))
         except ValueError:
             raise Invalid(SENTINELS, text, EXPECTED_SENTINELS) from None
     return tuple(addresses)
 
 
-def _parse_address(item: str) -> tuple[str, int]:
+def parse_address(item: str, default_port: int) -> tuple[str, int]:
+    """One `host[:port]` item (an IPv6 address in brackets); ValueError says what is wrong."""
+    if not item:
+        raise ValueError("empty")
+    if "://" in item:
+        raise ValueError(f"{item.partition('://')[0]}:// is a URL scheme; list host:port only")
     if item.startswith("["):  # [IPv6]:port
         host, bracket, rest = item[1:].partition("]")
-        if not bracket or ":" not in host or (rest and not rest.startswith(":")):
-            raise ValueError(item)
+        if not bracket:
+            raise ValueError(f"{item!r} has no closing ]")
+        if ":" not in host or not is_host(host):  # (of the IP addresses, only IPv6 has colons)
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{item!r} has {rest!r} after the ]")
         port_text = rest[1:] if rest else None
+    elif item.count(":") > 1:
+        raise ValueError(f"{item!r}: an IPv6 address goes in brackets, [{item}]:{default_port}")
     else:
         host, colon, after = item.partition(":")
+        if not is_host(host):
+            raise ValueError(f"{host!r} is not a host name or IP address")
         port_text = after if colon else None
-    if not is_host(host):
-        raise ValueError(item)
     if port_text is None:
-        return host, DEFAULT_PORT
+        return host, default_port
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(item)
+        raise ValueError(f"port {port_text!r} is not a number from 1 to 65535")
     return host, int(port_text)
 
 
@@ -124,3 +136,10 @@ def is_host(text: str) -> bool:
             and not labels[-1].isdigit()
         )
     return True
+
+
+def listed(addresses: tuple[tuple[str, int], ...]) -> str:
+    """The addresses as REDIS_SENTINELS and REDIS_CLUSTER_NODES list them (holds no password)."""
+    return ",".join(
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in addresses
+    )

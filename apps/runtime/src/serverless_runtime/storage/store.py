@@ -66,6 +66,7 @@ class _Read(NamedTuple):
     lease_key: str
     epoch_key: str
     max_input_bytes: int
+    sha: str  # of the input, read before ('': the script reads the input and computes it)
     owner: str
     holder: str
     max_deaths: int
@@ -75,19 +76,6 @@ class _Read(NamedTuple):
 class _ReadInput(NamedTuple):
     input_key: str
     max_input_bytes: int
-
-
-class _ReadMark(NamedTuple):
-    head_key: str
-    digest_key: str
-    in_flight_key: str
-    lease_key: str
-    epoch_key: str
-    sha: str  # of the input read ('': none read)
-    owner: str
-    holder: str
-    max_deaths: int
-    interval_mode: str
 
 
 # The input: its type, and its value unless it is over the size limit (then its size).
@@ -100,14 +88,21 @@ if kind == 'string' then
   if size <= tonumber(max_input_bytes) then value = redis.call('GET', input_key) end
 end
 """
-# The head, and in key mode, when this process leads (the lease, renewed just before in the same
-# pipeline, names its holder), the in-flight mark of the input read (`sha`, '' for none), set in
-# the same step, before any call. The mark (`sha`, `owner`, `deaths`) counts the processes that
-# marked the input and ended before their call did (a segfault, the OOM killer, `os._exit`); a
-# mark this process left is no death; an owner '' means the call ended (committed or failed).
-# `deaths` is -1 when not marked; at MAX_DEATHS the input is not marked, and the caller records
-# it as poison.
-_MARK_PART = """
+# The input and the head in one script, one round trip; and in key mode, when this process leads
+# (the lease, renewed just before in the same pipeline, names its holder), the in-flight mark of
+# the input read (`sha`, '' for none), set in the same step, before any call. The mark (`sha`,
+# `owner`, `deaths`) counts the processes that marked the input and ended before their call did
+# (a segfault, the OOM killer, `os._exit`); a mark this process left is no death; an owner ''
+# means the call ended (committed or failed). `deaths` is -1 when not marked; at MAX_DEATHS the
+# input is not marked, and the caller records it as poison.
+_READ = _script(
+    _Read,
+    _INPUT_PART
+    + """
+if sha == '' and type(value) == 'string' then
+  -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
+  sha = redis.sha1hex and redis.sha1hex(value) or value
+end
 local deaths = -1
 local leads = holder == '' or string.sub(redis.call('GET', lease_key) or '', 1, #holder) == holder
 if sha ~= '' and owner ~= '' and leads then
@@ -125,25 +120,13 @@ if sha ~= '' and owner ~= '' and leads then
 end
 local head, digest, epoch = redis.call('GET', head_key), redis.call('GET', digest_key), false
 if epoch_key ~= digest_key then epoch = redis.call('GET', epoch_key) end
-"""
-# A single server or Sentinel: the input and the head in one script, one round trip.
-_READ = _script(
-    _Read,
-    _INPUT_PART
-    + """
-local sha = ''
-if type(value) == 'string' then
-  -- (fakeredis, the unit tests' Redis, has no sha1hex: there the input stands for itself)
-  sha = redis.sha1hex and redis.sha1hex(value) or value
-end
-"""
-    + _MARK_PART
-    + "return {kind, value, head, digest, deaths, epoch}\n",
+return {kind, value, head, digest, deaths, epoch}
+""",
 )
 # A Redis Cluster: the input may live on another master than the output's keys, so it is read on
-# its own, and the mark names the sha the client computed of exactly that value.
+# its own; then _READ runs on the output's master with the sha the client computed of exactly
+# that value, and a limit of -1 bytes: it reads no input there, whichever key its slot holds.
 _READ_INPUT = _script(_ReadInput, _INPUT_PART + "return {kind, value}\n")
-_READ_MARK = _script(_ReadMark, _MARK_PART + "return {head, digest, deaths, epoch}\n")
 
 # The scripts' check of a key's type before their first write: the reason, or false.
 _WRONG_TYPE = """
@@ -406,7 +389,6 @@ return 1
 SCRIPTS: dict[str, tuple[str, type[tuple[Any, ...]]]] = {
     "read": (_READ, _Read),
     "read_input": (_READ_INPUT, _ReadInput),
-    "read_mark": (_READ_MARK, _ReadMark),
     "commit": (_COMMIT, _Commit),
     "write_back": (_WRITE_BACK, _WriteBack),
     "end": (_END, _End),
@@ -428,7 +410,7 @@ def connect(config: RedisConfig, timeout: float = SOCKET_TIMEOUT, retries: int =
     Every new connection first checks that Redis is not a cluster node (see `refuse_cluster`),
     unless REDIS_CLUSTER_NODES says it is one: then a cluster client (which connects at once,
     ConnectionError when no node answers), typed as the single-server client whose commands
-    it offers; the store tells them apart where they differ (`cluster_of`).
+    it offers; the store tells them apart where they differ (`Store.cluster`).
     """
     if config.cluster_nodes is not None:
         made = cluster.connect(
@@ -548,12 +530,6 @@ class Entry(NamedTuple):
     raw: bytes | None
 
 
-def cluster_of(client: redis.Redis) -> RedisCluster | None:
-    """The cluster client `connect` made for REDIS_CLUSTER_NODES, None for the other modes."""
-    made: object = client
-    return made if isinstance(made, RedisCluster) else None
-
-
 def _moving(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
     """A Redis Cluster's passing faults as Redis being away, for the loop's backoff.
 
@@ -613,7 +589,8 @@ class Store:
         self, client: redis.Redis, settings: StoreSettings, lease: Lease | None, consumer: str
     ) -> None:
         self.client = client
-        self.cluster = cluster_of(client)
+        made: object = client  # `connect` types the cluster client it makes as a single server's
+        self.cluster = made if isinstance(made, RedisCluster) else None
         self.settings = settings
         self.lease = lease
         self.consumer = consumer
@@ -651,6 +628,7 @@ class Store:
             lease_key=lease.key if lease is not None else self.in_flight_key,
             epoch_key=self.epoch_key or self.digest_key,
             max_input_bytes=settings.max_input_bytes,
+            sha="",
             owner="" if settings.stream_mode else self.owner,
             holder=f"{lease.holder}:" if lease is not None else "",
             max_deaths=settings.max_deaths,
@@ -661,7 +639,8 @@ class Store:
         self._read_call = self._call(read)
         # A Redis Cluster's read, in two parts (see _READ_INPUT).
         self._read_input_call = self._call(_ReadInput(read.input_key, read.max_input_bytes))
-        self._mark = _ReadMark._make(getattr(read, name, "") for name in _ReadMark._fields)
+        self._mark = read._replace(input_key=self.in_flight_key, max_input_bytes=-1)
+        self._head_keys = [read.head_key, read.digest_key, read.epoch_key]  # as `_head` reads them
         out = settings.keys.output
         self._commit_keys: dict[str, str] = {
             "output_key": out,
@@ -797,7 +776,7 @@ class Store:
             self.lease.queue_refresh(pipe)
         pipe.evalsha(*self._call(self._mark._replace(sha=sha)))
         replies = pipe.execute()
-        return (replies[0] if due else None), [kind, value, *replies[-1]]
+        return (replies[0] if due else None), [kind, value, *replies[-1][2:]]
 
     def _scripts(self) -> list[str]:
         """The sources of the scripts this store runs, its lease's included."""
@@ -824,8 +803,7 @@ class Store:
     @_moving
     def read_head(self) -> Head:
         """The last commit's sequence number and input digest."""
-        head_key, epoch_key = self.head_key or self.digest_key, self.epoch_key or self.digest_key
-        return self._head(*self.out.mget([head_key, self.digest_key, epoch_key]))
+        return self._head(*self.out.mget(self._head_keys))
 
     def _head(self, seq: Any, digest: Any, epoch: Any) -> Head:
         """The head from its keys' values (without a head key, their slots held the digest)."""
@@ -839,7 +817,7 @@ class Store:
         if self.journal_key is None or self.head_key is None:
             return self.read_head(), []
         pipe = self.out.pipeline(transaction=True)
-        pipe.mget([self.head_key, self.digest_key, self.epoch_key or self.digest_key])
+        pipe.mget(self._head_keys)
         pipe.xrange(self.journal_key, min=f"{after}-1")  # entry ids are `<seq>-0`
         head, items = pipe.execute()
         return self._head(*head), _journaled(items)
@@ -850,10 +828,9 @@ class Store:
         if self.journal_key is None or self.head_key is None or self.state_key is None:
             return Committed(self.read_head(), None, [])
         pipe = self.out.pipeline(transaction=True)
-        keys = [self.head_key, self.digest_key, self.state_key, self.epoch_key or self.digest_key]
-        pipe.mget(keys)
+        pipe.mget([*self._head_keys, self.state_key])
         pipe.xrange(self.journal_key)
-        (seq, digest, snapshot, epoch), items = pipe.execute()
+        (seq, digest, epoch, snapshot), items = pipe.execute()
         snapshot_bytes = None if snapshot is None else bytes(snapshot)
         return Committed(self._head(seq, digest, epoch), snapshot_bytes, _journaled(items))
 
