@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from serverless_runtime.config import DEFAULT_MAX_REPLAY_SECONDS
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.user_traceback import describe
@@ -31,7 +32,6 @@ SNAPSHOT_FORMAT = 3  # env in tagged JSON (state/tagged.py)
 # format 3 (a rolled-back image) reads it.
 PLAIN_FORMAT = 2
 SNAPSHOT_EVERY = 1000  # commits; bounds the replay after a restart when the state is tiny
-DEFAULT_MAX_REPLAY_SECONDS = 5.0
 PROGRESS_EVERY = 5.0  # seconds between the log lines of a long replay
 _COST_WEIGHT = 0.2  # of the newest call in the moving average of call durations
 
