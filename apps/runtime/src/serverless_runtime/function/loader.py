@@ -88,7 +88,7 @@ class LoadedFunction:
 
 
 def digest(data: bytes) -> str:
-    """A content digest of a function's source, to notice a changed file."""
+    """A content digest: tells a changed function source, or an input not yet processed."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
