@@ -343,7 +343,7 @@ class Runner:
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
                 return Told.POISON
-            self.telemetry.call_started()
+            self.telemetry.busy_since = time.monotonic()
             started = time.perf_counter()
             try:
                 result = self._call(value)
