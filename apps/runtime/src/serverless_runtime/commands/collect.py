@@ -73,8 +73,6 @@ def run(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Write a sample to `key` every `period` seconds until `stop` is set; survive Redis errors."""
-    if period <= 0:
-        raise ValueError(f"period must be positive, got {period!r}")
     # Prime the CPU counters; the first value is written one period later, so that its CPU
     # percentages span a full period.
     psutil.cpu_percent(percpu=True)
