@@ -156,7 +156,7 @@ class Settings:
             expected = ":function (a module is named only for a FUNCTION_ZIP package)"
             raise ConfigError("FUNCTION_HANDLER", environ.get("FUNCTION_HANDLER"), expected)
         interval = reader.seconds("INTERVAL", 5.0)
-        handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
+        handler_timeout = reader.seconds("HANDLER_TIMEOUT", None)
         commit_replicas = reader.integer("COMMIT_REPLICAS", 0, 0, 100)
         # Below the 5 s socket timeout, which would otherwise cut the WAIT short.
         commit_wait = reader.seconds("COMMIT_REPLICAS_TIMEOUT", 1.0, 4.0)
@@ -286,16 +286,13 @@ class _Reader:
         expected = f"a whole number from {low} to {high}"
         return self._parse(name, default, expected, int, lambda value: low <= value <= high)
 
-    def seconds(self, name: str, default: float, maximum: float = MAX_SECONDS) -> float:
-        # The bounds refuse NaN and infinity too: every comparison with NaN is false.
+    def seconds(self, name: str, default: D, maximum: float = MAX_SECONDS) -> float | D:
+        """A default of None: unset (or empty) means no limit."""
         expected = f"a number of seconds greater than 0 and at most {maximum:g}"
+        if default is None:
+            expected += ", or empty for no limit"
+        # The bounds refuse NaN and infinity too: every comparison with NaN is false.
         return self._parse(name, default, expected, float, lambda value: 0 < value <= maximum)
-
-    def optional_seconds(self, name: str) -> float | None:
-        expected = (
-            f"a number of seconds greater than 0 and at most {MAX_SECONDS:g}, or empty for no limit"
-        )
-        return self._parse(name, None, expected, float, lambda value: 0 < value <= MAX_SECONDS)
 
     def host(self, name: str, default: str) -> str:
         expected = "an IP address (such as 0.0.0.0 or ::) or a host name"
