@@ -191,9 +191,7 @@ class Runner:
             except redis.RedisError as exc:
                 self._redis_failed(exc)
                 self.waiter.close()
-                delay = backoff.next_delay()
-                self.telemetry.beat(pause=delay)  # waiting for Redis is no sign of a stuck loop
-                self.stop.wait(delay)
+                self._pause(backoff)
                 continue
             if not self.telemetry.redis_ok or self._last_redis_error:
                 recovered = backoff.attempts > 0
@@ -206,7 +204,8 @@ class Runner:
             backoff.reset()
             if self._look_again:  # the last commit was refused: judge the input again soon
                 self._look_again = False
-                self._pause_before_retry()
+                if self._retries > 1:  # the first retry is at once (a takeover's race)
+                    self._pause(self._retry_backoff)  # later ones back off up to INTERVAL
                 continue
             self._retries = 0
             if not (self.trigger.blocks and self.source.current) or self.state.blocked:
@@ -421,11 +420,9 @@ class Runner:
             )
         return False
 
-    def _pause_before_retry(self) -> None:
-        """The first retry is at once (a takeover's race); later ones back off up to INTERVAL."""
-        if self._retries <= 1:
-            return
-        delay = self._retry_backoff.next_delay()
+    def _pause(self, backoff: Backoff) -> None:
+        """Wait the backoff's next delay: waiting on purpose is no sign of a stuck loop."""
+        delay = backoff.next_delay()
         self.telemetry.beat(pause=delay)
         self.stop.wait(delay)
 
