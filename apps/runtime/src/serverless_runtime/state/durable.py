@@ -602,9 +602,7 @@ def _copy(value: Any) -> Any:
 
 def when(value: Any) -> datetime | None:
     """An ISO 8601 time read leniently: None when `value` is not one."""
-    if not isinstance(value, str):
-        return None
     try:
         return datetime.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: not a string
         return None
