@@ -72,12 +72,11 @@ def input_age(value: dict[str, Any]) -> float | None:
 
 
 class Failed(Exception):
-    """A call failed in a way that is recorded as `kind`; the loop goes on."""
+    """A call failed in a way recorded as `kind` (raised from its cause); the loop goes on."""
 
-    def __init__(self, kind: FailureKind, message: str, cause: BaseException | None = None) -> None:
+    def __init__(self, kind: FailureKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.cause = cause
 
 
 def _redis_message(exc: redis.RedisError) -> str:
@@ -338,7 +337,7 @@ class Runner:
             try:
                 value = parse_input(raw or b"", self.settings.keys.input)
             except ValueError as exc:
-                raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
+                raise Failed(FailureKind.INVALID_INPUT, str(exc)) from exc
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
                 return Told.POISON
@@ -353,12 +352,12 @@ class Runner:
             try:
                 outcome = self.store.commit(output, digest, entry_id, append)
             except CommitRefused as exc:  # not retried: it would fail the same way
-                raise Failed(FailureKind.REDIS_ERROR, str(exc), exc) from exc
+                raise Failed(FailureKind.REDIS_ERROR, str(exc)) from exc
         except Failed as failure:
             self.store.call_ended()  # the input is done with: not marked in flight any more
             if failure.kind != FailureKind.INVALID_INPUT:
                 self.state.rollback()
-            self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
+            self._fail(failure.kind, str(failure), stamp, failure.__cause__, entry_id, duration)
             return Told.DONE
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
@@ -458,12 +457,12 @@ class Runner:
             with self.time_limit.limit():
                 result = handler(value, self.context)
         except HandlerTimeout as exc:
-            raise Failed(FailureKind.TIMEOUT, str(exc), exc) from exc
+            raise Failed(FailureKind.TIMEOUT, str(exc)) from exc
         except BaseException as exc:  # the one boundary around user code
             # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
             # and those set the stop event instead of raising.
             message = f"handler raised {describe(exc)}"
-            raise Failed(FailureKind.HANDLER_ERROR, message, exc) from exc
+            raise Failed(FailureKind.HANDLER_ERROR, message) from exc
         limit = self.settings.handler_timeout
         if limit is not None and time.monotonic() - started > limit:
             # It caught the interruption and carried on: its result is not taken.
@@ -475,10 +474,10 @@ class Runner:
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
-            raise Failed(FailureKind.INVALID_OUTPUT, str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, str(exc)) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
             message = f"the result cannot be used: {describe(exc)}"
-            raise Failed(FailureKind.INVALID_OUTPUT, message, exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, message) from exc
         limit = self.settings.max_output_bytes
         if output is not None and len(output) > limit:
             message = f"the result is {len(output)} bytes, over MAX_OUTPUT_BYTES={limit}"
