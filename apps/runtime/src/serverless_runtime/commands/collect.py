@@ -23,9 +23,13 @@ def sample(interface: str = "eth0") -> dict[str, object]:
     """One snapshot of this host's metrics, keyed as the course collector keys them."""
     # A metric the platform cannot report is left out rather than faked.
     metrics: dict[str, object] = {"timestamp": str(datetime.now())}
-    frequency = _cpu_frequency()
+    try:
+        frequency = psutil.cpu_freq()  # MHz
+    except (NotImplementedError, OSError, AttributeError):
+        # Linux without cpufreq files raises NotImplementedError; some platforms lack cpu_freq.
+        frequency = None
     if frequency is not None:
-        metrics["cpu_freq_current"] = frequency
+        metrics["cpu_freq_current"] = float(frequency.current)
     metrics.update({f"cpu_stats-{k}": v for k, v in psutil.cpu_stats()._asdict().items()})
     memory = psutil.virtual_memory()._asdict()
     metrics.update(
@@ -51,16 +55,6 @@ def snapshot(interface: str = "eth0", span: float = 0.5) -> dict[str, object]:
     psutil.cpu_percent(percpu=True)
     time.sleep(span)
     return sample(interface)
-
-
-def _cpu_frequency() -> float | None:
-    """Current CPU frequency in MHz, or None where the platform does not expose it."""
-    try:
-        frequency = psutil.cpu_freq()
-    except (NotImplementedError, OSError, AttributeError):
-        # Linux without cpufreq files raises NotImplementedError; some platforms lack cpu_freq.
-        return None
-    return None if frequency is None else float(frequency.current)
 
 
 def run(
