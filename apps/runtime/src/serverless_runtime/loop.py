@@ -34,10 +34,6 @@ from serverless_runtime.triggers.waiters import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
 
-
-# The longest backoff step after a Redis outage (backoff.Backoff's cap).
-RESET_BACKOFF = 5.0
-
 # Deeper inputs are refused: a function (or the standard library) recursing over them would
 # exhaust Python's stack.
 MAX_INPUT_DEPTH = 500
@@ -160,8 +156,8 @@ class Runner:
             telemetry=telemetry,
         )
         # After a Redis reset, a replica with no state waits this long for one holding it to
-        # write it back: every replica reads the head within a tick, or a backoff step (5 s).
-        self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
+        # write it back: every replica reads the head within a tick, or a backoff step.
+        self.state.reset_grace = settings.lease_ttl + settings.interval + Backoff.CAP
         self.trigger = TRIGGERS[settings.trigger].step(
             settings, store, self.state, self._fail, stop
         )
