@@ -265,7 +265,7 @@ class DurableState:
         return False
 
     def load(self, committed: Committed) -> None:
-        base = self._read_snapshot(committed.snapshot)
+        base = _Base() if committed.snapshot is None else self._read_snapshot(committed.snapshot)
         later = [entry for entry in committed.journal if entry.seq > base.seq]
         if self._reset_token is not None and self._reset_token != self._recorded_reset:
             log.warning(
@@ -311,9 +311,7 @@ class DurableState:
                 len(later),
             )
 
-    def _read_snapshot(self, raw: bytes | None) -> _Base:
-        if raw is None:
-            return _Base()
+    def _read_snapshot(self, raw: bytes) -> _Base:
         try:
             return self._parse_snapshot(raw)
         except (codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
