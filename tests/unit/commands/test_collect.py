@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import psutil
-import pytest
 import redis
 from serverless_runtime.commands import collect
 
@@ -251,11 +250,6 @@ def test_run_skips_ticks_missed_during_a_hung_write_instead_of_bursting():
     stop = ClockedStop(clock, 5, writer.writes)
     collect.run(cast(redis.Redis, writer), "metrics", 5.0, "lo", stop, clock=clock)
     assert writer.writes == [1005.0, 1010.0, 1025.0, 1030.0, 1035.0]
-
-
-def test_run_rejects_a_period_that_is_not_positive(redis_client):
-    with pytest.raises(ValueError, match="period"):
-        collect.run(redis_client, "metrics", 0, "lo", threading.Event())
 
 
 def test_collect_once_writes_one_snapshot_an_input_for_invoke(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import pytest
 from serverless_runtime.config import Trigger
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
+from serverless_runtime.function.loader import digest
 from serverless_runtime.state.durable import DurableState
 from serverless_runtime.storage.store import Journaled, Store
 from serverless_runtime.triggers import TRIGGERS
-from serverless_runtime.triggers.key import KeyStep, input_digest
+from serverless_runtime.triggers.key import KeyStep
 from serverless_runtime.triggers.step import Input, Told
 from serverless_runtime.triggers.stream import StreamStep
 from serverless_runtime.triggers.waiters import PollWaiter
@@ -51,7 +52,7 @@ def test_an_input_is_handed_out_once_it_was_done(step, client) -> None:
     raw = json.dumps({"n": 1}).encode()
     client.set("metrics", raw)
     [item] = key.inputs()
-    assert item == Input(raw, input_digest(raw))
+    assert item == Input(raw, digest(raw))
     key.told(item, Told.DONE)
     assert key.inputs() == []  # tried: not again until it changes
 
@@ -76,7 +77,7 @@ def test_a_poison_input_is_never_handed_out_again(step, client) -> None:
 def test_an_input_that_hung_before_start_is_not_handed_out(step, client) -> None:
     key, _ = step(INVOKE_ON="interval")
     client.set("metrics", b'{"n": 1}')
-    key.start(input_digest(b'{"n": 1}'))
+    key.start(digest(b'{"n": 1}'))
     assert key.inputs() == []
 
 

@@ -21,6 +21,7 @@ from serverless_runtime.config import MAX_SECONDS, ConfigError, Settings, log_se
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.handler_ref import HandlerRef
 from serverless_runtime.function.loader import FunctionLoadError, FunctionSource, load_file
+from serverless_runtime.registry import FunctionRecord, Registration
 from serverless_runtime.state import codec, tagged
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from serverless_runtime.function.new_requirements import Requirements
     from serverless_runtime.ops.probes import ProbeServer
     from serverless_runtime.ops.telemetry import Telemetry
-    from serverless_runtime.registry import Registration
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv in ([], ["run"]):  # the container's start: no argument parser to import
             return run_command(os.environ)
         args = _parser().parse_args(argv)
-        command = args.command or "run"
-        if command == "invoke":
+        if args.command == "invoke":
             return invoke_command(args.function, args.input, args.state, args.handler)
-        if command == "collect" and args.once:
+        if args.command == "collect" and args.once:
             return snapshot_command(args.output, args.interface)
-        if command == "collect":
+        if args.command == "collect":
             return collect_command(os.environ, args.key, args.period, args.interface)
-        if command == "new":
+        if args.command == "new":
             return new_command(args.name, args.dir, args.keda)
         return run_command(os.environ)
     except ConfigError as exc:
@@ -280,10 +279,7 @@ def _registration(settings: Settings, client: redis.Redis) -> Registration | Non
     """This function's record in FUNCTIONS_KEY, written whenever Redis answers again."""
     if not settings.functions_key:
         return None
-    from serverless_runtime import registry
-
-    record = registry.FunctionRecord.from_settings(settings)
-    return registry.Registration(client, settings.functions_key, record)
+    return Registration(client, settings.functions_key, FunctionRecord.from_settings(settings))
 
 
 def _start_probes(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from serverless_runtime.storage.redis_settings import ConfigError as ConfigError
 from serverless_runtime.storage.redis_settings import RedisConfig as RedisConfig
 
 T = TypeVar("T")
+D = TypeVar("D")
 E = TypeVar("E", bound=StrEnum)
 
 DEFAULT_FUNCTION_PATH = "/opt/usermodule.py"
@@ -146,17 +146,17 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Parse and validate the environment; raise ConfigError naming the first bad variable."""
         reader = _Reader(environ)
-        output_key = reader.text("REDIS_OUTPUT_KEY", None)
+        output_key = reader.text("REDIS_OUTPUT_KEY")
         if not output_key:
             raise ConfigError("REDIS_OUTPUT_KEY", environ.get("REDIS_OUTPUT_KEY"), "a key name")
-        function_zip = reader.text("FUNCTION_ZIP", None) or None
+        function_zip = reader.text("FUNCTION_ZIP")
         handler = reader.handler_ref("FUNCTION_HANDLER")
         if handler.module is not None and function_zip is None:
             # A single file is always imported as `usermodule`: a module part would be ignored.
             expected = ":function (a module is named only for a FUNCTION_ZIP package)"
             raise ConfigError("FUNCTION_HANDLER", environ.get("FUNCTION_HANDLER"), expected)
         interval = reader.seconds("INTERVAL", 5.0)
-        handler_timeout = reader.optional_seconds("HANDLER_TIMEOUT")
+        handler_timeout = reader.seconds("HANDLER_TIMEOUT", None)
         commit_replicas = reader.integer("COMMIT_REPLICAS", 0, 0, 100)
         # Below the 5 s socket timeout, which would otherwise cut the WAIT short.
         commit_wait = reader.seconds("COMMIT_REPLICAS_TIMEOUT", 1.0, 4.0)
@@ -185,15 +185,14 @@ class Settings:
             interval=interval,
             trigger=trigger,
             invoke_on=invoke_on,
-            function_path=reader.text("FUNCTION_PATH", DEFAULT_FUNCTION_PATH)
-            or DEFAULT_FUNCTION_PATH,
+            function_path=reader.text("FUNCTION_PATH") or DEFAULT_FUNCTION_PATH,
             function_zip=function_zip,
             function_handler=handler,
             handler_timeout=handler_timeout,
             history_length=reader.integer("HISTORY_LENGTH", 1000, 1, 10_000_000),
             lease_ttl=lease_ttl,
-            stream_group=reader.text("STREAM_GROUP", None) or "serverless-runtime",
-            stream_consumer=reader.text("STREAM_CONSUMER", None) or socket.gethostname(),
+            stream_group=reader.text("STREAM_GROUP") or "serverless-runtime",
+            stream_consumer=reader.text("STREAM_CONSUMER") or socket.gethostname(),
             stream_claim_idle=reader.seconds("STREAM_CLAIM_IDLE", 30.0),
             http_port=reader.integer("HTTP_PORT", 8080, 0, 65535),
             http_host=reader.host("HTTP_HOST", "0.0.0.0"),  # noqa: S104
@@ -203,7 +202,7 @@ class Settings:
             max_output_bytes=reader.integer("MAX_OUTPUT_BYTES", DEFAULT_MAX_OUTPUT_BYTES, 1, 2**31),
             max_state_bytes=reader.integer("MAX_STATE_BYTES", DEFAULT_MAX_STATE_BYTES, 1, 2**31),
             max_replay_seconds=reader.seconds("MAX_REPLAY_SECONDS", DEFAULT_MAX_REPLAY_SECONDS),
-            state_reset=reader.text("STATE_RESET", None) or None,
+            state_reset=reader.text("STATE_RESET"),
             stream_max_deliveries=reader.integer("STREAM_MAX_DELIVERIES", 3, 1, 1000),
             max_deaths=reader.integer("MAX_DEATHS", 3, 1, 1000),
             commit_replicas=commit_replicas,
@@ -212,7 +211,7 @@ class Settings:
             load_timeout=reader.seconds("LOAD_TIMEOUT", 30.0),
             functions_key=reader.optional_text("FUNCTIONS_KEY", DEFAULT_FUNCTIONS_KEY),
             new_requirements=reader.requirements("NEW_REQUERIMENTS"),
-            new_requirements_dir=reader.text("NEW_REQUERIMENTS_DIR", None) or None,
+            new_requirements_dir=reader.text("NEW_REQUERIMENTS_DIR"),
             new_requirements_timeout=reader.seconds(
                 "NEW_REQUERIMENTS_TIMEOUT", DEFAULT_NEW_REQUIREMENTS_TIMEOUT
             ),
@@ -255,45 +254,49 @@ class _Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._env = environ
 
-    def text(self, name: str, default: str | None) -> str | None:
-        value = self._env.get(name)
-        return default if value is None else value.strip()
+    def text(self, name: str) -> str | None:
+        """Unset or blank: None."""
+        return (self._env.get(name) or "").strip() or None
 
     def optional_text(self, name: str, default: str) -> str | None:
         """Unset: the default; set empty (or blank): None, which disables what it names."""
         value = self._env.get(name)
         return default if value is None else value.strip() or None
 
-    def _parse(self, name: str, default: T, expected: str, parse: Callable[[str], T]) -> T:
+    def _parse(
+        self,
+        name: str,
+        default: D,
+        expected: str,
+        parse: Callable[[str], T],
+        valid: Callable[[T], bool] = lambda _: True,
+    ) -> T | D:
         raw = self._env.get(name)
         if raw is None or not raw.strip():
             return default
         try:
-            return parse(raw.strip())
+            value = parse(raw.strip())
         except ValueError:
             raise ConfigError(name, raw, expected) from None
+        if not valid(value):
+            raise ConfigError(name, raw, expected)
+        return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         expected = f"a whole number from {low} to {high}"
-        return self._parse(
-            name, default, expected, lambda raw: _ok(int(raw), low <= int(raw) <= high)
-        )
+        return self._parse(name, default, expected, int, lambda value: low <= value <= high)
 
-    def seconds(self, name: str, default: float, maximum: float = MAX_SECONDS) -> float:
+    def seconds(self, name: str, default: D, maximum: float = MAX_SECONDS) -> float | D:
+        """A default of None: unset (or empty) means no limit."""
         expected = f"a number of seconds greater than 0 and at most {maximum:g}"
-        return self._parse(name, default, expected, lambda raw: _seconds(raw, maximum))
-
-    def optional_seconds(self, name: str) -> float | None:
-        expected = (
-            f"a number of seconds greater than 0 and at most {MAX_SECONDS:g}, or empty for no limit"
-        )
-        return self._parse(name, None, expected, lambda raw: _seconds(raw, MAX_SECONDS))
+        if default is None:
+            expected += ", or empty for no limit"
+        # The bounds refuse NaN and infinity too: every comparison with NaN is false.
+        return self._parse(name, default, expected, float, lambda value: 0 < value <= maximum)
 
     def host(self, name: str, default: str) -> str:
         expected = "an IP address (such as 0.0.0.0 or ::) or a host name"
-        return self._parse(
-            name, default, expected, lambda raw: _ok(raw, redis_sentinel.is_host(raw))
-        )
+        return self._parse(name, default, expected, str, redis_sentinel.is_host)
 
     def choice(self, name: str, kind: type[E], default: E) -> E:
         names = "|".join(str(member) for member in kind)
@@ -301,9 +304,7 @@ class _Reader:
 
     def log_level(self, name: str) -> str:
         expected = f"one of {'|'.join(_LOG_LEVELS)}"
-        return self._parse(
-            name, "INFO", expected, lambda raw: _ok(raw.upper(), raw.upper() in _LOG_LEVELS)
-        )
+        return self._parse(name, "INFO", expected, str.upper, _LOG_LEVELS.__contains__)
 
     def requirements(self, name: str) -> tuple[str, ...]:
         """Requirement specifiers separated by white space, as `pip install $NAME` took them."""
@@ -328,17 +329,3 @@ def log_settings(environ: Mapping[str, str]) -> tuple[LogFormat, str]:
     """LOG_FORMAT and LOG_LEVEL, for commands that read no other setting (`collect`)."""
     reader = _Reader(environ)
     return reader.choice("LOG_FORMAT", LogFormat, LogFormat.TEXT), reader.log_level("LOG_LEVEL")
-
-
-def _ok(value: T, ok: bool) -> T:
-    """`value` if `ok`, else ValueError (which the reader turns into a ConfigError)."""
-    if not ok:
-        raise ValueError(value)
-    return value
-
-
-def _seconds(raw: str, maximum: float) -> float:
-    value = float(raw)
-    if not math.isfinite(value) or not 0 < value <= maximum:
-        raise ValueError(raw)
-    return value

@@ -34,10 +34,6 @@ from serverless_runtime.triggers.waiters import PollWaiter, Waiter
 
 log = logging.getLogger(__name__)
 
-
-# The longest backoff step after a Redis outage (backoff.Backoff's cap).
-RESET_BACKOFF = 5.0
-
 # Deeper inputs are refused: a function (or the standard library) recursing over them would
 # exhaust Python's stack.
 MAX_INPUT_DEPTH = 500
@@ -72,12 +68,11 @@ def input_age(value: dict[str, Any]) -> float | None:
 
 
 class Failed(Exception):
-    """A call failed in a way that is recorded as `kind`; the loop goes on."""
+    """A call failed in a way recorded as `kind` (raised from its cause); the loop goes on."""
 
-    def __init__(self, kind: FailureKind, message: str, cause: BaseException | None = None) -> None:
+    def __init__(self, kind: FailureKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.cause = cause
 
 
 def _redis_message(exc: redis.RedisError) -> str:
@@ -161,8 +156,8 @@ class Runner:
             telemetry=telemetry,
         )
         # After a Redis reset, a replica with no state waits this long for one holding it to
-        # write it back: every replica reads the head within a tick, or a backoff step (5 s).
-        self.state.reset_grace = settings.lease_ttl + settings.interval + RESET_BACKOFF
+        # write it back: every replica reads the head within a tick, or a backoff step.
+        self.state.reset_grace = settings.lease_ttl + settings.interval + Backoff.CAP
         self.trigger = TRIGGERS[settings.trigger].step(
             settings, store, self.state, self._fail, stop
         )
@@ -191,9 +186,7 @@ class Runner:
             except redis.RedisError as exc:
                 self._redis_failed(exc)
                 self.waiter.close()
-                delay = backoff.next_delay()
-                self.telemetry.beat(pause=delay)  # waiting for Redis is no sign of a stuck loop
-                self.stop.wait(delay)
+                self._pause(backoff)
                 continue
             if not self.telemetry.redis_ok or self._last_redis_error:
                 recovered = backoff.attempts > 0
@@ -206,7 +199,8 @@ class Runner:
             backoff.reset()
             if self._look_again:  # the last commit was refused: judge the input again soon
                 self._look_again = False
-                self._pause_before_retry()
+                if self._retries > 1:  # the first retry is at once (a takeover's race)
+                    self._pause(self._retry_backoff)  # later ones back off up to INTERVAL
                 continue
             self._retries = 0
             if not (self.trigger.blocks and self.source.current) or self.state.blocked:
@@ -339,11 +333,11 @@ class Runner:
             try:
                 value = parse_input(raw or b"", self.settings.keys.input)
             except ValueError as exc:
-                raise Failed(FailureKind.INVALID_INPUT, str(exc), exc) from exc
+                raise Failed(FailureKind.INVALID_INPUT, str(exc)) from exc
             stamp = value.get("timestamp") if isinstance(value.get("timestamp"), str) else None
             if entry_id is None and digest is not None and self._deadly(digest, stamp):
                 return Told.POISON
-            self.telemetry.call_started()
+            self.telemetry.busy_since = time.monotonic()
             started = time.perf_counter()
             try:
                 result = self._call(value)
@@ -354,12 +348,12 @@ class Runner:
             try:
                 outcome = self.store.commit(output, digest, entry_id, append)
             except CommitRefused as exc:  # not retried: it would fail the same way
-                raise Failed(FailureKind.REDIS_ERROR, str(exc), exc) from exc
+                raise Failed(FailureKind.REDIS_ERROR, str(exc)) from exc
         except Failed as failure:
             self.store.call_ended()  # the input is done with: not marked in flight any more
             if failure.kind != FailureKind.INVALID_INPUT:
                 self.state.rollback()
-            self._fail(failure.kind, str(failure), stamp, failure.cause, entry_id, duration)
+            self._fail(failure.kind, str(failure), stamp, failure.__cause__, entry_id, duration)
             return Told.DONE
         except redis.RedisError:
             self.state.rollback()  # the input will be processed again, from the same state
@@ -421,11 +415,9 @@ class Runner:
             )
         return False
 
-    def _pause_before_retry(self) -> None:
-        """The first retry is at once (a takeover's race); later ones back off up to INTERVAL."""
-        if self._retries <= 1:
-            return
-        delay = self._retry_backoff.next_delay()
+    def _pause(self, backoff: Backoff) -> None:
+        """Wait the backoff's next delay: waiting on purpose is no sign of a stuck loop."""
+        delay = backoff.next_delay()
         self.telemetry.beat(pause=delay)
         self.stop.wait(delay)
 
@@ -461,12 +453,12 @@ class Runner:
             with self.time_limit.limit():
                 result = handler(value, self.context)
         except HandlerTimeout as exc:
-            raise Failed(FailureKind.TIMEOUT, str(exc), exc) from exc
+            raise Failed(FailureKind.TIMEOUT, str(exc)) from exc
         except BaseException as exc:  # the one boundary around user code
             # Also SystemExit and KeyboardInterrupt: only signals from outside stop the loop,
             # and those set the stop event instead of raising.
             message = f"handler raised {describe(exc)}"
-            raise Failed(FailureKind.HANDLER_ERROR, message, exc) from exc
+            raise Failed(FailureKind.HANDLER_ERROR, message) from exc
         limit = self.settings.handler_timeout
         if limit is not None and time.monotonic() - started > limit:
             # It caught the interruption and carried on: its result is not taken.
@@ -478,10 +470,10 @@ class Runner:
         try:
             output = codec.dumps(result, "the result") if result else None
         except codec.NotJSON as exc:
-            raise Failed(FailureKind.INVALID_OUTPUT, str(exc), exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, str(exc)) from exc
         except Exception as exc:  # a result's own methods (__bool__, …) may raise
             message = f"the result cannot be used: {describe(exc)}"
-            raise Failed(FailureKind.INVALID_OUTPUT, message, exc) from exc
+            raise Failed(FailureKind.INVALID_OUTPUT, message) from exc
         limit = self.settings.max_output_bytes
         if output is not None and len(output) > limit:
             message = f"the result is {len(output)} bytes, over MAX_OUTPUT_BYTES={limit}"

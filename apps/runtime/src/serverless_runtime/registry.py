@@ -10,7 +10,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,21 +132,16 @@ class FunctionRecord:
         if not isinstance(value, dict) or value.get("output") != output:
             return None
         text = _texts(value)
-        return cls(
+        # A field missing (or not a string) reads as "", or None where the key may be absent.
+        read: dict[str, Any] = {
+            f.name: text.get(f.name, "" if f.type == "str" else None) for f in fields(cls)
+        }
+        read.update(
             output=output,
-            input=text.get("input") or "",
-            input_kind=text.get("input_kind") or "key",
-            history=text.get("history"),
-            error=text.get("error"),
-            state=text.get("state"),
-            trigger=text.get("trigger") or "",
-            invoke_on=text.get("invoke_on") or "",
-            function=text.get("function") or "",
-            handler=text.get("handler") or "",
-            registered_at=text.get("registered_at") or "",
-            metrics=text.get("metrics") or "",
+            input_kind=read["input_kind"] or "key",
             load_failure=LoadFailure.parse(value.get("load_failure")),
         )
+        return cls(**read)
 
 
 def metrics_url(host: str, port: int, own_address: Callable[[], str | None]) -> str:

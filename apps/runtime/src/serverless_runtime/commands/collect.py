@@ -23,9 +23,13 @@ def sample(interface: str = "eth0") -> dict[str, object]:
     """One snapshot of this host's metrics, keyed as the course collector keys them."""
     # A metric the platform cannot report is left out rather than faked.
     metrics: dict[str, object] = {"timestamp": str(datetime.now())}
-    frequency = _cpu_frequency()
+    try:
+        frequency = psutil.cpu_freq()  # MHz
+    except (NotImplementedError, OSError, AttributeError):
+        # Linux without cpufreq files raises NotImplementedError; some platforms lack cpu_freq.
+        frequency = None
     if frequency is not None:
-        metrics["cpu_freq_current"] = frequency
+        metrics["cpu_freq_current"] = float(frequency.current)
     metrics.update({f"cpu_stats-{k}": v for k, v in psutil.cpu_stats()._asdict().items()})
     memory = psutil.virtual_memory()._asdict()
     metrics.update(
@@ -53,16 +57,6 @@ def snapshot(interface: str = "eth0", span: float = 0.5) -> dict[str, object]:
     return sample(interface)
 
 
-def _cpu_frequency() -> float | None:
-    """Current CPU frequency in MHz, or None where the platform does not expose it."""
-    try:
-        frequency = psutil.cpu_freq()
-    except (NotImplementedError, OSError, AttributeError):
-        # Linux without cpufreq files raises NotImplementedError; some platforms lack cpu_freq.
-        return None
-    return None if frequency is None else float(frequency.current)
-
-
 def run(
     client: redis.Redis,
     key: str,
@@ -73,8 +67,6 @@ def run(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Write a sample to `key` every `period` seconds until `stop` is set; survive Redis errors."""
-    if period <= 0:
-        raise ValueError(f"period must be positive, got {period!r}")
     # Prime the CPU counters; the first value is written one period later, so that its CPU
     # percentages span a full period.
     psutil.cpu_percent(percpu=True)

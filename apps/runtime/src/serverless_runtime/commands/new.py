@@ -30,8 +30,8 @@ class ScaffoldError(ValueError):
     """Why the folder was not created (one line, for the command line)."""
 
 
-def check_name(name: str) -> None:
-    """Refuse a name that is not a DNS label of at most 40 characters, or one already used."""
+def create(name: str, parent: Path, *, keda: bool = False) -> Path:
+    """Write the folder parent/name and add it to parent's index if there is one; return it."""
     if not NAME.fullmatch(name):
         raise ScaffoldError(
             f"{name!r} is not a function name: 1-40 characters of a-z, 0-9 and '-', "
@@ -39,11 +39,6 @@ def check_name(name: str) -> None:
         )
     if name in RESERVED:
         raise ScaffoldError(f"{name!r} names another object of every environment: choose another")
-
-
-def create(name: str, parent: Path, *, keda: bool = False) -> Path:
-    """Write the folder parent/name and add it to parent's index if there is one; return it."""
-    check_name(name)
     folder = parent / name
     if folder.exists():
         raise ScaffoldError(f"{folder} already exists: nothing written")

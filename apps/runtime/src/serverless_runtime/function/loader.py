@@ -88,18 +88,21 @@ class LoadedFunction:
 
 
 def digest(data: bytes) -> str:
-    """A content digest of a function's source, to notice a changed file."""
+    """A content digest: tells a changed function source, or an input not yet processed."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
+def read_source(path: Path, what: str) -> tuple[bytes, float]:
+    """The bytes and modification time of the function `what` (file or zip) at path."""
     try:
-        source = path.read_bytes()
-        mtime = path.stat().st_mtime
+        return path.read_bytes(), path.stat().st_mtime
     except OSError as exc:
-        raise FunctionLoadError(
-            FailureKind.FUNCTION_MISSING, f"cannot read function file {path}: {exc.strerror or exc}"
-        ) from exc
+        message = f"cannot read function {what} {path}: {exc.strerror or exc}"
+        raise FunctionLoadError(FailureKind.FUNCTION_MISSING, message) from exc
+
+
+def load_file(path: Path, attr: str = "handler") -> LoadedFunction:
+    source, mtime = read_source(path, "file")
     try:
         # dont_inherit: only the file's own `from __future__` imports apply, never this module's
         # (its postponed annotations would let an annotation name an unimported type).

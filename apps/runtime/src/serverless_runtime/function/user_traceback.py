@@ -15,6 +15,7 @@ from pathlib import Path
 
 # The runtime's own package: its frames and its exception types.
 _PACKAGE = __name__.partition(".")[0]
+_real = cache(os.path.realpath)  # a file is resolved once: realpath asks the file system
 
 
 def describe(exc: BaseException) -> str:
@@ -87,11 +88,6 @@ def _roots() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     stdlib = tuple({_real(paths[name]) for name in ("stdlib", "platstdlib")})
     installed = tuple({_real(paths[name]) for name in ("purelib", "platlib")})
     return package, stdlib, installed
-
-
-@cache
-def _real(path: str) -> str:
-    return os.path.realpath(path)
 
 
 def _under(filename: str, roots: tuple[str, ...]) -> bool:

@@ -24,6 +24,7 @@ from serverless_runtime.function.loader import (
     LoadedFunction,
     digest,
     import_failure,
+    read_source,
     resolve_handler,
 )
 
@@ -41,14 +42,7 @@ _active: list[Path] = []
 
 def load_zip(zip_path: Path, ref: HandlerRef, workdir: Path) -> LoadedFunction:
     module_name, attr = ref.module or MODULE_NAME, ref.function
-    try:
-        data = zip_path.read_bytes()
-        mtime = zip_path.stat().st_mtime
-    except OSError as exc:
-        raise FunctionLoadError(
-            FailureKind.FUNCTION_MISSING,
-            f"cannot read function zip {zip_path}: {exc.strerror or exc}",
-        ) from exc
+    data, mtime = read_source(zip_path, "zip")
     # Reading the bytes once means the digest describes exactly what gets extracted.
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

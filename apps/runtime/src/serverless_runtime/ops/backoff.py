@@ -8,7 +8,9 @@ from redis.backoff import EqualJitterBackoff
 class Backoff:
     """The n-th delay is drawn from [c/2, c], c = min(cap, initial x 2^n); reset on success."""
 
-    def __init__(self, initial: float = 0.1, cap: float = 5.0) -> None:
+    CAP = 5.0  # seconds: the longest step after a Redis outage, by default
+
+    def __init__(self, initial: float = 0.1, cap: float = CAP) -> None:
         self._draw = EqualJitterBackoff(cap=cap, base=initial)
         self.attempts = 0
 

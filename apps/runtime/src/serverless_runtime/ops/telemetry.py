@@ -42,9 +42,6 @@ class Telemetry:
         """The loop is alive and not stuck (and will sleep `pause` seconds on purpose)."""
         self.heartbeat_at = time.monotonic() + pause
 
-    def call_started(self) -> None:
-        self.busy_since = time.monotonic()
-
     def invoked(self, outcome: str, duration: float | None, input_age: float | None) -> None:
         """One invocation ended with `outcome` (`success` or a failure kind)."""
         with self.lock:

@@ -21,7 +21,6 @@ from serverless_runtime.ops import watchdog
 # whenever Python can run (it then records what hung; the C timer cannot).
 C_GRACE = 5.0
 _STDERR = 2  # a file descriptor: the timer writes from C, past any Python-level stream
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class HandlerTimeout(BaseException):
@@ -39,7 +38,7 @@ class TimeLimit:
         if seconds is not None:
             signal.signal(signal.SIGALRM, self._expired)
         # The stop handlers in place when the loop is built (the runtime's own), kept per call.
-        self._stop_handlers = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+        self._stop_handlers = {signum: signal.getsignal(signum) for signum in watchdog.STOP_SIGNALS}
 
     def _expired(self, _signum: int, _frame: FrameType | None) -> None:
         raise HandlerTimeout(f"handler ran longer than HANDLER_TIMEOUT={self.seconds:g}s")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 EXIT_STUCK = 3  # the process ended itself because user code hung
 _TICK = 0.25
-_STOP_SIGNALS = frozenset({signal.SIGTERM.value, signal.SIGINT.value})
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Watchdog:
@@ -56,7 +56,7 @@ class Watchdog:
             readable, _, _ = select.select([self._wakeup_read], [], [], _TICK)
             received = os.read(self._wakeup_read, 64) if readable else b""
             now = time.monotonic()
-            asked = self._stop.is_set() or any(n in _STOP_SIGNALS for n in received)
+            asked = self._stop.is_set() or any(n in STOP_SIGNALS for n in received)
             if self._signalled_at is None and asked:
                 self._signalled_at = now
             self._check(now)

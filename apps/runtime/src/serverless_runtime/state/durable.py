@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from serverless_runtime.config import DEFAULT_MAX_REPLAY_SECONDS
 from serverless_runtime.failures import FailureKind
 from serverless_runtime.function.context import Context
 from serverless_runtime.function.user_traceback import describe
@@ -31,7 +32,6 @@ SNAPSHOT_FORMAT = 3  # env in tagged JSON (state/tagged.py)
 # format 3 (a rolled-back image) reads it.
 PLAIN_FORMAT = 2
 SNAPSHOT_EVERY = 1000  # commits; bounds the replay after a restart when the state is tiny
-DEFAULT_MAX_REPLAY_SECONDS = 5.0
 PROGRESS_EVERY = 5.0  # seconds between the log lines of a long replay
 _COST_WEIGHT = 0.2  # of the newest call in the moving average of call durations
 
@@ -265,7 +265,7 @@ class DurableState:
         return False
 
     def load(self, committed: Committed) -> None:
-        base = self._read_snapshot(committed.snapshot)
+        base = _Base() if committed.snapshot is None else self._read_snapshot(committed.snapshot)
         later = [entry for entry in committed.journal if entry.seq > base.seq]
         if self._reset_token is not None and self._reset_token != self._recorded_reset:
             log.warning(
@@ -311,9 +311,7 @@ class DurableState:
                 len(later),
             )
 
-    def _read_snapshot(self, raw: bytes | None) -> _Base:
-        if raw is None:
-            return _Base()
+    def _read_snapshot(self, raw: bytes) -> _Base:
         try:
             return self._parse_snapshot(raw)
         except (codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
@@ -602,9 +600,7 @@ def _copy(value: Any) -> Any:
 
 def when(value: Any) -> datetime | None:
     """An ISO 8601 time read leniently: None when `value` is not one."""
-    if not isinstance(value, str):
-        return None
     try:
         return datetime.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: not a string
         return None

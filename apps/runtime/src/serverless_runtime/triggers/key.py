@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from serverless_runtime.config import InvokeOn
 from serverless_runtime.failures import FailureKind
+from serverless_runtime.function import loader
 from serverless_runtime.storage.store import Reading
 from serverless_runtime.triggers.step import Input, Told, Wired
 
 log = logging.getLogger(__name__)
-
-
-def input_digest(raw: bytes) -> str:
-    """Content digest that decides whether an input was already processed."""
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 class KeyStep(Wired):
@@ -79,7 +74,7 @@ class KeyStep(Wired):
                 self._waiting = True
             return None
         self._waiting = False
-        digest = input_digest(reading.raw)
+        digest = loader.digest(reading.raw)
         if self.settings.invoke_on is InvokeOn.CHANGE and digest in (self.state.digest, self.seen):
             return None
         if digest == self.poisoned:
