@@ -258,3 +258,19 @@ def test_state_snapshot_of_a_newer_runtime_is_kept_and_nothing_processed(client,
     assert not reset.state.blocked
     assert reset.context.env == {}
     assert reset.state.seq == 2
+
+
+def test_state_newer_snapshot_gone_when_another_version_loads_is_no_longer_refused(
+    client, settings
+) -> None:
+    client.set("out:state", b'{"format": 4, "seq": 2, "env": {"new": "shape"}}')
+    client.set("out:state:seq", 2)
+    replica = Replica(client, settings)
+    replica.state.use("v1", replica._replay)
+    replica.state.sync()
+    assert replica.state.blocked
+    client.delete("out:state")  # the newer runtime's snapshot is gone (deleted, or Redis reset)
+    replica.state.use("v2", replica._replay)
+    replica.state.sync()
+    assert not replica.state.blocked, "a snapshot no longer there refuses nothing"
+    assert replica.context.env == {}

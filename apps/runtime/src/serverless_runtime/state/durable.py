@@ -265,7 +265,7 @@ class DurableState:
         return False
 
     def load(self, committed: Committed) -> None:
-        base = _Base() if committed.snapshot is None else self._read_snapshot(committed.snapshot)
+        base = self._read_snapshot(committed.snapshot)
         later = [entry for entry in committed.journal if entry.seq > base.seq]
         if self._reset_token is not None and self._reset_token != self._recorded_reset:
             log.warning(
@@ -311,7 +311,10 @@ class DurableState:
                 len(later),
             )
 
-    def _read_snapshot(self, raw: bytes) -> _Base:
+    def _read_snapshot(self, raw: bytes | None) -> _Base:
+        self._newer_format = None  # set by this snapshot only
+        if raw is None:
+            return _Base()
         try:
             return self._parse_snapshot(raw)
         except (codec.NotJSON, RecursionError) as exc:  # nested deeper than a state can be
@@ -325,7 +328,6 @@ class DurableState:
         if not isinstance(document, dict):
             return self._unreadable(f"is a JSON {type(document).__name__}, not an object", None)
         version = document.get("format")
-        self._newer_format = None
         if type(version) is int and version > SNAPSHOT_FORMAT and "env" in document:
             self._newer_format = version
             return _Base()
