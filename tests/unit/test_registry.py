@@ -179,6 +179,18 @@ def test_registry_register_logs_a_redis_error_and_returns(caplog) -> None:
         client.hgetall(DEFAULT_FUNCTIONS_KEY)
 
 
+def test_registry_register_survives_a_cluster_slot_without_a_master(caplog) -> None:
+    class NoMaster:
+        def hset(self, *_: object) -> None:
+            raise redis.exceptions.SlotNotCoveredError("slot 1234 is not covered")
+
+    record = FunctionRecord.from_settings(Settings.from_env({"REDIS_OUTPUT_KEY": "a"}), MOMENT)
+    registration = Registration(NoMaster(), DEFAULT_FUNCTIONS_KEY, record)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        assert not registration.register()
+    assert "slot 1234 is not covered" in caplog.text
+
+
 def test_registry_functions_key_setting_default_and_disabled() -> None:
     assert Settings.from_env({"REDIS_OUTPUT_KEY": "a"}).functions_key == "serverless:functions"
     assert Settings.from_env({"REDIS_OUTPUT_KEY": "a", "FUNCTIONS_KEY": ""}).functions_key is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from redis.exceptions import SlotNotCoveredError
 from serverless_runtime.storage.keys import lease_released_channel
 from serverless_runtime.storage.lease import Lease
 
@@ -43,4 +44,18 @@ def test_lease_release_hands_over_and_tells_the_standbys(client) -> None:
     assert client.get("out:lease") is None
     message = listener.get_message(timeout=1)
     assert message is not None and message["data"] == b"released"
+    assert a.value is None
+
+
+def test_lease_release_without_a_slot_master_is_logged_and_left_to_lapse(client, caplog) -> None:
+    a = Lease(client, "out:lease", "a/1", 10)
+    refresh(client, a)
+
+    def no_master(**_: object) -> None:
+        raise SlotNotCoveredError("slot 1234 is not covered")
+
+    a._release = no_master  # type: ignore[assignment]
+    with caplog.at_level("WARNING"):
+        a.release(client)
+    assert "could not release lease 'out:lease' (slot 1234 is not covered)" in caplog.text
     assert a.value is None

@@ -179,7 +179,7 @@ class Registration:
         output, key = self.record.output, self._key
         try:
             self._client.hset(key, output, self.record.to_json())
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:  # no slot master
             log.warning(
                 "cannot record %r in the function registry %r (%s: %s); running anyway, "
                 "tried again when Redis next answers after not answering",

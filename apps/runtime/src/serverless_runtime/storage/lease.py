@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from serverless_runtime.storage.keys import lease_released_channel, lease_token_key
 
@@ -98,6 +99,6 @@ class Lease:
         try:
             self._release(keys=[self.key], args=[self.value, lease_released_channel(self.key)])
             log.info("released lease %r", self.key)
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:  # the latter: no slot master
             log.warning("could not release lease %r (%s); it lapses by itself", self.key, exc)
         self.value = None
