@@ -138,6 +138,14 @@ def handler(input, context):
             deep = [deep]
         context.env["deep"] = deep
         return {"echo": "deep-state"}
+    if how in ("deep-tuple-result", "deep-tuple-state"):
+        chain = ()
+        for _ in range(20000):  # orjson, not guarded, crashed the process on this
+            chain = (chain,)
+        if how == "deep-tuple-result":
+            return {"deep": chain}
+        context.env["deep"] = chain
+        return {"echo": how}
     if how == "nan-state":
         context.env["avg"] = [1.0, float("nan")]
         return {"echo": "nan-state"}
@@ -173,6 +181,7 @@ def handler(input, context):
         ("system-exit", "handler-error", "SystemExit: bye"),
         ("interrupt", "handler-error", "KeyboardInterrupt"),
         ("deep-result", "invalid-output", "the result is nested too deeply"),
+        ("deep-tuple-result", "invalid-output", "the result is nested too deeply"),
         ("truth", "invalid-output", "RuntimeError: no truth here"),
         ("big-output", "invalid-output", "over MAX_OUTPUT_BYTES=4096"),
     ],
@@ -192,6 +201,7 @@ def test_hostile_function_is_recorded_and_the_loop_goes_on(
     ("how", "text"),
     [
         ("deep-state", "context.env is nested too deeply"),
+        ("deep-tuple-state", "context.env is nested too deeply"),
         ("big-state", "over MAX_STATE_BYTES=10000"),
     ],
 )

@@ -50,6 +50,26 @@ def test_dumps_reports_a_structure_nested_too_deeply() -> None:
         codec.dumps(deep, "the result")
 
 
+@pytest.mark.parametrize("levels", [300, 20000])
+def test_dumps_of_nested_tuples_is_the_standard_librarys_or_too_deep(levels: int) -> None:
+    # orjson limits lists and objects to 254 levels but not tuples: it crashed on a long chain.
+    chain: tuple[object, ...] = ()
+    for _ in range(levels):
+        chain = (chain,)
+    if levels < 1000:
+        assert codec.dumps({"t": chain}) == json.dumps({"t": chain}, separators=(",", ":")).encode()
+    else:
+        with pytest.raises(codec.NotJSON, match="nested too deeply"):
+            codec.dumps({"t": chain}, "the result")
+
+
+def test_nests_deeper_counts_objects_lists_and_tuples() -> None:
+    value = {"a": [({"b": 1},)], "c": 2}
+    assert codec.nests_deeper(value, 3)
+    assert not codec.nests_deeper(value, 4)
+    assert not codec.nests_deeper("text", 0)
+
+
 def test_loads_reads_what_the_course_runtime_reads() -> None:
     assert codec.loads(b'{"a": 1}') == {"a": 1}
     value = codec.loads('{"x": NaN}')  # the standard library's extension, as in the course

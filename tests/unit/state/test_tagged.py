@@ -152,12 +152,20 @@ def test_tagged_other_types_are_refused_by_name(value: Any) -> None:
         tagged.dumps({"k": value})
 
 
-def test_tagged_too_deep_is_non_standard() -> None:
-    deep: Any = [1]
-    for _ in range(5000):
-        deep = [deep]
+@pytest.mark.parametrize("container", [list, tuple])
+def test_tagged_too_deep_is_non_standard(container: Any) -> None:
+    deep: Any = container([1])
+    for _ in range(20000):  # a tuple chain this long crashed orjson
+        deep = container([deep])
     with pytest.raises(NonStandard):
         tagged.dumps({"deep": deep})
+
+
+def test_tagged_tuples_nested_past_orjsons_limit_come_back() -> None:
+    chain: Any = ()
+    for _ in range(300):
+        chain = (chain,)
+    assert tagged.loads(tagged.dumps({"chain": chain})) == {"chain": chain}
 
 
 @pytest.mark.parametrize(

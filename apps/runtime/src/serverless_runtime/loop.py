@@ -56,7 +56,7 @@ def parse_input(raw: bytes, key: str) -> dict[str, Any]:
         raise ValueError(f"input {key!r} is a JSON {type(value).__name__}, expected an object")
     # Only an input with that many brackets can be that deep: the walk is for those alone.
     brackets = raw.count(b"{") + raw.count(b"[")
-    if brackets > MAX_INPUT_DEPTH and codec.depth(value) > MAX_INPUT_DEPTH:
+    if brackets > MAX_INPUT_DEPTH and codec.nests_deeper(value, MAX_INPUT_DEPTH):
         raise ValueError(f"input {key!r} is nested deeper than {MAX_INPUT_DEPTH} levels")
     return value
 

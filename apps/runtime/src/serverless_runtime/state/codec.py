@@ -14,6 +14,10 @@ _OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 _NOT_A_NUMBER = "is not a JSON number (NaN and infinity are not allowed)"
+# orjson refuses objects and lists nested over 254 levels, but not tuples: a chain of a few
+# thousand makes it write past its buffer, and the process dies. Deeper values skip orjson.
+ORJSON_DEPTH = 254
+NESTING = (dict, list, tuple)
 
 
 class NotJSON(ValueError):
@@ -26,6 +30,8 @@ class NonStandard(NotJSON):
 
 def dumps(value: Any, what: str = "value") -> bytes:
     """`value` as compact UTF-8 JSON, or NotJSON naming the first offending place."""
+    if nests_deeper(value):
+        return _dumps_stdlib(value, what)
     try:
         encoded = orjson.dumps(value, option=_OPTIONS)
     except (orjson.JSONEncodeError, RecursionError):
@@ -83,19 +89,19 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-def depth(value: Any) -> int:
-    """How deeply lists and objects nest in `value` (a scalar is 0)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item)
-    return deepest
+def nests_deeper(value: Any, limit: int = ORJSON_DEPTH) -> bool:
+    """Whether objects, lists and tuples nest more than `limit` levels in `value`."""
+    level, items = 0, [value] if isinstance(value, NESTING) else []
+    while items:
+        level += 1
+        if level > limit:
+            return True
+        below = []
+        for item in items:
+            children = item.values() if isinstance(item, dict) else item
+            below += [child for child in children if isinstance(child, NESTING)]
+        items = below
+    return False
 
 
 def loads(raw: bytes | str) -> Any:

@@ -59,14 +59,13 @@ class Malformed(ValueError):
 def dumps(env: Any, what: str = "context.env") -> bytes:
     """`env` as tagged JSON; Unsupported or codec.NonStandard otherwise."""
     try:
-        encoded = orjson.dumps(env, option=_STRICT)
+        encoded = None if codec.nests_deeper(env) else orjson.dumps(env, option=_STRICT)
     except (orjson.JSONEncodeError, RecursionError):
-        pass
-    else:
-        # orjson writes tuples as arrays and NaN as null: a state it reads back unchanged (one C
-        # comparison) has neither, and needs no tag.
-        if _TAG_BYTES not in encoded and orjson.loads(encoded) == env:
-            return encoded
+        encoded = None
+    # orjson writes tuples as arrays and NaN as null: a state it reads back unchanged (one C
+    # comparison) has neither, and needs no tag.
+    if encoded is not None and _TAG_BYTES not in encoded and orjson.loads(encoded) == env:
+        return encoded
     try:
         tree = _encode(env)
     except RecursionError:
