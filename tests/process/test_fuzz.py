@@ -69,6 +69,7 @@ def fuzz_runtime(tmp_path_factory) -> Iterator[tuple[redis.Redis, Process]]:
     try:
         yield client, proc
     finally:
+        client.close()
         proc.close()
         server.stop()
 

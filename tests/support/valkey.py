@@ -33,6 +33,9 @@ class ValkeyProcess:
         self.password = password
         self.extra_args = extra_args  # e.g. ("--replicaof", "127.0.0.1", "6379")
         self._proc: subprocess.Popen[bytes] | None = None
+        # Closed by stop(): a client left to the garbage collector may see its socket finalised
+        # before redis-py closes it, an "unclosed socket" warning at some later collection.
+        self._clients: list[redis.Redis] = []
 
     @property
     def url(self) -> str:
@@ -83,12 +86,17 @@ class ValkeyProcess:
         self._proc.send_signal(signum)
 
     def stop(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._proc = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis(
+        client = redis.Redis(
             port=self.port, password=self.password, decode_responses=True, socket_timeout=5
         )
+        self._clients.append(client)
+        return client
