@@ -70,6 +70,13 @@ def test_nests_deeper_counts_objects_lists_and_tuples() -> None:
     assert not codec.nests_deeper("text", 0)
 
 
+def test_dumps_refuses_a_cyclic_value_at_once() -> None:
+    cyclic: list[object] = []
+    cyclic += [cyclic, cyclic]  # twice: every level doubles the paths through it
+    with pytest.raises(codec.NotJSON):
+        codec.dumps({"c": cyclic}, "the result")
+
+
 def test_loads_reads_what_the_course_runtime_reads() -> None:
     assert codec.loads(b'{"a": 1}') == {"a": 1}
     value = codec.loads('{"x": NaN}')  # the standard library's extension, as in the course

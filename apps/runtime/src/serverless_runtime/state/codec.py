@@ -90,17 +90,20 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def nests_deeper(value: Any, limit: int = ORJSON_DEPTH) -> bool:
-    """Whether objects, lists and tuples nest more than `limit` levels in `value`."""
-    level, items = 0, [value] if isinstance(value, NESTING) else []
-    while items:
-        level += 1
+    """Whether objects, lists and tuples nest more than `limit` levels in `value`.
+
+    Depth first, as orjson writes: a value shared or cyclic past the limit is caught on its first
+    deep path, not after all its paths.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, NESTING):
+            continue
         if level > limit:
             return True
-        below = []
-        for item in items:
-            children = item.values() if isinstance(item, dict) else item
-            below += [child for child in children if isinstance(child, NESTING)]
-        items = below
+        children = item.values() if isinstance(item, dict) else item
+        stack += [(child, level + 1) for child in children if isinstance(child, NESTING)]
     return False
 
 
